@@ -1,0 +1,72 @@
+using Eval.Engine;
+using Eval.Engine.IO;
+using Eval.Models;
+
+namespace Eval.Cli;
+
+/// <summary>
+/// `eval forward`: runs a model on input_ids / attention_mask from a safetensors file and writes every hidden state
+/// and the logits under the names and shapes of the golden reference files, so a checkpoint can be compared with
+/// the transformers forward pass tensor by tensor.
+/// </summary>
+public static class ForwardDump
+{
+    public static void Run(ILanguageModel model, string inputPath, string outputPath)
+    {
+        using var input = new SafetensorsFile(inputPath);
+        var idsEntry = input.Get("input_ids");
+        if (idsEntry.Shape.Length != 2)
+            throw new CheckpointFormatException($"{inputPath}: 'input_ids' must be [batch, length], found {idsEntry.ShapeText}");
+        int batch = (int)idsEntry.Shape[0], length = (int)idsEntry.Shape[1];
+        var ids = input.ReadAsInt32("input_ids");
+        int[] mask;
+        if (input.Entries.ContainsKey("attention_mask"))
+        {
+            var maskEntry = input.Get("attention_mask");
+            if (!maskEntry.Shape.SequenceEqual(idsEntry.Shape))
+                throw new CheckpointFormatException($"{inputPath}: 'attention_mask' {maskEntry.ShapeText} does not match 'input_ids' {idsEntry.ShapeText}");
+            mask = input.ReadAsInt32("attention_mask");
+        }
+        else
+        {
+            mask = Enumerable.Repeat(1, ids.Length).ToArray();
+        }
+        foreach (var id in ids)
+            if (id < 0 || id >= model.Config.VocabSize)
+                throw new CheckpointFormatException($"{inputPath}: input id {id} is outside the vocabulary of {model.Config.VocabSize}");
+
+        var tokens = new TokenBatch(ids, mask, batch, length);
+        using var output = model.Forward(tokens, keepHiddenStates: true);
+        int h = model.Config.HiddenSize;
+        var writer = new SafetensorsWriter()
+            .Add("input_ids", ids.Select(i => (long)i).ToArray(), batch, length)
+            .Add("attention_mask", mask.Select(i => (long)i).ToArray(), batch, length);
+        foreach (var (name, value) in output.HiddenStates)
+            writer.Add(name, value.Span, batch, length, h);
+        writer.Add("hidden.last_hidden_state", output.LastHidden.Span, batch, length, h);
+
+        if (input.Entries.ContainsKey("logits_at"))
+        {
+            var at = input.ReadAsInt32("logits_at");
+            if (at.Length % 2 != 0) throw new CheckpointFormatException($"{inputPath}: 'logits_at' must be [N, 2]");
+            var rows = new int[at.Length / 2];
+            for (int i = 0; i < rows.Length; i++)
+            {
+                int b = at[2 * i], s = at[2 * i + 1];
+                if ((uint)b >= batch || (uint)s >= length)
+                    throw new CheckpointFormatException($"{inputPath}: logits_at row {i} = ({b}, {s}) is outside [{batch}, {length}]");
+                rows[i] = b * length + s;
+            }
+            using var logits = model.Logits(output.LastHidden, rows);
+            writer.Add("logits_at", at.Select(i => (long)i).ToArray(), rows.Length, 2);
+            writer.Add("logits", logits.Span, rows.Length, logits.Columns);
+        }
+        else
+        {
+            var rows = Enumerable.Range(0, tokens.Tokens).ToArray();
+            using var logits = model.Logits(output.LastHidden, rows);
+            writer.Add("logits", logits.Span, batch, length, logits.Columns);
+        }
+        writer.Write(outputPath);
+    }
+}

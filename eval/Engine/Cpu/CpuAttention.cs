@@ -1,0 +1,144 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+
+namespace Eval.Engine.Cpu;
+
+public sealed unsafe partial class CpuBackend
+{
+    private const int QueryChunk = 64;
+
+    public void Rope(ColumnSlice x, int heads, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFrequencies)
+    {
+        var t = x.Tensor;
+        int half = headDim / 2;
+        if (headDim % 2 != 0 || invFrequencies.Length != half)
+            throw new ArgumentException($"Rope: head size {headDim} needs {headDim / 2} inverse frequencies, got {invFrequencies.Length}");
+        if (positions.Length != t.Rows)
+            throw new ArgumentException($"Rope: {positions.Length} positions for {t.Rows} rows");
+        if (x.Offset + heads * headDim > t.Columns)
+            throw new ArgumentException($"Rope: {heads} heads of {headDim} from column {x.Offset} exceed {t}");
+        var frequencies = invFrequencies.ToArray();
+        var rowPositions = positions.ToArray();
+        int offset = x.Offset, cols = t.Columns;
+        ForRows(t.Rows, heads * headDim, (start, end) =>
+        {
+            Span<float> cos = stackalloc float[half];
+            Span<float> sin = stackalloc float[half];
+            for (int r = start; r < end; r++)
+            {
+                float position = rowPositions[r];
+                for (int i = 0; i < half; i++)
+                {
+                    float angle = position * frequencies[i];
+                    cos[i] = MathF.Cos(angle);
+                    sin[i] = MathF.Sin(angle);
+                }
+                float* row = t.Pointer + (long)r * cols + offset;
+                for (int h = 0; h < heads; h++)
+                {
+                    float* head = row + h * headDim;
+                    for (int i = 0; i < half; i++)
+                    {
+                        float x1 = head[i], x2 = head[i + half];
+                        head[i] = x1 * cos[i] - x2 * sin[i];
+                        head[i + half] = x2 * cos[i] + x1 * sin[i];
+                    }
+                }
+            }
+        });
+    }
+
+    public void Attention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape s, AttentionMask mask, Tensor output)
+    {
+        ValidateAttention(q, k, v, s, mask, output);
+        int groups = s.QueryHeads / s.KeyValueHeads;
+        int chunksPerHead = (s.QueryLength + QueryChunk - 1) / QueryChunk;
+        int tasks = s.Batch * s.QueryHeads * chunksPerHead;
+        float scale = 1f / MathF.Sqrt(s.HeadDim);
+        var keyValid = mask.KeyValid;
+
+        void RunTask(int task, float* scores)
+        {
+            int chunk = task % chunksPerHead;
+            int head = task / chunksPerHead % s.QueryHeads;
+            int b = task / chunksPerHead / s.QueryHeads;
+            int kvHead = head / groups;
+            int i0 = chunk * QueryChunk, rows = Math.Min(QueryChunk, s.QueryLength - i0);
+
+            // Keys that any query of this chunk may see.
+            int firstQuery = mask.QueryStart + i0, lastQuery = firstQuery + rows - 1;
+            int jLo = 0, jHi = s.KeyLength;
+            if (mask.Causal) jHi = Math.Min(jHi, lastQuery + 1);
+            if (mask.Window >= 0)
+            {
+                jLo = Math.Max(jLo, firstQuery - mask.Window);
+                jHi = Math.Min(jHi, lastQuery + mask.Window + 1);
+            }
+            int ldo = output.Columns;
+            float* outBase = output.Pointer + (long)(b * s.QueryLength + i0) * ldo + head * s.HeadDim;
+            if (jHi <= jLo)
+            {
+                for (int r = 0; r < rows; r++) new Span<float>(outBase + (long)r * ldo, s.HeadDim).Clear();
+                return;
+            }
+            int keys = jHi - jLo;
+            int ldq = q.Tensor.Columns, ldk = k.Tensor.Columns, ldv = v.Tensor.Columns;
+            float* qBase = q.Tensor.Pointer + (long)(b * s.QueryLength + i0) * ldq + q.Offset + head * s.HeadDim;
+            float* kBase = k.Tensor.Pointer + ((long)b * s.KeyRowsPerBatch + jLo) * ldk + k.Offset + kvHead * s.HeadDim;
+            float* vBase = v.Tensor.Pointer + ((long)b * s.KeyRowsPerBatch + jLo) * ldv + v.Offset + kvHead * s.HeadDim;
+
+            // scores[rows, keys] = scale · Q·Kᵀ
+            attentionGemm.Multiply(false, true, rows, keys, s.HeadDim, scale, qBase, ldq, kBase, ldk, 0f, scores, keys);
+            var valid = keyValid.Span.Slice(b * s.KeyRowsPerBatch + jLo, keys);
+            for (int r = 0; r < rows; r++)
+            {
+                var row = new Span<float>(scores + (long)r * keys, keys);
+                int position = firstQuery + r;
+                bool any = false;
+                for (int j = 0; j < keys; j++)
+                {
+                    int key = jLo + j;
+                    bool visible = valid[j] != 0
+                        && (!mask.Causal || key <= position)
+                        && (mask.Window < 0 || Math.Abs(position - key) <= mask.Window);
+                    if (visible) any = true;
+                    else row[j] = float.NegativeInfinity;
+                }
+                if (any) TensorPrimitives.SoftMax(row, row);
+                else row.Clear();
+            }
+            // out[rows, d] = P·V
+            attentionGemm.Multiply(false, false, rows, s.HeadDim, keys, 1f, scores, keys, vBase, ldv, 0f, outBase, ldo);
+        }
+
+        nuint scoreBytes = (nuint)QueryChunk * (nuint)s.KeyLength * sizeof(float);
+        if (Threads == 1 || tasks == 1)
+        {
+            var scores = (float*)NativeMemory.AlignedAlloc(Math.Max(scoreBytes, 64), 64);
+            try { for (int t = 0; t < tasks; t++) RunTask(t, scores); }
+            finally { NativeMemory.AlignedFree(scores); }
+            return;
+        }
+        Parallel.For(0, tasks, parallel,
+            () => (nint)NativeMemory.AlignedAlloc(Math.Max(scoreBytes, 64), 64),
+            (t, _, buffer) => { RunTask(t, (float*)buffer); return buffer; },
+            buffer => NativeMemory.AlignedFree((void*)buffer));
+    }
+
+    private static void ValidateAttention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape s, AttentionMask mask, Tensor output)
+    {
+        if (s.QueryHeads % s.KeyValueHeads != 0)
+            throw new ArgumentException($"Attention: {s.QueryHeads} query heads are not a multiple of {s.KeyValueHeads} key/value heads");
+        if (q.Tensor.Rows < s.Batch * s.QueryLength || q.Offset + s.QueryHeads * s.HeadDim > q.Tensor.Columns)
+            throw new ArgumentException($"Attention: queries {q.Tensor} (from column {q.Offset}) do not hold {s}");
+        foreach (var (name, slice) in new[] { ("keys", k), ("values", v) })
+            if (slice.Tensor.Rows < s.Batch * s.KeyRowsPerBatch || slice.Offset + s.KeyValueHeads * s.HeadDim > slice.Tensor.Columns)
+                throw new ArgumentException($"Attention: {name} {slice.Tensor} (from column {slice.Offset}) do not hold {s}");
+        if (s.KeyLength > s.KeyRowsPerBatch)
+            throw new ArgumentException($"Attention: key length {s.KeyLength} exceeds the {s.KeyRowsPerBatch} rows per batch element");
+        if (mask.KeyValid.Length < s.Batch * s.KeyRowsPerBatch)
+            throw new ArgumentException($"Attention: key mask has {mask.KeyValid.Length} entries, needs {s.Batch * s.KeyRowsPerBatch}");
+        if (output.Rows != s.Batch * s.QueryLength || output.Columns != s.QueryHeads * s.HeadDim)
+            throw new ArgumentException($"Attention: output {output} should be [{s.Batch * s.QueryLength}, {s.QueryHeads * s.HeadDim}]");
+    }
+}

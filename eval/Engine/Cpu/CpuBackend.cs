@@ -1,0 +1,197 @@
+using System.Numerics.Tensors;
+
+namespace Eval.Engine.Cpu;
+
+/// <summary>Which SGEMM the CPU backend uses.</summary>
+public enum GemmPath
+{
+    /// <summary>BLAS when a library is found, else managed.</summary>
+    Auto,
+    Blas,
+    Managed,
+}
+
+/// <summary>The reference backend: multi-threaded float32 on the host.</summary>
+public sealed unsafe partial class CpuBackend : IBackend
+{
+    private const int ParallelThreshold = 1 << 15;
+    private readonly ParallelOptions parallel;
+    private readonly IMatrixMultiply attentionGemm;
+
+    public CpuBackend(int threads = 0, GemmPath gemm = GemmPath.Auto)
+    {
+        Threads = threads > 0 ? threads : Environment.ProcessorCount;
+        parallel = new ParallelOptions { MaxDegreeOfParallelism = Threads };
+        Gemm = gemm switch
+        {
+            GemmPath.Managed => new ManagedGemm(Threads),
+            GemmPath.Blas => BlasNativeMethods.TryLoad(out var tried) is { } blas
+                ? new BlasGemm(blas, Threads)
+                : throw new InvalidOperationException(
+                    $"no BLAS library exporting cblas_sgemm was found (tried {tried}); install OpenBLAS " +
+                    "(Debian: apt-get install libopenblas0-pthread) or use the managed GEMM"),
+            _ => BlasNativeMethods.TryLoad(out _) is { } found ? new BlasGemm(found, Threads) : new ManagedGemm(Threads),
+        };
+        attentionGemm = new ManagedGemm(1);
+    }
+
+    public int Threads { get; }
+    public IMatrixMultiply Gemm { get; }
+    public string Name => $"cpu ({Threads} threads, {Gemm.Name} gemm)";
+
+    public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor y)
+    {
+        int n = x.Rows, k = x.Columns, m = weight.Rows;
+        if (weight.Columns != k)
+            throw new ArgumentException($"Linear: input has {k} features, weight {weight} expects {weight.Columns}");
+        if (y.Rows != n || y.Columns != m)
+            throw new ArgumentException($"Linear: output {y} should be [{n}, {m}]");
+        if (bias is not null && bias.Length != m)
+            throw new ArgumentException($"Linear: bias {bias} should have {m} elements");
+        float beta = 0f;
+        if (bias is not null)
+        {
+            var b = bias.Span;
+            for (int r = 0; r < n; r++) b.CopyTo(y.Row(r));
+            beta = 1f;
+        }
+        Gemm.Multiply(false, true, n, m, k, 1f, x.Pointer, k, weight.Pointer, k, beta, y.Pointer, m);
+    }
+
+    public void Gather(Tensor table, ReadOnlySpan<int> ids, Tensor y)
+    {
+        if (y.Rows != ids.Length || y.Columns != table.Columns)
+            throw new ArgumentException($"Gather: output {y} should be [{ids.Length}, {table.Columns}]");
+        for (int i = 0; i < ids.Length; i++)
+        {
+            int id = ids[i];
+            if ((uint)id >= (uint)table.Rows)
+                throw new ArgumentOutOfRangeException(nameof(ids), $"id {id} at index {i} is outside the table of {table.Rows} rows");
+            table.Row(id).CopyTo(y.Row(i));
+        }
+    }
+
+    public void LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float epsilon, Tensor y)
+    {
+        CheckSameShape(x, y, nameof(LayerNorm));
+        int cols = x.Columns;
+        ForRows(x.Rows, cols, (start, end) =>
+        {
+            var w = weight is null ? default : weight.Span;
+            var b = bias is null ? default : bias.Span;
+            for (int r = start; r < end; r++)
+            {
+                var src = x.Row(r);
+                var dst = y.Row(r);
+                float mean = TensorPrimitives.Sum(src) / cols;
+                TensorPrimitives.Subtract(src, mean, dst);
+                float variance = TensorPrimitives.SumOfSquares(dst) / cols;
+                TensorPrimitives.Multiply(dst, 1f / MathF.Sqrt(variance + epsilon), dst);
+                if (weight is not null) TensorPrimitives.Multiply(dst, w, dst);
+                if (bias is not null) TensorPrimitives.Add(dst, b, dst);
+            }
+        });
+    }
+
+    public void RmsNorm(Tensor x, Tensor weight, float epsilon, Tensor y)
+    {
+        CheckSameShape(x, y, nameof(RmsNorm));
+        int cols = x.Columns;
+        ForRows(x.Rows, cols, (start, end) =>
+        {
+            var w = weight.Span;
+            for (int r = start; r < end; r++)
+            {
+                var src = x.Row(r);
+                var dst = y.Row(r);
+                float scale = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(src) / cols + epsilon);
+                TensorPrimitives.Multiply(src, scale, dst);
+                TensorPrimitives.Multiply(dst, w, dst);
+            }
+        });
+    }
+
+    public void Activation(ActivationKind kind, Tensor x, Tensor y)
+    {
+        CheckSameShape(x, y, nameof(Activation));
+        int cols = x.Columns;
+        ForRows(x.Rows, cols, (start, end) =>
+        {
+            var src = new ReadOnlySpan<float>(x.Pointer + (long)start * cols, (end - start) * cols);
+            var dst = new Span<float>(y.Pointer + (long)start * cols, (end - start) * cols);
+            Apply(kind, src, dst);
+        });
+    }
+
+    public void GatedActivation(ActivationKind kind, Tensor x, Tensor y)
+    {
+        int inner = y.Columns;
+        if (x.Columns != 2 * inner || x.Rows != y.Rows)
+            throw new ArgumentException($"GatedActivation: input {x} should be [{y.Rows}, {2 * inner}] for output {y}");
+        ForRows(x.Rows, x.Columns, (start, end) =>
+        {
+            for (int r = start; r < end; r++)
+            {
+                var row = x.Row(r);
+                var dst = y.Row(r);
+                Apply(kind, row[..inner], dst);
+                TensorPrimitives.Multiply(dst, row[inner..], dst);
+            }
+        });
+    }
+
+    public void Add(Tensor a, Tensor b, Tensor y)
+    {
+        CheckSameShape(a, b, nameof(Add));
+        CheckSameShape(a, y, nameof(Add));
+        TensorPrimitives.Add(a.Span, b.Span, y.Span);
+    }
+
+    public void Softmax(Tensor x)
+    {
+        ForRows(x.Rows, x.Columns, (start, end) =>
+        {
+            for (int r = start; r < end; r++)
+            {
+                var row = x.Row(r);
+                TensorPrimitives.SoftMax(row, row);
+            }
+        });
+    }
+
+    public void Dispose() { }
+
+    private static void Apply(ActivationKind kind, ReadOnlySpan<float> x, Span<float> y)
+    {
+        switch (kind)
+        {
+            case ActivationKind.Gelu: VectorMath.Gelu(x, y); break;
+            case ActivationKind.Silu: VectorMath.Silu(x, y); break;
+            default: throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown activation");
+        }
+    }
+
+    /// <summary>Runs body over row ranges, in parallel when the work is large enough to pay for it.</summary>
+    private void ForRows(int rows, int columns, Action<int, int> body)
+    {
+        long work = (long)rows * columns;
+        if (Threads == 1 || work < ParallelThreshold || rows < 2)
+        {
+            body(0, rows);
+            return;
+        }
+        int chunks = Math.Min(rows, Threads * 4);
+        int per = (rows + chunks - 1) / chunks;
+        Parallel.For(0, chunks, parallel, c =>
+        {
+            int start = c * per, end = Math.Min(rows, start + per);
+            if (start < end) body(start, end);
+        });
+    }
+
+    private static void CheckSameShape(Tensor a, Tensor b, string op)
+    {
+        if (!a.Shape.SequenceEqual(b.Shape))
+            throw new ArgumentException($"{op}: shapes {a} and {b} differ");
+    }
+}

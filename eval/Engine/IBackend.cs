@@ -1,0 +1,73 @@
+namespace Eval.Engine;
+
+/// <summary>Element-wise activation used by <see cref="IBackend.Activation"/> and <see cref="IBackend.GatedActivation"/>.</summary>
+public enum ActivationKind
+{
+    /// <summary>GELU with the exact erf, as torch.nn.functional.gelu with approximate='none'.</summary>
+    Gelu,
+    /// <summary>x · sigmoid(x).</summary>
+    Silu,
+}
+
+/// <summary>How many rows of K/V each batch element occupies and how many of them are filled.</summary>
+public readonly record struct AttentionShape(
+    int Batch, int QueryLength, int KeyLength, int KeyRowsPerBatch, int QueryHeads, int KeyValueHeads, int HeadDim)
+{
+    public static AttentionShape Square(int batch, int length, int heads, int headDim) =>
+        new(batch, length, length, length, heads, heads, headDim);
+}
+
+/// <summary>
+/// Which keys a query may attend to. Key j is visible to query i of batch b when KeyValid[b·KeyRowsPerBatch + j] ≠ 0,
+/// and (Causal ⇒ j ≤ QueryStart + i), and (Window ≥ 0 ⇒ |QueryStart + i − j| ≤ Window).
+/// A query that sees no key gets a zero output.
+/// </summary>
+public sealed record AttentionMask(ReadOnlyMemory<int> KeyValid, bool Causal = false, int Window = -1, int QueryStart = 0);
+
+/// <summary>A column range of a [rows, columns] tensor: the q, k or v part of a fused projection.</summary>
+public readonly record struct ColumnSlice(Tensor Tensor, int Offset);
+
+/// <summary>
+/// The operations a model forward is made of. Tensors are row-major; "rows" means the product of all axes but the last.
+/// Outputs may alias inputs where noted.
+/// </summary>
+public interface IBackend : IDisposable
+{
+    string Name { get; }
+
+    /// <summary>y[n, m] = Σ_k x[n, k] · w[m, k] + bias[m] (the layout of torch.nn.Linear).</summary>
+    void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor y);
+
+    /// <summary>y[i, :] = table[ids[i], :].</summary>
+    void Gather(Tensor table, ReadOnlySpan<int> ids, Tensor y);
+
+    /// <summary>Per-row LayerNorm; weight and bias optional (bias-free LayerNorm). y may alias x.</summary>
+    void LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float epsilon, Tensor y);
+
+    /// <summary>Per-row RMSNorm: x / sqrt(mean(x²) + ε) · weight. y may alias x.</summary>
+    void RmsNorm(Tensor x, Tensor weight, float epsilon, Tensor y);
+
+    /// <summary>y = act(x). y may alias x.</summary>
+    void Activation(ActivationKind kind, Tensor x, Tensor y);
+
+    /// <summary>x is [rows, 2·I]: y[r, i] = act(x[r, i]) · x[r, I + i] (GeGLU, SwiGLU).</summary>
+    void GatedActivation(ActivationKind kind, Tensor x, Tensor y);
+
+    /// <summary>y = a + b (same shapes). y may alias a or b.</summary>
+    void Add(Tensor a, Tensor b, Tensor y);
+
+    /// <summary>
+    /// Rotate-half rotary embedding applied in place to <paramref name="heads"/> heads of size headDim starting at the
+    /// slice's column offset; row r is at position positions[r]; invFrequencies has headDim/2 entries.
+    /// </summary>
+    void Rope(ColumnSlice x, int heads, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFrequencies);
+
+    /// <summary>
+    /// Scaled dot-product attention, softmax(q·kᵀ/√d + mask)·v with grouped query heads.
+    /// q rows are b·QueryLength + i, k/v rows b·KeyRowsPerBatch + j; output is [Batch·QueryLength, QueryHeads·HeadDim].
+    /// </summary>
+    void Attention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape shape, AttentionMask mask, Tensor output);
+
+    /// <summary>Row-wise softmax, in place.</summary>
+    void Softmax(Tensor x);
+}

@@ -1,0 +1,236 @@
+using System.IO.MemoryMappedFiles;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Text.Json;
+
+namespace Eval.Engine.IO;
+
+/// <summary>Element types of the safetensors format that we read.</summary>
+public enum SafetensorsDType { F32, F16, BF16, I64, I32, U8, I8, F64, BOOL }
+
+/// <summary>One entry of a safetensors header.</summary>
+public sealed record SafetensorsEntry(string Name, SafetensorsDType DType, long[] Shape, long Begin, long End)
+{
+    public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+    public string ShapeText => Tensor.FormatShape(Shape);
+}
+
+/// <summary>Thrown for a malformed or inconsistent checkpoint file; the message names the file and tensor.</summary>
+public sealed class CheckpointFormatException(string message) : Exception(message);
+
+/// <summary>
+/// A memory-mapped .safetensors file: an 8-byte little-endian header length, a JSON header mapping names to
+/// {dtype, shape, data_offsets}, then the data. Every entry is validated when the file is opened.
+/// </summary>
+public sealed unsafe class SafetensorsFile : IDisposable
+{
+    private const long MaxHeaderBytes = 100L << 20;
+    private readonly MemoryMappedFile? map;
+    private readonly MemoryMappedViewAccessor? view;
+    private readonly byte* basePointer;
+    private readonly long dataStart;
+    private readonly Dictionary<string, SafetensorsEntry> entries;
+
+    public SafetensorsFile(string path)
+    {
+        Path = path;
+        var info = new FileInfo(path);
+        if (!info.Exists) throw new FileNotFoundException($"{path}: file not found", path);
+        long length = info.Length;
+        if (length < 8) throw Error($"file is {length} bytes, shorter than the 8-byte header length");
+
+        using (var stream = File.OpenRead(path))
+        {
+            Span<byte> prefix = stackalloc byte[8];
+            stream.ReadExactly(prefix);
+            long headerLength = (long)BitConverter.ToUInt64(prefix);
+            if (headerLength <= 0 || headerLength > MaxHeaderBytes || headerLength > length - 8)
+                throw Error($"header length {headerLength} does not fit a file of {length} bytes");
+            var header = new byte[headerLength];
+            stream.ReadExactly(header);
+            dataStart = 8 + headerLength;
+            entries = ParseHeader(header, length - dataStart, out var metadata);
+            Metadata = metadata;
+        }
+
+        if (length > dataStart)
+        {
+            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+            byte* pointer = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+            basePointer = pointer + view.PointerOffset;
+        }
+    }
+
+    public string Path { get; }
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+    public IReadOnlyDictionary<string, SafetensorsEntry> Entries => entries;
+
+    public static int ElementSize(SafetensorsDType dtype) => dtype switch
+    {
+        SafetensorsDType.F64 or SafetensorsDType.I64 => 8,
+        SafetensorsDType.F32 or SafetensorsDType.I32 => 4,
+        SafetensorsDType.F16 or SafetensorsDType.BF16 => 2,
+        _ => 1,
+    };
+
+    public SafetensorsEntry Get(string name) =>
+        entries.TryGetValue(name, out var e) ? e : throw Error($"tensor '{name}' is not in the file");
+
+    /// <summary>The raw bytes of a tensor, straight from the mapping.</summary>
+    public ReadOnlySpan<byte> Bytes(SafetensorsEntry entry) =>
+        entry.End == entry.Begin ? [] : new ReadOnlySpan<byte>(basePointer + dataStart + entry.Begin, checked((int)(entry.End - entry.Begin)));
+
+    /// <summary>Converts a floating-point tensor (F32, F16, BF16) to float32 into destination, without an intermediate copy.</summary>
+    public void ReadAsFloat32(SafetensorsEntry entry, Span<float> destination)
+    {
+        if (destination.Length != entry.ElementCount)
+            throw Error($"tensor '{entry.Name}' has {entry.ElementCount} elements, destination {destination.Length}");
+        var bytes = Bytes(entry);
+        switch (entry.DType)
+        {
+            case SafetensorsDType.F32:
+                MemoryMarshal.Cast<byte, float>(bytes).CopyTo(destination);
+                break;
+            case SafetensorsDType.F16:
+                TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(bytes), destination);
+                break;
+            case SafetensorsDType.BF16:
+                WidenBFloat16(MemoryMarshal.Cast<byte, ushort>(bytes), MemoryMarshal.Cast<float, uint>(destination));
+                break;
+            default:
+                throw Error($"tensor '{entry.Name}' has dtype {entry.DType}; a floating-point tensor (F32, F16, BF16) is required");
+        }
+    }
+
+    /// <summary>Reads an integer tensor (I64, I32) as int32, checking the range.</summary>
+    public int[] ReadAsInt32(string name)
+    {
+        var entry = Get(name);
+        var bytes = Bytes(entry);
+        switch (entry.DType)
+        {
+            case SafetensorsDType.I32:
+                return MemoryMarshal.Cast<byte, int>(bytes).ToArray();
+            case SafetensorsDType.I64:
+                var longs = MemoryMarshal.Cast<byte, long>(bytes);
+                var result = new int[longs.Length];
+                for (int i = 0; i < longs.Length; i++)
+                    result[i] = longs[i] is >= int.MinValue and <= int.MaxValue
+                        ? (int)longs[i]
+                        : throw Error($"tensor '{name}' element {i} = {longs[i]} does not fit in int32");
+                return result;
+            default:
+                throw Error($"tensor '{name}' has dtype {entry.DType}; an integer tensor (I64, I32) is required");
+        }
+    }
+
+    public Tensor ReadTensor(string name)
+    {
+        var entry = Get(name);
+        var tensor = Tensor.Allocate(entry.Shape.Select(d => checked((int)d)).ToArray());
+        ReadAsFloat32(entry, tensor.Span);
+        return tensor;
+    }
+
+    public void Dispose()
+    {
+        if (view is not null)
+        {
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
+            view.Dispose();
+        }
+        map?.Dispose();
+    }
+
+    private static void WidenBFloat16(ReadOnlySpan<ushort> source, Span<uint> destination)
+    {
+        // A bfloat16 is the upper half of a float32.
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= source.Length; i += 16)
+            {
+                var v = Vector256.Create(source.Slice(i, 16));
+                var (lo, hi) = Vector256.Widen(v);
+                (lo << 16).CopyTo(destination.Slice(i, 8));
+                (hi << 16).CopyTo(destination.Slice(i + 8, 8));
+            }
+        }
+        for (; i < source.Length; i++) destination[i] = (uint)source[i] << 16;
+    }
+
+    private Dictionary<string, SafetensorsEntry> ParseHeader(byte[] header, long dataLength, out IReadOnlyDictionary<string, string> metadata)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(header);
+        }
+        catch (JsonException e)
+        {
+            throw Error($"header is not valid JSON: {e.Message}");
+        }
+        using var _ = document;
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
+            throw Error("header is not a JSON object");
+
+        var result = new Dictionary<string, SafetensorsEntry>(StringComparer.Ordinal);
+        var meta = new Dictionary<string, string>();
+        foreach (var property in document.RootElement.EnumerateObject())
+        {
+            if (property.Name == "__metadata__")
+            {
+                if (property.Value.ValueKind == JsonValueKind.Object)
+                    foreach (var m in property.Value.EnumerateObject())
+                        meta[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
+                continue;
+            }
+            result[property.Name] = ParseEntry(property.Name, property.Value, dataLength);
+        }
+        metadata = meta;
+
+        var ordered = result.Values.Where(e => e.End > e.Begin).OrderBy(e => e.Begin).ToList();
+        for (int i = 1; i < ordered.Count; i++)
+            if (ordered[i].Begin < ordered[i - 1].End)
+                throw Error($"tensors '{ordered[i - 1].Name}' [{ordered[i - 1].Begin}, {ordered[i - 1].End}) and " +
+                            $"'{ordered[i].Name}' [{ordered[i].Begin}, {ordered[i].End}) overlap");
+        return result;
+    }
+
+    private SafetensorsEntry ParseEntry(string name, JsonElement value, long dataLength)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+            throw Error($"tensor '{name}': entry is not an object");
+        if (!value.TryGetProperty("dtype", out var dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
+            throw Error($"tensor '{name}': missing dtype");
+        var dtypeText = dtypeElement.GetString()!;
+        if (!Enum.TryParse<SafetensorsDType>(dtypeText, ignoreCase: false, out var dtype))
+            throw Error($"tensor '{name}': unsupported dtype '{dtypeText}' (supported: {string.Join(", ", Enum.GetNames<SafetensorsDType>())})");
+        if (!value.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
+            throw Error($"tensor '{name}': missing shape");
+        var shape = new List<long>();
+        foreach (var d in shapeElement.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out var dim) || dim < 0)
+                throw Error($"tensor '{name}': shape {shapeElement.GetRawText()} is not a list of non-negative integers");
+            shape.Add(dim);
+        }
+        if (!value.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2
+            || !offsets[0].TryGetInt64(out var begin) || !offsets[1].TryGetInt64(out var end))
+            throw Error($"tensor '{name}': data_offsets must be [begin, end]");
+        if (begin < 0 || end < begin)
+            throw Error($"tensor '{name}': data_offsets [{begin}, {end}] are not an increasing range");
+        if (end > dataLength)
+            throw Error($"tensor '{name}': data_offsets [{begin}, {end}] run past the end of the data ({dataLength} bytes; the file may be truncated)");
+        var entry = new SafetensorsEntry(name, dtype, shape.ToArray(), begin, end);
+        long expected = entry.ElementCount * ElementSize(dtype);
+        if (end - begin != expected)
+            throw Error($"tensor '{name}': shape {entry.ShapeText} × {dtype} needs {expected} bytes but data_offsets span {end - begin}");
+        return entry;
+    }
+
+    private CheckpointFormatException Error(string message) => new($"{Path}: {message}");
+}

@@ -1,0 +1,51 @@
+using Eval.Engine;
+using Eval.Engine.IO;
+
+namespace Eval.Models;
+
+/// <summary>Opens a Hugging Face model folder and builds the architecture its config.json names.</summary>
+public static class ModelLoader
+{
+    public static readonly IReadOnlyList<string> SupportedArchitectures =
+    [
+        "ModernBertForMaskedLM", "XLMRobertaForMaskedLM", "RobertaForMaskedLM", "XLMRobertaXLForMaskedLM",
+        "LlamaForCausalLM", "Qwen2ForCausalLM",
+    ];
+
+    private static readonly IReadOnlyDictionary<string, string> ArchitectureByModelType = new Dictionary<string, string>
+    {
+        ["modernbert"] = "ModernBertForMaskedLM",
+        ["xlm-roberta"] = "XLMRobertaForMaskedLM",
+        ["roberta"] = "RobertaForMaskedLM",
+        ["xlm-roberta-xl"] = "XLMRobertaXLForMaskedLM",
+        ["llama"] = "LlamaForCausalLM",
+        ["qwen2"] = "Qwen2ForCausalLM",
+    };
+
+    /// <summary>The supported architecture named by architectures (first match) or model_type.</summary>
+    public static string ResolveArchitecture(ModelConfig config)
+    {
+        foreach (var a in config.Architectures)
+            if (SupportedArchitectures.Contains(a)) return a;
+        if (ArchitectureByModelType.TryGetValue(config.ModelType, out var byType)) return byType;
+        var named = config.Architectures.Count > 0 ? string.Join(", ", config.Architectures) : $"model_type '{config.ModelType}'";
+        throw new NotSupportedException(
+            $"{config.Path}: {named} is not supported; supported architectures: {string.Join(", ", SupportedArchitectures)}");
+    }
+
+    public static ILanguageModel Load(string directory, IBackend backend)
+    {
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: model folder not found");
+        var config = ModelConfig.Load(Path.Combine(directory, "config.json"));
+        var architecture = ResolveArchitecture(config);
+        using var checkpoint = Checkpoint.Open(directory);
+        // Weights are converted into engine tensors; the mapped files are closed when loading ends.
+        return architecture switch
+        {
+            "ModernBertForMaskedLM" => new ModernBertModel(config, checkpoint, backend),
+            "XLMRobertaForMaskedLM" or "RobertaForMaskedLM" => new XlmRobertaModel(config, checkpoint, backend, architecture),
+            "XLMRobertaXLForMaskedLM" => new XlmRobertaXlModel(config, checkpoint, backend),
+            _ => new LlamaModel(config, checkpoint, backend, architecture),
+        };
+    }
+}

@@ -1,0 +1,59 @@
+using Eval.Engine;
+
+namespace Eval.Models;
+
+/// <summary>
+/// The result of a forward pass: the final hidden states [Batch·Length, Hidden] and, when asked for, the named
+/// intermediate ones ("hidden.embeddings", "hidden.layer.{i}") in the order they were computed.
+/// </summary>
+public sealed class ModelOutput(Tensor lastHidden, IReadOnlyList<(string Name, Tensor Value)> hiddenStates) : IDisposable
+{
+    public Tensor LastHidden { get; } = lastHidden;
+    public IReadOnlyList<(string Name, Tensor Value)> HiddenStates { get; } = hiddenStates;
+
+    public void Dispose()
+    {
+        LastHidden.Dispose();
+        foreach (var (_, t) in HiddenStates) t.Dispose();
+    }
+}
+
+/// <summary>Collects copies of intermediate hidden states when a caller asks for them.</summary>
+internal sealed class HiddenStateRecorder(bool enabled)
+{
+    private readonly List<(string, Tensor)> states = [];
+
+    public void Record(string name, Tensor value)
+    {
+        if (enabled) states.Add((name, value.Clone()));
+    }
+
+    public ModelOutput Finish(Tensor lastHidden) => new(lastHidden, states);
+}
+
+/// <summary>Any model we run: a forward pass over a batch, and logits for chosen rows and vocabulary ids.</summary>
+public interface ILanguageModel : IDisposable
+{
+    ModelConfig Config { get; }
+    IBackend Backend { get; }
+
+    /// <summary>True for decoder-only models scored left to right.</summary>
+    bool IsCausal { get; }
+
+    ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false);
+
+    /// <summary>
+    /// Logits [rows.Length, vocabIds.Length] (or the whole vocabulary when vocabIds is empty) for the given rows of
+    /// hidden (row = b·Length + position). Only these rows and ids go through the head.
+    /// </summary>
+    Tensor Logits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds = default);
+}
+
+/// <summary>A decoder-only model that can extend a sequence incrementally through a <see cref="KvCache"/>.</summary>
+public interface ICausalLanguageModel : ILanguageModel
+{
+    KvCache CreateCache(int batch, int capacity);
+
+    /// <summary>Runs the new tokens of batch after what the cache holds, appending their keys and values to it.</summary>
+    ModelOutput Forward(TokenBatch batch, KvCache cache, bool keepHiddenStates = false);
+}

@@ -1,0 +1,103 @@
+using Eval.Engine;
+
+namespace Eval.Models;
+
+/// <summary>
+/// What XLM-R and XLM-R XL share: word + position + token-type embeddings with RoBERTa position ids
+/// (pad+1 onwards for real tokens, pad for padding), BERT-style self-attention with q/k/v fused into one projection,
+/// and the LM head dense → GELU → LayerNorm → decoder tied to the word embeddings.
+/// </summary>
+internal sealed class RobertaComponents
+{
+    public sealed record SelfAttention(Tensor Wqkv, Tensor Bqkv, Tensor Wo, Tensor Bo);
+
+    private readonly Tensor wordEmbeddings, positionEmbeddings, tokenTypeRow;
+    private readonly Tensor headDense, headDenseBias, headNorm, headNormBias;
+    private readonly VocabularyProjection decoder;
+    private readonly int padId;
+
+    public RobertaComponents(ModelConfig config, ModelWeights weights)
+    {
+        int h = config.HiddenSize, v = config.VocabSize;
+        config.RequirePositive(("hidden_size", h), ("vocab_size", v), ("intermediate_size", config.IntermediateSize),
+            ("num_hidden_layers", config.NumHiddenLayers), ("num_attention_heads", config.NumAttentionHeads),
+            ("max_position_embeddings", config.MaxPositionEmbeddings));
+        if (h % config.NumAttentionHeads != 0)
+            throw new InvalidDataException($"{config.Path}: hidden_size {h} is not a multiple of num_attention_heads {config.NumAttentionHeads}");
+        padId = config.PadTokenId ?? 1;
+        wordEmbeddings = weights.Load("roberta.embeddings.word_embeddings.weight", v, h);
+        positionEmbeddings = weights.Load("roberta.embeddings.position_embeddings.weight", config.MaxPositionEmbeddings, h);
+        // Every input has token type 0.
+        var tokenTypes = weights.Load("roberta.embeddings.token_type_embeddings.weight", config.TypeVocabSize, h);
+        tokenTypeRow = tokenTypes.SliceRows(0, 1).Reshape(h);
+
+        headDense = weights.Load("lm_head.dense.weight", h, h);
+        headDenseBias = weights.Load("lm_head.dense.bias", h);
+        headNorm = weights.Load("lm_head.layer_norm.weight", h);
+        headNormBias = weights.Load("lm_head.layer_norm.bias", h);
+        var decoderWeight = weights.LoadOptional("lm_head.decoder.weight", v, h) ?? wordEmbeddings;
+        var decoderBias = weights.LoadOptional("lm_head.bias", v) ?? weights.Load("lm_head.decoder.bias", v);
+        decoder = new VocabularyProjection(decoderWeight, decoderBias);
+        Epsilon = (float)config.NormEpsilon;
+    }
+
+    public float Epsilon { get; }
+
+    public static SelfAttention LoadSelfAttention(ModelWeights weights, string prefix, int h) => new(
+        weights.LoadRows([prefix + "self.query.weight", prefix + "self.key.weight", prefix + "self.value.weight"], [[h, h], [h, h], [h, h]]),
+        weights.LoadRows([prefix + "self.query.bias", prefix + "self.key.bias", prefix + "self.value.bias"], [[h], [h], [h]]),
+        weights.Load(prefix + "output.dense.weight", h, h),
+        weights.Load(prefix + "output.dense.bias", h));
+
+    /// <summary>RoBERTa position ids: padding keeps padding_idx, real tokens count up from padding_idx + 1.</summary>
+    public int[] PositionIds(TokenBatch batch)
+    {
+        var positions = new int[batch.Tokens];
+        for (int b = 0; b < batch.Batch; b++)
+        {
+            int count = 0;
+            for (int i = 0; i < batch.Length; i++)
+            {
+                int index = b * batch.Length + i;
+                positions[index] = batch.Ids[index] != padId ? padId + ++count : padId;
+                if (positions[index] >= positionEmbeddings.Rows)
+                    throw new ArgumentException(
+                        $"sequence {b} is longer than the model's {positionEmbeddings.Rows - padId - 1} positions");
+            }
+        }
+        return positions;
+    }
+
+    /// <summary>x = word[ids] + position[pos] + tokenType[0] (before any LayerNorm).</summary>
+    public void Embed(IBackend be, TokenBatch batch, Tensor x)
+    {
+        using var positions = Tensor.Allocate(x.Rows, x.Columns);
+        be.Gather(wordEmbeddings, batch.Ids, x);
+        be.Gather(positionEmbeddings, PositionIds(batch), positions);
+        be.Add(x, positions, x);
+        for (int r = 0; r < x.Rows; r++)
+            System.Numerics.Tensors.TensorPrimitives.Add(x.Row(r), tokenTypeRow.Span, x.Row(r));
+    }
+
+    /// <summary>Self-attention of the normalised input into output (before the residual).</summary>
+    public static void Attend(IBackend be, SelfAttention a, Tensor input, TokenBatch batch, int heads, Tensor qkv, Tensor context, Tensor output)
+    {
+        int h = input.Columns;
+        be.Linear(input, a.Wqkv, a.Bqkv, qkv);
+        be.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(qkv, h), new ColumnSlice(qkv, 2 * h),
+            AttentionShape.Square(batch.Batch, batch.Length, heads, h / heads), new AttentionMask(batch.Mask), context);
+        be.Linear(context, a.Wo, a.Bo, output);
+    }
+
+    public Tensor Logits(IBackend be, Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds)
+    {
+        int h = hidden.Columns;
+        using var selected = Tensor.Allocate(rows.Length, h);
+        using var transformed = Tensor.Allocate(rows.Length, h);
+        be.Gather(hidden, rows, selected);
+        be.Linear(selected, headDense, headDenseBias, transformed);
+        be.Activation(ActivationKind.Gelu, transformed, transformed);
+        be.LayerNorm(transformed, headNorm, headNormBias, Epsilon, transformed);
+        return decoder.Project(be, transformed, vocabIds);
+    }
+}

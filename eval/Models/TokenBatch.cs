@@ -1,0 +1,41 @@
+namespace Eval.Models;
+
+/// <summary>
+/// A right-padded batch of token ids: Ids and Mask are [Batch, Length] row-major; Mask is 1 for real tokens.
+/// </summary>
+public sealed record TokenBatch
+{
+    public TokenBatch(int[] ids, int[] mask, int batch, int length)
+    {
+        if (batch <= 0 || length <= 0) throw new ArgumentException($"a batch needs positive size, got [{batch}, {length}]");
+        if (ids.Length != batch * length) throw new ArgumentException($"{ids.Length} ids do not fill [{batch}, {length}]");
+        if (mask.Length != ids.Length) throw new ArgumentException($"attention mask has {mask.Length} entries, ids {ids.Length}");
+        Ids = ids;
+        Mask = mask;
+        Batch = batch;
+        Length = length;
+    }
+
+    public int[] Ids { get; }
+    public int[] Mask { get; }
+    public int Batch { get; }
+    public int Length { get; }
+    public int Tokens => Batch * Length;
+
+    /// <summary>Right-pads sequences of different lengths into one batch.</summary>
+    public static TokenBatch FromSequences(IReadOnlyList<IReadOnlyList<int>> sequences, int padId)
+    {
+        if (sequences.Count == 0) throw new ArgumentException("no sequences");
+        int length = Math.Max(1, sequences.Max(s => s.Count));
+        var ids = new int[sequences.Count * length];
+        var mask = new int[ids.Length];
+        Array.Fill(ids, padId);
+        for (int b = 0; b < sequences.Count; b++)
+            for (int i = 0; i < sequences[b].Count; i++)
+            {
+                ids[b * length + i] = sequences[b][i];
+                mask[b * length + i] = 1;
+            }
+        return new TokenBatch(ids, mask, sequences.Count, length);
+    }
+}

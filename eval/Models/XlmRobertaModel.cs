@@ -1,0 +1,89 @@
+using Eval.Engine;
+using Eval.Engine.IO;
+
+namespace Eval.Models;
+
+/// <summary>
+/// XLMRobertaForMaskedLM / RobertaForMaskedLM (post-LN BERT): embeddings → LayerNorm; each layer
+/// x = LN(x + Attention(x)), x = LN(x + FFN(x)) with a GELU FFN; LM head tied to the word embeddings.
+/// </summary>
+public sealed class XlmRobertaModel : ILanguageModel
+{
+    private sealed record Layer(RobertaComponents.SelfAttention Attention, Tensor AttnNorm, Tensor AttnNormBias,
+        Tensor Wi, Tensor Bi, Tensor Wout, Tensor Bout, Tensor OutNorm, Tensor OutNormBias);
+
+    private readonly ModelWeights weights;
+    private readonly RobertaComponents parts;
+    private readonly Tensor embeddingNorm, embeddingNormBias;
+    private readonly Layer[] layers;
+    private readonly ActivationKind activation;
+
+    public XlmRobertaModel(ModelConfig config, Checkpoint checkpoint, IBackend backend, string architecture = "XLMRobertaForMaskedLM")
+    {
+        Config = config;
+        Backend = backend;
+        weights = new ModelWeights(checkpoint, architecture);
+        parts = new RobertaComponents(config, weights);
+        activation = config.Activation(config.HiddenActivation);
+        int h = config.HiddenSize, inner = config.IntermediateSize;
+        embeddingNorm = weights.Load("roberta.embeddings.LayerNorm.weight", h);
+        embeddingNormBias = weights.Load("roberta.embeddings.LayerNorm.bias", h);
+        layers = new Layer[config.NumHiddenLayers];
+        for (int i = 0; i < layers.Length; i++)
+        {
+            string p = $"roberta.encoder.layer.{i}.";
+            layers[i] = new Layer(
+                RobertaComponents.LoadSelfAttention(weights, p + "attention.", h),
+                weights.Load(p + "attention.output.LayerNorm.weight", h),
+                weights.Load(p + "attention.output.LayerNorm.bias", h),
+                weights.Load(p + "intermediate.dense.weight", inner, h),
+                weights.Load(p + "intermediate.dense.bias", inner),
+                weights.Load(p + "output.dense.weight", h, inner),
+                weights.Load(p + "output.dense.bias", h),
+                weights.Load(p + "output.LayerNorm.weight", h),
+                weights.Load(p + "output.LayerNorm.bias", h));
+        }
+    }
+
+    public ModelConfig Config { get; }
+    public IBackend Backend { get; }
+    public bool IsCausal => false;
+
+    public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)
+    {
+        var be = Backend;
+        int t = batch.Tokens, h = Config.HiddenSize;
+        float eps = parts.Epsilon;
+        var recorder = new HiddenStateRecorder(keepHiddenStates);
+        var x = Tensor.Allocate(t, h);                                  // [B·S, H]
+        using var qkv = Tensor.Allocate(t, 3 * h);
+        using var context = Tensor.Allocate(t, h);
+        using var sublayer = Tensor.Allocate(t, h);
+        using var inner = Tensor.Allocate(t, Config.IntermediateSize);
+
+        parts.Embed(be, batch, x);
+        be.LayerNorm(x, embeddingNorm, embeddingNormBias, eps, x);
+        recorder.Record("hidden.embeddings", x);
+
+        for (int l = 0; l < layers.Length; l++)
+        {
+            var layer = layers[l];
+            RobertaComponents.Attend(be, layer.Attention, x, batch, Config.NumAttentionHeads, qkv, context, sublayer);
+            be.Add(x, sublayer, x);
+            be.LayerNorm(x, layer.AttnNorm, layer.AttnNormBias, eps, x);
+
+            be.Linear(x, layer.Wi, layer.Bi, inner);
+            be.Activation(activation, inner, inner);
+            be.Linear(inner, layer.Wout, layer.Bout, sublayer);
+            be.Add(x, sublayer, x);
+            be.LayerNorm(x, layer.OutNorm, layer.OutNormBias, eps, x);
+            recorder.Record($"hidden.layer.{l}", x);
+        }
+        return recorder.Finish(x);
+    }
+
+    public Tensor Logits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds = default) =>
+        parts.Logits(Backend, hidden, rows, vocabIds);
+
+    public void Dispose() => weights.Dispose();
+}

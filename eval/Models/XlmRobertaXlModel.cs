@@ -1,0 +1,90 @@
+using Eval.Engine;
+using Eval.Engine.IO;
+
+namespace Eval.Models;
+
+/// <summary>
+/// XLMRobertaXLForMaskedLM (XL and XXL, pre-LN): embeddings without LayerNorm; each layer
+/// x += Attention(LN(x)), x += FFN(LN(x)); a final encoder LayerNorm; the same LM head as XLM-R.
+/// </summary>
+public sealed class XlmRobertaXlModel : ILanguageModel
+{
+    private sealed record Layer(Tensor AttnNorm, Tensor AttnNormBias, RobertaComponents.SelfAttention Attention,
+        Tensor FfnNorm, Tensor FfnNormBias, Tensor Wi, Tensor Bi, Tensor Wout, Tensor Bout);
+
+    private readonly ModelWeights weights;
+    private readonly RobertaComponents parts;
+    private readonly Tensor finalNorm, finalNormBias;
+    private readonly Layer[] layers;
+    private readonly ActivationKind activation;
+
+    public XlmRobertaXlModel(ModelConfig config, Checkpoint checkpoint, IBackend backend)
+    {
+        Config = config;
+        Backend = backend;
+        weights = new ModelWeights(checkpoint, "XLMRobertaXLForMaskedLM");
+        parts = new RobertaComponents(config, weights);
+        activation = config.Activation(config.HiddenActivation);
+        int h = config.HiddenSize, inner = config.IntermediateSize;
+        layers = new Layer[config.NumHiddenLayers];
+        for (int i = 0; i < layers.Length; i++)
+        {
+            string p = $"roberta.encoder.layer.{i}.";
+            layers[i] = new Layer(
+                weights.Load(p + "attention.self_attn_layer_norm.weight", h),
+                weights.Load(p + "attention.self_attn_layer_norm.bias", h),
+                RobertaComponents.LoadSelfAttention(weights, p + "attention.", h),
+                weights.Load(p + "LayerNorm.weight", h),
+                weights.Load(p + "LayerNorm.bias", h),
+                weights.Load(p + "intermediate.dense.weight", inner, h),
+                weights.Load(p + "intermediate.dense.bias", inner),
+                weights.Load(p + "output.dense.weight", h, inner),
+                weights.Load(p + "output.dense.bias", h));
+        }
+        finalNorm = weights.Load("roberta.encoder.LayerNorm.weight", h);
+        finalNormBias = weights.Load("roberta.encoder.LayerNorm.bias", h);
+    }
+
+    public ModelConfig Config { get; }
+    public IBackend Backend { get; }
+    public bool IsCausal => false;
+
+    public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)
+    {
+        var be = Backend;
+        int t = batch.Tokens, h = Config.HiddenSize;
+        float eps = parts.Epsilon;
+        var recorder = new HiddenStateRecorder(keepHiddenStates);
+        var x = Tensor.Allocate(t, h);                                  // [B·S, H]
+        using var normed = Tensor.Allocate(t, h);
+        using var qkv = Tensor.Allocate(t, 3 * h);
+        using var context = Tensor.Allocate(t, h);
+        using var sublayer = Tensor.Allocate(t, h);
+        using var inner = Tensor.Allocate(t, Config.IntermediateSize);
+
+        parts.Embed(be, batch, x);
+        recorder.Record("hidden.embeddings", x);
+
+        for (int l = 0; l < layers.Length; l++)
+        {
+            var layer = layers[l];
+            be.LayerNorm(x, layer.AttnNorm, layer.AttnNormBias, eps, normed);
+            RobertaComponents.Attend(be, layer.Attention, normed, batch, Config.NumAttentionHeads, qkv, context, sublayer);
+            be.Add(x, sublayer, x);
+
+            be.LayerNorm(x, layer.FfnNorm, layer.FfnNormBias, eps, normed);
+            be.Linear(normed, layer.Wi, layer.Bi, inner);
+            be.Activation(activation, inner, inner);
+            be.Linear(inner, layer.Wout, layer.Bout, sublayer);
+            be.Add(x, sublayer, x);
+            recorder.Record($"hidden.layer.{l}", x);
+        }
+        be.LayerNorm(x, finalNorm, finalNormBias, eps, x);
+        return recorder.Finish(x);
+    }
+
+    public Tensor Logits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds = default) =>
+        parts.Logits(Backend, hidden, rows, vocabIds);
+
+    public void Dispose() => weights.Dispose();
+}

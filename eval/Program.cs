@@ -1,0 +1,25 @@
+using System.CommandLine;
+using Eval.Cli;
+using Eval.Models;
+
+var backendOptions = new BackendOptions();
+
+var modelOption = new Option<string>("--model") { Description = "model folder in Hugging Face layout", Required = true };
+var inputOption = new Option<string>("--input") { Description = "safetensors file with input_ids, attention_mask (and logits_at)", Required = true };
+var outputOption = new Option<string>("--output") { Description = "safetensors file to write", Required = true };
+var forward = new Command("forward", "Run a model on inputs from a safetensors file and write its hidden states and logits");
+forward.Options.Add(modelOption);
+forward.Options.Add(inputOption);
+forward.Options.Add(outputOption);
+backendOptions.AddTo(forward);
+forward.SetAction(result => CommandRunner.Run(() =>
+{
+    using var backend = backendOptions.Create(result);
+    using var model = ModelLoader.Load(result.GetValue(modelOption)!, backend);
+    ForwardDump.Run(model, result.GetValue(inputOption)!, result.GetValue(outputOption)!);
+    Console.WriteLine($"wrote {result.GetValue(outputOption)} ({ModelLoader.ResolveArchitecture(model.Config)}, {backend.Name})");
+}));
+
+var root = new RootCommand("Evaluation and benchmark harness for masked language models as zero-shot instruction followers");
+root.Subcommands.Add(forward);
+return root.Parse(args).Invoke();
