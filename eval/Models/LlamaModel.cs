@@ -22,7 +22,7 @@ public sealed class LlamaModel : ICausalLanguageModel
     private readonly int heads, kvHeads, headDim;
     private readonly float eps;
 
-    public LlamaModel(ModelConfig config, Checkpoint checkpoint, IBackend backend, string architecture)
+    public LlamaModel(ModelConfig config, IWeightSource source, IBackend backend, string architecture)
     {
         Config = config;
         Backend = backend;
@@ -42,7 +42,7 @@ public sealed class LlamaModel : ICausalLanguageModel
         bool qkvBias = config.AttentionBias || config.ModelType == "qwen2";
         bool outBias = config.AttentionBias && config.ModelType != "qwen2";
         int q = heads * headDim, kv = kvHeads * headDim;
-        weights = new ModelWeights(checkpoint, architecture);
+        weights = new ModelWeights(source, architecture);
 
         embeddings = weights.Load("model.embed_tokens.weight", v, h);
         layers = new Layer[config.NumHiddenLayers];
@@ -69,12 +69,13 @@ public sealed class LlamaModel : ICausalLanguageModel
             ?? (config.TieWordEmbeddings
                 ? embeddings
                 : throw new CheckpointFormatException(
-                    $"{checkpoint.Directory}: tensor 'lm_head.weight' required by {architecture} is missing and tie_word_embeddings is false"));
+                    $"{source.Description}: tensor 'lm_head.weight' required by {architecture} is missing and tie_word_embeddings is false"));
         head = new VocabularyProjection(headWeight, null);
     }
 
     public ModelConfig Config { get; }
     public IBackend Backend { get; }
+    public long ParameterCount => weights.ParameterCount;
     public bool IsCausal => true;
 
     public KvCache CreateCache(int batch, int capacity) =>

@@ -37,15 +37,22 @@ public static class ModelLoader
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: model folder not found");
         var config = ModelConfig.Load(Path.Combine(directory, "config.json"));
-        var architecture = ResolveArchitecture(config);
+        ResolveArchitecture(config);
         using var checkpoint = Checkpoint.Open(directory);
         // Weights are converted into engine tensors; the mapped files are closed when loading ends.
+        return Create(config, checkpoint, backend);
+    }
+
+    /// <summary>Builds the architecture config names from any weight source (a checkpoint, or random weights).</summary>
+    public static ILanguageModel Create(ModelConfig config, IWeightSource source, IBackend backend)
+    {
+        var architecture = ResolveArchitecture(config);
         return architecture switch
         {
-            "ModernBertForMaskedLM" => new ModernBertModel(config, checkpoint, backend),
-            "XLMRobertaForMaskedLM" or "RobertaForMaskedLM" => new XlmRobertaModel(config, checkpoint, backend, architecture),
-            "XLMRobertaXLForMaskedLM" => new XlmRobertaXlModel(config, checkpoint, backend),
-            _ => new LlamaModel(config, checkpoint, backend, architecture),
+            "ModernBertForMaskedLM" => new ModernBertModel(config, source, backend),
+            "XLMRobertaForMaskedLM" or "RobertaForMaskedLM" => new XlmRobertaModel(config, source, backend, architecture),
+            "XLMRobertaXLForMaskedLM" => new XlmRobertaXlModel(config, source, backend),
+            _ => new LlamaModel(config, source, backend, architecture),
         };
     }
 }

@@ -37,6 +37,9 @@ public interface ILanguageModel : IDisposable
     ModelConfig Config { get; }
     IBackend Backend { get; }
 
+    /// <summary>Parameters held in memory (tied weights counted once).</summary>
+    long ParameterCount { get; }
+
     /// <summary>True for decoder-only models scored left to right.</summary>
     bool IsCausal { get; }
 

@@ -4,22 +4,25 @@ using Eval.Engine.IO;
 namespace Eval.Models;
 
 /// <summary>
-/// Reads the tensors an architecture needs from a checkpoint, checking presence and shape, and converts each one
-/// straight from the memory-mapped file into an engine tensor. Keeps every tensor it loaded for disposal.
+/// Reads the tensors an architecture needs from a weight source (checked for presence, shape and dtype there) and
+/// converts each one straight from the memory-mapped file into an engine tensor. Keeps every tensor it loaded for disposal.
 /// </summary>
 public sealed class ModelWeights : IDisposable
 {
-    private readonly Checkpoint checkpoint;
+    private readonly IWeightSource source;
     private readonly string architecture;
     private readonly List<Tensor> loaded = [];
 
-    public ModelWeights(Checkpoint checkpoint, string architecture)
+    public ModelWeights(IWeightSource source, string architecture)
     {
-        this.checkpoint = checkpoint;
+        this.source = source;
         this.architecture = architecture;
     }
 
-    public bool Contains(string name) => checkpoint.Contains(name);
+    public bool Contains(string name) => source.Contains(name);
+
+    /// <summary>Number of parameters loaded so far (a tied head counts once).</summary>
+    public long ParameterCount => loaded.Sum(t => t.Length);
 
     /// <summary>Loads a required tensor of exactly this shape.</summary>
     public Tensor Load(string name, params int[] shape) => LoadRows([name], [shape]);
@@ -32,35 +35,29 @@ public sealed class ModelWeights : IDisposable
     /// <summary>Loads several tensors concatenated along their first axis (q, k, v into one fused projection).</summary>
     public Tensor LoadRows(string[] names, int[][] shapes)
     {
-        int total = 0;
-        var entries = new (SafetensorsEntry Entry, SafetensorsFile File)[names.Length];
-        for (int i = 0; i < names.Length; i++)
-        {
-            if (!checkpoint.Contains(names[i]))
-                throw new CheckpointFormatException(
-                    $"{checkpoint.Directory}: tensor '{names[i]}' required by {architecture} is missing (expected shape {Tensor.FormatShape(shapes[i])})");
-            var entry = checkpoint.Entry(names[i], out var file);
-            if (!entry.Shape.SequenceEqual(shapes[i].Select(d => (long)d)))
-                throw new CheckpointFormatException(
-                    $"{file.Path}: tensor '{names[i]}' has shape {entry.ShapeText}, {architecture} expects {Tensor.FormatShape(shapes[i])}");
-            if (entry.DType is not (SafetensorsDType.F32 or SafetensorsDType.F16 or SafetensorsDType.BF16))
-                throw new CheckpointFormatException(
-                    $"{file.Path}: tensor '{names[i]}' has dtype {entry.DType}; weights must be F32, F16 or BF16");
-            entries[i] = (entry, file);
-            total += shapes[i][0];
-        }
-        int[] shape = [total, .. shapes[0][1..]];
         for (int i = 1; i < shapes.Length; i++)
             if (!shapes[i][1..].SequenceEqual(shapes[0][1..]))
                 throw new ArgumentException($"cannot stack {string.Join(", ", names)}: trailing shapes differ");
-
-        var tensor = Tensor.Allocate(shape);
-        long offset = 0;
-        foreach (var (entry, file) in entries)
+        var tensor = Tensor.Allocate([shapes.Sum(s => s[0]), .. shapes[0][1..]]);
+        try
         {
-            var span = tensor.Span.Slice((int)offset, (int)entry.ElementCount);
-            file.ReadAsFloat32(entry, span);
-            offset += entry.ElementCount;
+            long offset = 0;
+            for (int i = 0; i < names.Length; i++)
+            {
+                int count = (int)Tensor.ElementCount(shapes[i]);
+                source.Read(names[i], shapes[i], tensor.Span.Slice((int)offset, count));
+                offset += count;
+            }
+        }
+        catch (CheckpointFormatException e)
+        {
+            tensor.Dispose();
+            throw new CheckpointFormatException($"{e.Message} (required by {architecture})");
+        }
+        catch
+        {
+            tensor.Dispose();
+            throw;
         }
         loaded.Add(tensor);
         return tensor;

@@ -23,7 +23,7 @@ public sealed class ModernBertModel : ILanguageModel
     private readonly ActivationKind mlpActivation, headActivation;
     private readonly float eps;
 
-    public ModernBertModel(ModelConfig config, Checkpoint checkpoint, IBackend backend)
+    public ModernBertModel(ModelConfig config, IWeightSource source, IBackend backend)
     {
         Config = config;
         Backend = backend;
@@ -36,7 +36,7 @@ public sealed class ModernBertModel : ILanguageModel
         mlpActivation = config.Activation(config.HiddenActivation);
         headActivation = config.Activation(config.ClassifierActivation);
         bool nb = config.NormBias;
-        weights = new ModelWeights(checkpoint, "ModernBertForMaskedLM");
+        weights = new ModelWeights(source, "ModernBertForMaskedLM");
 
         embeddings = weights.Load("model.embeddings.tok_embeddings.weight", v, h);
         embeddingNorm = weights.Load("model.embeddings.norm.weight", h);
@@ -81,6 +81,7 @@ public sealed class ModernBertModel : ILanguageModel
 
     public ModelConfig Config { get; }
     public IBackend Backend { get; }
+    public long ParameterCount => weights.ParameterCount;
     public bool IsCausal => false;
 
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)

@@ -18,11 +18,11 @@ public sealed class XlmRobertaModel : ILanguageModel
     private readonly Layer[] layers;
     private readonly ActivationKind activation;
 
-    public XlmRobertaModel(ModelConfig config, Checkpoint checkpoint, IBackend backend, string architecture = "XLMRobertaForMaskedLM")
+    public XlmRobertaModel(ModelConfig config, IWeightSource source, IBackend backend, string architecture = "XLMRobertaForMaskedLM")
     {
         Config = config;
         Backend = backend;
-        weights = new ModelWeights(checkpoint, architecture);
+        weights = new ModelWeights(source, architecture);
         parts = new RobertaComponents(config, weights);
         activation = config.Activation(config.HiddenActivation);
         int h = config.HiddenSize, inner = config.IntermediateSize;
@@ -47,6 +47,7 @@ public sealed class XlmRobertaModel : ILanguageModel
 
     public ModelConfig Config { get; }
     public IBackend Backend { get; }
+    public long ParameterCount => weights.ParameterCount;
     public bool IsCausal => false;
 
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)

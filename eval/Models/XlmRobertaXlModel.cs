@@ -18,11 +18,11 @@ public sealed class XlmRobertaXlModel : ILanguageModel
     private readonly Layer[] layers;
     private readonly ActivationKind activation;
 
-    public XlmRobertaXlModel(ModelConfig config, Checkpoint checkpoint, IBackend backend)
+    public XlmRobertaXlModel(ModelConfig config, IWeightSource source, IBackend backend)
     {
         Config = config;
         Backend = backend;
-        weights = new ModelWeights(checkpoint, "XLMRobertaXLForMaskedLM");
+        weights = new ModelWeights(source, "XLMRobertaXLForMaskedLM");
         parts = new RobertaComponents(config, weights);
         activation = config.Activation(config.HiddenActivation);
         int h = config.HiddenSize, inner = config.IntermediateSize;
@@ -47,6 +47,7 @@ public sealed class XlmRobertaXlModel : ILanguageModel
 
     public ModelConfig Config { get; }
     public IBackend Backend { get; }
+    public long ParameterCount => weights.ParameterCount;
     public bool IsCausal => false;
 
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)

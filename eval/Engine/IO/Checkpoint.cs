@@ -6,7 +6,7 @@ namespace Eval.Engine.IO;
 /// The weights of a Hugging Face model folder: <c>model.safetensors</c>, or <c>model.safetensors.index.json</c> with
 /// its shards. Each tensor name maps to one file; nothing is read until asked for.
 /// </summary>
-public sealed class Checkpoint : IDisposable
+public sealed class Checkpoint : IWeightSource, IDisposable
 {
     public const string SingleFile = "model.safetensors";
     public const string IndexFile = "model.safetensors.index.json";
@@ -45,7 +45,22 @@ public sealed class Checkpoint : IDisposable
         }
     }
 
+    public string Description => Directory;
+
     public bool Contains(string name) => owner.ContainsKey(name);
+
+    public void Read(string name, ReadOnlySpan<int> expectedShape, Span<float> destination)
+    {
+        if (!owner.ContainsKey(name))
+            throw new CheckpointFormatException($"{Directory}: tensor '{name}' is missing (expected shape {Tensor.FormatShape(expectedShape)})");
+        var entry = Entry(name, out var file);
+        if (entry.Shape.Length != expectedShape.Length || !entry.Shape.Zip(expectedShape.ToArray()).All(p => p.First == p.Second))
+            throw new CheckpointFormatException(
+                $"{file.Path}: tensor '{name}' has shape {entry.ShapeText}, expected {Tensor.FormatShape(expectedShape)}");
+        if (entry.DType is not (SafetensorsDType.F32 or SafetensorsDType.F16 or SafetensorsDType.BF16))
+            throw new CheckpointFormatException($"{file.Path}: tensor '{name}' has dtype {entry.DType}; weights must be F32, F16 or BF16");
+        file.ReadAsFloat32(entry, destination);
+    }
 
     public SafetensorsEntry Entry(string name, out SafetensorsFile file)
     {

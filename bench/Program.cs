@@ -1,0 +1,21 @@
+using Eval.Bench;
+
+return args.FirstOrDefault() switch
+{
+    "forward" => ForwardThroughput.Run(args[1..]),
+    "gemm" => GemmComparison.Run(args[1..]),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("""
+        usage: dotnet run -c Release --project bench -- <benchmark> [options]
+          forward [--models modernbert-large,xlm-roberta-large] [--batch 8] [--seq 256] [--threads 2] [--reps 3]
+                  [--gemm Auto|Blas|Managed] [--no-peer]
+              our forward (random weights, model shapes from bench/configs) beside PyTorch eager (bench/peers/torch_forward.py)
+          gemm [BenchmarkDotNet options]
+              managed SGEMM beside OpenBLAS sgemm on the shapes of the forward benchmark (BenchmarkDotNet)
+        """);
+    return 2;
+}

@@ -1,0 +1,231 @@
+using Eval.Engine;
+using Eval.Engine.Cpu;
+
+namespace Eval.Tests.Engine;
+
+/// <summary>
+/// Every backend op against the naive double-precision reference, over a table of shapes, for each backend
+/// configuration (single- and multi-threaded managed GEMM, BLAS GEMM).
+/// </summary>
+[TestClass]
+public sealed class BackendOpsTests
+{
+    public static IEnumerable<object[]> Backends() =>
+    [
+        ["managed-1", (Func<IBackend>)(() => new CpuBackend(1, GemmPath.Managed))],
+        ["managed-2", (Func<IBackend>)(() => new CpuBackend(2, GemmPath.Managed))],
+        ["blas-2", (Func<IBackend>)(() => new CpuBackend(2, GemmPath.Blas))],
+    ];
+
+    private static readonly (int N, int M, int K)[] LinearShapes =
+        [(1, 1, 1), (1, 7, 3), (7, 13, 5), (6, 16, 256), (65, 96, 130), (300, 17, 257), (97, 203, 600), (2, 5000, 64)];
+
+    [TestMethod]
+    [DynamicData(nameof(Backends), DynamicDataSourceType.Method)]
+    public void LinearMatchesReference(string name, Func<IBackend> create)
+    {
+        using var be = create();
+        foreach (var (n, m, k) in LinearShapes)
+            foreach (bool withBias in new[] { false, true })
+            {
+                var x = Reference.Random(n * k, n + m + k);
+                var w = Reference.Random(m * k, 7 * m + k);
+                var bias = Reference.Random(m, 3);
+                using var tx = Tensor.FromArray(x, n, k);
+                using var tw = Tensor.FromArray(w, m, k);
+                using var tb = Tensor.FromArray(bias, m);
+                using var ty = Tensor.Allocate(n, m);
+                be.Linear(tx, tw, withBias ? tb : null, ty);
+                var expected = Reference.Gemm(false, true, n, m, k, 1f, x, k, w, k, withBias ? 1f : 0f,
+                    Enumerable.Range(0, n * m).Select(i => bias[i % m]).ToArray(), m);
+                double diff = Reference.MaxAbsDiff(expected, ty.Span);
+                Assert.IsTrue(diff < 1e-4 * Math.Sqrt(k), $"{name} linear {n}x{m}x{k} bias={withBias}: max diff {diff}");
+            }
+    }
+
+    [TestMethod]
+    [DataRow(false, false)]
+    [DataRow(false, true)]
+    [DataRow(true, false)]
+    [DataRow(true, true)]
+    public unsafe void GemmTransposesAlphaBetaAndStrides(bool ta, bool tb)
+    {
+        foreach (var gemm in new IMatrixMultiply[] { new ManagedGemm(1), new ManagedGemm(2), new CpuBackend(2, GemmPath.Blas).Gemm })
+            foreach (var (m, n, k) in new[] { (5, 3, 2), (37, 41, 300), (130, 20, 9) })
+            {
+                // Leading dimensions wider than needed, to exercise strides.
+                int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 5;
+                var a = Reference.Random((ta ? k : m) * lda, 11);
+                var b = Reference.Random((tb ? n : k) * ldb, 12);
+                var c = Reference.Random(m * ldc, 13);
+                var expected = Reference.Gemm(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, 0.5f, c, ldc);
+                var actual = (float[])c.Clone();
+                fixed (float* pa = a, pb = b, pc = actual)
+                    gemm.Multiply(ta, tb, m, n, k, 0.75f, pa, lda, pb, ldb, 0.5f, pc, ldc);
+                Assert.IsTrue(Reference.MaxAbsDiff(expected, actual) < 1e-3, $"{gemm.Name} ta={ta} tb={tb} {m}x{n}x{k}");
+                for (int i = 0; i < m; i++)
+                    for (int j = n; j < ldc; j++)
+                        Assert.AreEqual(c[i * ldc + j], actual[i * ldc + j], $"{gemm.Name} wrote outside C at ({i}, {j})");
+            }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Backends), DynamicDataSourceType.Method)]
+    public void NormsMatchReference(string name, Func<IBackend> create)
+    {
+        using var be = create();
+        foreach (var (rows, cols) in new[] { (1, 1), (3, 64), (130, 257), (600, 96) })
+        {
+            var x = Reference.Random(rows * cols, rows, 3f).Select((v, i) => v + i % 5).ToArray();
+            var w = Reference.Random(cols, 1);
+            var b = Reference.Random(cols, 2);
+            using var tx = Tensor.FromArray(x, rows, cols);
+            using var tw = Tensor.FromArray(w, cols);
+            using var tb = Tensor.FromArray(b, cols);
+            using var ty = Tensor.Allocate(rows, cols);
+
+            be.LayerNorm(tx, tw, tb, 1e-5f, ty);
+            Assert.IsTrue(Reference.MaxAbsDiff(Reference.LayerNorm(x, cols, w, b, 1e-5), ty.Span) < 1e-4, $"{name} layernorm {rows}x{cols}");
+            be.LayerNorm(tx, null, null, 1e-5f, ty);
+            Assert.IsTrue(Reference.MaxAbsDiff(Reference.LayerNorm(x, cols, null, null, 1e-5), ty.Span) < 1e-4, $"{name} bias-free layernorm");
+            be.RmsNorm(tx, tw, 1e-6f, ty);
+            Assert.IsTrue(Reference.MaxAbsDiff(Reference.RmsNorm(x, cols, w, 1e-6), ty.Span) < 1e-4, $"{name} rmsnorm {rows}x{cols}");
+            using var inPlace = tx.Clone();
+            be.RmsNorm(inPlace, tw, 1e-6f, inPlace);
+            Assert.IsTrue(Reference.MaxAbsDiff(Reference.RmsNorm(x, cols, w, 1e-6), inPlace.Span) < 1e-4, $"{name} rmsnorm in place");
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Backends), DynamicDataSourceType.Method)]
+    public void ActivationsMatchReference(string name, Func<IBackend> create)
+    {
+        using var be = create();
+        // Dense grid over the interesting range plus large magnitudes, odd length for the scalar tail.
+        var x = Enumerable.Range(0, 4001).Select(i => (i - 2000) / 200f).Concat([-30f, -9f, 9f, 30f, 0f]).ToArray();
+        using var tx = Tensor.FromArray(x, 1, x.Length);
+        using var ty = Tensor.Allocate(1, x.Length);
+        be.Activation(ActivationKind.Gelu, tx, ty);
+        for (int i = 0; i < x.Length; i++)
+            Assert.AreEqual(Reference.Gelu(x[i]), ty.Span[i], 2e-6 * Math.Max(1, Math.Abs(x[i])), $"{name} gelu({x[i]})");
+        be.Activation(ActivationKind.Silu, tx, ty);
+        for (int i = 0; i < x.Length; i++)
+            Assert.AreEqual(Reference.Silu(x[i]), ty.Span[i], 2e-6 * Math.Max(1, Math.Abs(x[i])), $"{name} silu({x[i]})");
+
+        foreach (var kind in new[] { ActivationKind.Gelu, ActivationKind.Silu })
+        {
+            int rows = 37, inner = 45;
+            var fused = Reference.Random(rows * 2 * inner, 5, 4f);
+            using var tf = Tensor.FromArray(fused, rows, 2 * inner);
+            using var tg = Tensor.Allocate(rows, inner);
+            be.GatedActivation(kind, tf, tg);
+            for (int r = 0; r < rows; r++)
+                for (int i = 0; i < inner; i++)
+                {
+                    double a = fused[r * 2 * inner + i], g = fused[r * 2 * inner + inner + i];
+                    double expected = (kind == ActivationKind.Gelu ? Reference.Gelu(a) : Reference.Silu(a)) * g;
+                    Assert.AreEqual(expected, tg.Span[r * inner + i], 1e-5, $"{name} gated {kind} ({r}, {i})");
+                }
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Backends), DynamicDataSourceType.Method)]
+    public void GatherAddSoftmaxMatchReference(string name, Func<IBackend> create)
+    {
+        using var be = create();
+        var table = Reference.Random(50 * 8, 1);
+        int[] ids = [3, 0, 49, 3, 17];
+        using var tt = Tensor.FromArray(table, 50, 8);
+        using var tg = Tensor.Allocate(ids.Length, 8);
+        be.Gather(tt, ids, tg);
+        for (int i = 0; i < ids.Length; i++)
+            CollectionAssert.AreEqual(table.Skip(ids[i] * 8).Take(8).ToArray(), tg.Row(i).ToArray(), $"{name} gather row {i}");
+        var error = Assert.ThrowsException<ArgumentOutOfRangeException>(() => be.Gather(tt, [1, 50], Tensor.Allocate(2, 8)));
+        StringAssert.Contains(error.Message, "id 50");
+
+        var a = Reference.Random(1000, 2);
+        var b = Reference.Random(1000, 3);
+        using var ta = Tensor.FromArray(a, 10, 100);
+        using var tb = Tensor.FromArray(b, 10, 100);
+        be.Add(ta, tb, ta);
+        for (int i = 0; i < a.Length; i++) Assert.AreEqual(a[i] + b[i], ta.Span[i], 1e-6);
+
+        var logits = Reference.Random(3 * 70, 4, 20f);
+        using var ts = Tensor.FromArray(logits, 3, 70);
+        be.Softmax(ts);
+        for (int r = 0; r < 3; r++)
+        {
+            var row = logits.Skip(r * 70).Take(70).Select(v => (double)v).ToArray();
+            double max = row.Max(), sum = row.Sum(v => Math.Exp(v - max));
+            for (int j = 0; j < 70; j++)
+                Assert.AreEqual(Math.Exp(row[j] - max) / sum, ts.Span[r * 70 + j], 1e-6, $"{name} softmax ({r}, {j})");
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Backends), DynamicDataSourceType.Method)]
+    public void RopeMatchesReference(string name, Func<IBackend> create)
+    {
+        using var be = create();
+        int rows = 40, heads = 3, d = 16, offset = 8, cols = offset + heads * d + 5;
+        var x = Reference.Random(rows * cols, 9);
+        var positions = Enumerable.Range(0, rows).Select(i => i * 37 % 500).ToArray();
+        var inv = Enumerable.Range(0, d / 2).Select(i => 1f / MathF.Pow(10000f, 2f * i / d)).ToArray();
+        using var tx = Tensor.FromArray(x, rows, cols);
+        be.Rope(new ColumnSlice(tx, offset), heads, d, positions, inv);
+        var expected = Reference.Rope(x, cols, offset, heads, d, positions, inv);
+        Assert.IsTrue(Reference.MaxAbsDiff(expected, tx.Span) < 2e-4, $"{name} rope");
+    }
+
+    public static IEnumerable<object[]> AttentionCases()
+    {
+        // name, batch, qLen, kLen, kvRows, heads, kvHeads, d, causal, window, queryStart, padTail
+        yield return ["square padded", 2, 9, 9, 9, 2, 2, 8, false, -1, 0, 3];
+        yield return ["sliding window", 2, 150, 150, 150, 2, 2, 16, false, 16, 0, 20];
+        yield return ["causal gqa", 3, 70, 70, 70, 4, 2, 16, true, -1, 0, 5];
+        yield return ["kv cache step", 2, 1, 33, 48, 4, 1, 8, true, -1, 32, 0];
+        yield return ["kv cache chunk", 1, 5, 25, 40, 6, 3, 8, true, -1, 20, 0];
+        yield return ["fully masked row", 1, 4, 4, 4, 1, 1, 8, false, -1, 0, 4];
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(AttentionCases), DynamicDataSourceType.Method)]
+    public void AttentionMatchesReference(string caseName, int batch, int qLen, int kLen, int kvRows, int heads, int kvHeads,
+        int d, bool causal, int window, int queryStart, int padTail)
+    {
+        foreach (var (name, create) in Backends().Select(o => ((string)o[0], (Func<IBackend>)o[1])))
+        {
+            using var be = create();
+            var s = new AttentionShape(batch, qLen, kLen, kvRows, heads, kvHeads, d);
+            int qCols = heads * d + 2 * kvHeads * d + 3;
+            int kvCols = 2 * kvHeads * d + 1;
+            var q = Reference.Random(batch * qLen * qCols, 1, 2f);
+            var kv = Reference.Random(batch * kvRows * kvCols, 2, 2f);
+            var valid = new int[batch * kvRows];
+            for (int b = 0; b < batch; b++)
+                for (int j = 0; j < kLen; j++)
+                    valid[b * kvRows + j] = b == batch - 1 && j >= kLen - padTail ? 0 : 1;
+            var mask = new AttentionMask(valid, causal, window, queryStart);
+            using var tq = Tensor.FromArray(q, batch * qLen, qCols);
+            using var tkv = Tensor.FromArray(kv, batch * kvRows, kvCols);
+            using var output = Tensor.Allocate(batch * qLen, heads * d);
+            be.Attention(new ColumnSlice(tq, 1), new ColumnSlice(tkv, 0), new ColumnSlice(tkv, kvHeads * d + 1), s, mask, output);
+            var expected = Reference.Attention(q, qCols, 1, kv, kvCols, 0, kv, kvCols, kvHeads * d + 1, s, mask);
+            double diff = Reference.MaxAbsDiff(expected, output.Span);
+            Assert.IsTrue(diff < 1e-4, $"{caseName} on {name}: max diff {diff}");
+        }
+    }
+
+    [TestMethod]
+    public void MismatchedShapesAreRejectedWithTheShapes()
+    {
+        using var be = new CpuBackend(1, GemmPath.Managed);
+        using var x = Tensor.Zeros(4, 8);
+        using var w = Tensor.Zeros(3, 7);
+        using var y = Tensor.Zeros(4, 3);
+        var e = Assert.ThrowsException<ArgumentException>(() => be.Linear(x, w, null, y));
+        StringAssert.Contains(e.Message, "8 features");
+        StringAssert.Contains(e.Message, "[3, 7]");
+    }
+}

@@ -1,0 +1,181 @@
+using System.Text.Json;
+using Eval.Cli;
+using Eval.Engine.Cpu;
+using Eval.Engine.IO;
+using Eval.Models;
+
+namespace Eval.Tests.Models;
+
+/// <summary>
+/// The fixture checkpoints against the transformers forward pass (golden.safetensors): `eval forward` writes every
+/// hidden state and the logits, each compared at the positions the attention mask marks real, with both GEMM paths.
+/// </summary>
+[TestClass]
+public sealed class GoldenParityTests
+{
+    private const double Tolerance = 1e-3;
+
+    [TestMethod]
+    [DataRow("modernbert-tiny", GemmPath.Managed)]
+    [DataRow("modernbert-tiny", GemmPath.Blas)]
+    [DataRow("xlmr-tiny", GemmPath.Managed)]
+    [DataRow("xlmr-tiny", GemmPath.Blas)]
+    [DataRow("xlmr-xl-tiny", GemmPath.Managed)]
+    [DataRow("xlmr-xl-tiny", GemmPath.Blas)]
+    [DataRow("llama-tiny", GemmPath.Managed)]
+    [DataRow("llama-tiny", GemmPath.Blas)]
+    [DataRow("qwen2-tiny", GemmPath.Managed)]
+    [DataRow("qwen2-tiny", GemmPath.Blas)]
+    public void ForwardMatchesGolden(string fixture, GemmPath gemm)
+    {
+        var dir = SharedFixtures.Model(fixture);
+        var outputPath = Path.Combine(SharedFixtures.TempDirectory(), "out.safetensors");
+        using (var backend = new CpuBackend(2, gemm))
+        using (var model = ModelLoader.Load(dir, backend))
+            ForwardDump.Run(model, Path.Combine(dir, "golden.safetensors"), outputPath);
+
+        using var golden = new SafetensorsFile(Path.Combine(dir, "golden.safetensors"));
+        using var ours = new SafetensorsFile(outputPath);
+        var mask = golden.ReadAsInt32("attention_mask");
+        int compared = 0;
+        foreach (var (name, expected) in golden.Entries)
+        {
+            Assert.IsTrue(ours.Entries.TryGetValue(name, out var actual), $"{fixture}: output lacks '{name}'");
+            CollectionAssert.AreEqual(expected.Shape, actual!.Shape, $"{fixture}: shape of '{name}'");
+            Assert.AreEqual(expected.DType, actual.DType, $"{fixture}: dtype of '{name}'");
+            if (expected.DType != SafetensorsDType.F32)
+            {
+                CollectionAssert.AreEqual(golden.ReadAsInt32(name), ours.ReadAsInt32(name), $"{fixture}: '{name}'");
+                continue;
+            }
+            var e = new float[expected.ElementCount];
+            var a = new float[actual.ElementCount];
+            golden.ReadAsFloat32(expected, e);
+            ours.ReadAsFloat32(actual, a);
+            // [B, S, X] tensors are compared only at real positions; [N, V] logits rows are all real.
+            int rowSize = (int)expected.Shape[^1];
+            bool perPosition = expected.Shape.Length == 3;
+            double max = 0;
+            for (int i = 0; i < e.Length; i++)
+                if (!perPosition || mask[i / rowSize] != 0)
+                    max = Math.Max(max, Math.Abs(e[i] - a[i]));
+            Assert.IsTrue(max <= Tolerance, $"{fixture} ({gemm}): '{name}' max |diff| {max:E2} > {Tolerance}");
+            compared++;
+        }
+        Assert.IsTrue(compared >= 4, $"{fixture}: only {compared} float tensors compared");
+    }
+
+    [TestMethod]
+    [DataRow("llama-tiny")]
+    [DataRow("qwen2-tiny")]
+    public void GreedyDecodingWithKvCacheReproducesGolden(string fixture)
+    {
+        var dir = SharedFixtures.Model(fixture);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "greedy.json")));
+        var prompt = doc.RootElement.GetProperty("prompt").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        var expected = doc.RootElement.GetProperty("greedy_new_tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+
+        using var backend = new CpuBackend(2);
+        using var model = (ICausalLanguageModel)ModelLoader.Load(dir, backend);
+        using var cache = model.CreateCache(1, prompt.Length + expected.Length);
+        var generated = new List<int>();
+        var next = new TokenBatch(prompt, Enumerable.Repeat(1, prompt.Length).ToArray(), 1, prompt.Length);
+        for (int step = 0; step < expected.Length; step++)
+        {
+            using var output = model.Forward(next, cache);
+            using var logits = model.Logits(output.LastHidden, [next.Length - 1]);
+            int token = ArgMax(logits.Span);
+            generated.Add(token);
+            next = new TokenBatch([token], [1], 1, 1);
+        }
+        CollectionAssert.AreEqual(expected, generated, $"{fixture}: greedy tokens");
+    }
+
+    [TestMethod]
+    [DataRow("llama-tiny")]
+    [DataRow("qwen2-tiny")]
+    public void IncrementalDecodingEqualsFullRecomputation(string fixture)
+    {
+        using var backend = new CpuBackend(2);
+        using var model = (ICausalLanguageModel)ModelLoader.Load(SharedFixtures.Model(fixture), backend);
+        int[] tokens = [1, 5, 99, 421, 17, 625, 3, 496, 565, 282, 700, 12];
+        using var full = model.Forward(new TokenBatch(tokens, Ones(tokens.Length), 1, tokens.Length));
+        using var fullLogits = model.Logits(full.LastHidden, Enumerable.Range(0, tokens.Length).ToArray());
+
+        // Prompt of 5, then a chunk of 3, then single tokens.
+        using var cache = model.CreateCache(1, 16);
+        int start = 0;
+        foreach (int size in new[] { 5, 3, 1, 1, 1, 1 })
+        {
+            var chunk = tokens[start..(start + size)];
+            using var output = model.Forward(new TokenBatch(chunk, Ones(size), 1, size), cache);
+            using var logits = model.Logits(output.LastHidden, Enumerable.Range(0, size).ToArray());
+            for (int i = 0; i < size; i++)
+            {
+                double diff = Engine.Reference.MaxAbsDiff(fullLogits.Row(start + i), logits.Row(i));
+                Assert.IsTrue(diff < 1e-4, $"{fixture}: position {start + i} differs by {diff}");
+            }
+            start += size;
+        }
+        Assert.AreEqual(tokens.Length, cache.Length);
+    }
+
+    [TestMethod]
+    [DataRow("modernbert-tiny")]
+    [DataRow("xlmr-tiny")]
+    [DataRow("xlmr-xl-tiny")]
+    [DataRow("llama-tiny")]
+    [DataRow("qwen2-tiny")]
+    public void LogitsDoNotDependOnBatchOrPadding(string fixture)
+    {
+        using var backend = new CpuBackend(2);
+        using var model = ModelLoader.Load(SharedFixtures.Model(fixture), backend);
+        int pad = model.Config.PadTokenId ?? 0;
+        int vocab = Math.Min(model.Config.VocabSize, 1000);
+        var rng = new Random(7);
+        // Lengths around the sliding window of modernbert-tiny (±16) so local layers see padding too.
+        var sequences = new[] { 7, 40, 23 }.Select(n => (IReadOnlyList<int>)Enumerable.Range(0, n)
+            .Select(_ => rng.Next(5, vocab)).Where(id => id != pad).ToArray()).ToArray();
+
+        var batched = TokenBatch.FromSequences(sequences, pad);
+        using var together = model.Forward(batched);
+        for (int b = 0; b < sequences.Length; b++)
+        {
+            var alone = TokenBatch.FromSequences([sequences[b]], pad);
+            using var single = model.Forward(alone);
+            var rows = Enumerable.Range(0, sequences[b].Count).ToArray();
+            using var expected = model.Logits(single.LastHidden, rows);
+            using var actual = model.Logits(together.LastHidden, rows.Select(r => b * batched.Length + r).ToArray());
+            double diff = Engine.Reference.MaxAbsDiff(expected.Span, actual.Span);
+            Assert.IsTrue(diff < 1e-4, $"{fixture}: sequence {b} differs by {diff} between alone and padded batch");
+        }
+    }
+
+    [TestMethod]
+    public void RestrictedVocabularyLogitsAreTheMatchingColumns()
+    {
+        using var backend = new CpuBackend(2);
+        using var model = ModelLoader.Load(SharedFixtures.Model("modernbert-tiny"), backend);
+        using var golden = new SafetensorsFile(Path.Combine(SharedFixtures.Model("modernbert-tiny"), "golden.safetensors"));
+        var ids = golden.ReadAsInt32("input_ids");
+        var batch = new TokenBatch(ids, golden.ReadAsInt32("attention_mask"), (int)golden.Get("input_ids").Shape[0], (int)golden.Get("input_ids").Shape[1]);
+        using var output = model.Forward(batch);
+        int[] rows = [0, 5, batch.Length + 3];
+        int[] vocabIds = [50283, 0, 32, 330, 50367, 330];
+        using var full = model.Logits(output.LastHidden, rows);
+        using var restricted = model.Logits(output.LastHidden, rows, vocabIds);
+        Assert.AreEqual(vocabIds.Length, restricted.Columns);
+        for (int r = 0; r < rows.Length; r++)
+            for (int j = 0; j < vocabIds.Length; j++)
+                Assert.AreEqual(full.Row(r)[vocabIds[j]], restricted.Row(r)[j], 1e-5, $"row {r} id {vocabIds[j]}");
+    }
+
+    private static int[] Ones(int n) => Enumerable.Repeat(1, n).ToArray();
+
+    private static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+        return best;
+    }
+}

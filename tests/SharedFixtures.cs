@@ -1,0 +1,32 @@
+namespace Eval.Tests;
+
+/// <summary>Locates ../shared (beside the project root) and the fixture models in it.</summary>
+public static class SharedFixtures
+{
+    public static string ProjectRoot { get; } = FindProjectRoot();
+
+    public static string Shared { get; } = Path.GetFullPath(Path.Combine(ProjectRoot, "..", "shared"));
+
+    public static string Model(string name)
+    {
+        var dir = Path.Combine(Shared, "fixtures", "models", name);
+        if (!Directory.Exists(dir))
+            Assert.Fail($"fixture model folder {dir} is missing; the tests need ../shared beside the project root");
+        return dir;
+    }
+
+    public static string TempDirectory()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "eval-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    private static string FindProjectRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Eval.sln")))
+                return dir.FullName;
+        throw new InvalidOperationException($"no Eval.sln above {AppContext.BaseDirectory}");
+    }
+}
