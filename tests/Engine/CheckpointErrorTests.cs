@@ -107,7 +107,8 @@ public sealed class CheckpointErrorTests
         var e = Assert.ThrowsException<CheckpointFormatException>(() => ModelLoader.Load(dir, new CpuBackend(1)));
         StringAssert.Contains(e.Message, "'model.layers.0.self_attn.k_proj.weight'");
         StringAssert.Contains(e.Message, "[64, 64]");
-        StringAssert.Contains(e.Message, "expects [32, 64]");
+        StringAssert.Contains(e.Message, "expected [32, 64]");
+        StringAssert.Contains(e.Message, "LlamaForCausalLM");
     }
 
     [TestMethod]
