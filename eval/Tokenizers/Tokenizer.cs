@@ -1,0 +1,171 @@
+using System.Text.Json;
+
+namespace Eval.Tokenizers;
+
+/// <summary>The result of encoding: ids and their token strings.</summary>
+public sealed record TokenEncoding(IReadOnlyList<int> Ids, IReadOnlyList<string> Tokens);
+
+/// <summary>
+/// A Hugging Face tokenizer.json pipeline: added tokens split out of the raw text, normaliser, added tokens split out
+/// of the normalised text, pre-tokenizer, model, post-processor; and the decoder for the way back. Immutable after
+/// loading and safe to use from several threads.
+/// </summary>
+public sealed class Tokenizer
+{
+    private readonly AddedTokenSplitter rawSplitter, normalizedSplitter;
+    private readonly Dictionary<string, AddedToken> addedByContent = new(StringComparer.Ordinal);
+    private readonly Dictionary<int, AddedToken> addedById = [];
+
+    private Tokenizer(string path, INormalizer? normalizer, IPreTokenizer? preTokenizer, ITokenizerModel model,
+        IPostProcessor? postProcessor, IDecoder? decoder, IReadOnlyList<AddedToken> addedTokens, SpecialTokens specials)
+    {
+        Path = path;
+        Normalizer = normalizer;
+        PreTokenizer = preTokenizer;
+        Model = model;
+        PostProcessor = postProcessor;
+        Decoder = decoder;
+        AddedTokens = addedTokens;
+        Specials = specials;
+        foreach (var t in addedTokens)
+        {
+            addedByContent.TryAdd(t.Content, t);
+            addedById.TryAdd(t.Id, t);
+        }
+        rawSplitter = new AddedTokenSplitter(addedTokens.Where(t => !t.Normalized || normalizer is null).Select(t => (t.Content, t)));
+        normalizedSplitter = new AddedTokenSplitter(addedTokens.Where(t => t.Normalized && normalizer is not null)
+            .Select(t => (normalizer!.Normalize(t.Content), t)));
+    }
+
+    public string Path { get; }
+    public INormalizer? Normalizer { get; }
+    public IPreTokenizer? PreTokenizer { get; }
+    public ITokenizerModel Model { get; }
+    public IPostProcessor? PostProcessor { get; }
+    public IDecoder? Decoder { get; }
+    public IReadOnlyList<AddedToken> AddedTokens { get; }
+    public SpecialTokens Specials { get; }
+
+    /// <summary>Loads tokenizer.json (and tokenizer_config.json beside it) from a folder or the file's path.</summary>
+    public static Tokenizer Load(string folderOrFile)
+    {
+        var path = Directory.Exists(folderOrFile) ? System.IO.Path.Combine(folderOrFile, "tokenizer.json") : folderOrFile;
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: tokenizer.json not found", path);
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
+        catch (JsonException e) { throw new TokenizerFormatException($"{path}: not valid JSON: {e.Message}"); }
+        using var _ = doc;
+        var root = new JsonConfig(path, doc.RootElement);
+
+        var added = root.Array("added_tokens").Select(a => new AddedToken(
+            a.Int("id") ?? throw a.Error("has no id"), a.String("content") ?? throw a.Error("has no content"),
+            a.Bool("special", false), a.Bool("single_word", false), a.Bool("lstrip", false), a.Bool("rstrip", false),
+            a.Bool("normalized", !a.Bool("special", false)))).ToArray();
+        var normalizer = root.Has("normalizer") ? NormalizerFactory.Create(root.Child("normalizer")) : null;
+        var preTokenizer = root.Has("pre_tokenizer") ? PreTokenizerFactory.Create(root.Child("pre_tokenizer")) : null;
+        var model = TokenizerModelFactory.Create(root.Child("model"));
+        int IdOf(string token) => added.FirstOrDefault(a => a.Content == token)?.Id
+            ?? (model.TryGetId(token, out var id) ? id : throw root.Error($"special token '{token}' is not in the vocabulary"));
+        var post = root.Has("post_processor") ? PostProcessorFactory.Create(root.Child("post_processor"), IdOf) : null;
+        var decoder = root.Has("decoder") ? DecoderFactory.Create(root.Child("decoder")) : null;
+        var configPath = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!, "tokenizer_config.json");
+        var specials = SpecialTokens.Load(configPath, added);
+        return new Tokenizer(path, normalizer, preTokenizer, model, post, decoder, added, specials);
+    }
+
+    public TokenEncoding Encode(string text, bool addSpecialTokens = true, string? pair = null)
+    {
+        var first = EncodeText(text);
+        var second = pair is null ? null : EncodeText(pair);
+        var tokens = addSpecialTokens && PostProcessor is not null
+            ? PostProcessor.Process(first, second)
+            : second is null ? first : [.. first, .. second];
+        return new TokenEncoding(tokens.Select(t => t.Id).ToArray(), tokens.Select(t => t.Text).ToArray());
+    }
+
+    public int? TokenToId(string token) =>
+        addedByContent.TryGetValue(token, out var a) ? a.Id : Model.TryGetId(token, out var id) ? id : null;
+
+    public string? IdToToken(int id) => addedById.TryGetValue(id, out var a) ? a.Content : Model.IdToToken(id);
+
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false)
+    {
+        var tokens = new List<string>();
+        foreach (var id in ids)
+        {
+            if (skipSpecialTokens && addedById.TryGetValue(id, out var a) && a.Special) continue;
+            tokens.Add(IdToToken(id) ?? throw new ArgumentOutOfRangeException(nameof(ids), $"id {id} is not in the vocabulary of {Path}"));
+        }
+        return string.Concat(Decoder is null ? tokens : Decoder.Decode(tokens));
+    }
+
+    private List<Token> EncodeText(string text)
+    {
+        var output = new List<Token>();
+        var sections = rawSplitter.Split(text);
+        for (int sectionIndex = 0; sectionIndex < sections.Count; sectionIndex++)
+        {
+            var (raw, token) = sections[sectionIndex];
+            if (token is not null)
+            {
+                output.Add(new Token(token.Content, token.Id));
+                continue;
+            }
+            if (raw.Length == 0) continue;
+            var normalized = Normalizer?.Normalize(raw) ?? raw;
+            foreach (var (piece, inner) in normalizedSplitter.Split(normalized))
+            {
+                if (inner is not null)
+                {
+                    output.Add(new Token(inner.Content, inner.Id));
+                    continue;
+                }
+                if (piece.Length == 0) continue;
+                var words = PreTokenizer?.Split(piece, sectionIndex) ?? [piece];
+                foreach (var word in words)
+                {
+                    if (addedByContent.TryGetValue(word, out var exact)) output.Add(new Token(word, exact.Id));
+                    else Model.Tokenize(word, output);
+                }
+            }
+        }
+        return output;
+    }
+}
+
+internal static class TokenizerModelFactory
+{
+    public static ITokenizerModel Create(JsonConfig c)
+    {
+        var type = c.String("type");
+        if (type is null && c.Has("vocab"))
+            type = c.Element.GetProperty("vocab").ValueKind == JsonValueKind.Array ? "Unigram" : c.Has("merges") ? "BPE" : "WordPiece";
+        switch (type)
+        {
+            case "BPE":
+            {
+                var vocab = Vocabulary(c);
+                var merges = c.Array("merges").Select(m => m.Element.ValueKind == JsonValueKind.Array
+                    ? (m.Element[0].GetString()!, m.Element[1].GetString()!)
+                    : m.Element.GetString()!.Split(' ', 2) is [var a, var b] ? (a, b) : throw m.Error("is not 'left right'")).ToArray();
+                if (c.Has("dropout") && c.Element.GetProperty("dropout").GetDouble() > 0)
+                    throw c.Error("has BPE dropout > 0, which makes tokenization random; only dropout null or 0 is supported");
+                return new BpeModel(vocab, merges, c.String("unk_token"), c.Bool("byte_fallback", false), c.Bool("fuse_unk", false),
+                    c.Bool("ignore_merges", false), c.String("continuing_subword_prefix"), c.String("end_of_word_suffix"));
+            }
+            case "Unigram":
+            {
+                var vocab = c.Child("vocab").Element.EnumerateArray().Select(e => (e[0].GetString()!, e[1].GetDouble())).ToArray();
+                return new UnigramModel(vocab, c.Int("unk_id") ?? 0, c.Bool("byte_fallback", false));
+            }
+            case "WordPiece":
+                return new WordPieceModel(Vocabulary(c), c.String("unk_token") ?? "[UNK]", c.String("continuing_subword_prefix") ?? "##",
+                    c.Int("max_input_chars_per_word") ?? 100);
+            default:
+                throw c.Unsupported("model", "BPE, Unigram, WordPiece");
+        }
+    }
+
+    private static Dictionary<string, int> Vocabulary(JsonConfig c) =>
+        c.Child("vocab").Element.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32(), StringComparer.Ordinal);
+}
