@@ -4,6 +4,7 @@ return args.FirstOrDefault() switch
 {
     "forward" => ForwardThroughput.Run(args[1..]),
     "gemm" => GemmComparison.Run(args[1..]),
+    "tokenize" => TokenizerThroughput.Run(args[1..]),
     _ => Usage(),
 };
 
@@ -14,6 +15,8 @@ static int Usage()
           forward [--models modernbert-large,xlm-roberta-large] [--batch 8] [--seq 256] [--threads 2] [--reps 3]
                   [--gemm Auto|Blas|Managed] [--no-peer]
               our forward (random weights, model shapes from bench/configs) beside PyTorch eager (bench/peers/torch_forward.py)
+          tokenize [reps]
+              our tokenizers beside @huggingface/tokenizers (node) on the fixture texts, single-threaded
           gemm [BenchmarkDotNet options]
               managed SGEMM beside OpenBLAS sgemm on the shapes of the forward benchmark (BenchmarkDotNet)
         """);

@@ -20,6 +20,21 @@ forward.SetAction(result => CommandRunner.Run(() =>
     Console.WriteLine($"wrote {result.GetValue(outputOption)} ({ModelLoader.ResolveArchitecture(model.Config)}, {backend.Name})");
 }));
 
+var tokenizerOption = new Option<string>("--tokenizer") { Description = "folder with tokenizer.json (and tokenizer_config.json)", Required = true };
+var textsOption = new Option<string>("--input") { Description = "JSON lines: {\"text\": ..., \"add_special_tokens\": true|false}", Required = true };
+var tokensOutput = new Option<string>("--output") { Description = "JSON lines with \"ids\" and \"tokens\" added", Required = true };
+var tokenize = new Command("tokenize", "Tokenize texts with a Hugging Face tokenizer.json");
+tokenize.Options.Add(tokenizerOption);
+tokenize.Options.Add(textsOption);
+tokenize.Options.Add(tokensOutput);
+tokenize.SetAction(result => CommandRunner.Run(() =>
+{
+    var tokenizer = Eval.Tokenizers.Tokenizer.Load(result.GetValue(tokenizerOption)!);
+    int count = TokenizeFile.Run(tokenizer, result.GetValue(textsOption)!, result.GetValue(tokensOutput)!);
+    Console.WriteLine($"wrote {count} lines to {result.GetValue(tokensOutput)}");
+}));
+
 var root = new RootCommand("Evaluation and benchmark harness for masked language models as zero-shot instruction followers");
 root.Subcommands.Add(forward);
+root.Subcommands.Add(tokenize);
 return root.Parse(args).Invoke();

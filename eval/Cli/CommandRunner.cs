@@ -12,7 +12,7 @@ public static class CommandRunner
             action();
             return 0;
         }
-        catch (Exception e) when (e is CheckpointFormatException or InvalidDataException or FileNotFoundException
+        catch (Exception e) when (e is CheckpointFormatException or Eval.Tokenizers.TokenizerFormatException or InvalidDataException or FileNotFoundException
                                       or DirectoryNotFoundException or NotSupportedException or ArgumentException
                                       or InvalidOperationException)
         {

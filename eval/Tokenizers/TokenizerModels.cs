@@ -132,9 +132,11 @@ public sealed class BpeModel : ITokenizerModel
 /// </summary>
 public sealed class UnigramModel : ITokenizerModel
 {
+    private const int CacheLimit = 100_000;
+
     private sealed class TrieNode
     {
-        public Dictionary<string, TrieNode>? Children;
+        public Dictionary<int, TrieNode>? Children;
         public int Id = -1;
     }
 
@@ -142,6 +144,7 @@ public sealed class UnigramModel : ITokenizerModel
     private readonly double[] scores;
     private readonly Dictionary<string, int> ids;
     private readonly TrieNode root = new();
+    private readonly ConcurrentDictionary<string, Token[]> cache = new();
     private readonly int unkId;
     private readonly double unkScore;
     private readonly bool byteFallback;
@@ -159,10 +162,10 @@ public sealed class UnigramModel : ITokenizerModel
         {
             if (i == unkId || pieces[i].Length == 0) continue;
             var node = root;
-            foreach (var cp in CodePoints.Of(pieces[i]))
+            foreach (var rune in pieces[i].EnumerateRunes())
             {
-                node.Children ??= new Dictionary<string, TrieNode>();
-                if (!node.Children.TryGetValue(cp, out var child)) node.Children[cp] = child = new TrieNode();
+                node.Children ??= [];
+                if (!node.Children.TryGetValue(rune.Value, out var child)) node.Children[rune.Value] = child = new TrieNode();
                 node = child;
             }
             if (node.Id < 0) node.Id = i;
@@ -170,15 +173,35 @@ public sealed class UnigramModel : ITokenizerModel
     }
 
     public int VocabularySize => pieces.Length;
+    public int UnknownId => unkId;
     public bool TryGetId(string token, out int id) => ids.TryGetValue(token, out id);
     public string? IdToToken(int id) => (uint)id < (uint)pieces.Length ? pieces[id] : null;
 
     public void Tokenize(string piece, List<Token> output)
     {
-        var chars = CodePoints.Of(piece);
-        int n = chars.Count;
-        if (n == 0) return;
-        // best[e]: score of the best segmentation of chars[0..e), reached by the token (begin, id) ending at e.
+        if (piece.Length == 0) return;
+        if (!cache.TryGetValue(piece, out var tokens))
+        {
+            tokens = Segment(piece);
+            if (cache.Count >= CacheLimit) cache.Clear();
+            cache.TryAdd(piece, tokens);
+        }
+        output.AddRange(tokens);
+    }
+
+    private Token[] Segment(string piece)
+    {
+        // Code points and their UTF-16 offsets (offsets[n] = piece.Length).
+        var runes = new List<int>(piece.Length);
+        var offsets = new List<int>(piece.Length + 1);
+        for (int i = 0; i < piece.Length; i += char.IsSurrogatePair(piece, i) ? 2 : 1)
+        {
+            offsets.Add(i);
+            runes.Add(char.ConvertToUtf32(piece, i) is var cp ? cp : 0);
+        }
+        offsets.Add(piece.Length);
+        int n = runes.Count;
+        // bestScore[e]: score of the best segmentation of runes[0..e), reached by the token (bestBegin[e], bestId[e]).
         var bestScore = new double[n + 1];
         var bestBegin = new int[n + 1];
         var bestId = new int[n + 1];
@@ -186,10 +209,9 @@ public sealed class UnigramModel : ITokenizerModel
         bestScore[0] = 0;
         for (int begin = 0; begin < n; begin++)
         {
-            if (double.IsNegativeInfinity(bestScore[begin])) continue;
             bool hasSingle = false;
             var node = root;
-            for (int end = begin; end < n && node.Children is not null && node.Children.TryGetValue(chars[end], out node); end++)
+            for (int end = begin; end < n && node.Children is not null && node.Children.TryGetValue(runes[end], out node); end++)
             {
                 if (node.Id < 0) continue;
                 if (end == begin) hasSingle = true;
@@ -201,9 +223,10 @@ public sealed class UnigramModel : ITokenizerModel
         var segments = new List<(int Begin, int End, int Id)>();
         for (int e = n; e > 0; e = bestBegin[e]) segments.Add((bestBegin[e], e, bestId[e]));
         segments.Reverse();
+        var output = new List<Token>(segments.Count);
         foreach (var (begin, end, id) in segments)
         {
-            var text = string.Concat(chars.Skip(begin).Take(end - begin));
+            var text = piece[offsets[begin]..offsets[end]];
             if (id == unkId && byteFallback)
             {
                 var bytes = Encoding.UTF8.GetBytes(text).Select(b => $"<0x{b:X2}>").ToArray();
@@ -218,6 +241,7 @@ public sealed class UnigramModel : ITokenizerModel
             else
                 output.Add(new Token(text, id));
         }
+        return output.ToArray();
 
         void Relax(int begin, int end, int id, double score)
         {
