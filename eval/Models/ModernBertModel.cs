@@ -16,11 +16,11 @@ public sealed class ModernBertModel : ILanguageModel
         bool IsGlobal, float[] InvFrequencies);
 
     private readonly ModelWeights weights;
-    private readonly Tensor embeddings, embeddingNorm, finalNorm, headDense, headNorm;
-    private readonly Tensor? embeddingNormBias, finalNormBias, headDenseBias, headNormBias;
+    private readonly Tensor embeddings, embeddingNorm, finalNorm;
+    private readonly Tensor? embeddingNormBias, finalNormBias;
     private readonly Layer[] layers;
-    private readonly VocabularyProjection decoder;
-    private readonly ActivationKind mlpActivation, headActivation;
+    private readonly MaskedLmHead head;
+    private readonly ActivationKind mlpActivation;
     private readonly float eps;
 
     public ModernBertModel(ModelConfig config, IWeightSource source, IBackend backend)
@@ -34,7 +34,6 @@ public sealed class ModernBertModel : ILanguageModel
             throw new InvalidDataException($"{config.Path}: hidden_size {h} is not a multiple of num_attention_heads {config.NumAttentionHeads}");
         eps = (float)config.NormEpsilon;
         mlpActivation = config.Activation(config.HiddenActivation);
-        headActivation = config.Activation(config.ClassifierActivation);
         bool nb = config.NormBias;
         weights = new ModelWeights(source, "ModernBertForMaskedLM");
 
@@ -70,13 +69,13 @@ public sealed class ModernBertModel : ILanguageModel
         }
         finalNorm = weights.Load("model.final_norm.weight", h);
         finalNormBias = weights.LoadIf(nb, "model.final_norm.bias", h);
-        headDense = weights.Load("head.dense.weight", h, h);
-        headDenseBias = weights.LoadIf(config.ClassifierBias, "head.dense.bias", h);
-        headNorm = weights.Load("head.norm.weight", h);
-        headNormBias = weights.LoadIf(nb, "head.norm.bias", h);
         // ModernBERT-large ships without decoder.weight: the decoder shares the token embeddings.
         var decoderWeight = weights.LoadOptional("decoder.weight", v, h) ?? embeddings;
-        decoder = new VocabularyProjection(decoderWeight, weights.LoadIf(config.DecoderBias, "decoder.bias", v));
+        head = new MaskedLmHead(
+            weights.Load("head.dense.weight", h, h), weights.LoadIf(config.ClassifierBias, "head.dense.bias", h),
+            config.Activation(config.ClassifierActivation),
+            weights.Load("head.norm.weight", h), weights.LoadIf(nb, "head.norm.bias", h), eps,
+            new VocabularyProjection(decoderWeight, weights.LoadIf(config.DecoderBias, "decoder.bias", v)));
     }
 
     public ModelConfig Config { get; }
@@ -135,18 +134,8 @@ public sealed class ModernBertModel : ILanguageModel
         return recorder.Finish(x);
     }
 
-    public Tensor Logits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds = default)
-    {
-        var be = Backend;
-        int h = Config.HiddenSize;
-        using var selected = Tensor.Allocate(rows.Length, h);
-        using var transformed = Tensor.Allocate(rows.Length, h);
-        be.Gather(hidden, rows, selected);
-        be.Linear(selected, headDense, headDenseBias, transformed);
-        be.Activation(headActivation, transformed, transformed);
-        be.LayerNorm(transformed, headNorm, headNormBias, eps, transformed);
-        return decoder.Project(be, transformed, vocabIds);
-    }
+    public Tensor Logits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds = default) =>
+        head.Logits(Backend, hidden, rows, vocabIds);
 
     public void Dispose() => weights.Dispose();
 }

@@ -12,8 +12,7 @@ internal sealed class RobertaComponents
     public sealed record SelfAttention(Tensor Wqkv, Tensor Bqkv, Tensor Wo, Tensor Bo);
 
     private readonly Tensor wordEmbeddings, positionEmbeddings, tokenTypeRow;
-    private readonly Tensor headDense, headDenseBias, headNorm, headNormBias;
-    private readonly VocabularyProjection decoder;
+    private readonly MaskedLmHead head;
     private readonly int padId;
 
     public RobertaComponents(ModelConfig config, ModelWeights weights)
@@ -31,14 +30,12 @@ internal sealed class RobertaComponents
         var tokenTypes = weights.Load("roberta.embeddings.token_type_embeddings.weight", config.TypeVocabSize, h);
         tokenTypeRow = tokenTypes.SliceRows(0, 1).Reshape(h);
 
-        headDense = weights.Load("lm_head.dense.weight", h, h);
-        headDenseBias = weights.Load("lm_head.dense.bias", h);
-        headNorm = weights.Load("lm_head.layer_norm.weight", h);
-        headNormBias = weights.Load("lm_head.layer_norm.bias", h);
+        Epsilon = (float)config.NormEpsilon;
         var decoderWeight = weights.LoadOptional("lm_head.decoder.weight", v, h) ?? wordEmbeddings;
         var decoderBias = weights.LoadOptional("lm_head.bias", v) ?? weights.Load("lm_head.decoder.bias", v);
-        decoder = new VocabularyProjection(decoderWeight, decoderBias);
-        Epsilon = (float)config.NormEpsilon;
+        head = new MaskedLmHead(weights.Load("lm_head.dense.weight", h, h), weights.Load("lm_head.dense.bias", h), ActivationKind.Gelu,
+            weights.Load("lm_head.layer_norm.weight", h), weights.Load("lm_head.layer_norm.bias", h), Epsilon,
+            new VocabularyProjection(decoderWeight, decoderBias));
     }
 
     public float Epsilon { get; }
@@ -89,15 +86,6 @@ internal sealed class RobertaComponents
         be.Linear(context, a.Wo, a.Bo, output);
     }
 
-    public Tensor Logits(IBackend be, Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds)
-    {
-        int h = hidden.Columns;
-        using var selected = Tensor.Allocate(rows.Length, h);
-        using var transformed = Tensor.Allocate(rows.Length, h);
-        be.Gather(hidden, rows, selected);
-        be.Linear(selected, headDense, headDenseBias, transformed);
-        be.Activation(ActivationKind.Gelu, transformed, transformed);
-        be.LayerNorm(transformed, headNorm, headNormBias, Epsilon, transformed);
-        return decoder.Project(be, transformed, vocabIds);
-    }
+    public Tensor Logits(IBackend be, Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds) =>
+        head.Logits(be, hidden, rows, vocabIds);
 }

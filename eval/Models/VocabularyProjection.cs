@@ -80,3 +80,23 @@ public static class RotaryFrequencies
         }
     }
 }
+
+/// <summary>
+/// The MLM head of ModernBERT and (XLM-)RoBERTa: the chosen rows of the final hidden states go through
+/// dense → activation → LayerNorm → decoder; no other row is computed.
+/// </summary>
+public sealed record MaskedLmHead(Tensor Dense, Tensor? DenseBias, ActivationKind Activation, Tensor Norm, Tensor? NormBias,
+    float Epsilon, VocabularyProjection Decoder)
+{
+    public Tensor Logits(IBackend be, Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds)
+    {
+        int h = hidden.Columns;
+        using var selected = Tensor.Allocate(rows.Length, h);
+        using var transformed = Tensor.Allocate(rows.Length, h);
+        be.Gather(hidden, rows, selected);
+        be.Linear(selected, Dense, DenseBias, transformed);
+        be.Activation(Activation, transformed, transformed);
+        be.LayerNorm(transformed, Norm, NormBias, Epsilon, transformed);
+        return Decoder.Project(be, transformed, vocabIds);
+    }
+}
