@@ -24,7 +24,6 @@ public static class BenchEnvironment
     }
 
     public static long PeakResidentBytes() => ReadStatus("VmHWM:");
-    public static long ResidentBytes() => ReadStatus("VmRSS:");
 
     private static long ReadStatus(string key)
     {

@@ -27,17 +27,44 @@ internal static class CodePoints
     }
 }
 
+/// <summary>Token arrays per piece, shared by the models; emptied when it grows past its limit.</summary>
+internal sealed class PieceCache
+{
+    private const int Limit = 100_000;
+    private readonly ConcurrentDictionary<string, Token[]> entries = new();
+
+    public Token[] GetOrAdd(string piece, Func<string, Token[]> compute)
+    {
+        if (entries.TryGetValue(piece, out var tokens)) return tokens;
+        tokens = compute(piece);
+        if (entries.Count >= Limit) entries.Clear();
+        entries.TryAdd(piece, tokens);
+        return tokens;
+    }
+}
+
+/// <summary>SentencePiece byte fallback: text spelled as &lt;0xXX&gt; tokens, when the vocabulary has all of them.</summary>
+internal static class ByteFallback
+{
+    public static bool TryAppend(string text, IReadOnlyDictionary<string, int> vocab, List<Token> output)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text).Select(b => $"<0x{b:X2}>").ToArray();
+        if (!bytes.All(vocab.ContainsKey)) return false;
+        output.AddRange(bytes.Select(b => new Token(b, vocab[b])));
+        return true;
+    }
+}
+
 /// <summary>
 /// Byte-pair encoding: the piece starts as code points, and the adjacent pair with the lowest merge rank (leftmost on
 /// ties) is merged until no pair has a rank. Unknown results fall back to &lt;0xXX&gt; byte tokens or the unk token.
 /// </summary>
 public sealed class BpeModel : ITokenizerModel
 {
-    private const int CacheLimit = 100_000;
     private readonly Dictionary<string, int> vocab;
     private readonly string[] idToToken;
     private readonly Dictionary<(string, string), int> ranks;
-    private readonly ConcurrentDictionary<string, Token[]> cache = new();
+    private readonly PieceCache cache = new();
     private readonly string? unkToken;
     private readonly bool byteFallback, fuseUnknown, ignoreMerges;
     private readonly string continuingSubwordPrefix, endOfWordSuffix;
@@ -70,13 +97,7 @@ public sealed class BpeModel : ITokenizerModel
             output.Add(new Token(piece, whole));
             return;
         }
-        if (!cache.TryGetValue(piece, out var tokens))
-        {
-            tokens = Encode(piece);
-            if (cache.Count >= CacheLimit) cache.Clear();
-            cache.TryAdd(piece, tokens);
-        }
-        output.AddRange(tokens);
+        output.AddRange(cache.GetOrAdd(piece, Encode));
     }
 
     private Token[] Encode(string piece)
@@ -107,15 +128,7 @@ public sealed class BpeModel : ITokenizerModel
                 result.Add(new Token(symbol, id));
                 continue;
             }
-            if (byteFallback)
-            {
-                var bytes = Encoding.UTF8.GetBytes(symbol).Select(b => $"<0x{b:X2}>").ToArray();
-                if (bytes.All(vocab.ContainsKey))
-                {
-                    result.AddRange(bytes.Select(b => new Token(b, vocab[b])));
-                    continue;
-                }
-            }
+            if (byteFallback && ByteFallback.TryAppend(symbol, vocab, result)) continue;
             if (unkToken is not null && vocab.TryGetValue(unkToken, out int unkId))
             {
                 if (fuseUnknown && result.Count > 0 && result[^1].Id == unkId) continue;
@@ -132,8 +145,6 @@ public sealed class BpeModel : ITokenizerModel
 /// </summary>
 public sealed class UnigramModel : ITokenizerModel
 {
-    private const int CacheLimit = 100_000;
-
     private sealed class TrieNode
     {
         public Dictionary<int, TrieNode>? Children;
@@ -144,7 +155,7 @@ public sealed class UnigramModel : ITokenizerModel
     private readonly double[] scores;
     private readonly Dictionary<string, int> ids;
     private readonly TrieNode root = new();
-    private readonly ConcurrentDictionary<string, Token[]> cache = new();
+    private readonly PieceCache cache = new();
     private readonly int unkId;
     private readonly double unkScore;
     private readonly bool byteFallback;
@@ -180,13 +191,7 @@ public sealed class UnigramModel : ITokenizerModel
     public void Tokenize(string piece, List<Token> output)
     {
         if (piece.Length == 0) return;
-        if (!cache.TryGetValue(piece, out var tokens))
-        {
-            tokens = Segment(piece);
-            if (cache.Count >= CacheLimit) cache.Clear();
-            cache.TryAdd(piece, tokens);
-        }
-        output.AddRange(tokens);
+        output.AddRange(cache.GetOrAdd(piece, Segment));
     }
 
     private Token[] Segment(string piece)
@@ -227,15 +232,7 @@ public sealed class UnigramModel : ITokenizerModel
         foreach (var (begin, end, id) in segments)
         {
             var text = piece[offsets[begin]..offsets[end]];
-            if (id == unkId && byteFallback)
-            {
-                var bytes = Encoding.UTF8.GetBytes(text).Select(b => $"<0x{b:X2}>").ToArray();
-                if (bytes.All(ids.ContainsKey))
-                {
-                    output.AddRange(bytes.Select(b => new Token(b, ids[b])));
-                    continue;
-                }
-            }
+            if (id == unkId && byteFallback && ByteFallback.TryAppend(text, ids, output)) continue;
             if (id == unkId && output.Count > 0 && output[^1].Id == unkId)
                 output[^1] = output[^1] with { Text = output[^1].Text + text };
             else
