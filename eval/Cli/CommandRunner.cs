@@ -14,7 +14,8 @@ public static class CommandRunner
         }
         catch (Exception e) when (e is CheckpointFormatException or Eval.Tokenizers.TokenizerFormatException or InvalidDataException or FileNotFoundException
                                       or DirectoryNotFoundException or NotSupportedException or ArgumentException
-                                      or InvalidOperationException)
+                                      or InvalidOperationException or Eval.Harness.Tasks.TaskFileException or Eval.Harness.Templates.TemplateException
+                                      or Eval.Harness.Data.DatasetFormatException or Eval.Harness.Data.DownloadException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;

@@ -1,0 +1,125 @@
+using System.CommandLine;
+using Eval.Harness.Data;
+using Eval.Harness.Runs;
+using Eval.Harness.Scoring;
+using Eval.Harness.Tasks;
+using Eval.Models;
+using Eval.Tokenizers;
+using Spectre.Console;
+
+namespace Eval.Cli;
+
+/// <summary>`eval eval`: zero-shot evaluation of a masked LM on tasks from prompts/, written to a results folder.</summary>
+public sealed class EvalCommand
+{
+    private readonly Option<string> task = new("--task") { Description = "task name(s), comma-separated (see `eval tasks`)", Required = true };
+    private readonly Option<string> model = new("--model") { Description = "model folder, or hub id org/name[@revision]", Required = true };
+    private readonly Option<string?> tokenizer = new("--tokenizer") { Description = "folder with tokenizer.json, when it is not in the model folder" };
+    private readonly Option<string?> languages = new("--languages") { Description = "languages (or MMLU subjects), comma-separated; default all" };
+    private readonly Option<string[]> templates = new("--templates") { Description = "template name(s); repeat the option for several; default all", AllowMultipleArgumentsPerToken = false };
+    private readonly Option<string?> split = new("--split") { Description = "split (default: the task's, e.g. validation for XNLI, test for XCOPA)" };
+    private readonly Option<int?> limit = new("--limit") { Description = "first N examples of each language" };
+    private readonly Option<int> batchSize = new("--batch-size") { Description = "examples per forward pass", DefaultValueFactory = _ => 8 };
+    private readonly Option<string?> output = new("--output") { Description = "results folder (default results/<model>-<task>)" };
+    private readonly Option<string[]> dataDir = new("--data-dir") { Description = "folder(s) holding offline copies of the datasets (e.g. ../shared/datasets)" };
+    private readonly Option<string> scoring = new("--scoring") { Description = "restricted (verbalizer log-probs), eval-py (P(X)+P( X), ModernBERT-Instruct eval.py), unrestricted (full-vocabulary argmax)", DefaultValueFactory = _ => "restricted" };
+    private readonly Option<int?> maxLength = new("--max-length") { Description = "longest prompt in tokens (default: the model's)" };
+    private readonly Option<string?> prompts = new("--prompts") { Description = "folder of task YAML files (default: prompts/ of this project)" };
+    private readonly Option<string?> cache = new("--cache") { Description = "SQLite score cache (default: <output>/scores.sqlite)" };
+    private readonly Option<bool> offline = new("--offline") { Description = "never download; use --data-dir, the caches and local folders only" };
+    private readonly BackendOptions backend = new();
+
+    public Command Build()
+    {
+        var command = new Command("eval", "Evaluate a masked LM zero-shot: one [MASK] (or a fixed-length slot) scored over the answer choices");
+        foreach (var o in new Option[] { task, model, tokenizer, languages, templates, split, limit, batchSize, output, dataDir, scoring, maxLength, prompts, cache, offline })
+            command.Options.Add(o);
+        backend.AddTo(command);
+        command.SetAction(result => CommandRunner.Run(() => Run(result)));
+        return command;
+    }
+
+    private void Run(ParseResult result)
+    {
+        var started = DateTime.UtcNow;
+        var registry = TaskRegistry.Load(result.GetValue(prompts) ?? ProjectPaths.PromptsFolder());
+        var tasks = Split(result.GetValue(task)).Select(registry.Get).ToList();
+        var mode = ParseScoring(result.GetValue(scoring)!);
+        bool isOffline = result.GetValue(offline);
+        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
+
+        var modelId = result.GetValue(model)!;
+        var modelDir = HubModelStore.FromEnvironment(isOffline ? null : http, Log).Resolve(modelId);
+        var tokenizerDir = result.GetValue(tokenizer) ?? modelDir;
+        var tok = Tokenizer.Load(tokenizerDir);
+        if (File.Exists(tokenizerDir)) tokenizerDir = Path.GetDirectoryName(Path.GetFullPath(tokenizerDir))!;
+
+        using var engine = backend.Create(result);
+        using var lm = ModelLoader.Load(modelDir, engine);
+        int modelMax = MaxSequenceLength(lm.Config);
+        int max = result.GetValue(maxLength) ?? modelMax;
+        if (max < 2 || max > modelMax) throw new ArgumentException($"--max-length {max} must be between 2 and the model's {modelMax}");
+
+        var weights = ModelFingerprint.WeightDigests(modelDir);
+        var tokenizerDigest = ModelFingerprint.TokenizerDigest(tokenizerDir);
+        var fingerprint = ModelFingerprint.Combine(weights, Path.Combine(modelDir, "config.json"), tokenizerDigest);
+        var outDir = result.GetValue(output) ?? Path.Combine("results", ProjectPaths.RunName(modelId, tasks.Select(t => t.Name)));
+        using var scores = new ScoreCache(result.GetValue(cache) ?? Path.Combine(outDir, "scores.sqlite"));
+        var store = new DatasetStore(result.GetValue(dataDir) ?? [], DatasetStore.DefaultCacheDirectory(), isOffline ? null : new Downloader(http), Log);
+
+        var request = new EvalRequest(tasks, Split(result.GetValue(languages)), result.GetValue(templates), result.GetValue(split),
+            result.GetValue(limit), result.GetValue(batchSize), mode, max);
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(modelId)}[/] ({Markup.Escape(ModelLoader.ResolveArchitecture(lm.Config))}, {lm.ParameterCount / 1e6:0.#}M parameters, {Markup.Escape(engine.Name)}) · scores cached in {Markup.Escape(scores.Path)}");
+
+        using var cancel = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+        var runner = new EvaluationRunner(lm, tok, store, scores, fingerprint);
+        RunOutcome outcome;
+        try
+        {
+            outcome = ProgressDisplay.Run(progress => runner.Run(request, progress, cancel.Token));
+        }
+        catch (OperationCanceledException)
+        {
+            AnsiConsole.MarkupLine($"[yellow]interrupted[/]: {scores.Count()} scores are kept in {Markup.Escape(scores.Path)}; run the same command to resume");
+            throw new InvalidOperationException("interrupted");
+        }
+
+        var meta = new RunMetadata(modelId, modelDir, ModelLoader.ResolveArchitecture(lm.Config), lm.ParameterCount, weights, fingerprint,
+            tokenizerDir, tokenizerDigest, ProjectPaths.GitCommit(), engine.Name, ScoringName(mode), request.BatchSize, max, request.Limit,
+            Environment.GetCommandLineArgs(), started);
+        var summary = RunSummary.From(outcome);
+        var files = ResultWriter.Write(outDir, outcome, summary, meta);
+        ProgressDisplay.PrintSummary(summary);
+        AnsiConsole.MarkupLine($"{outcome.Examples.Count} examples ({outcome.Scored} scored, {outcome.Cached} from the cache) in {outcome.Seconds:0.0} s → {Markup.Escape(outDir)}");
+        foreach (var f in files) Console.WriteLine($"  {f}");
+    }
+
+    private static void Log(string message) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]");
+
+    private static IReadOnlyList<string> Split(string? text) =>
+        text is null ? [] : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    public static ScoringMode ParseScoring(string text) => text switch
+    {
+        "restricted" => ScoringMode.Restricted,
+        "eval-py" => ScoringMode.EvalPy,
+        "unrestricted" => ScoringMode.Unrestricted,
+        _ => throw new ArgumentException($"--scoring '{text}' is not one of restricted, eval-py, unrestricted"),
+    };
+
+    public static string ScoringName(ScoringMode mode) => mode switch
+    {
+        ScoringMode.EvalPy => "eval-py",
+        ScoringMode.Unrestricted => "unrestricted",
+        _ => "restricted",
+    };
+
+    /// <summary>Tokens a model takes: RoBERTa-family positions start after the padding index.</summary>
+    public static int MaxSequenceLength(ModelConfig config) =>
+        config.ModelType.Contains("roberta", StringComparison.Ordinal) ? config.MaxPositionEmbeddings - (config.PadTokenId ?? 1) - 1 : config.MaxPositionEmbeddings;
+}

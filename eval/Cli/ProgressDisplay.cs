@@ -1,0 +1,54 @@
+using System.Globalization;
+using Eval.Harness.Runs;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace Eval.Cli;
+
+/// <summary>Spectre progress bar (examples/s, ETA) around a run, and the summary table after it.</summary>
+public static class ProgressDisplay
+{
+    public static RunOutcome Run(Func<IProgress<RunProgress>, RunOutcome> run) =>
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ExamplesPerSecondColumn(),
+                new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(context =>
+            {
+                var bar = context.AddTask("planning", maxValue: 1);
+                var outcome = run(new Progress(bar));
+                bar.Value = bar.MaxValue;
+                bar.StopTask();
+                return outcome;
+            });
+
+    private sealed class Progress(ProgressTask bar) : IProgress<RunProgress>
+    {
+        public void Report(RunProgress value)
+        {
+            bar.MaxValue = Math.Max(1, value.Total);
+            bar.Description = Markup.Escape(value.Description);
+            bar.Value = value.Done;
+        }
+    }
+
+    private sealed class ExamplesPerSecondColumn : ProgressColumn
+    {
+        public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+            new Text(task.Speed is { } s ? $"{s.ToString("0.0", CultureInfo.InvariantCulture)} ex/s" : "– ex/s");
+    }
+
+    public static void PrintSummary(RunSummary summary)
+    {
+        var table = new Table().Border(TableBorder.Simple)
+            .AddColumn("task").AddColumn("lang / group").AddColumn(new TableColumn("templates").RightAligned())
+            .AddColumn(new TableColumn("mean acc").RightAligned()).AddColumn(new TableColumn("sd").RightAligned())
+            .AddColumn(new TableColumn("min").RightAligned()).AddColumn(new TableColumn("max").RightAligned()).AddColumn(new TableColumn("n").RightAligned());
+        static string P(double v) => double.IsFinite(v) ? (100 * v).ToString("0.0", CultureInfo.InvariantCulture) : "–";
+        foreach (var s in summary.Spreads)
+            table.AddRow(Markup.Escape(s.Task), s.IsGroup ? $"[bold]{Markup.Escape(s.Subset)}[/]" : Markup.Escape(s.Subset),
+                s.Spread.Templates.ToString(CultureInfo.InvariantCulture), P(s.Spread.Mean), P(s.Spread.Sd), P(s.Spread.Min), P(s.Spread.Max),
+                s.Examples.ToString(CultureInfo.InvariantCulture));
+        AnsiConsole.Write(table);
+    }
+}

@@ -1,0 +1,51 @@
+using System.CommandLine;
+using Eval.Harness.Tasks;
+using Spectre.Console;
+
+namespace Eval.Cli;
+
+/// <summary>`eval tasks` and `eval templates --task T`: what the prompts folder defines.</summary>
+public static class TaskListing
+{
+    public static Command TasksCommand()
+    {
+        var prompts = new Option<string?>("--prompts") { Description = "folder of task YAML files" };
+        var command = new Command("tasks", "List the tasks defined in prompts/");
+        command.Options.Add(prompts);
+        command.SetAction(result => CommandRunner.Run(() =>
+        {
+            var registry = TaskRegistry.Load(result.GetValue(prompts) ?? ProjectPaths.PromptsFolder());
+            var table = new Table().Border(TableBorder.Simple).AddColumn("task").AddColumn("subsets").AddColumn("splits").AddColumn("templates").AddColumn("description");
+            foreach (var t in registry.Tasks)
+                table.AddRow(t.Name, $"{t.Subsets.Count} {t.SubsetKind}s", Markup.Escape(string.Join(", ", t.Splits.Select(s => s == t.DefaultSplit ? s + "*" : s))),
+                    t.Templates.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(t.Description));
+            AnsiConsole.Write(table);
+            Console.WriteLine("* default split");
+        }));
+        return command;
+    }
+
+    public static Command TemplatesCommand()
+    {
+        var prompts = new Option<string?>("--prompts") { Description = "folder of task YAML files" };
+        var task = new Option<string>("--task") { Description = "task name", Required = true };
+        var command = new Command("templates", "List a task's templates with their answer choices and Jinja source");
+        command.Options.Add(task);
+        command.Options.Add(prompts);
+        command.SetAction(result => CommandRunner.Run(() =>
+        {
+            var t = TaskRegistry.Load(result.GetValue(prompts) ?? ProjectPaths.PromptsFolder()).Get(result.GetValue(task)!);
+            Console.WriteLine($"{t.Name}: {t.Description}");
+            Console.WriteLine($"{t.SubsetKind}s: {string.Join(" ", t.Subsets)}");
+            foreach (var p in t.Templates)
+            {
+                Console.WriteLine();
+                Console.WriteLine($"\"{p.Name}\" ({p.Id})");
+                if (p.AnswerChoicesSource is not null) Console.WriteLine($"  answer_choices: {p.AnswerChoicesSource}");
+                if (p.Reference is not null) Console.WriteLine($"  source: {p.Reference}");
+                foreach (var line in p.Source.Split('\n')) Console.WriteLine($"  | {line}");
+            }
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,236 @@
+using System.Globalization;
+using System.Text.Json;
+using CsvHelper;
+
+namespace Eval.Harness.Data;
+
+/// <summary>One example: its position in the (subset, split) file, its fields for the templates, and where it came from.</summary>
+public sealed record Document(int Index, IReadOnlyDictionary<string, object?> Fields, string Origin);
+
+/// <summary>A data file that cannot be read, naming the file and line.</summary>
+public sealed class DatasetFormatException(string path, long line, string message) : Exception($"{path}:{line}: {message}");
+
+/// <summary>
+/// Readers for the file formats the tasks come in. Each returns the documents of one subset (language or subject)
+/// with the field names the PromptSource templates use.
+/// </summary>
+public static class DatasetReaders
+{
+    private static readonly string[] XnliLabels = ["entailment", "neutral", "contradiction"];
+
+    public static IReadOnlyList<Document> Read(string format, string path, string subset) => format switch
+    {
+        "xnli-tsv" => ReadXnliTsv(path),
+        "xnli-1.0" => ReadXnliOriginal(path, subset),
+        "xcopa-jsonl" or "json-lines" => ReadJsonLines(path),
+        "xwinograd-tsv" => ReadXWinogradTsv(path, subset),
+        "mmlu-csv" => ReadMmlu(path, subset, header: true),
+        "mmlu-original" => ReadMmlu(path, subset, header: false),
+        _ => throw new ArgumentException($"unknown dataset format '{format}'"),
+    };
+
+    /// <summary>Hugging Face xnli as TSV: header id, premise, hypothesis, label; no quoting.</summary>
+    private static List<Document> ReadXnliTsv(string path)
+    {
+        var docs = new List<Document>();
+        var lines = File.ReadLines(path).GetEnumerator();
+        if (!lines.MoveNext()) throw new DatasetFormatException(path, 1, "empty file; expected the header id, premise, hypothesis, label");
+        var header = lines.Current.Split('\t');
+        int premise = Column(header, "premise", path), hypothesis = Column(header, "hypothesis", path), label = Column(header, "label", path);
+        int lineNo = 1;
+        while (lines.MoveNext())
+        {
+            lineNo++;
+            if (lines.Current.Length == 0) continue;
+            var cells = lines.Current.Split('\t');
+            if (cells.Length != header.Length)
+                throw new DatasetFormatException(path, lineNo, $"{cells.Length} tab-separated cells, the header has {header.Length}");
+            docs.Add(new Document(docs.Count, new Dictionary<string, object?>
+            {
+                ["premise"] = cells[premise],
+                ["hypothesis"] = cells[hypothesis],
+                ["label"] = Integer(cells[label], 0, 2, path, lineNo, "label"),
+            }, $"{path}:{lineNo}"));
+        }
+        return docs;
+    }
+
+    /// <summary>The XNLI-1.0 release: one TSV for all languages with named columns and labels as words.</summary>
+    private static List<Document> ReadXnliOriginal(string path, string language)
+    {
+        var docs = new List<Document>();
+        var lines = File.ReadLines(path).GetEnumerator();
+        if (!lines.MoveNext()) throw new DatasetFormatException(path, 1, "empty file; expected a header with language, gold_label, sentence1, sentence2");
+        var header = lines.Current.Split('\t');
+        int lang = Column(header, "language", path), gold = Column(header, "gold_label", path);
+        int s1 = Column(header, "sentence1", path), s2 = Column(header, "sentence2", path);
+        int lineNo = 1;
+        while (lines.MoveNext())
+        {
+            lineNo++;
+            if (lines.Current.Length == 0) continue;
+            var cells = lines.Current.Split('\t');
+            if (cells.Length < header.Length)
+                throw new DatasetFormatException(path, lineNo, $"{cells.Length} tab-separated cells, the header has {header.Length}");
+            if (cells[lang] != language) continue;
+            int label = Array.IndexOf(XnliLabels, cells[gold]);
+            if (label < 0) throw new DatasetFormatException(path, lineNo, $"gold_label '{cells[gold]}' is not one of {string.Join(", ", XnliLabels)}");
+            docs.Add(new Document(docs.Count, new Dictionary<string, object?>
+            {
+                ["premise"] = cells[s1], ["hypothesis"] = cells[s2], ["label"] = (long)label,
+            }, $"{path}:{lineNo}"));
+        }
+        return docs;
+    }
+
+    /// <summary>JSON lines (XCOPA's own files, and exports of Hugging Face datasets): every field passes through.</summary>
+    private static List<Document> ReadJsonLines(string path)
+    {
+        var docs = new List<Document>();
+        int lineNo = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            JsonDocument json;
+            try
+            {
+                json = JsonDocument.Parse(line);
+            }
+            catch (JsonException e)
+            {
+                throw new DatasetFormatException(path, lineNo, $"invalid JSON: {e.Message}");
+            }
+            using (json)
+            {
+                if (json.RootElement.ValueKind != JsonValueKind.Object) throw new DatasetFormatException(path, lineNo, "each line must be a JSON object");
+                docs.Add(new Document(docs.Count, (IReadOnlyDictionary<string, object?>)FromJson(json.RootElement)!, $"{path}:{lineNo}"));
+            }
+        }
+        return docs;
+    }
+
+    public static object? FromJson(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.String => e.GetString(),
+        JsonValueKind.Number => e.TryGetInt64(out var l) ? (object)l : e.GetDouble(),
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        JsonValueKind.Null => null,
+        JsonValueKind.Array => e.EnumerateArray().Select(FromJson).ToList(),
+        JsonValueKind.Object => e.EnumerateObject().ToDictionary(p => p.Name, p => FromJson(p.Value)),
+        _ => null,
+    };
+
+    /// <summary>
+    /// The XWinograd authors' TSV (no header): lang, source, english_original, sentence, tokens, pronoun, candidates,
+    /// with JSON cells whose spans index the token list. Converted to the Hugging Face layout the templates expect:
+    /// sentence with "_" in place of the pronoun, option1, option2, answer "1" or "2".
+    /// </summary>
+    private static List<Document> ReadXWinogradTsv(string path, string language)
+    {
+        var docs = new List<Document>();
+        int lineNo = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            lineNo++;
+            if (line.Length == 0) continue;
+            var cells = line.Split('\t');
+            if (cells.Length != 7) throw new DatasetFormatException(path, lineNo, $"{cells.Length} tab-separated cells, expected 7");
+            if (cells[0] != language) continue;
+            try
+            {
+                docs.Add(new Document(docs.Count, XWinogradFields(cells), $"{path}:{lineNo}"));
+            }
+            catch (Exception e) when (e is JsonException or InvalidDataException or InvalidOperationException or IndexOutOfRangeException)
+            {
+                throw new DatasetFormatException(path, lineNo, e.Message);
+            }
+        }
+        return docs;
+    }
+
+    private static Dictionary<string, object?> XWinogradFields(string[] cells)
+    {
+        var sentence = cells[3];
+        var tokens = JsonSerializer.Deserialize<string[]>(cells[4]) ?? throw new InvalidDataException("tokens cell is null");
+        using var pronoun = JsonDocument.Parse(cells[5]);
+        using var candidates = JsonDocument.Parse(cells[6]);
+        var span = pronoun.RootElement[1];
+        int first = span[0].GetInt32(), end = span[1].GetInt32();
+        var offsets = TokenOffsets(sentence, tokens);
+        if (first < 0 || end > tokens.Length || first >= end) throw new InvalidDataException($"pronoun span [{first}, {end}] is outside the {tokens.Length} tokens");
+        int from = offsets[first], to = offsets[end - 1] + tokens[end - 1].Length;
+        var options = candidates.RootElement.EnumerateArray().ToList();
+        if (options.Count != 2) throw new InvalidDataException($"{options.Count} candidates, expected 2");
+        int correct = options.FindIndex(o => o[3].GetBoolean());
+        if (correct < 0 || options.Count(o => o[3].GetBoolean()) != 1) throw new InvalidDataException("exactly one candidate must be correct");
+        return new Dictionary<string, object?>
+        {
+            ["sentence"] = sentence[..from] + "_" + sentence[to..],
+            ["option1"] = options[0][0].GetString(),
+            ["option2"] = options[1][0].GetString(),
+            ["answer"] = (correct + 1).ToString(CultureInfo.InvariantCulture),
+            ["pronoun"] = pronoun.RootElement[0].GetString(),
+        };
+    }
+
+    /// <summary>Character offsets of each token, found left to right in the sentence (spaces may or may not separate them).</summary>
+    private static int[] TokenOffsets(string sentence, string[] tokens)
+    {
+        var offsets = new int[tokens.Length];
+        int at = 0;
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            int found = sentence.IndexOf(tokens[i], at, StringComparison.Ordinal);
+            if (found < 0) throw new InvalidDataException($"token {i} '{tokens[i]}' is not in the sentence after offset {at}");
+            offsets[i] = found;
+            at = found + tokens[i].Length;
+        }
+        return offsets;
+    }
+
+    /// <summary>MMLU CSV: with header question, choice0..3, answer (0-3), or the original headerless layout ending in a letter.</summary>
+    private static List<Document> ReadMmlu(string path, string subject, bool header)
+    {
+        var docs = new List<Document>();
+        using var csv = CsvReader.FromFile(path, new CsvReaderOptions { HasHeader = header, TrackLineNumbers = true });
+        if (header)
+        {
+            csv.ReadHeader();
+            string[] expected = ["question", "choice0", "choice1", "choice2", "choice3", "answer"];
+            var found = csv.Headers?.ToArray() ?? [];
+            if (!expected.SequenceEqual(found))
+                throw new DatasetFormatException(path, 1, $"header is '{string.Join(",", found)}', expected '{string.Join(",", expected)}'");
+        }
+        while (csv.Read())
+        {
+            long line = csv.LineNumber;
+            if (csv.FieldCount != 6) throw new DatasetFormatException(path, line, $"{csv.FieldCount} columns, expected 6");
+            var answerText = csv.GetString(5).Trim();
+            long answer = header
+                ? Integer(answerText, 0, 3, path, line, "answer")
+                : answerText is "A" or "B" or "C" or "D" ? answerText[0] - 'A' : throw new DatasetFormatException(path, line, $"answer '{answerText}' is not A, B, C or D");
+            docs.Add(new Document(docs.Count, new Dictionary<string, object?>
+            {
+                ["question"] = csv.GetString(0),
+                ["choices"] = Enumerable.Range(1, 4).Select(i => (object?)csv.GetString(i)).ToList(),
+                ["answer"] = answer,
+                ["subject"] = subject,
+            }, $"{path}:{line}"));
+        }
+        return docs;
+    }
+
+    private static int Column(string[] header, string name, string path)
+    {
+        int i = Array.IndexOf(header, name);
+        return i >= 0 ? i : throw new DatasetFormatException(path, 1, $"no '{name}' column in the header ({string.Join(", ", header)})");
+    }
+
+    private static long Integer(string text, long min, long max, string path, long line, string field)
+    {
+        if (long.TryParse(text.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max) return v;
+        throw new DatasetFormatException(path, line, $"{field} '{text}' is not an integer in [{min}, {max}]");
+    }
+}

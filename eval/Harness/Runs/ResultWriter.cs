@@ -1,0 +1,246 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CsvHelper;
+
+namespace Eval.Harness.Runs;
+
+/// <summary>What produced a run: model, weights, tokenizer, code version, machine, options and timings (run.json).</summary>
+public sealed record RunMetadata(
+    string ModelId, string ModelPath, string Architecture, long Parameters, IReadOnlyDictionary<string, string> WeightsSha256,
+    string ModelFingerprint, string TokenizerPath, string TokenizerSha256, string? GitCommit, string Device, string Scoring,
+    int BatchSize, int MaxLength, int? Limit, IReadOnlyList<string> CommandLine, DateTime StartedUtc);
+
+/// <summary>
+/// Writes a run's folder: results.json (shaped like lm-evaluation-harness's, so its tools read it), results.csv,
+/// results.md, samples_&lt;task&gt;.jsonl and run.json. Files are written to a temporary name and renamed.
+/// </summary>
+public static class ResultWriter
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static IReadOnlyList<string> Write(string folder, RunOutcome outcome, RunSummary summary, RunMetadata meta)
+    {
+        Directory.CreateDirectory(folder);
+        var written = new List<string>
+        {
+            WriteText(Path.Combine(folder, "results.json"), ResultsJson(outcome, summary, meta).ToJsonString(Indented)),
+            WriteCsv(Path.Combine(folder, "results.csv"), summary),
+            WriteText(Path.Combine(folder, "results.md"), Markdown(summary, meta)),
+        };
+        foreach (var task in outcome.Tasks)
+            written.Add(WriteText(Path.Combine(folder, $"samples_{task.Task.Name}.jsonl"), Samples(outcome, task.Task.Name)));
+        written.Add(WriteText(Path.Combine(folder, "run.json"), RunJson(outcome, meta).ToJsonString(Indented)));
+        return written;
+    }
+
+    public static string TemplateTaskName(string task, string subset, string template) => $"{task}_{subset}::{template}";
+
+    private static JsonObject ResultsJson(RunOutcome outcome, RunSummary summary, RunMetadata meta)
+    {
+        var results = new JsonObject();
+        var groups = new JsonObject();
+        var configs = new JsonObject();
+        var samples = new JsonObject();
+        var groupSubtasks = new JsonObject();
+        foreach (var t in summary.Templates)
+        {
+            var name = TemplateTaskName(t.Task, t.Subset, t.Template);
+            results[name] = Entry(name, t.Estimate, new JsonObject
+            {
+                ["truncated"] = t.Truncated,
+                ["multi_token_examples"] = t.MultiTokenExamples,
+                ["multi_token_choices"] = new JsonArray(t.MultiTokenChoices.Select(c => (JsonNode)c!).ToArray()),
+            });
+            samples[name] = new JsonObject { ["original"] = t.Estimate.N, ["effective"] = t.Estimate.N };
+            var info = outcome.Tasks.First(i => i.Task.Name == t.Task);
+            var template = info.Task.Template(t.Template);
+            configs[name] = new JsonObject
+            {
+                ["task"] = t.Task, ["dataset_name"] = t.Subset, ["test_split"] = t.Split, ["template"] = t.Template,
+                ["template_id"] = template.Id, ["doc_to_text"] = template.Source, ["doc_to_choice"] = template.AnswerChoicesSource,
+                ["answer_slot"] = info.Task.AnswerSlot, ["scoring"] = meta.Scoring, ["num_fewshot"] = 0,
+                ["data_file"] = info.Data[t.Subset].Path, ["data_sha256"] = info.Data[t.Subset].Sha256,
+            };
+        }
+        foreach (var s in summary.Spreads)
+        {
+            var name = $"{s.Task}_{s.Subset}";
+            var entry = new JsonObject
+            {
+                ["alias"] = name, ["acc,none"] = Number(s.Spread.Mean), ["acc_template_sd,none"] = Number(s.Spread.Sd),
+                ["acc_template_min,none"] = Number(s.Spread.Min), ["acc_template_max,none"] = Number(s.Spread.Max),
+                ["templates"] = s.Spread.Templates, ["n"] = s.Examples,
+            };
+            (s.IsGroup ? groups : results)[name] = entry;
+        }
+        foreach (var g in summary.Groups)
+        {
+            var name = $"{g.Task}_{g.Group}::{g.Template}";
+            groups[name] = Entry(name, g.Estimate, new JsonObject());
+            groupSubtasks[name] = new JsonArray(g.Subsets.Select(s => (JsonNode)TemplateTaskName(g.Task, s, g.Template)!).ToArray());
+        }
+        return new JsonObject
+        {
+            ["results"] = results,
+            ["groups"] = groups,
+            ["group_subtasks"] = groupSubtasks,
+            ["configs"] = configs,
+            ["versions"] = new JsonObject(summary.Templates.Select(t => KeyValuePair.Create(TemplateTaskName(t.Task, t.Subset, t.Template), (JsonNode?)1.0))),
+            ["n-shot"] = new JsonObject(summary.Templates.Select(t => KeyValuePair.Create(TemplateTaskName(t.Task, t.Subset, t.Template), (JsonNode?)0))),
+            ["n-samples"] = samples,
+            ["config"] = new JsonObject
+            {
+                ["model"] = "mlm-eval", ["model_args"] = $"pretrained={meta.ModelId}", ["batch_size"] = meta.BatchSize,
+                ["device"] = meta.Device, ["limit"] = meta.Limit, ["scoring"] = meta.Scoring,
+            },
+            ["git_hash"] = meta.GitCommit,
+            ["date"] = new DateTimeOffset(meta.StartedUtc).ToUnixTimeSeconds(),
+            ["model_name"] = meta.ModelId,
+            ["model_fingerprint"] = meta.ModelFingerprint,
+        };
+    }
+
+    private static JsonObject Entry(string alias, AccuracyEstimate e, JsonObject extra)
+    {
+        var entry = new JsonObject
+        {
+            ["alias"] = alias, ["acc,none"] = Number(e.Accuracy), ["acc_stderr,none"] = Number(e.StdErr),
+            ["acc_ci95_low,none"] = Number(e.CiLow), ["acc_ci95_high,none"] = Number(e.CiHigh), ["n"] = e.N,
+        };
+        foreach (var (k, v) in extra.ToList())
+        {
+            extra.Remove(k);
+            entry[k] = v;
+        }
+        return entry;
+    }
+
+    private static JsonNode? Number(double v) => double.IsFinite(v) ? JsonValue.Create(Math.Round(v, 10)) : null;
+
+    private static string WriteCsv(string path, RunSummary summary)
+    {
+        var partial = path + ".part";
+        using (var csv = CsvWriter.ToFile(partial, new CsvWriterOptions()))
+        {
+            void Row(params string[] cells)
+            {
+                foreach (var c in cells) csv.WriteField(c);
+                csv.EndRecord();
+            }
+            static string F(double v) => double.IsFinite(v) ? v.ToString("0.######", CultureInfo.InvariantCulture) : "";
+            Row("task", "subset", "split", "template", "metric", "value", "stderr", "ci95_low", "ci95_high", "n", "truncated", "multi_token_examples");
+            foreach (var t in summary.Templates)
+                Row(t.Task, t.Subset, t.Split, t.Template, "acc", F(t.Estimate.Accuracy), F(t.Estimate.StdErr), F(t.Estimate.CiLow), F(t.Estimate.CiHigh),
+                    t.Estimate.N.ToString(CultureInfo.InvariantCulture), t.Truncated.ToString(CultureInfo.InvariantCulture), t.MultiTokenExamples.ToString(CultureInfo.InvariantCulture));
+            foreach (var g in summary.Groups)
+                Row(g.Task, g.Group, "", g.Template, "acc", F(g.Estimate.Accuracy), F(g.Estimate.StdErr), F(g.Estimate.CiLow), F(g.Estimate.CiHigh),
+                    g.Estimate.N.ToString(CultureInfo.InvariantCulture), "", "");
+            foreach (var s in summary.Spreads)
+            {
+                foreach (var (metric, value) in new[] { ("acc_mean_over_templates", s.Spread.Mean), ("acc_sd_over_templates", s.Spread.Sd), ("acc_min_over_templates", s.Spread.Min), ("acc_max_over_templates", s.Spread.Max) })
+                    Row(s.Task, s.Subset, "", "*", metric, F(value), "", "", "", s.Examples.ToString(CultureInfo.InvariantCulture), "", "");
+            }
+        }
+        File.Move(partial, path, overwrite: true);
+        return path;
+    }
+
+    private static string Markdown(RunSummary summary, RunMetadata meta)
+    {
+        static string P(double v) => double.IsFinite(v) ? (100 * v).ToString("0.00", CultureInfo.InvariantCulture) : "–";
+        var md = new StringBuilder();
+        md.AppendLine($"# {meta.ModelId}").AppendLine();
+        md.AppendLine($"Scoring: `{meta.Scoring}` · batch size {meta.BatchSize} · max length {meta.MaxLength}" + (meta.Limit is { } l ? $" · limit {l}" : "") + $" · {meta.Device}").AppendLine();
+        md.AppendLine("| task | lang | template | metric | value | ± | 95% CI | n |").AppendLine("|---|---|---|---|---:|---:|---|---:|");
+        foreach (var t in summary.Templates)
+            md.AppendLine($"| {t.Task} | {t.Subset} | {Cell(t.Template)} | acc | {P(t.Estimate.Accuracy)} | {P(t.Estimate.StdErr)} | {P(t.Estimate.CiLow)}–{P(t.Estimate.CiHigh)} | {t.Estimate.N} |");
+        if (summary.Spreads.Count > 0)
+        {
+            md.AppendLine().AppendLine("## Across templates").AppendLine();
+            md.AppendLine("| task | lang / group | templates | mean | sd | min | max |").AppendLine("|---|---|---:|---:|---:|---:|---:|");
+            foreach (var s in summary.Spreads)
+                md.AppendLine($"| {s.Task} | {(s.IsGroup ? $"**{s.Subset}**" : s.Subset)} | {s.Spread.Templates} | {P(s.Spread.Mean)} | {P(s.Spread.Sd)} | {P(s.Spread.Min)} | {P(s.Spread.Max)} |");
+        }
+        var notes = summary.Templates.Where(t => t.Truncated > 0 || t.MultiTokenExamples > 0).ToList();
+        if (notes.Count > 0)
+        {
+            md.AppendLine().AppendLine("## Notes").AppendLine();
+            foreach (var t in notes)
+            {
+                var parts = new List<string>();
+                if (t.Truncated > 0) parts.Add($"{t.Truncated} prompt(s) truncated from the left");
+                if (t.MultiTokenExamples > 0) parts.Add($"{t.MultiTokenExamples} example(s) scored with several masks (e.g. {string.Join(", ", t.MultiTokenChoices.Take(3).Select(c => $"\"{Cell(c)}\""))})");
+                md.AppendLine($"- {t.Task} {t.Subset} · {Cell(t.Template)}: {string.Join("; ", parts)}");
+            }
+        }
+        return md.ToString();
+    }
+
+    private static string Cell(string text) => text.Replace("|", "\\|").Replace("\n", " ");
+
+    private static string Samples(RunOutcome outcome, string task)
+    {
+        var sb = new StringBuilder();
+        foreach (var e in outcome.Examples.Where(e => e.Task == task))
+        {
+            var line = new JsonObject
+            {
+                ["task"] = e.Task, ["language"] = e.Subset, ["split"] = e.Split, ["template"] = e.Template, ["doc_id"] = e.DocId,
+                ["prompt"] = e.Prompt, ["choices"] = new JsonArray(e.Choices.Select(c => (JsonNode)c!).ToArray()),
+                ["choice_tokens"] = new JsonArray(e.ChoiceLengths.Select(c => (JsonNode)c!).ToArray()),
+                ["scores"] = new JsonArray(e.Scores.Select(s => Number(s)).ToArray()),
+                ["prediction"] = e.Prediction, ["gold"] = e.Gold, ["correct"] = e.Correct, ["truncated"] = e.Truncated,
+            };
+            sb.AppendLine(line.ToJsonString(new JsonSerializerOptions { Encoder = Indented.Encoder }));
+        }
+        return sb.ToString();
+    }
+
+    private static JsonObject RunJson(RunOutcome outcome, RunMetadata meta) => new()
+    {
+        ["model"] = new JsonObject
+        {
+            ["id"] = meta.ModelId, ["path"] = meta.ModelPath, ["architecture"] = meta.Architecture, ["parameters"] = meta.Parameters,
+            ["fingerprint"] = meta.ModelFingerprint,
+            ["weights_sha256"] = new JsonObject(meta.WeightsSha256.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["config"] = JsonNode.Parse(File.ReadAllText(Path.Combine(meta.ModelPath, "config.json"))),
+        },
+        ["tokenizer"] = new JsonObject { ["path"] = meta.TokenizerPath, ["sha256"] = meta.TokenizerSha256 },
+        ["git_commit"] = meta.GitCommit,
+        ["versions"] = new JsonObject
+        {
+            ["dotnet"] = Environment.Version.ToString(), ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+            ["harness"] = typeof(ResultWriter).Assembly.GetName().Version?.ToString(),
+        },
+        ["device"] = meta.Device,
+        ["machine"] = new JsonObject { ["cores"] = Environment.ProcessorCount, ["arch"] = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString() },
+        ["options"] = new JsonObject
+        {
+            ["scoring"] = meta.Scoring, ["batch_size"] = meta.BatchSize, ["max_length"] = meta.MaxLength, ["limit"] = meta.Limit,
+            ["command_line"] = new JsonArray(meta.CommandLine.Select(a => (JsonNode)a!).ToArray()),
+        },
+        ["tasks"] = new JsonArray(outcome.Tasks.Select(t => (JsonNode)new JsonObject
+        {
+            ["task"] = t.Task.Name, ["file"] = t.Task.FilePath, ["split"] = t.Split, ["seconds"] = Math.Round(t.Seconds, 3),
+            ["subsets"] = new JsonArray(t.Subsets.Select(s => (JsonNode)s!).ToArray()),
+            ["templates"] = new JsonArray(t.Templates.Select(s => (JsonNode)s!).ToArray()),
+            ["data"] = new JsonObject(t.Data.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonObject { ["path"] = kv.Value.Path, ["format"] = kv.Value.Format, ["sha256"] = kv.Value.Sha256 }))),
+        }).ToArray()),
+        ["timings"] = new JsonObject
+        {
+            ["started_utc"] = meta.StartedUtc.ToString("O", CultureInfo.InvariantCulture), ["seconds"] = Math.Round(outcome.Seconds, 3),
+            ["examples"] = outcome.Examples.Count, ["scored"] = outcome.Scored, ["from_cache"] = outcome.Cached,
+            ["scored_per_second"] = outcome.Seconds > 0 ? Math.Round(outcome.Scored / outcome.Seconds, 3) : null,
+        },
+    };
+
+    private static string WriteText(string path, string text)
+    {
+        var partial = path + ".part";
+        File.WriteAllText(partial, text, new UTF8Encoding(false));
+        File.Move(partial, path, overwrite: true);
+        return path;
+    }
+}

@@ -1,0 +1,116 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+
+namespace Eval.Harness.Runs;
+
+/// <summary>The stored outcome of one example under one (model, task, subset, split, template, scoring).</summary>
+public sealed record CachedScore(int DocId, int Prediction, int Gold, double[] Scores, bool Truncated, string Prompt, IReadOnlyList<string> Choices, int[] ChoiceLengths);
+
+/// <summary>
+/// Per-example scores in SQLite, keyed by model fingerprint, task, subset, split, template fingerprint and document.
+/// Each batch is one transaction (WAL journal), so a killed run keeps every batch it finished and repeats none.
+/// </summary>
+public sealed class ScoreCache : IDisposable
+{
+    private readonly SqliteConnection connection;
+
+    public ScoreCache(string path)
+    {
+        SQLitePCL.Batteries_V2.Init();
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        Path = path;
+        connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        connection.Open();
+        Execute("PRAGMA journal_mode=WAL;");
+        Execute("PRAGMA synchronous=NORMAL;");
+        Execute("PRAGMA busy_timeout=10000;");
+        Execute("""
+            CREATE TABLE IF NOT EXISTS scores (
+                model TEXT NOT NULL, task TEXT NOT NULL, subset TEXT NOT NULL, split TEXT NOT NULL, template TEXT NOT NULL,
+                doc_id INTEGER NOT NULL, prediction INTEGER NOT NULL, gold INTEGER NOT NULL, scores TEXT NOT NULL,
+                truncated INTEGER NOT NULL, prompt TEXT NOT NULL, choices TEXT NOT NULL, choice_lengths TEXT NOT NULL,
+                PRIMARY KEY (model, task, subset, split, template, doc_id));
+            """);
+    }
+
+    public string Path { get; }
+
+    public Dictionary<int, CachedScore> Load(string model, string task, string subset, string split, string template)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT doc_id, prediction, gold, scores, truncated, prompt, choices, choice_lengths FROM scores
+            WHERE model = $model AND task = $task AND subset = $subset AND split = $split AND template = $template
+            """;
+        AddKey(command, model, task, subset, split, template);
+        var result = new Dictionary<int, CachedScore>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            var score = new CachedScore(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt32(2),
+                JsonSerializer.Deserialize<double[]>(reader.GetString(3))!, reader.GetInt32(4) != 0, reader.GetString(5),
+                JsonSerializer.Deserialize<string[]>(reader.GetString(6))!, JsonSerializer.Deserialize<int[]>(reader.GetString(7))!);
+            result[score.DocId] = score;
+        }
+        return result;
+    }
+
+    public void Store(string model, string task, string subset, string split, string template, IEnumerable<CachedScore> scores)
+    {
+        using var transaction = connection.BeginTransaction();
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = """
+            INSERT OR REPLACE INTO scores (model, task, subset, split, template, doc_id, prediction, gold, scores, truncated, prompt, choices, choice_lengths)
+            VALUES ($model, $task, $subset, $split, $template, $doc, $prediction, $gold, $scores, $truncated, $prompt, $choices, $mask)
+            """;
+        AddKey(command, model, task, subset, split, template);
+        var doc = command.Parameters.Add("$doc", SqliteType.Integer);
+        var prediction = command.Parameters.Add("$prediction", SqliteType.Integer);
+        var gold = command.Parameters.Add("$gold", SqliteType.Integer);
+        var values = command.Parameters.Add("$scores", SqliteType.Text);
+        var truncated = command.Parameters.Add("$truncated", SqliteType.Integer);
+        var prompt = command.Parameters.Add("$prompt", SqliteType.Text);
+        var choices = command.Parameters.Add("$choices", SqliteType.Text);
+        var lengths = command.Parameters.Add("$mask", SqliteType.Text);
+        foreach (var s in scores)
+        {
+            doc.Value = s.DocId;
+            prediction.Value = s.Prediction;
+            gold.Value = s.Gold;
+            values.Value = JsonSerializer.Serialize(s.Scores.Select(v => double.IsFinite(v) ? v : -1e30));
+            truncated.Value = s.Truncated ? 1 : 0;
+            prompt.Value = s.Prompt;
+            choices.Value = JsonSerializer.Serialize(s.Choices);
+            lengths.Value = JsonSerializer.Serialize(s.ChoiceLengths);
+            command.ExecuteNonQuery();
+        }
+        transaction.Commit();
+    }
+
+    public long Count()
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM scores";
+        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    private static void AddKey(SqliteCommand command, string model, string task, string subset, string split, string template)
+    {
+        command.Parameters.AddWithValue("$model", model);
+        command.Parameters.AddWithValue("$task", task);
+        command.Parameters.AddWithValue("$subset", subset);
+        command.Parameters.AddWithValue("$split", split);
+        command.Parameters.AddWithValue("$template", template);
+    }
+
+    private void Execute(string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    public void Dispose() => connection.Dispose();
+}

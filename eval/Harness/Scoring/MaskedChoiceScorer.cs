@@ -1,0 +1,106 @@
+using Eval.Models;
+
+namespace Eval.Harness.Scoring;
+
+/// <summary>How a masked LM's logits at the answer slot pick a choice.</summary>
+public enum ScoringMode
+{
+    /// <summary>Log-probability of each choice's tokens at the masks (full-vocabulary softmax), restricted to the choices; argmax.</summary>
+    Restricted,
+
+    /// <summary>ModernBERT-Instruct eval.py: probability of "X" plus that of " X" (first token) at the mask; argmax.</summary>
+    EvalPy,
+
+    /// <summary>Model card: argmax over the whole vocabulary; a token that is no choice counts as wrong (prediction -1).</summary>
+    Unrestricted,
+}
+
+/// <summary>One example's outcome: the predicted choice (-1 for none) and a score per choice.</summary>
+public sealed record ChoiceScore(int Prediction, double[] Scores);
+
+/// <summary>
+/// Scores batches of <see cref="MaskedPrompt"/>s with one forward pass each: the logits at the mask rows only go
+/// through the head. Choices shorter than the slot are scored on their own tokens, the remaining masks left free.
+/// </summary>
+public sealed class MaskedChoiceScorer
+{
+    private readonly ILanguageModel model;
+    private readonly int padId;
+
+    public MaskedChoiceScorer(ILanguageModel model, int padId)
+    {
+        if (model.IsCausal)
+            throw new NotSupportedException($"{model.Config.Path}: {string.Join(", ", model.Config.Architectures)} is a causal LM; single-[MASK] scoring needs a masked LM");
+        this.model = model;
+        this.padId = padId;
+    }
+
+    public IReadOnlyList<ChoiceScore> Score(IReadOnlyList<MaskedPrompt> prompts, ScoringMode mode)
+    {
+        var batch = TokenBatch.FromSequences(prompts.Select(p => (IReadOnlyList<int>)p.Ids).ToList(), padId);
+        var rows = new List<int>();
+        var firstRow = new int[prompts.Count];
+        for (int b = 0; b < prompts.Count; b++)
+        {
+            firstRow[b] = rows.Count;
+            for (int j = 0; j < prompts[b].MaskLength; j++) rows.Add(b * batch.Length + prompts[b].MaskStart + j);
+        }
+        using var output = model.Forward(batch);
+        using var logits = model.Logits(output.LastHidden, rows.ToArray());
+        var logNormalizers = new double[rows.Count];
+        for (int r = 0; r < rows.Count; r++) logNormalizers[r] = LogSumExp(logits.Row(r));
+
+        var results = new ChoiceScore[prompts.Count];
+        for (int b = 0; b < prompts.Count; b++)
+        {
+            var p = prompts[b];
+            double LogProb(int position, int token) => logits.Row(firstRow[b] + position)[token] - logNormalizers[firstRow[b] + position];
+            var scores = new double[p.Choices.Count];
+            for (int c = 0; c < scores.Length; c++)
+            {
+                var ids = p.ChoiceIds[c];
+                scores[c] = mode == ScoringMode.EvalPy
+                    ? Math.Exp(LogProb(0, ids[0])) + (p.BareChoiceFirstIds[c] is var bare && bare >= 0 && bare != ids[0] ? Math.Exp(LogProb(0, bare)) : 0)
+                    : Enumerable.Range(0, ids.Length).Sum(j => LogProb(j, ids[j]));
+            }
+            int prediction = mode == ScoringMode.Unrestricted ? UnrestrictedChoice(p, b, logits, firstRow) : ArgMax(scores);
+            results[b] = new ChoiceScore(prediction, scores);
+        }
+        return results;
+    }
+
+    private static int UnrestrictedChoice(MaskedPrompt p, int b, Engine.Tensor logits, int[] firstRow)
+    {
+        var best = Enumerable.Range(0, p.MaskLength).Select(j => ArgMax(logits.Row(firstRow[b] + j))).ToArray();
+        for (int c = 0; c < p.Choices.Count; c++)
+        {
+            var ids = p.ChoiceIds[c];
+            if (Enumerable.Range(0, ids.Length).All(j => best[j] == ids[j])) return c;
+            if (ids.Length == 1 && best[0] == p.BareChoiceFirstIds[c]) return c;
+        }
+        return -1;
+    }
+
+    private static double LogSumExp(ReadOnlySpan<float> row)
+    {
+        float max = float.NegativeInfinity;
+        foreach (var v in row) max = Math.Max(max, v);
+        double sum = 0;
+        foreach (var v in row) sum += Math.Exp(v - max);
+        return max + Math.Log(sum);
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> row)
+    {
+        int best = 0;
+        for (int i = 1; i < row.Length; i++) if (row[i] > row[best]) best = i;
+        return best;
+    }
+
+    private static int ArgMax(double[] scores)
+    {
+        int best = 0;
+        for (int i = 1; i < scores.Length; i++) if (scores[i] > scores[best]) best = i;
+        return best;
+    }
+}

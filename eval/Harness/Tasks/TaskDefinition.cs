@@ -1,0 +1,45 @@
+using Eval.Harness.Templates;
+
+namespace Eval.Harness.Tasks;
+
+/// <summary>Where a task's files come from on the network: one file per (subset, split), or one archive.</summary>
+/// <param name="Url">URL pattern with {subset} and {split} (the split's name in this source).</param>
+/// <param name="Sha256">Pinned digests by the file's path relative to the data root ("" for a single archive).</param>
+/// <param name="Archive">zip or tar when the URL is an archive unpacked into the data root.</param>
+public sealed record DataDownload(string Url, IReadOnlyDictionary<string, string> Sha256, string? Archive);
+
+/// <summary>
+/// One way a task's data can be stored: a reader format and a path pattern under a data root, with {subset} and
+/// {split}; SplitNames maps the task's split names to this source's.
+/// </summary>
+public sealed record DataSource(string Format, string Path, IReadOnlyDictionary<string, string> SplitNames, DataDownload? Download)
+{
+    public string? SplitName(string split) => SplitNames.Count == 0 ? split : SplitNames.GetValueOrDefault(split);
+
+    public string Resolve(string subset, string split) =>
+        Path.Replace("{subset}", subset).Replace("{split}", SplitName(split) ?? split);
+}
+
+/// <summary>A task as its YAML file in prompts/ defines it.</summary>
+public sealed record TaskDefinition(
+    string Name,
+    string Description,
+    string FilePath,
+    string SubsetKind,
+    IReadOnlyList<string> Subsets,
+    IReadOnlyDictionary<string, IReadOnlyList<string>> Groups,
+    IReadOnlyList<string> Splits,
+    string DefaultSplit,
+    IReadOnlyList<DataSource> Sources,
+    JinjaTemplate Gold,
+    string GoldExpression,
+    string AnswerSlot,
+    IReadOnlyList<PromptTemplate> Templates)
+{
+    public PromptTemplate Template(string name) =>
+        Templates.FirstOrDefault(t => t.Name == name || t.Id == name)
+        ?? throw new ArgumentException($"task '{Name}' has no template '{name}' (templates: {string.Join(", ", Templates.Select(t => $"\"{t.Name}\""))})");
+
+    /// <summary>The group each subset belongs to (MMLU categories), or null when the task has no groups.</summary>
+    public string? GroupOf(string subset) => Groups.FirstOrDefault(g => g.Value.Contains(subset)).Key;
+}

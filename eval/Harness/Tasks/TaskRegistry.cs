@@ -1,0 +1,113 @@
+using Eval.Harness.Templates;
+
+namespace Eval.Harness.Tasks;
+
+/// <summary>The tasks defined by the YAML files of a prompts folder (one file per task).</summary>
+public sealed class TaskRegistry
+{
+    public static readonly IReadOnlyList<string> Formats = ["xnli-tsv", "xnli-1.0", "xcopa-jsonl", "xwinograd-tsv", "mmlu-csv", "mmlu-original", "json-lines"];
+
+    private readonly Dictionary<string, TaskDefinition> tasks;
+
+    private TaskRegistry(string folder, Dictionary<string, TaskDefinition> tasks)
+    {
+        Folder = folder;
+        this.tasks = tasks;
+    }
+
+    public string Folder { get; }
+    public IEnumerable<TaskDefinition> Tasks => tasks.Values.OrderBy(t => t.Name, StringComparer.Ordinal);
+
+    public static TaskRegistry Load(string folder)
+    {
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: prompts folder not found");
+        var tasks = new Dictionary<string, TaskDefinition>();
+        foreach (var file in Directory.EnumerateFiles(folder, "*.yaml").Order(StringComparer.Ordinal))
+        {
+            var task = LoadTask(file);
+            if (tasks.TryGetValue(task.Name, out var other))
+                throw new TaskFileException(file, 1, $"task '{task.Name}' is already defined in {other.FilePath}");
+            tasks[task.Name] = task;
+        }
+        return new TaskRegistry(folder, tasks);
+    }
+
+    public TaskDefinition Get(string name) =>
+        tasks.TryGetValue(name, out var task)
+            ? task
+            : throw new ArgumentException($"unknown task '{name}' (tasks in {Folder}: {string.Join(", ", tasks.Keys.Order(StringComparer.Ordinal))})");
+
+    public static TaskDefinition LoadTask(string file)
+    {
+        var y = YamlFields.Load(file);
+        y.RejectUnknown("task", "description", "subset_kind", "subsets", "groups", "splits", "default_split", "sources", "gold", "answer_slot", "templates");
+        var name = y.Text("task");
+        var subsets = y.TextList("subsets");
+        var groups = y.ListMap("groups");
+        foreach (var (group, members) in groups)
+            foreach (var m in members.Where(m => !subsets.Contains(m)))
+                throw y.Error($"group '{group}' names '{m}', which is not in subsets");
+        var splits = y.TextList("splits");
+        var defaultSplit = y.Text("default_split");
+        if (!splits.Contains(defaultSplit)) throw y.Error($"default_split '{defaultSplit}' is not in splits ({string.Join(", ", splits)})");
+
+        var sources = y.Mappings("sources").Select(s => ReadSource(s, splits)).ToList();
+        var gold = ParseJinja(y, $"{name}: gold", y.Text("gold"));
+        var answerSlot = y.OptionalText("answer_slot") ?? " {{ mask }}";
+        ParseJinja(y, $"{name}: answer_slot", answerSlot);
+
+        var templates = new List<PromptTemplate>();
+        foreach (var t in y.Mappings("templates"))
+        {
+            t.RejectUnknown("name", "id", "jinja", "answer_choices", "reference");
+            var templateName = t.Text("name");
+            if (templates.Any(x => x.Name == templateName)) throw t.Error($"template '{templateName}' is defined twice");
+            try
+            {
+                templates.Add(new PromptTemplate(templateName, t.OptionalText("id") ?? templateName, t.Text("jinja"),
+                    t.OptionalText("answer_choices"), t.OptionalText("reference"), Path.GetFileName(file)));
+            }
+            catch (TemplateException e)
+            {
+                throw new TaskFileException(file, t.Line, e.Message);
+            }
+        }
+        if (templates.Count == 0) throw y.Error("a task needs at least one template");
+        return new TaskDefinition(name, y.OptionalText("description") ?? "", file, y.OptionalText("subset_kind") ?? "language",
+            subsets, groups, splits, defaultSplit, sources, gold, y.Text("gold"), answerSlot, templates);
+    }
+
+    private static DataSource ReadSource(YamlFields s, IReadOnlyList<string> splits)
+    {
+        s.RejectUnknown("format", "path", "split_names", "download");
+        var format = s.Text("format");
+        if (!Formats.Contains(format)) throw s.Error($"unknown format '{format}' (formats: {string.Join(", ", Formats)})");
+        var splitNames = s.TextMap("split_names");
+        foreach (var key in splitNames.Keys.Where(k => !splits.Contains(k)))
+            throw s.Error($"split_names maps '{key}', which is not one of the task's splits");
+        DataDownload? download = null;
+        if (s.OptionalMapping("download") is { } d)
+        {
+            d.RejectUnknown("url", "sha256", "archive");
+            var archive = d.OptionalText("archive");
+            if (archive is not (null or "zip" or "tar")) throw d.Error($"archive '{archive}' must be zip or tar");
+            var sha = d.IsText("sha256")
+                ? new Dictionary<string, string> { [""] = d.Text("sha256") }
+                : d.TextMap("sha256");
+            download = new DataDownload(d.Text("url"), sha, archive);
+        }
+        return new DataSource(format, s.Text("path"), splitNames, download);
+    }
+
+    private static JinjaTemplate ParseJinja(YamlFields y, string name, string source)
+    {
+        try
+        {
+            return JinjaTemplate.Parse(name, source);
+        }
+        catch (TemplateException e)
+        {
+            throw y.Error(e.Message);
+        }
+    }
+}

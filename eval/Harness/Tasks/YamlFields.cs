@@ -1,0 +1,104 @@
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Eval.Harness.Tasks;
+
+/// <summary>An error in a task file, naming the file and line.</summary>
+public sealed class TaskFileException(string path, long line, string message) : Exception($"{path}:{line}: {message}")
+{
+    public string FilePath { get; } = path;
+    public long Line { get; } = line;
+}
+
+/// <summary>Reads the fields of one YAML mapping, with errors that name the file and line.</summary>
+internal sealed class YamlFields(string path, YamlMappingNode node)
+{
+    public string FilePath => path;
+    public long Line => node.Start.Line;
+
+    public static YamlFields Load(string path)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            using var reader = new StreamReader(path);
+            stream.Load(reader);
+        }
+        catch (YamlException e)
+        {
+            throw new TaskFileException(path, e.Start.Line, $"invalid YAML: {e.Message}");
+        }
+        if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
+            throw new TaskFileException(path, 1, "expected one YAML document holding a mapping");
+        return new YamlFields(path, root);
+    }
+
+    public IEnumerable<string> Keys => node.Children.Keys.Select(k => ((YamlScalarNode)k).Value ?? "");
+
+    public void RejectUnknown(params string[] known)
+    {
+        foreach (var (key, _) in node.Children)
+        {
+            var name = ((YamlScalarNode)key).Value ?? "";
+            if (!known.Contains(name))
+                throw Error(key, $"unknown field '{name}' (expected one of: {string.Join(", ", known)})");
+        }
+    }
+
+    public bool Has(string key) => node.Children.ContainsKey(new YamlScalarNode(key));
+
+    public bool IsText(string key) => node.Children.TryGetValue(new YamlScalarNode(key), out var v) && v is YamlScalarNode;
+
+    public string Text(string key) => OptionalText(key) ?? throw Error(node, $"missing field '{key}'");
+
+    public string? OptionalText(string key)
+    {
+        if (!node.Children.TryGetValue(new YamlScalarNode(key), out var value)) return null;
+        return value is YamlScalarNode s ? s.Value ?? "" : throw Error(value, $"'{key}' must be text");
+    }
+
+    public IReadOnlyList<string> TextList(string key, bool required = true)
+    {
+        if (!node.Children.TryGetValue(new YamlScalarNode(key), out var value))
+            return required ? throw Error(node, $"missing field '{key}'") : [];
+        if (value is not YamlSequenceNode seq) throw Error(value, $"'{key}' must be a list");
+        return seq.Children.Select(c => c is YamlScalarNode s ? s.Value ?? "" : throw Error(c, $"items of '{key}' must be text")).ToList();
+    }
+
+    public IReadOnlyDictionary<string, string> TextMap(string key)
+    {
+        if (!node.Children.TryGetValue(new YamlScalarNode(key), out var value)) return new Dictionary<string, string>();
+        if (value is not YamlMappingNode map) throw Error(value, $"'{key}' must be a mapping");
+        return map.Children.ToDictionary(
+            kv => ((YamlScalarNode)kv.Key).Value ?? "",
+            kv => kv.Value is YamlScalarNode s ? s.Value ?? "" : throw Error(kv.Value, $"values of '{key}' must be text"));
+    }
+
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> ListMap(string key)
+    {
+        if (!node.Children.TryGetValue(new YamlScalarNode(key), out var value)) return new Dictionary<string, IReadOnlyList<string>>();
+        if (value is not YamlMappingNode map) throw Error(value, $"'{key}' must be a mapping");
+        return map.Children.ToDictionary(
+            kv => ((YamlScalarNode)kv.Key).Value ?? "",
+            kv => (IReadOnlyList<string>)(kv.Value is YamlSequenceNode s
+                ? s.Children.Select(c => ((YamlScalarNode)c).Value ?? "").ToList()
+                : throw Error(kv.Value, $"values of '{key}' must be lists")));
+    }
+
+    public YamlFields? OptionalMapping(string key)
+    {
+        if (!node.Children.TryGetValue(new YamlScalarNode(key), out var value)) return null;
+        return value is YamlMappingNode m ? new YamlFields(path, m) : throw Error(value, $"'{key}' must be a mapping");
+    }
+
+    public IReadOnlyList<YamlFields> Mappings(string key)
+    {
+        if (!node.Children.TryGetValue(new YamlScalarNode(key), out var value)) throw Error(node, $"missing field '{key}'");
+        if (value is not YamlSequenceNode seq) throw Error(value, $"'{key}' must be a list");
+        return seq.Children.Select(c => c is YamlMappingNode m ? new YamlFields(path, m) : throw Error(c, $"items of '{key}' must be mappings")).ToList();
+    }
+
+    public TaskFileException Error(string message) => Error(node, message);
+
+    public TaskFileException Error(YamlNode at, string message) => new(path, at.Start.Line, message);
+}
