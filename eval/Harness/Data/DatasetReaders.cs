@@ -158,9 +158,9 @@ public static class DatasetReaders
         using var candidates = JsonDocument.Parse(cells[6]);
         var span = pronoun.RootElement[1];
         int first = span[0].GetInt32(), end = span[1].GetInt32();
-        var offsets = TokenOffsets(sentence, tokens);
         if (first < 0 || end > tokens.Length || first >= end) throw new InvalidDataException($"pronoun span [{first}, {end}] is outside the {tokens.Length} tokens");
-        int from = offsets[first], to = offsets[end - 1] + tokens[end - 1].Length;
+        var offsets = TokenOffsets(sentence, tokens, first, end);
+        int from = offsets[first].Start, to = offsets[end - 1].Start + offsets[end - 1].Length;
         var options = candidates.RootElement.EnumerateArray().ToList();
         if (options.Count != 2) throw new InvalidDataException($"{options.Count} candidates, expected 2");
         int correct = options.FindIndex(o => o[3].GetBoolean());
@@ -175,17 +175,33 @@ public static class DatasetReaders
         };
     }
 
-    /// <summary>Character offsets of each token, found left to right in the sentence (spaces may or may not separate them).</summary>
-    private static int[] TokenOffsets(string sentence, string[] tokens)
+    /// <summary>Penn Treebank spellings the tokenizer of the authors' TSV used for characters of the sentence.</summary>
+    private static readonly Dictionary<string, string[]> TokenSpellings = new()
     {
-        var offsets = new int[tokens.Length];
+        ["``"] = ["\"", "\u201C", "``"], ["''"] = ["\"", "\u201D", "''"], ["-LRB-"] = ["("], ["-RRB-"] = [")"],
+    };
+
+    /// <summary>
+    /// Start and length of each token, found left to right in the sentence (spaces may or may not separate them).
+    /// A token outside the pronoun span that cannot be found is skipped; the pronoun's own tokens must be found.
+    /// </summary>
+    private static (int Start, int Length)[] TokenOffsets(string sentence, string[] tokens, int spanStart, int spanEnd)
+    {
+        var offsets = new (int Start, int Length)[tokens.Length];
         int at = 0;
         for (int i = 0; i < tokens.Length; i++)
         {
-            int found = sentence.IndexOf(tokens[i], at, StringComparison.Ordinal);
-            if (found < 0) throw new InvalidDataException($"token {i} '{tokens[i]}' is not in the sentence after offset {at}");
+            var spellings = TokenSpellings.GetValueOrDefault(tokens[i]) ?? [tokens[i]];
+            var found = spellings.Select(s => (Start: sentence.IndexOf(s, at, StringComparison.Ordinal), s.Length)).Where(f => f.Start >= 0)
+                .OrderBy(f => f.Start).FirstOrDefault((Start: -1, Length: 0));
+            if (found.Start < 0)
+            {
+                if (i >= spanStart && i < spanEnd) throw new InvalidDataException($"pronoun token {i} '{tokens[i]}' is not in the sentence after offset {at}");
+                offsets[i] = (at, 0);
+                continue;
+            }
             offsets[i] = found;
-            at = found + tokens[i].Length;
+            at = found.Start + found.Length;
         }
         return offsets;
     }
