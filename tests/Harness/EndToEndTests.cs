@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Eval.Harness.Runs;
+
+namespace Eval.Tests.Harness;
+
+/// <summary>
+/// `mlm-eval eval` as users run it, in a child process: the modernbert-tiny fixture with the real ModernBERT
+/// tokenizer on real XCOPA and MMLU rows from ../shared/datasets.
+/// </summary>
+[TestClass]
+public sealed class EndToEndTests
+{
+    private static string Program => Path.Combine(AppContext.BaseDirectory, "mlm-eval.dll");
+
+    private static (int ExitCode, string Output) RunEval(string output, params string[] extra) => Wait(StartEval(output, extra));
+
+    private static Process StartEval(string output, params string[] extra)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Program, "eval", "--model", SharedFixtures.Model("modernbert-tiny"), "--tokenizer",
+                     Path.Combine(SharedFixtures.Shared, "tokenizers", "modernbert"), "--data-dir", Path.Combine(SharedFixtures.Shared, "datasets"),
+                     "--offline", "--threads", "1", "--output", output }.Concat(extra))
+            info.ArgumentList.Add(a);
+        info.Environment["EVAL_PROMPTS"] = Path.Combine(SharedFixtures.ProjectRoot, "prompts");
+        info.Environment["EVAL_DATA_CACHE"] = Path.Combine(output, "data-cache");
+        info.Environment["HF_HUB_OFFLINE"] = "1";
+        return Process.Start(info)!;
+    }
+
+    private static (int, string) Wait(Process p)
+    {
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.WaitForExit();
+        return (p.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    private static Dictionary<(string, string, string, int), JsonElement> Samples(string folder, params string[] tasks)
+    {
+        var result = new Dictionary<(string, string, string, int), JsonElement>();
+        foreach (var task in tasks)
+            foreach (var line in File.ReadLines(Path.Combine(folder, $"samples_{task}.jsonl")))
+            {
+                var e = JsonDocument.Parse(line).RootElement;
+                var key = (e.GetProperty("task").GetString()!, e.GetProperty("language").GetString()!, e.GetProperty("template").GetString()!, e.GetProperty("doc_id").GetInt32());
+                Assert.IsTrue(result.TryAdd(key, e), $"{key} appears twice");
+            }
+        return result;
+    }
+
+    [TestMethod]
+    public void WritesEveryOutputFileForXcopaAndMmlu()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var (code, output) = RunEval(dir, "--task", "xcopa,mmlu", "--languages", "et,anatomy,astronomy", "--limit", "6", "--batch-size", "4");
+        Assert.AreEqual(0, code, output);
+
+        using var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "results.json")));
+        var perTemplate = results.RootElement.GetProperty("results").EnumerateObject().Where(p => p.Name.Contains("::")).ToList();
+        Assert.AreEqual(5 + 2 * 3, perTemplate.Count, "5 XCOPA templates × et + 3 MMLU templates × 2 subjects");
+        foreach (var r in perTemplate)
+        {
+            var acc = r.Value.GetProperty("acc,none").GetDouble();
+            Assert.IsTrue(acc is >= 0 and <= 1, r.Name);
+            Assert.AreEqual(6, r.Value.GetProperty("n").GetInt32());
+            Assert.IsTrue(r.Value.GetProperty("acc_ci95_low,none").GetDouble() <= acc && acc <= r.Value.GetProperty("acc_ci95_high,none").GetDouble());
+        }
+        var groups = results.RootElement.GetProperty("groups");
+        Assert.IsTrue(groups.TryGetProperty("mmlu_all", out _) && groups.TryGetProperty("mmlu_stem", out _) && groups.TryGetProperty("mmlu_other", out _),
+            "anatomy is in 'other', astronomy in 'stem'");
+        Assert.AreEqual("xcopa", results.RootElement.GetProperty("configs").GetProperty("xcopa_et::best_option").GetProperty("task").GetString());
+
+        var csv = File.ReadAllLines(Path.Combine(dir, "results.csv"));
+        Assert.AreEqual("task,subset,split,template,metric,value,stderr,ci95_low,ci95_high,n,truncated,multi_token_examples", csv[0]);
+        Assert.AreEqual(11, csv.Count(l => l.Contains(",acc,")) - results.RootElement.GetProperty("group_subtasks").EnumerateObject().Count());
+        var md = File.ReadAllText(Path.Combine(dir, "results.md"));
+        StringAssert.Contains(md, "| task | lang | template | metric | value | ± |");
+        StringAssert.Contains(md, "| xcopa | et | best_option | acc |");
+
+        var samples = Samples(dir, "xcopa", "mmlu");
+        Assert.AreEqual(5 * 6 + 3 * 2 * 6, samples.Count);
+        var mmlu = samples[("mmlu", "anatomy", "modernbert_instruct_eval_py", 0)];
+        StringAssert.EndsWith(mmlu.GetProperty("prompt").GetString(), "Answer: [unused0] [MASK]");
+        Assert.AreEqual(4, mmlu.GetProperty("scores").GetArrayLength());
+        Assert.AreEqual(mmlu.GetProperty("prediction").GetInt32() == mmlu.GetProperty("gold").GetInt32(), mmlu.GetProperty("correct").GetBoolean());
+        var xcopa = samples[("xcopa", "et", "cause_effect", 2)];
+        Assert.AreEqual(2, xcopa.GetProperty("choices").GetArrayLength());
+        Assert.IsTrue(xcopa.GetProperty("choice_tokens").EnumerateArray().Any(t => t.GetInt32() > 1), "XCOPA choices are sentences: several masks");
+
+        using var run = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "run.json")));
+        var model = run.RootElement.GetProperty("model");
+        Assert.AreEqual(64, model.GetProperty("weights_sha256").GetProperty("model.safetensors").GetString()!.Length);
+        Assert.AreEqual(64, run.RootElement.GetProperty("tokenizer").GetProperty("sha256").GetString()!.Length);
+        Assert.AreEqual("ModernBertForMaskedLM", model.GetProperty("architecture").GetString());
+        Assert.AreEqual(66, run.RootElement.GetProperty("timings").GetProperty("scored").GetInt32());
+        Assert.IsTrue(File.Exists(Path.Combine(dir, "scores.sqlite")));
+
+        var (again, secondOutput) = RunEval(dir, "--task", "xcopa,mmlu", "--languages", "et,anatomy,astronomy", "--limit", "6", "--batch-size", "4");
+        Assert.AreEqual(0, again, secondOutput);
+        StringAssert.Contains(secondOutput, "(0 scored, 66 from the cache)");
+    }
+
+    [TestMethod]
+    public void PredictionsDoNotDependOnTheBatchSize()
+    {
+        var runs = new[] { "1", "8", "32" }.Select(b =>
+        {
+            var dir = SharedFixtures.TempDirectory();
+            var (code, output) = RunEval(dir, "--task", "xcopa,mmlu", "--languages", "it,college_physics", "--limit", "12", "--batch-size", b);
+            Assert.AreEqual(0, code, output);
+            return Samples(dir, "xcopa", "mmlu");
+        }).ToList();
+        Assert.AreEqual(5 * 12 + 3 * 12, runs[0].Count);
+        foreach (var other in runs.Skip(1))
+            foreach (var (key, e) in runs[0])
+            {
+                Assert.AreEqual(e.GetProperty("prediction").GetInt32(), other[key].GetProperty("prediction").GetInt32(), $"{key}");
+                var a = e.GetProperty("scores").EnumerateArray().Select(s => s.GetDouble()).ToArray();
+                var b = other[key].GetProperty("scores").EnumerateArray().Select(s => s.GetDouble()).ToArray();
+                for (int i = 0; i < a.Length; i++) Assert.AreEqual(a[i], b[i], 1e-3 * Math.Max(1, Math.Abs(a[i])), $"{key} score {i}");
+            }
+    }
+
+    [TestMethod]
+    public void AKilledRunResumesWithNothingLostOrCountedTwice()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        string[] args = ["--task", "xcopa", "--languages", "tr", "--limit", "100", "--batch-size", "1"];
+        var first = StartEval(dir, args);
+        var cachePath = Path.Combine(dir, "scores.sqlite");
+        var clock = Stopwatch.StartNew();
+        long before = 0;
+        while (!first.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2))
+        {
+            Thread.Sleep(100);
+            if (!File.Exists(cachePath)) continue;
+            using var cache = new ScoreCache(cachePath);
+            before = cache.Count();
+            if (before >= 40) break;
+        }
+        Assert.IsFalse(first.HasExited, "the run finished before it could be killed; give it more work");
+        first.Kill(entireProcessTree: true); // SIGKILL: no clean-up runs
+        first.WaitForExit();
+        Assert.IsFalse(File.Exists(Path.Combine(dir, "results.json")));
+
+        var (code, output) = RunEval(dir, args);
+        Assert.AreEqual(0, code, output);
+        using var run = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "run.json")));
+        var timings = run.RootElement.GetProperty("timings");
+        long cached = timings.GetProperty("from_cache").GetInt64(), scored = timings.GetProperty("scored").GetInt64();
+        Assert.IsTrue(cached >= before, $"{cached} kept of at least {before} stored before the kill");
+        Assert.AreEqual(500, cached + scored);
+        var samples = Samples(dir, "xcopa");
+        Assert.AreEqual(500, samples.Count);
+
+        var fresh = SharedFixtures.TempDirectory();
+        Assert.AreEqual(0, RunEval(fresh, args[..^1].Append("8").ToArray()).ExitCode);
+        foreach (var (key, e) in Samples(fresh, "xcopa"))
+            Assert.AreEqual(e.GetProperty("prediction").GetInt32(), samples[key].GetProperty("prediction").GetInt32(), $"{key}");
+    }
+
+    [TestMethod]
+    public void BadOptionsGiveOneClearError()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var (code, output) = RunEval(dir, "--task", "nosuchtask");
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(output, "error: unknown task 'nosuchtask'");
+        (code, output) = RunEval(dir, "--task", "xcopa", "--templates", "no such template");
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(output, "none of the templates \"no such template\"");
+        (code, output) = RunEval(dir, "--task", "xnli", "--split", "train");
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(output, "no split 'train'");
+    }
+}

@@ -1,0 +1,54 @@
+using Eval.Harness.Runs;
+
+namespace Eval.Tests.Harness;
+
+[TestClass]
+public sealed class MetricsTests
+{
+    [TestMethod]
+    public void AccuracyStandardErrorUsesTheSampleDeviation()
+    {
+        var outcomes = new[] { true, true, true, false, false, true, false, true, true, false }; // 6 of 10
+        var e = Metrics.Accuracy(outcomes);
+        Assert.AreEqual(0.6, e.Accuracy, 1e-12);
+        Assert.AreEqual(10, e.N);
+        // sd with n - 1: sqrt((6·0.16 + 4·0.36) / 9) = sqrt(2.4 / 9); stderr = sd / sqrt(10).
+        Assert.AreEqual(Math.Sqrt(2.4 / 9) / Math.Sqrt(10), e.StdErr, 1e-12);
+        Assert.IsTrue(e.CiLow <= 0.6 && e.CiHigh >= 0.6 && e.CiLow >= 0 && e.CiHigh <= 1);
+        Assert.AreEqual(e, Metrics.Accuracy(outcomes), "the bootstrap is seeded");
+    }
+
+    [TestMethod]
+    public void BootstrapIntervalMatchesTheNormalApproximationOnALargeSample()
+    {
+        var outcomes = Enumerable.Range(0, 2000).Select(i => i % 4 != 0).ToArray(); // 75%
+        var e = Metrics.Accuracy(outcomes);
+        Assert.AreEqual(0.75 - 1.96 * e.StdErr, e.CiLow, 0.006);
+        Assert.AreEqual(0.75 + 1.96 * e.StdErr, e.CiHigh, 0.006);
+        var all = Metrics.Accuracy([true, true, true]);
+        Assert.AreEqual((1.0, 0.0, 1.0, 1.0), (all.Accuracy, all.StdErr, all.CiLow, all.CiHigh));
+    }
+
+    [TestMethod]
+    public void SpreadAcrossTemplates()
+    {
+        var s = Metrics.Spread([0.5, 0.7, 0.6]);
+        Assert.AreEqual((0.6, 0.5, 0.7, 3), (Math.Round(s.Mean, 12), s.Min, s.Max, s.Templates));
+        Assert.AreEqual(0.1, s.Sd, 1e-12);
+    }
+
+    [TestMethod]
+    public void GroupsAreWeightedBySize()
+    {
+        ExampleResult Ex(string subset, bool correct) => new("t", subset, "test", "T", 0, "", ["a", "b"], [0, 0], correct ? 0 : 1, 0, false, [1, 1]);
+        var examples = Enumerable.Repeat(Ex("big", true), 90).Concat(Enumerable.Repeat(Ex("small", false), 10)).ToList();
+        var task = new Eval.Harness.Tasks.TaskDefinition("t", "", "t.yaml", "language", ["big", "small"], new Dictionary<string, IReadOnlyList<string>>(),
+            ["test"], "test", [], Eval.Harness.Templates.JinjaTemplate.Parse("g", "0"), "0", " {{ mask }}",
+            [new Eval.Harness.Templates.PromptTemplate("T", "T", "x", "a ||| b", null, "t.yaml")]);
+        var info = new TaskRunInfo(task, "test", ["big", "small"], ["T"], new Dictionary<string, Eval.Harness.Data.LoadedSplit>(), 0);
+        var summary = RunSummary.From(new RunOutcome(examples, [info], 100, 0, 1));
+        var all = summary.Groups.Single(g => g.Group == RunSummary.AllGroup);
+        Assert.AreEqual(0.9, all.Estimate.Accuracy, 1e-12, "pooled over examples, not the mean of 1.0 and 0.0");
+        Assert.AreEqual(100, all.Estimate.N);
+    }
+}
