@@ -40,4 +40,5 @@ root.Subcommands.Add(tokenize);
 root.Subcommands.Add(new EvalCommand().Build());
 root.Subcommands.Add(TaskListing.TasksCommand());
 root.Subcommands.Add(TaskListing.TemplatesCommand());
+root.Subcommands.Add(DemoCommand.Build());
 return root.Parse(args).Invoke();

@@ -161,6 +161,21 @@ public sealed class EndToEndTests
     }
 
     [TestMethod]
+    public void TheOfflineDemoBuildsItsOwnModelAndDataAndEvaluates()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Program, "demo", "--output", dir }) info.ArgumentList.Add(a);
+        info.Environment["EVAL_PROMPTS"] = Path.Combine(SharedFixtures.ProjectRoot, "prompts");
+        var (code, output) = Wait(Process.Start(info)!);
+        Assert.AreEqual(0, code, output);
+        Assert.AreEqual(48 * 5, Samples(Path.Combine(dir, "run"), "xnli").Count);
+        Assert.IsTrue(File.Exists(Path.Combine(dir, "model", "model.safetensors")));
+        using var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "run", "results.json")));
+        Assert.IsTrue(results.RootElement.GetProperty("results").GetProperty("xnli_en::GPT-3 style").GetProperty("acc,none").GetDouble() is >= 0 and <= 1);
+    }
+
+    [TestMethod]
     public void BadOptionsGiveOneClearError()
     {
         var dir = SharedFixtures.TempDirectory();

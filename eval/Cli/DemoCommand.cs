@@ -1,0 +1,145 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Eval.Engine.Cpu;
+using Eval.Engine.IO;
+using Eval.Harness.Tasks;
+using Eval.Models;
+
+namespace Eval.Cli;
+
+/// <summary>
+/// `demo`: the offline demonstration. Builds a tiny random-weight ModernBERT with its own WordPiece tokenizer and a
+/// small synthetic XNLI-format dataset (nothing downloaded, no ../shared), then runs the real `eval` on it. The
+/// weights are random, so the accuracy is chance (about 33% on three classes).
+/// </summary>
+public static partial class DemoCommand
+{
+    public static Command Build()
+    {
+        var output = new Option<string>("--output") { Description = "folder for the demo model, data and results", DefaultValueFactory = _ => Path.Combine("results", "demo") };
+        var command = new Command("demo", "Offline demo: build a tiny model and a synthetic XNLI-format dataset, then evaluate (accuracy is chance)");
+        command.Options.Add(output);
+        command.SetAction(result =>
+        {
+            var root = result.GetValue(output)!;
+            int built = CommandRunner.Run(() =>
+            {
+                var words = WriteDataset(Path.Combine(root, "data", "xnli", "xnli_validation_en.tsv"));
+                WriteModel(Path.Combine(root, "model"), words.Concat(TemplateWords()));
+                Console.WriteLine($"built {root}/model (random ModernBERT, own WordPiece vocabulary) and {root}/data (48 synthetic XNLI rows)");
+            });
+            if (built != 0) return built;
+            return new EvalCommand().Build().Parse([
+                "--task", "xnli", "--languages", "en", "--model", Path.Combine(root, "model"), "--data-dir", Path.Combine(root, "data"),
+                "--offline", "--output", Path.Combine(root, "run"), "--batch-size", "8",
+            ]).Invoke();
+        });
+        return command;
+    }
+
+    private static readonly string[] Subjects = ["the cat", "the dog", "a farmer", "the teacher", "my sister", "the pilot"];
+    private static readonly string[] Verbs = ["sleeps", "reads", "cooks", "sings"];
+    private static readonly string[] Places = ["at home", "in the park", "on the train", "at school"];
+
+    /// <summary>48 rows: premise "S V P.", hypotheses that follow (0), may or may not hold (1), or contradict it (2).</summary>
+    private static IEnumerable<string> WriteDataset(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var tsv = new StringBuilder("id\tpremise\thypothesis\tlabel\n");
+        for (int i = 0; i < 48; i++)
+        {
+            string s = Subjects[i % Subjects.Length], v = Verbs[i / Subjects.Length % Verbs.Length], p = Places[i % Places.Length];
+            int label = i % 3;
+            var premise = $"{char.ToUpperInvariant(s[0])}{s[1..]} {v} {p}.";
+            var hypothesis = label switch
+            {
+                0 => $"{char.ToUpperInvariant(s[0])}{s[1..]} {v}.",
+                1 => $"{char.ToUpperInvariant(s[0])}{s[1..]} {v} {p} every day.",
+                _ => $"{char.ToUpperInvariant(s[0])}{s[1..]} never {v}.",
+            };
+            tsv.Append(CultureInfo.InvariantCulture, $"{i}\t{premise}\t{hypothesis}\t{label}\n");
+        }
+        File.WriteAllText(path, tsv.ToString());
+        return Words(tsv.ToString());
+    }
+
+    private static IEnumerable<string> TemplateWords()
+    {
+        var xnli = TaskRegistry.Load(ProjectPaths.PromptsFolder()).Get("xnli");
+        return xnli.Templates.SelectMany(t => Words(t.Source + " " + t.AnswerChoicesSource));
+    }
+
+    [GeneratedRegex(@"\p{L}+")]
+    private static partial Regex Word();
+
+    private static IEnumerable<string> Words(string text) => Word().Matches(text.ToLowerInvariant()).Select(m => m.Value);
+
+    private static void WriteModel(string dir, IEnumerable<string> words)
+    {
+        Directory.CreateDirectory(dir);
+        string[] specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+        var letters = "abcdefghijklmnopqrstuvwxyz".Select(c => c.ToString()).ToList();
+        var vocab = specials.Concat(".,;:!?\"'()-_|{}%[]#".Select(c => c.ToString())).Concat(letters).Concat(letters.Select(l => "##" + l))
+            .Concat(words.Distinct().Order(StringComparer.Ordinal)).Distinct().ToList();
+        var vocabJson = new JsonObject();
+        for (int i = 0; i < vocab.Count; i++) vocabJson[vocab[i]] = i;
+        var tokenizer = new JsonObject
+        {
+            ["version"] = "1.0",
+            ["added_tokens"] = new JsonArray(specials.Select((t, i) => (JsonNode)new JsonObject
+            {
+                ["id"] = i, ["content"] = t, ["single_word"] = false, ["lstrip"] = t == "[MASK]", ["rstrip"] = false, ["normalized"] = false, ["special"] = true,
+            }).ToArray()),
+            ["normalizer"] = new JsonObject { ["type"] = "Lowercase" },
+            ["pre_tokenizer"] = new JsonObject { ["type"] = "BertPreTokenizer" },
+            ["post_processor"] = new JsonObject { ["type"] = "BertProcessing", ["sep"] = new JsonArray("[SEP]", 3), ["cls"] = new JsonArray("[CLS]", 2) },
+            ["decoder"] = new JsonObject { ["type"] = "WordPiece", ["prefix"] = "##", ["cleanup"] = true },
+            ["model"] = new JsonObject
+            {
+                ["type"] = "WordPiece", ["unk_token"] = "[UNK]", ["continuing_subword_prefix"] = "##", ["max_input_chars_per_word"] = 100, ["vocab"] = vocabJson,
+            },
+        };
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), tokenizer.ToJsonString());
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"),
+            """{"mask_token": "[MASK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "unk_token": "[UNK]", "model_max_length": 512}""");
+        var config = new JsonObject
+        {
+            ["architectures"] = new JsonArray("ModernBertForMaskedLM"), ["model_type"] = "modernbert", ["vocab_size"] = vocab.Count,
+            ["hidden_size"] = 64, ["intermediate_size"] = 96, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 4,
+            ["global_attn_every_n_layers"] = 2, ["local_attention"] = 64, ["global_rope_theta"] = 160000.0, ["local_rope_theta"] = 10000.0,
+            ["norm_eps"] = 1e-5, ["norm_bias"] = false, ["attention_bias"] = false, ["mlp_bias"] = false, ["classifier_bias"] = false,
+            ["decoder_bias"] = true, ["hidden_activation"] = "gelu", ["classifier_activation"] = "gelu", ["max_position_embeddings"] = 512,
+            ["pad_token_id"] = 0, ["cls_token_id"] = 2, ["sep_token_id"] = 3, ["tie_word_embeddings"] = true,
+        };
+        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+
+        // Build the model once from seeded random values, recording every tensor it asks for, and save them.
+        var recorder = new RecordingWeights(seed: 20250101);
+        using (var backend = new CpuBackend(1))
+        using (ModelLoader.Create(ModelConfig.Load(Path.Combine(dir, "config.json")), recorder, backend)) { }
+        var writer = new SafetensorsWriter();
+        foreach (var (name, shape, values) in recorder.Tensors) writer.Add(name, values, shape.Select(d => (long)d).ToArray());
+        writer.Write(Path.Combine(dir, "model.safetensors"));
+    }
+
+    /// <summary>Seeded random weights (stable across processes) that remembers what was read, to be written out.</summary>
+    private sealed class RecordingWeights(int seed) : IWeightSource
+    {
+        public List<(string Name, int[] Shape, float[] Values)> Tensors { get; } = [];
+        public string Description => "demo weights";
+        public bool Contains(string name) => false;
+
+        public void Read(string name, ReadOnlySpan<int> expectedShape, Span<float> destination)
+        {
+            uint hash = 2166136261;
+            foreach (char c in name) hash = (hash ^ c) * 16777619;
+            var rng = new Random(seed ^ (int)hash);
+            bool norm = expectedShape.Length == 1 && name.Contains("norm", StringComparison.Ordinal);
+            for (int i = 0; i < destination.Length; i++) destination[i] = norm ? 1f : (float)(rng.NextDouble() * 2 - 1) * 0.05f;
+            Tensors.Add((name, expectedShape.ToArray(), destination.ToArray()));
+        }
+    }
+}
