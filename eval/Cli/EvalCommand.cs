@@ -56,7 +56,7 @@ public sealed class EvalCommand
 
         using var engine = backend.Create(result);
         using var lm = ModelLoader.Load(modelDir, engine);
-        int modelMax = MaxSequenceLength(lm.Config);
+        int modelMax = lm.MaxSequenceLength;
         int max = result.GetValue(maxLength) ?? modelMax;
         if (max < 2 || max > modelMax) throw new ArgumentException($"--max-length {max} must be between 2 and the model's {modelMax}");
 
@@ -118,8 +118,4 @@ public sealed class EvalCommand
         ScoringMode.Unrestricted => "unrestricted",
         _ => "restricted",
     };
-
-    /// <summary>Tokens a model takes: RoBERTa-family positions start after the padding index.</summary>
-    public static int MaxSequenceLength(ModelConfig config) =>
-        config.ModelType.Contains("roberta", StringComparison.Ordinal) ? config.MaxPositionEmbeddings - (config.PadTokenId ?? 1) - 1 : config.MaxPositionEmbeddings;
 }

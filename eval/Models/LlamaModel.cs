@@ -77,6 +77,7 @@ public sealed class LlamaModel : ICausalLanguageModel
     public IBackend Backend { get; }
     public long ParameterCount => weights.ParameterCount;
     public bool IsCausal => true;
+    public int MaxSequenceLength => Config.MaxPositionEmbeddings;
 
     public KvCache CreateCache(int batch, int capacity) =>
         new(layers.Length, batch, capacity, kvHeads * headDim);

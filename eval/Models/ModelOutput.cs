@@ -43,6 +43,9 @@ public interface ILanguageModel : IDisposable
     /// <summary>True for decoder-only models scored left to right.</summary>
     bool IsCausal { get; }
 
+    /// <summary>The longest sequence, in tokens, the model's positions cover.</summary>
+    int MaxSequenceLength { get; }
+
     ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false);
 
     /// <summary>

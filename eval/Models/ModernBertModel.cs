@@ -82,6 +82,7 @@ public sealed class ModernBertModel : ILanguageModel
     public IBackend Backend { get; }
     public long ParameterCount => weights.ParameterCount;
     public bool IsCausal => false;
+    public int MaxSequenceLength => Config.MaxPositionEmbeddings;
 
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)
     {

@@ -40,6 +40,9 @@ internal sealed class RobertaComponents
 
     public float Epsilon { get; }
 
+    /// <summary>Real tokens take positions padding_idx + 1 onwards, so padding_idx + 1 rows are never a token's.</summary>
+    public int MaxSequenceLength => positionEmbeddings.Rows - padId - 1;
+
     public static SelfAttention LoadSelfAttention(ModelWeights weights, string prefix, int h) => new(
         weights.LoadRows([prefix + "self.query.weight", prefix + "self.key.weight", prefix + "self.value.weight"], [[h, h], [h, h], [h, h]]),
         weights.LoadRows([prefix + "self.query.bias", prefix + "self.key.bias", prefix + "self.value.bias"], [[h], [h], [h]]),

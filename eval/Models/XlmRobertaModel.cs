@@ -49,6 +49,7 @@ public sealed class XlmRobertaModel : ILanguageModel
     public IBackend Backend { get; }
     public long ParameterCount => weights.ParameterCount;
     public bool IsCausal => false;
+    public int MaxSequenceLength => parts.MaxSequenceLength;
 
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)
     {

@@ -15,6 +15,7 @@ internal sealed class FakeMaskedModel(int vocab, Func<int, int, float[]> logitsF
     public IBackend Backend { get; } = new CpuBackend(1);
     public long ParameterCount => 0;
     public bool IsCausal => causal;
+    public int MaxSequenceLength => 512;
     public int Forwards { get; private set; }
 
     /// <summary>Hidden row = (tag of the example, position in the sequence).</summary>
