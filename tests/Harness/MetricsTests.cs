@@ -43,7 +43,7 @@ public sealed class MetricsTests
         ExampleResult Ex(string subset, bool correct) => new("t", subset, "test", "T", 0, "", ["a", "b"], [0, 0], correct ? 0 : 1, 0, false, [1, 1]);
         var examples = Enumerable.Repeat(Ex("big", true), 90).Concat(Enumerable.Repeat(Ex("small", false), 10)).ToList();
         var task = new Eval.Harness.Tasks.TaskDefinition("t", "", "t.yaml", "language", ["big", "small"], new Dictionary<string, IReadOnlyList<string>>(),
-            ["test"], "test", [], Eval.Harness.Templates.JinjaTemplate.Parse("g", "0"), "0", " {{ mask }}",
+            ["test"], "test", [], Eval.Harness.Templates.JinjaTemplate.Parse("g", "0"), Eval.Harness.Templates.JinjaTemplate.Parse("slot", " {{ mask }}"),
             [new Eval.Harness.Templates.PromptTemplate("T", "T", "x", "a ||| b", null, "t.yaml")]);
         var info = new TaskRunInfo(task, "test", ["big", "small"], ["T"], new Dictionary<string, Eval.Harness.Data.LoadedSplit>(), 0);
         var summary = RunSummary.From(new RunOutcome(examples, [info], 100, 0, 1));

@@ -123,8 +123,8 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
     /// <summary>Everything besides the model and the document that decides a score: a change to any of it means rescoring.</summary>
     public static string TemplateKey(TaskDefinition task, Templates.PromptTemplate template, EvalRequest request)
     {
-        var text = string.Join("\u001F", template.Name, template.Source, template.AnswerChoicesSource ?? "", task.AnswerSlot,
-            task.GoldExpression, request.Scoring.ToString(), request.MaxLength.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var text = string.Join("\u001F", template.Name, template.Source, template.AnswerChoicesSource ?? "", task.AnswerSlot.Source,
+            task.Gold.Source, request.Scoring.ToString(), request.MaxLength.ToString(System.Globalization.CultureInfo.InvariantCulture));
         return template.Name + "#" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
     }
 }

@@ -60,7 +60,7 @@ public static class ResultWriter
             {
                 ["task"] = t.Task, ["dataset_name"] = t.Subset, ["test_split"] = t.Split, ["template"] = t.Template,
                 ["template_id"] = template.Id, ["doc_to_text"] = template.Source, ["doc_to_choice"] = template.AnswerChoicesSource,
-                ["answer_slot"] = info.Task.AnswerSlot, ["scoring"] = meta.Scoring, ["num_fewshot"] = 0,
+                ["answer_slot"] = info.Task.AnswerSlot.Source, ["scoring"] = meta.Scoring, ["num_fewshot"] = 0,
                 ["data_file"] = info.Data[t.Subset].Path, ["data_sha256"] = info.Data[t.Subset].Sha256,
             };
         }

@@ -32,7 +32,6 @@ public sealed class MaskedPromptEncoder
     private readonly Tokenizer tokenizer;
     private readonly TaskDefinition task;
     private readonly PromptTemplate template;
-    private readonly JinjaTemplate answerSlot;
     private readonly string maskText;
     private readonly int maskId;
     private readonly string anchorText;
@@ -45,7 +44,6 @@ public sealed class MaskedPromptEncoder
         this.task = task;
         this.template = template;
         this.maxLength = maxLength;
-        answerSlot = JinjaTemplate.Parse($"{task.Name}: answer_slot", task.AnswerSlot);
         maskText = tokenizer.Specials.Mask ?? throw new ArgumentException($"{tokenizer.Path}: the tokenizer has no mask token; single-[MASK] scoring needs a masked LM tokenizer");
         maskId = tokenizer.TokenToId(maskText) ?? throw new ArgumentException($"{tokenizer.Path}: mask token '{maskText}' has no id");
         // The ModernBERT-Instruct answer anchor: "[unused0] " where the vocabulary has it.
@@ -69,7 +67,7 @@ public sealed class MaskedPromptEncoder
         int length = choiceIds.Max(ids => ids.Length);
 
         var input = rendered.Input;
-        if (!input.Contains(MaskSentinel, StringComparison.Ordinal)) input += answerSlot.Render(fields);
+        if (!input.Contains(MaskSentinel, StringComparison.Ordinal)) input += task.AnswerSlot.Render(fields);
         if (input.Split(MaskSentinel).Length != 2)
             throw new TemplateException(template.Name, 1, 1, $"{doc.Origin}: the prompt must hold exactly one answer slot ({{{{ mask }}}})");
         var text = input.Replace(AnchorSentinel, anchorText).Replace(MaskSentinel, string.Concat(Enumerable.Repeat(maskText, length)));

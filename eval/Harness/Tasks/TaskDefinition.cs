@@ -32,8 +32,7 @@ public sealed record TaskDefinition(
     string DefaultSplit,
     IReadOnlyList<DataSource> Sources,
     JinjaTemplate Gold,
-    string GoldExpression,
-    string AnswerSlot,
+    JinjaTemplate AnswerSlot,
     IReadOnlyList<PromptTemplate> Templates)
 {
     public PromptTemplate Template(string name) =>

@@ -53,8 +53,7 @@ public sealed class TaskRegistry
 
         var sources = y.Mappings("sources").Select(s => ReadSource(s, splits)).ToList();
         var gold = ParseJinja(y, $"{name}: gold", y.Text("gold"));
-        var answerSlot = y.OptionalText("answer_slot") ?? " {{ mask }}";
-        ParseJinja(y, $"{name}: answer_slot", answerSlot);
+        var answerSlot = ParseJinja(y, $"{name}: answer_slot", y.OptionalText("answer_slot") ?? " {{ mask }}");
 
         var templates = new List<PromptTemplate>();
         foreach (var t in y.Mappings("templates"))
@@ -74,7 +73,7 @@ public sealed class TaskRegistry
         }
         if (templates.Count == 0) throw y.Error("a task needs at least one template");
         return new TaskDefinition(name, y.OptionalText("description") ?? "", file, y.OptionalText("subset_kind") ?? "language",
-            subsets, groups, splits, defaultSplit, sources, gold, y.Text("gold"), answerSlot, templates);
+            subsets, groups, splits, defaultSplit, sources, gold, answerSlot, templates);
     }
 
     private static DataSource ReadSource(YamlFields s, IReadOnlyList<string> splits)

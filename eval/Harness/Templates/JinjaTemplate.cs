@@ -12,16 +12,18 @@ public sealed class JinjaTemplate
 {
     private readonly IReadOnlyList<JinjaNode> nodes;
 
-    private JinjaTemplate(string name, IReadOnlyList<JinjaNode> nodes)
+    private JinjaTemplate(string name, string source, IReadOnlyList<JinjaNode> nodes)
     {
         Name = name;
+        Source = source;
         this.nodes = nodes;
     }
 
     public string Name { get; }
+    public string Source { get; }
 
     public static JinjaTemplate Parse(string name, string source) =>
-        new(name, new JinjaParser(name, new JinjaLexer(name, source).Tokenize()).ParseTemplate());
+        new(name, source, new JinjaParser(name, new JinjaLexer(name, source).Tokenize()).ParseTemplate());
 
     public string Render(IReadOnlyDictionary<string, object?> variables)
     {

@@ -17,8 +17,6 @@ public sealed class PromptTemplate
     {
         Name = name;
         Id = id;
-        Source = jinjaSource;
-        AnswerChoicesSource = answerChoicesSource;
         Reference = reference;
         jinja = JinjaTemplate.Parse($"{sourceName}: {name}", jinjaSource);
         answerChoices = answerChoicesSource is null ? null : JinjaTemplate.Parse($"{sourceName}: {name} (answer_choices)", answerChoicesSource);
@@ -26,8 +24,8 @@ public sealed class PromptTemplate
 
     public string Name { get; }
     public string Id { get; }
-    public string Source { get; }
-    public string? AnswerChoicesSource { get; }
+    public string Source => jinja.Source;
+    public string? AnswerChoicesSource => answerChoices?.Source;
     public string? Reference { get; }
 
     public RenderedPrompt Render(IReadOnlyDictionary<string, object?> fields)
