@@ -18,6 +18,9 @@ public static class DatasetReaders
 {
     private static readonly string[] XnliLabels = ["entailment", "neutral", "contradiction"];
 
+    /// <summary>The format names task files may give a source; <see cref="Read"/> handles each.</summary>
+    public static readonly IReadOnlyList<string> Formats = ["xnli-tsv", "xnli-1.0", "xcopa-jsonl", "xwinograd-tsv", "mmlu-csv", "mmlu-original", "json-lines"];
+
     public static IReadOnlyList<Document> Read(string format, string path, string subset) => format switch
     {
         "xnli-tsv" => ReadXnliTsv(path),

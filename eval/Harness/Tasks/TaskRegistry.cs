@@ -1,3 +1,4 @@
+using Eval.Harness.Data;
 using Eval.Harness.Templates;
 
 namespace Eval.Harness.Tasks;
@@ -5,8 +6,6 @@ namespace Eval.Harness.Tasks;
 /// <summary>The tasks defined by the YAML files of a prompts folder (one file per task).</summary>
 public sealed class TaskRegistry
 {
-    public static readonly IReadOnlyList<string> Formats = ["xnli-tsv", "xnli-1.0", "xcopa-jsonl", "xwinograd-tsv", "mmlu-csv", "mmlu-original", "json-lines"];
-
     private readonly Dictionary<string, TaskDefinition> tasks;
 
     private TaskRegistry(string folder, Dictionary<string, TaskDefinition> tasks)
@@ -80,7 +79,7 @@ public sealed class TaskRegistry
     {
         s.RejectUnknown("format", "path", "split_names", "download");
         var format = s.Text("format");
-        if (!Formats.Contains(format)) throw s.Error($"unknown format '{format}' (formats: {string.Join(", ", Formats)})");
+        if (!DatasetReaders.Formats.Contains(format)) throw s.Error($"unknown format '{format}' (formats: {string.Join(", ", DatasetReaders.Formats)})");
         var splitNames = s.TextMap("split_names");
         foreach (var key in splitNames.Keys.Where(k => !splits.Contains(k)))
             throw s.Error($"split_names maps '{key}', which is not one of the task's splits");
