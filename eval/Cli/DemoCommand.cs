@@ -117,7 +117,7 @@ public static partial class DemoCommand
         File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
 
         // Build the model once from seeded random values, recording every tensor it asks for, and save them.
-        var recorder = new RecordingWeights(seed: 20250101);
+        var recorder = new RecordingWeights(new RandomWeights(seed: 20250101, scale: 0.05f));
         using (var backend = new CpuBackend(1))
         using (ModelLoader.Create(ModelConfig.Load(Path.Combine(dir, "config.json")), recorder, backend)) { }
         var writer = new SafetensorsWriter();
@@ -125,20 +125,16 @@ public static partial class DemoCommand
         writer.Write(Path.Combine(dir, "model.safetensors"));
     }
 
-    /// <summary>Seeded random weights (stable across processes) that remembers what was read, to be written out.</summary>
-    private sealed class RecordingWeights(int seed) : IWeightSource
+    /// <summary>Remembers every tensor a model reads from another source, to be written out.</summary>
+    private sealed class RecordingWeights(IWeightSource inner) : IWeightSource
     {
         public List<(string Name, int[] Shape, float[] Values)> Tensors { get; } = [];
-        public string Description => "demo weights";
-        public bool Contains(string name) => false;
+        public string Description => inner.Description;
+        public bool Contains(string name) => inner.Contains(name);
 
         public void Read(string name, ReadOnlySpan<int> expectedShape, Span<float> destination)
         {
-            uint hash = 2166136261;
-            foreach (char c in name) hash = (hash ^ c) * 16777619;
-            var rng = new Random(seed ^ (int)hash);
-            bool norm = expectedShape.Length == 1 && name.Contains("norm", StringComparison.Ordinal);
-            for (int i = 0; i < destination.Length; i++) destination[i] = norm ? 1f : (float)(rng.NextDouble() * 2 - 1) * 0.05f;
+            inner.Read(name, expectedShape, destination);
             Tensors.Add((name, expectedShape.ToArray(), destination.ToArray()));
         }
     }

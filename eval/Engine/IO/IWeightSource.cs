@@ -16,7 +16,8 @@ public interface IWeightSource
 }
 
 /// <summary>
-/// Weights drawn uniformly from ±Scale (norm weights are 1): speed does not depend on the values.
+/// Weights drawn uniformly from ±Scale (norm weights are 1): speed does not depend on the values. The same seed
+/// gives the same values in every process (the name is hashed with FNV-1a, not the per-process string hash).
 /// Optional tensors are reported absent, so tied heads share the embeddings as in the real checkpoints.
 /// </summary>
 public sealed class RandomWeights(int seed = 1, float scale = 0.02f) : IWeightSource
@@ -33,7 +34,9 @@ public sealed class RandomWeights(int seed = 1, float scale = 0.02f) : IWeightSo
             destination.Fill(1f);
             return;
         }
-        var rng = new Random(HashCode.Combine(seed, name.GetHashCode(StringComparison.Ordinal)));
+        uint hash = 2166136261;
+        foreach (char c in name) hash = (hash ^ c) * 16777619;
+        var rng = new Random(seed ^ (int)hash);
         for (int i = 0; i < destination.Length; i++) destination[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
     }
 }
