@@ -15,10 +15,12 @@ public sealed record LoadedSplit(IReadOnlyList<Document> Documents, string Path,
 /// </summary>
 public sealed class DatasetStore(IReadOnlyList<string> dataDirectories, string cacheDirectory, Downloader? downloader, Action<string>? log = null)
 {
+    // One file can hold every subset (XNLI-1.0, the XWinograd TSV): it is hashed once.
+    private readonly Dictionary<string, string> digests = [];
+
     public static string DefaultCacheDirectory() =>
         Environment.GetEnvironmentVariable("EVAL_DATA_CACHE")
-        ?? Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"),
-            "mlm-eval", "datasets");
+        ?? Path.Combine(Downloader.UserCacheRoot(), "mlm-eval", "datasets");
 
     public LoadedSplit Load(TaskDefinition task, string subset, string split)
     {
@@ -49,7 +51,8 @@ public sealed class DatasetStore(IReadOnlyList<string> dataDirectories, string c
             if (!File.Exists(path)) continue;
             var docs = DatasetReaders.Read(source.Format, path, subset);
             if (docs.Count == 0) throw new DatasetFormatException(path, 1, $"no {subset} examples in this {source.Format} file");
-            return new LoadedSplit(docs, path, source.Format, Downloader.Sha256Of(path));
+            if (!digests.TryGetValue(path, out var digest)) digests[path] = digest = Downloader.Sha256Of(path);
+            return new LoadedSplit(docs, path, source.Format, digest);
         }
         return null;
     }

@@ -18,7 +18,7 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
     public static HubModelStore FromEnvironment(HttpClient? http, Action<string>? log = null)
     {
         var home = Environment.GetEnvironmentVariable("HF_HOME")
-                   ?? Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "huggingface");
+                   ?? Path.Combine(Downloader.UserCacheRoot(), "huggingface");
         var cache = Environment.GetEnvironmentVariable("HF_HUB_CACHE") ?? Path.Combine(home, "hub");
         var offline = Environment.GetEnvironmentVariable("HF_HUB_OFFLINE") is "1" or "true" or "TRUE" or "yes";
         var endpoint = (Environment.GetEnvironmentVariable("HF_ENDPOINT") ?? "https://huggingface.co").TrimEnd('/');
@@ -70,9 +70,12 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
     private async Task<string> DownloadAsync(string repo, string revision, string repoDir)
     {
         string? commit = null;
+        // huggingface_hub reads the metadata from the first response: LFS files redirect to a CDN.
+        using var noRedirect = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { Timeout = http!.Timeout };
+        var downloader = new Downloader(http);
         async Task<bool> Fetch(string file, bool required)
         {
-            var got = await FetchFileAsync(repo, revision, repoDir, file, commit);
+            var got = await FetchFileAsync(noRedirect, downloader, repo, revision, repoDir, file, commit);
             if (got is null)
                 return required ? throw new FileNotFoundException($"{endpoint}/{repo}: the repository has no {file} at revision {revision}") : false;
             commit ??= got;
@@ -93,13 +96,11 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
     }
 
     /// <summary>Fetches one file into blobs/ and links it from the snapshot; returns the commit, or null on 404.</summary>
-    private async Task<string?> FetchFileAsync(string repo, string revision, string repoDir, string file, string? commit)
+    private async Task<string?> FetchFileAsync(HttpClient noRedirect, Downloader downloader, string repo, string revision, string repoDir, string file, string? commit)
     {
         var url = $"{endpoint}/{repo}/resolve/{commit ?? revision}/{file}";
         using var head = new HttpRequestMessage(HttpMethod.Head, url);
         AddAuth(head);
-        // huggingface_hub reads the metadata from the first response: LFS files redirect to a CDN.
-        using var noRedirect = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { Timeout = http!.Timeout };
         using var meta = await noRedirect.SendAsync(head);
         if (meta.StatusCode == HttpStatusCode.NotFound) return null;
         if (meta.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
@@ -113,7 +114,7 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
         {
             log?.Invoke($"downloading {repo}/{file}");
             var headers = token is null ? null : new Dictionary<string, string> { ["Authorization"] = $"Bearer {token}" };
-            await new Downloader(http).DownloadAsync(url, blob, path => VerifyEtag(url, path, etag), null, headers);
+            await downloader.DownloadAsync(url, blob, path => VerifyEtag(url, path, etag), null, headers);
         }
         var link = Path.Combine(repoDir, "snapshots", repoCommit, file);
         Directory.CreateDirectory(Path.GetDirectoryName(link)!);

@@ -70,8 +70,9 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
                     var key = TemplateKey(info.Task, template, request);
                     var have = cache.Load(modelFingerprint, info.Task.Name, subset, info.Split, key);
                     var label = $"{info.Task.Name} {subset} · {templateName}";
-                    cached += docs.Count(d => have.ContainsKey(d.Index));
-                    done += docs.Count(d => have.ContainsKey(d.Index));
+                    int hits = docs.Count(d => have.ContainsKey(d.Index));
+                    cached += hits;
+                    done += hits;
                     progress?.Report(new RunProgress(label, done, total));
                     var missing = docs.Where(d => !have.ContainsKey(d.Index)).Select(encoder.Encode)
                         .OrderBy(p => p.Ids.Length).ThenBy(p => p.Document.Index).ToList();

@@ -18,7 +18,7 @@ public static partial class ModelFingerprint
     {
         var files = Directory.EnumerateFiles(modelDirectory, "*.safetensors").Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0) throw new FileNotFoundException($"{modelDirectory}: no .safetensors weights");
-        return files.ToDictionary(Path.GetFileName, FileDigest)!;
+        return files.ToDictionary(f => Path.GetFileName(f), FileDigest);
     }
 
     public static string FileDigest(string path)

@@ -61,7 +61,7 @@ public sealed class MaskedPromptEncoder
         int gold = Gold(doc, rendered);
 
         var choiceIds = rendered.Choices.Select(c => tokenizer.Encode(" " + c, addSpecialTokens: false).Ids.ToArray()).ToList();
-        if (choiceIds.FirstOrDefault(ids => ids.Length == 0) is not null)
+        if (choiceIds.Any(ids => ids.Length == 0))
             throw new InvalidDataException($"{doc.Origin}: template '{template.Name}' has an empty answer choice");
         var bare = rendered.Choices.Select(c => tokenizer.Encode(c, addSpecialTokens: false).Ids is { Count: > 0 } ids ? ids[0] : -1).ToList();
         int length = choiceIds.Max(ids => ids.Length);

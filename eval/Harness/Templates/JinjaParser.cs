@@ -168,27 +168,8 @@ internal sealed class JinjaParser(string name, List<JinjaToken> tokens)
         return value;
     }
 
-    private JinjaExpr ParseOr()
-    {
-        var left = ParseAnd();
-        while (PeekName("or"))
-        {
-            var t = Next();
-            left = new BinaryExpr("or", left, ParseAnd(), t.Line, t.Column);
-        }
-        return left;
-    }
-
-    private JinjaExpr ParseAnd()
-    {
-        var left = ParseNot();
-        while (PeekName("and"))
-        {
-            var t = Next();
-            left = new BinaryExpr("and", left, ParseNot(), t.Line, t.Column);
-        }
-        return left;
-    }
+    private JinjaExpr ParseOr() => ParseBinaryLevel(["or"], ParseAnd);
+    private JinjaExpr ParseAnd() => ParseBinaryLevel(["and"], ParseNot);
 
     private JinjaExpr ParseNot()
     {
@@ -231,7 +212,8 @@ internal sealed class JinjaParser(string name, List<JinjaToken> tokens)
     private JinjaExpr ParseBinaryLevel(string[] operators, Func<JinjaExpr> next)
     {
         var left = next();
-        while (Peek() is { Kind: JinjaTokenKind.Operator } t && operators.Contains(t.Value))
+        // Symbols are operator tokens; "and" and "or" are name tokens.
+        while (Peek() is { Kind: JinjaTokenKind.Operator or JinjaTokenKind.Name } t && operators.Contains(t.Value))
         {
             index++;
             left = new BinaryExpr(t.Value, left, next(), t.Line, t.Column);
