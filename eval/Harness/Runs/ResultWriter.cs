@@ -47,12 +47,11 @@ public static class ResultWriter
         foreach (var t in summary.Templates)
         {
             var name = TemplateTaskName(t.Task, t.Subset, t.Template);
-            results[name] = Entry(name, t.Estimate, new JsonObject
-            {
-                ["truncated"] = t.Truncated,
-                ["multi_token_examples"] = t.MultiTokenExamples,
-                ["multi_token_choices"] = new JsonArray(t.MultiTokenChoices.Select(c => (JsonNode)c!).ToArray()),
-            });
+            var entry = Entry(name, t.Estimate);
+            entry["truncated"] = t.Truncated;
+            entry["multi_token_examples"] = t.MultiTokenExamples;
+            entry["multi_token_choices"] = new JsonArray(t.MultiTokenChoices.Select(c => (JsonNode)c!).ToArray());
+            results[name] = entry;
             samples[name] = new JsonObject { ["original"] = t.Estimate.N, ["effective"] = t.Estimate.N };
             var info = outcome.Tasks.First(i => i.Task.Name == t.Task);
             var template = info.Task.Template(t.Template);
@@ -78,7 +77,7 @@ public static class ResultWriter
         foreach (var g in summary.Groups)
         {
             var name = $"{g.Task}_{g.Group}::{g.Template}";
-            groups[name] = Entry(name, g.Estimate, new JsonObject());
+            groups[name] = Entry(name, g.Estimate);
             groupSubtasks[name] = new JsonArray(g.Subsets.Select(s => (JsonNode)TemplateTaskName(g.Task, s, g.Template)!).ToArray());
         }
         return new JsonObject
@@ -102,20 +101,11 @@ public static class ResultWriter
         };
     }
 
-    private static JsonObject Entry(string alias, AccuracyEstimate e, JsonObject extra)
+    private static JsonObject Entry(string alias, AccuracyEstimate e) => new()
     {
-        var entry = new JsonObject
-        {
-            ["alias"] = alias, ["acc,none"] = Number(e.Accuracy), ["acc_stderr,none"] = Number(e.StdErr),
-            ["acc_ci95_low,none"] = Number(e.CiLow), ["acc_ci95_high,none"] = Number(e.CiHigh), ["n"] = e.N,
-        };
-        foreach (var (k, v) in extra.ToList())
-        {
-            extra.Remove(k);
-            entry[k] = v;
-        }
-        return entry;
-    }
+        ["alias"] = alias, ["acc,none"] = Number(e.Accuracy), ["acc_stderr,none"] = Number(e.StdErr),
+        ["acc_ci95_low,none"] = Number(e.CiLow), ["acc_ci95_high,none"] = Number(e.CiHigh), ["n"] = e.N,
+    };
 
     private static JsonNode? Number(double v) => double.IsFinite(v) ? JsonValue.Create(Math.Round(v, 10)) : null;
 
