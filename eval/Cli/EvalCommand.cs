@@ -22,7 +22,11 @@ public sealed class EvalCommand
     private readonly Option<int> batchSize = new("--batch-size") { Description = "examples per forward pass", DefaultValueFactory = _ => 8 };
     private readonly Option<string?> output = new("--output") { Description = "results folder (default results/<model>-<task>)" };
     private readonly Option<string[]> dataDir = new("--data-dir") { Description = "folder(s) holding offline copies of the datasets (e.g. ../shared/datasets)" };
-    private readonly Option<string> scoring = new("--scoring") { Description = "restricted (verbalizer log-probs), eval-py (P(X)+P( X), ModernBERT-Instruct eval.py), unrestricted (full-vocabulary argmax)", DefaultValueFactory = _ => "restricted" };
+    private readonly Option<string?> scoring = new("--scoring")
+    {
+        Description = "masked LMs: restricted (default; verbalizer log-probs), eval-py (P(X)+P( X), ModernBERT-Instruct eval.py), unrestricted (full-vocabulary argmax); " +
+                      "causal LMs: loglik (default; acc and acc_norm as lm-evaluation-harness), next-token (verbalizers' first tokens), greedy (generate, then match)",
+    };
     private readonly Option<int?> maxLength = new("--max-length") { Description = "longest prompt in tokens (default: the model's)" };
     private readonly Option<string?> prompts = new("--prompts") { Description = "folder of task YAML files (default: prompts/ of this project)" };
     private readonly Option<string?> cache = new("--cache") { Description = "SQLite score cache (default: <output>/scores.sqlite)" };
@@ -31,7 +35,7 @@ public sealed class EvalCommand
 
     public Command Build()
     {
-        var command = new Command("eval", "Evaluate a masked LM zero-shot: one [MASK] (or a fixed-length slot) scored over the answer choices");
+        var command = new Command("eval", "Evaluate a model zero-shot: a masked LM by its [MASK] (or fixed-length slot) over the answer choices, a causal LM by log-likelihood, next token or greedy generation");
         foreach (var o in new Option[] { task, model, tokenizer, languages, templates, split, limit, batchSize, output, dataDir, scoring, maxLength, prompts, cache, offline })
             command.Options.Add(o);
         backend.AddTo(command);
@@ -44,7 +48,6 @@ public sealed class EvalCommand
         var started = DateTime.UtcNow;
         var registry = TaskRegistry.Load(result.GetValue(prompts) ?? ProjectPaths.PromptsFolder());
         var tasks = Split(result.GetValue(task)).Select(registry.Get).ToList();
-        var mode = ParseScoring(result.GetValue(scoring)!);
         bool isOffline = result.GetValue(offline);
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
 
@@ -59,6 +62,7 @@ public sealed class EvalCommand
         int modelMax = lm.MaxSequenceLength;
         int max = result.GetValue(maxLength) ?? modelMax;
         if (max < 2 || max > modelMax) throw new ArgumentException($"--max-length {max} must be between 2 and the model's {modelMax}");
+        var mode = result.GetValue(scoring) is { } named ? ScoringModes.Parse(named) : ScoringModes.DefaultFor(lm.IsCausal);
 
         var weights = ModelFingerprint.WeightDigests(modelDir);
         var tokenizerDigest = ModelFingerprint.TokenizerDigest(tokenizerDir);
@@ -90,7 +94,7 @@ public sealed class EvalCommand
         }
 
         var meta = new RunMetadata(modelId, modelDir, ModelLoader.ResolveArchitecture(lm.Config), lm.ParameterCount, weights, fingerprint,
-            tokenizerDir, tokenizerDigest, ProjectPaths.GitCommit(), engine.Name, ScoringName(mode), request.BatchSize, max, request.Limit,
+            tokenizerDir, tokenizerDigest, ProjectPaths.GitCommit(), engine.Name, ScoringModes.NameOf(mode), request.BatchSize, max, request.Limit,
             Environment.GetCommandLineArgs(), started);
         var summary = RunSummary.From(outcome);
         var files = ResultWriter.Write(outDir, outcome, summary, meta);
@@ -103,19 +107,4 @@ public sealed class EvalCommand
 
     private static IReadOnlyList<string> Split(string? text) =>
         text is null ? [] : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
-    public static ScoringMode ParseScoring(string text) => text switch
-    {
-        "restricted" => ScoringMode.Restricted,
-        "eval-py" => ScoringMode.EvalPy,
-        "unrestricted" => ScoringMode.Unrestricted,
-        _ => throw new ArgumentException($"--scoring '{text}' is not one of restricted, eval-py, unrestricted"),
-    };
-
-    public static string ScoringName(ScoringMode mode) => mode switch
-    {
-        ScoringMode.EvalPy => "eval-py",
-        ScoringMode.Unrestricted => "unrestricted",
-        _ => "restricted",
-    };
 }

@@ -19,10 +19,12 @@ public readonly record struct AttentionShape(
 
 /// <summary>
 /// Which keys a query may attend to. Key j is visible to query i of batch b when KeyValid[b·KeyRowsPerBatch + j] ≠ 0,
-/// and (Causal ⇒ j ≤ QueryStart + i), and (Window ≥ 0 ⇒ |QueryStart + i − j| ≤ Window).
+/// and (Causal ⇒ j ≤ QueryStart + i), and (Window ≥ 0 ⇒ |QueryStart + i − j| ≤ Window), and (SourceLengths given and
+/// QueryStart + i &lt; SourceLengths[b] ⇒ j &lt; SourceLengths[b]): in a source-then-target sequence the source cannot see its target.
 /// A query that sees no key gets a zero output.
 /// </summary>
-public sealed record AttentionMask(ReadOnlyMemory<int> KeyValid, bool Causal = false, int Window = -1, int QueryStart = 0);
+public sealed record AttentionMask(ReadOnlyMemory<int> KeyValid, bool Causal = false, int Window = -1, int QueryStart = 0,
+    ReadOnlyMemory<int> SourceLengths = default);
 
 /// <summary>A column range of a [rows, columns] tensor: the q, k or v part of a fused projection.</summary>
 public readonly record struct ColumnSlice(Tensor Tensor, int Offset);

@@ -4,7 +4,9 @@ namespace Eval.Models;
 
 /// <summary>
 /// Keys and values of every layer for incremental decoding: per layer [Batch·Capacity, KvHeads·HeadDim], batch element b
-/// in rows b·Capacity .. b·Capacity + Length. KeyValid marks which cached positions are real tokens.
+/// in rows b·Capacity .. b·Capacity + Length. KeyValid marks which cached slots are real tokens; padding inside a
+/// right-padded prompt stays in the cache as invalid slots, so each sequence's positions (NextPosition) count only its
+/// real tokens.
 /// </summary>
 public sealed class KvCache : IDisposable
 {
@@ -22,12 +24,33 @@ public sealed class KvCache : IDisposable
             values[l] = Tensor.Zeros(batch * capacity, kvDim);
         }
         KeyValid = new int[batch * capacity];
+        NextPosition = new int[batch];
     }
 
     public int Batch { get; }
     public int Capacity { get; }
     public int Length { get; private set; }
     public int[] KeyValid { get; }
+
+    /// <summary>Per sequence, the position its next real token takes: how many real tokens it has cached.</summary>
+    public int[] NextPosition { get; }
+
+    /// <summary>Positions [Batch·Length] of batch's tokens appended after what this cache holds (padding repeats the last).</summary>
+    public int[] PositionsOf(TokenBatch batch)
+    {
+        var positions = new int[batch.Tokens];
+        for (int b = 0; b < batch.Batch; b++)
+        {
+            int next = NextPosition[b];
+            for (int i = 0; i < batch.Length; i++)
+            {
+                int index = b * batch.Length + i;
+                positions[index] = next;
+                if (batch.Mask[index] != 0) next++;
+            }
+        }
+        return positions;
+    }
 
     public Tensor Keys(int layer) => keys[layer];
     public Tensor Values(int layer) => values[layer];
@@ -59,8 +82,37 @@ public sealed class KvCache : IDisposable
     {
         for (int b = 0; b < Batch; b++)
             for (int i = 0; i < batch.Length; i++)
-                KeyValid[b * Capacity + Length + i] = batch.Mask[b * batch.Length + i];
+            {
+                int valid = batch.Mask[b * batch.Length + i];
+                KeyValid[b * Capacity + Length + i] = valid;
+                NextPosition[b] += valid;
+            }
         Length += batch.Length;
+    }
+
+    /// <summary>
+    /// A cache of Batch·times sequences in which sequence b·times + r is a copy of sequence b, with room for capacity
+    /// tokens: a shared prompt is run once and then continued in several ways.
+    /// </summary>
+    public KvCache Repeat(int times, int capacity)
+    {
+        if (times < 1) throw new ArgumentException($"cannot repeat a cache {times} times");
+        if (capacity < Length) throw new ArgumentException($"capacity {capacity} is less than the {Length} cached tokens");
+        var copy = new KvCache(keys.Length, Batch * times, capacity, keys[0].Columns);
+        for (int b = 0; b < Batch; b++)
+            for (int r = 0; r < times; r++)
+            {
+                int target = b * times + r;
+                for (int l = 0; l < keys.Length; l++)
+                {
+                    keys[l].SliceRows(b * Capacity, Length).Span.CopyTo(copy.keys[l].SliceRows(target * capacity, Length).Span);
+                    values[l].SliceRows(b * Capacity, Length).Span.CopyTo(copy.values[l].SliceRows(target * capacity, Length).Span);
+                }
+                KeyValid.AsSpan(b * Capacity, Length).CopyTo(copy.KeyValid.AsSpan(target * capacity));
+                copy.NextPosition[target] = NextPosition[b];
+            }
+        copy.Length = Length;
+        return copy;
     }
 
     /// <summary>The key mask as it will be once batch is committed (the new tokens see themselves).</summary>

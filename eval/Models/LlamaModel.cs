@@ -93,8 +93,8 @@ public sealed class LlamaModel : ICausalLanguageModel
         int past = cache?.Length ?? 0;
         cache?.CheckFits(batch.Batch, batch.Length);
         var recorder = new HiddenStateRecorder(keepHiddenStates);
-        var positions = new int[t];
-        for (int i = 0; i < t; i++) positions[i] = past + i % batch.Length;
+        batch.RequireSingleSegment(Config.Architectures.FirstOrDefault() ?? Config.ModelType);
+        var positions = cache?.PositionsOf(batch) ?? Enumerable.Range(0, t).Select(i => i % batch.Length).ToArray();
         var mask = new AttentionMask(cache?.KeyValidWith(batch) ?? batch.Mask, Causal: true, QueryStart: past);
         var shape = cache is null
             ? new AttentionShape(batch.Batch, batch.Length, batch.Length, batch.Length, heads, kvHeads, headDim)

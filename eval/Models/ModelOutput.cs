@@ -63,3 +63,24 @@ public interface ICausalLanguageModel : ILanguageModel
     /// <summary>Runs the new tokens of batch after what the cache holds, appending their keys and values to it.</summary>
     ModelOutput Forward(TokenBatch batch, KvCache cache, bool keepHiddenStates = false);
 }
+
+/// <summary>
+/// A masked LM that runs Instruct-XLMR's source-then-target layout (see <see cref="TokenBatch.SourceLengths"/>), either
+/// as one sequence or split: the source once into a <see cref="KvCache"/>, then any number of targets against it.
+/// </summary>
+public interface ISourceTargetModel : ILanguageModel
+{
+    KvCache CreateCache(int batch, int capacity);
+
+    /// <summary>
+    /// Runs batch after what cache holds, bidirectionally; its positions count from the start again. With append the
+    /// tokens' keys and values stay in the cache (a source); without, they serve this call only (a target that
+    /// changes every Mask-Predict iteration).
+    /// </summary>
+    ModelOutput Forward(TokenBatch batch, KvCache cache, bool append, bool keepHiddenStates = false);
+
+    bool HasLengthHead { get; }
+
+    /// <summary>Target lengths (counting &lt;s&gt; and &lt;/s&gt;) from the length head, or null when the checkpoint has none.</summary>
+    int[]? PredictTargetLengths(Tensor sourceHidden, TokenBatch source);
+}

@@ -13,7 +13,11 @@ internal sealed class RobertaComponents
 
     private readonly Tensor wordEmbeddings, positionEmbeddings, tokenTypeRow;
     private readonly MaskedLmHead head;
+    private readonly Tensor? lengthEmbedding;
     private readonly int padId;
+
+    /// <summary>Rows of Instruct-XLMR's length embedding: target lengths 0..511.</summary>
+    public const int LengthClasses = 512;
 
     public RobertaComponents(ModelConfig config, ModelWeights weights)
     {
@@ -36,7 +40,10 @@ internal sealed class RobertaComponents
         head = new MaskedLmHead(weights.Load("lm_head.dense.weight", h, h), weights.Load("lm_head.dense.bias", h), ActivationKind.Gelu,
             weights.Load("lm_head.layer_norm.weight", h), weights.Load("lm_head.layer_norm.bias", h), Epsilon,
             new VocabularyProjection(decoderWeight, decoderBias));
+        lengthEmbedding = weights.LoadOptional("embed_length.weight", LengthClasses, h);
     }
+
+    public bool HasLengthHead => lengthEmbedding is not null;
 
     public float Epsilon { get; }
 
@@ -49,15 +56,19 @@ internal sealed class RobertaComponents
         weights.Load(prefix + "output.dense.weight", h, h),
         weights.Load(prefix + "output.dense.bias", h));
 
-    /// <summary>RoBERTa position ids: padding keeps padding_idx, real tokens count up from padding_idx + 1.</summary>
+    /// <summary>
+    /// RoBERTa position ids: padding keeps padding_idx, real tokens count up from padding_idx + 1, and in the
+    /// source-then-target layout the target counts from padding_idx + 1 again.
+    /// </summary>
     public int[] PositionIds(TokenBatch batch)
     {
         var positions = new int[batch.Tokens];
         for (int b = 0; b < batch.Batch; b++)
         {
-            int count = 0;
+            int count = 0, targetStart = batch.SourceLengths?[b] ?? -1;
             for (int i = 0; i < batch.Length; i++)
             {
+                if (i == targetStart) count = 0;
                 int index = b * batch.Length + i;
                 positions[index] = batch.Ids[index] != padId ? padId + ++count : padId;
                 if (positions[index] >= positionEmbeddings.Rows)
@@ -79,14 +90,60 @@ internal sealed class RobertaComponents
             System.Numerics.Tensors.TensorPrimitives.Add(x.Row(r), tokenTypeRow.Span, x.Row(r));
     }
 
-    /// <summary>Self-attention of the normalised input into output (before the residual).</summary>
-    public static void Attend(IBackend be, SelfAttention a, Tensor input, TokenBatch batch, int heads, Tensor qkv, Tensor context, Tensor output)
+    /// <summary>
+    /// The attention geometry of one forward: a plain or source-then-target batch on its own, or a batch after what
+    /// cache holds (its keys and values join the cache's for this call).
+    /// </summary>
+    public static (AttentionShape Shape, AttentionMask Mask) AttentionFor(TokenBatch batch, KvCache? cache, int heads, int headDim) =>
+        cache is null
+            ? (AttentionShape.Square(batch.Batch, batch.Length, heads, headDim), new AttentionMask(batch.Mask, SourceLengths: batch.SourceLengths))
+            : (new AttentionShape(batch.Batch, batch.Length, cache.Length + batch.Length, cache.Capacity, heads, heads, headDim),
+                new AttentionMask(cache.KeyValidWith(batch)));
+
+    /// <summary>Self-attention of the normalised input into output (before the residual); with a cache, layer's keys and values go through it.</summary>
+    public static void Attend(IBackend be, SelfAttention a, Tensor input, TokenBatch batch, (AttentionShape Shape, AttentionMask Mask) geometry,
+        KvCache? cache, int layer, Tensor qkv, Tensor context, Tensor output)
     {
         int h = input.Columns;
         be.Linear(input, a.Wqkv, a.Bqkv, qkv);
-        be.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(qkv, h), new ColumnSlice(qkv, 2 * h),
-            AttentionShape.Square(batch.Batch, batch.Length, heads, h / heads), new AttentionMask(batch.Mask), context);
+        if (cache is null)
+        {
+            be.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(qkv, h), new ColumnSlice(qkv, 2 * h), geometry.Shape, geometry.Mask, context);
+        }
+        else
+        {
+            cache.Write(layer, qkv, h, 2 * h, batch.Length);
+            be.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(cache.Keys(layer), 0), new ColumnSlice(cache.Values(layer), 0),
+                geometry.Shape, geometry.Mask, context);
+        }
         be.Linear(context, a.Wo, a.Bo, output);
+    }
+
+    /// <summary>
+    /// Instruct-XLMR's length head, when the checkpoint has one (embed_length.weight, [512, hidden]): the mean of the
+    /// source's final hidden states over its real tokens, times the length embeddings, argmax — the target length
+    /// counting its &lt;s&gt; and &lt;/s&gt;.
+    /// </summary>
+    public int[]? PredictTargetLengths(IBackend be, Tensor sourceHidden, TokenBatch source)
+    {
+        if (lengthEmbedding is null) return null;
+        int h = sourceHidden.Columns;
+        using var pooled = Tensor.Zeros(source.Batch, h);
+        for (int b = 0; b < source.Batch; b++)
+        {
+            int end = source.SourceLengths?[b] ?? source.Length, count = 0;
+            for (int i = 0; i < end; i++)
+                if (source.Mask[b * source.Length + i] != 0)
+                {
+                    System.Numerics.Tensors.TensorPrimitives.Add(pooled.Row(b), sourceHidden.Row(b * source.Length + i), pooled.Row(b));
+                    count++;
+                }
+            System.Numerics.Tensors.TensorPrimitives.Divide(pooled.Row(b), Math.Max(count, 1), pooled.Row(b));
+        }
+        using var scores = Tensor.Allocate(source.Batch, lengthEmbedding.Rows);
+        be.Linear(pooled, lengthEmbedding, null, scores);
+        return Enumerable.Range(0, source.Batch)
+            .Select(b => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(scores.Row(b))).ToArray();
     }
 
     public Tensor Logits(IBackend be, Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds) =>

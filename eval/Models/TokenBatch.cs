@@ -22,6 +22,29 @@ public sealed record TokenBatch
     public int Length { get; }
     public int Tokens => Batch * Length;
 
+    /// <summary>
+    /// Instruct-XLMR's source-then-target layout: when set, the first SourceLengths[b] slots of sequence b are its source
+    /// and the rest its target. The source cannot attend to the target, and the target's positions count from the start
+    /// again. Only models that implement <see cref="ISourceTargetModel"/> accept it.
+    /// </summary>
+    public int[]? SourceLengths
+    {
+        get;
+        init
+        {
+            if (value is not null && (value.Length != Batch || value.Any(n => n < 0 || n > Length)))
+                throw new ArgumentException($"source lengths [{string.Join(", ", value)}] do not fit a batch of [{Batch}, {Length}]");
+            field = value;
+        }
+    }
+
+    /// <summary>Throws for a model that cannot run the source-then-target layout.</summary>
+    public void RequireSingleSegment(string architecture)
+    {
+        if (SourceLengths is not null)
+            throw new NotSupportedException($"{architecture} does not run the source-then-target layout (only XLM-R models do)");
+    }
+
     /// <summary>Right-pads sequences of different lengths into one batch.</summary>
     public static TokenBatch FromSequences(IReadOnlyList<IReadOnlyList<int>> sequences, int padId)
     {

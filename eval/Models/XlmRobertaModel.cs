@@ -7,7 +7,7 @@ namespace Eval.Models;
 /// XLMRobertaForMaskedLM / RobertaForMaskedLM (post-LN BERT): embeddings → LayerNorm; each layer
 /// x = LN(x + Attention(x)), x = LN(x + FFN(x)) with a GELU FFN; LM head tied to the word embeddings.
 /// </summary>
-public sealed class XlmRobertaModel : ILanguageModel
+public sealed class XlmRobertaModel : ISourceTargetModel
 {
     private sealed record Layer(RobertaComponents.SelfAttention Attention, Tensor AttnNorm, Tensor AttnNormBias,
         Tensor Wi, Tensor Bi, Tensor Wout, Tensor Bout, Tensor OutNorm, Tensor OutNormBias);
@@ -51,11 +51,26 @@ public sealed class XlmRobertaModel : ILanguageModel
     public bool IsCausal => false;
     public int MaxSequenceLength => parts.MaxSequenceLength;
 
-    public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)
+    public bool HasLengthHead => parts.HasLengthHead;
+
+    public KvCache CreateCache(int batch, int capacity) => new(layers.Length, batch, capacity, Config.HiddenSize);
+
+    public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false) => Run(batch, null, false, keepHiddenStates);
+
+    public ModelOutput Forward(TokenBatch batch, KvCache cache, bool append, bool keepHiddenStates = false) =>
+        Run(batch, cache, append, keepHiddenStates);
+
+    public int[]? PredictTargetLengths(Tensor sourceHidden, TokenBatch source) => parts.PredictTargetLengths(Backend, sourceHidden, source);
+
+    private ModelOutput Run(TokenBatch batch, KvCache? cache, bool append, bool keepHiddenStates)
     {
         var be = Backend;
         int t = batch.Tokens, h = Config.HiddenSize;
         float eps = parts.Epsilon;
+        if (cache is not null && batch.SourceLengths is not null)
+            throw new ArgumentException("a batch run against a cache is a source or a target, not both");
+        cache?.CheckFits(batch.Batch, batch.Length);
+        var geometry = RobertaComponents.AttentionFor(batch, cache, Config.NumAttentionHeads, h / Config.NumAttentionHeads);
         var recorder = new HiddenStateRecorder(keepHiddenStates);
         var x = Tensor.Allocate(t, h);                                  // [B·S, H]
         using var qkv = Tensor.Allocate(t, 3 * h);
@@ -70,7 +85,7 @@ public sealed class XlmRobertaModel : ILanguageModel
         for (int l = 0; l < layers.Length; l++)
         {
             var layer = layers[l];
-            RobertaComponents.Attend(be, layer.Attention, x, batch, Config.NumAttentionHeads, qkv, context, sublayer);
+            RobertaComponents.Attend(be, layer.Attention, x, batch, geometry, cache, l, qkv, context, sublayer);
             be.Add(x, sublayer, x);
             be.LayerNorm(x, layer.AttnNorm, layer.AttnNormBias, eps, x);
 
@@ -81,6 +96,7 @@ public sealed class XlmRobertaModel : ILanguageModel
             be.LayerNorm(x, layer.OutNorm, layer.OutNormBias, eps, x);
             recorder.Record($"hidden.layer.{l}", x);
         }
+        if (append) cache!.Commit(batch);
         return recorder.Finish(x);
     }
 

@@ -7,7 +7,7 @@ namespace Eval.Models;
 /// XLMRobertaXLForMaskedLM (XL and XXL, pre-LN): embeddings without LayerNorm; each layer
 /// x += Attention(LN(x)), x += FFN(LN(x)); a final encoder LayerNorm; the same LM head as XLM-R.
 /// </summary>
-public sealed class XlmRobertaXlModel : ILanguageModel
+public sealed class XlmRobertaXlModel : ISourceTargetModel
 {
     private sealed record Layer(Tensor AttnNorm, Tensor AttnNormBias, RobertaComponents.SelfAttention Attention,
         Tensor FfnNorm, Tensor FfnNormBias, Tensor Wi, Tensor Bi, Tensor Wout, Tensor Bout);
@@ -51,11 +51,26 @@ public sealed class XlmRobertaXlModel : ILanguageModel
     public bool IsCausal => false;
     public int MaxSequenceLength => parts.MaxSequenceLength;
 
-    public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)
+    public bool HasLengthHead => parts.HasLengthHead;
+
+    public KvCache CreateCache(int batch, int capacity) => new(layers.Length, batch, capacity, Config.HiddenSize);
+
+    public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false) => Run(batch, null, false, keepHiddenStates);
+
+    public ModelOutput Forward(TokenBatch batch, KvCache cache, bool append, bool keepHiddenStates = false) =>
+        Run(batch, cache, append, keepHiddenStates);
+
+    public int[]? PredictTargetLengths(Tensor sourceHidden, TokenBatch source) => parts.PredictTargetLengths(Backend, sourceHidden, source);
+
+    private ModelOutput Run(TokenBatch batch, KvCache? cache, bool append, bool keepHiddenStates)
     {
         var be = Backend;
         int t = batch.Tokens, h = Config.HiddenSize;
         float eps = parts.Epsilon;
+        if (cache is not null && batch.SourceLengths is not null)
+            throw new ArgumentException("a batch run against a cache is a source or a target, not both");
+        cache?.CheckFits(batch.Batch, batch.Length);
+        var geometry = RobertaComponents.AttentionFor(batch, cache, Config.NumAttentionHeads, h / Config.NumAttentionHeads);
         var recorder = new HiddenStateRecorder(keepHiddenStates);
         var x = Tensor.Allocate(t, h);                                  // [B·S, H]
         using var normed = Tensor.Allocate(t, h);
@@ -71,7 +86,7 @@ public sealed class XlmRobertaXlModel : ILanguageModel
         {
             var layer = layers[l];
             be.LayerNorm(x, layer.AttnNorm, layer.AttnNormBias, eps, normed);
-            RobertaComponents.Attend(be, layer.Attention, normed, batch, Config.NumAttentionHeads, qkv, context, sublayer);
+            RobertaComponents.Attend(be, layer.Attention, normed, batch, geometry, cache, l, qkv, context, sublayer);
             be.Add(x, sublayer, x);
 
             be.LayerNorm(x, layer.FfnNorm, layer.FfnNormBias, eps, normed);
@@ -81,6 +96,7 @@ public sealed class XlmRobertaXlModel : ILanguageModel
             be.Add(x, sublayer, x);
             recorder.Record($"hidden.layer.{l}", x);
         }
+        if (append) cache!.Commit(batch);
         be.LayerNorm(x, finalNorm, finalNormBias, eps, x);
         return recorder.Finish(x);
     }

@@ -180,19 +180,21 @@ public sealed class BackendOpsTests
 
     public static IEnumerable<object[]> AttentionCases()
     {
-        // name, batch, qLen, kLen, kvRows, heads, kvHeads, d, causal, window, queryStart, padTail
-        yield return ["square padded", 2, 9, 9, 9, 2, 2, 8, false, -1, 0, 3];
-        yield return ["sliding window", 2, 150, 150, 150, 2, 2, 16, false, 16, 0, 20];
-        yield return ["causal gqa", 3, 70, 70, 70, 4, 2, 16, true, -1, 0, 5];
-        yield return ["kv cache step", 2, 1, 33, 48, 4, 1, 8, true, -1, 32, 0];
-        yield return ["kv cache chunk", 1, 5, 25, 40, 6, 3, 8, true, -1, 20, 0];
-        yield return ["fully masked row", 1, 4, 4, 4, 1, 1, 8, false, -1, 0, 4];
+        // name, batch, qLen, kLen, kvRows, heads, kvHeads, d, causal, window, queryStart, padTail, sourceLength (0: none)
+        yield return ["square padded", 2, 9, 9, 9, 2, 2, 8, false, -1, 0, 3, 0];
+        yield return ["sliding window", 2, 150, 150, 150, 2, 2, 16, false, 16, 0, 20, 0];
+        yield return ["causal gqa", 3, 70, 70, 70, 4, 2, 16, true, -1, 0, 5, 0];
+        yield return ["kv cache step", 2, 1, 33, 48, 4, 1, 8, true, -1, 32, 0, 0];
+        yield return ["kv cache chunk", 1, 5, 25, 40, 6, 3, 8, true, -1, 20, 0, 0];
+        yield return ["fully masked row", 1, 4, 4, 4, 1, 1, 8, false, -1, 0, 4, 0];
+        yield return ["source then target", 2, 90, 90, 90, 2, 2, 8, false, -1, 0, 6, 70];
+        yield return ["target chunk after cached source", 2, 12, 40, 48, 2, 1, 8, false, -1, 28, 0, 28];
     }
 
     [TestMethod]
     [DynamicData(nameof(AttentionCases), DynamicDataSourceType.Method)]
     public void AttentionMatchesReference(string caseName, int batch, int qLen, int kLen, int kvRows, int heads, int kvHeads,
-        int d, bool causal, int window, int queryStart, int padTail)
+        int d, bool causal, int window, int queryStart, int padTail, int sourceLength)
     {
         foreach (var (name, create) in Backends().Select(o => ((string)o[0], (Func<IBackend>)o[1])))
         {
@@ -206,7 +208,10 @@ public sealed class BackendOpsTests
             for (int b = 0; b < batch; b++)
                 for (int j = 0; j < kLen; j++)
                     valid[b * kvRows + j] = b == batch - 1 && j >= kLen - padTail ? 0 : 1;
-            var mask = new AttentionMask(valid, causal, window, queryStart);
+            // The second batch element's source is shorter, so the boundary falls inside a query chunk there.
+            var sources = sourceLength == 0 ? default(ReadOnlyMemory<int>)
+                : Enumerable.Range(0, batch).Select(b => sourceLength - 9 * b).ToArray();
+            var mask = new AttentionMask(valid, causal, window, queryStart, sources);
             using var tq = Tensor.FromArray(q, batch * qLen, qCols);
             using var tkv = Tensor.FromArray(kv, batch * kvRows, kvCols);
             using var output = Tensor.Allocate(batch * qLen, heads * d);

@@ -98,7 +98,8 @@ public static class Reference
                     for (int j = 0; j < s.KeyLength; j++)
                     {
                         bool visible = valid[b * s.KeyRowsPerBatch + j] != 0 && (!mask.Causal || j <= pos)
-                                       && (mask.Window < 0 || Math.Abs(pos - j) <= mask.Window);
+                                       && (mask.Window < 0 || Math.Abs(pos - j) <= mask.Window)
+                                       && (mask.SourceLengths.IsEmpty || pos >= mask.SourceLengths.Span[b] || j < mask.SourceLengths.Span[b]);
                         if (!visible) { scores[j] = double.NegativeInfinity; continue; }
                         double dot = 0;
                         for (int c = 0; c < d; c++)

@@ -68,7 +68,9 @@ public sealed unsafe partial class CpuBackend
             // Keys that any query of this chunk may see.
             int firstQuery = mask.QueryStart + i0, lastQuery = firstQuery + rows - 1;
             int jLo = 0, jHi = s.KeyLength;
+            int source = mask.SourceLengths.IsEmpty ? int.MaxValue : mask.SourceLengths.Span[b];
             if (mask.Causal) jHi = Math.Min(jHi, lastQuery + 1);
+            if (lastQuery < source) jHi = Math.Min(jHi, source);
             if (mask.Window >= 0)
             {
                 jLo = Math.Max(jLo, firstQuery - mask.Window);
@@ -100,7 +102,8 @@ public sealed unsafe partial class CpuBackend
                     int key = jLo + j;
                     bool visible = valid[j] != 0
                         && (!mask.Causal || key <= position)
-                        && (mask.Window < 0 || Math.Abs(position - key) <= mask.Window);
+                        && (mask.Window < 0 || Math.Abs(position - key) <= mask.Window)
+                        && (position >= source || key < source);
                     if (visible) any = true;
                     else row[j] = float.NegativeInfinity;
                 }
@@ -136,6 +139,8 @@ public sealed unsafe partial class CpuBackend
                 throw new ArgumentException($"Attention: {name} {slice.Tensor} (from column {slice.Offset}) do not hold {s}");
         if (s.KeyLength > s.KeyRowsPerBatch)
             throw new ArgumentException($"Attention: key length {s.KeyLength} exceeds the {s.KeyRowsPerBatch} rows per batch element");
+        if (!mask.SourceLengths.IsEmpty && mask.SourceLengths.Length != s.Batch)
+            throw new ArgumentException($"Attention: {mask.SourceLengths.Length} source lengths for a batch of {s.Batch}");
         if (mask.KeyValid.Length < s.Batch * s.KeyRowsPerBatch)
             throw new ArgumentException($"Attention: key mask has {mask.KeyValid.Length} entries, needs {s.Batch * s.KeyRowsPerBatch}");
         if (output.Rows != s.Batch * s.QueryLength || output.Columns != s.QueryHeads * s.HeadDim)

@@ -23,9 +23,12 @@ public sealed record EvalRequest(
 /// <summary>One scored example.</summary>
 public sealed record ExampleResult(
     string Task, string Subset, string Split, string Template, int DocId, string Prompt, IReadOnlyList<string> Choices,
-    double[] Scores, int Prediction, int Gold, bool Truncated, int[] ChoiceLengths)
+    double[] Scores, int Prediction, int Gold, bool Truncated, int[] ChoiceLengths, int? NormalizedPrediction = null)
 {
     public bool Correct => Prediction == Gold;
+
+    /// <summary>acc_norm's outcome, for log-likelihood scoring; null otherwise.</summary>
+    public bool? NormalizedCorrect => NormalizedPrediction is { } p ? p == Gold : null;
 }
 
 /// <summary>What a task's part of the run used: split, subsets, templates and the data file of each subset.</summary>
@@ -37,9 +40,9 @@ public sealed record RunProgress(string Description, long Done, long Total);
 public sealed record RunOutcome(IReadOnlyList<ExampleResult> Examples, IReadOnlyList<TaskRunInfo> Tasks, long Scored, long Cached, double Seconds);
 
 /// <summary>
-/// Runs single-[MASK] evaluation: loads each (task, subset) split, renders and tokenizes every example per
-/// template, takes what the score cache already holds, and scores the rest in length-bucketed batches, storing
-/// each batch as it finishes.
+/// Runs evaluation: loads each (task, subset) split, renders and tokenizes every example per template (for a masked LM's
+/// answer slot or a causal LM's continuation), takes what the score cache already holds, and scores the rest in
+/// length-bucketed batches, storing each batch as it finishes.
 /// </summary>
 public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, DatasetStore data, ScoreCache cache, string modelFingerprint)
 {
@@ -48,7 +51,11 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
         if (request.BatchSize < 1) throw new ArgumentException($"--batch-size must be at least 1, got {request.BatchSize}");
         var clock = Stopwatch.StartNew();
         var padId = model.Config.PadTokenId ?? (tokenizer.Specials.Pad is { } pad ? tokenizer.TokenToId(pad) : null) ?? 0;
-        var scorer = new MaskedChoiceScorer(model, padId);
+        IChoiceScorer scorer = model.IsCausal ? new CausalChoiceScorer(model, tokenizer, padId) : new MaskedChoiceScorer(model, padId);
+        ScoringModes.Require(scorer, request.Scoring, model.IsCausal ? "a causal LM" : "a masked LM");
+        Func<Document, IScoredPrompt> Encoder(TaskDefinition task, Templates.PromptTemplate template) => model.IsCausal
+            ? new CausalPromptEncoder(tokenizer, task, template, request.MaxLength).Encode
+            : new MaskedPromptEncoder(tokenizer, task, template, request.MaxLength).Encode;
 
         // Plan first, so progress knows the total and bad data or templates fail before any model time is spent.
         var plans = request.Tasks.Select(t => Plan(t, request)).ToList();
@@ -66,7 +73,7 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
                 {
                     cancel.ThrowIfCancellationRequested();
                     var template = info.Task.Template(templateName);
-                    var encoder = new MaskedPromptEncoder(tokenizer, info.Task, template, request.MaxLength);
+                    var encode = Encoder(info.Task, template);
                     var key = TemplateKey(info.Task, template, request);
                     var have = cache.Load(modelFingerprint, info.Task.Name, subset, info.Split, key);
                     var label = $"{info.Task.Name} {subset} · {templateName}";
@@ -74,8 +81,8 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
                     cached += hits;
                     done += hits;
                     progress?.Report(new RunProgress(label, done, total));
-                    var missing = docs.Where(d => !have.ContainsKey(d.Index)).Select(encoder.Encode)
-                        .OrderBy(p => p.Ids.Length).ThenBy(p => p.Document.Index).ToList();
+                    var missing = docs.Where(d => !have.ContainsKey(d.Index)).Select(encode)
+                        .OrderBy(p => p.TokenCount).ThenBy(p => p.Document.Index).ToList();
                     foreach (var batch in missing.Chunk(request.BatchSize))
                     {
                         cancel.ThrowIfCancellationRequested();
@@ -91,8 +98,9 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
                     foreach (var d in docs)
                     {
                         var s = have[d.Index];
+                        int? normalized = request.Scoring == ScoringMode.LogLikelihood ? CausalChoiceScorer.NormalizedPrediction(s.Scores, s.Choices) : null;
                         examples.Add(new ExampleResult(info.Task.Name, subset, info.Split, templateName, d.Index, s.Prompt, s.Choices,
-                            s.Scores, s.Prediction, s.Gold, s.Truncated, s.ChoiceLengths));
+                            s.Scores, s.Prediction, s.Gold, s.Truncated, s.ChoiceLengths, normalized));
                     }
                 }
             }

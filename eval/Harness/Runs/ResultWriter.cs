@@ -47,7 +47,7 @@ public static class ResultWriter
         foreach (var t in summary.Templates)
         {
             var name = TemplateTaskName(t.Task, t.Subset, t.Template);
-            var entry = Entry(name, t.Estimate);
+            var entry = Entry(name, t.Estimate, t.Normalized);
             entry["truncated"] = t.Truncated;
             entry["multi_token_examples"] = t.MultiTokenExamples;
             entry["multi_token_choices"] = new JsonArray(t.MultiTokenChoices.Select(c => (JsonNode)c!).ToArray());
@@ -77,7 +77,7 @@ public static class ResultWriter
         foreach (var g in summary.Groups)
         {
             var name = $"{g.Task}_{g.Group}::{g.Template}";
-            groups[name] = Entry(name, g.Estimate);
+            groups[name] = Entry(name, g.Estimate, g.Normalized);
             groupSubtasks[name] = new JsonArray(g.Subsets.Select(s => (JsonNode)TemplateTaskName(g.Task, s, g.Template)!).ToArray());
         }
         return new JsonObject
@@ -101,11 +101,30 @@ public static class ResultWriter
         };
     }
 
-    private static JsonObject Entry(string alias, AccuracyEstimate e) => new()
+    private static JsonObject Entry(string alias, AccuracyEstimate e, AccuracyEstimate? normalized)
     {
-        ["alias"] = alias, ["acc,none"] = Number(e.Accuracy), ["acc_stderr,none"] = Number(e.StdErr),
-        ["acc_ci95_low,none"] = Number(e.CiLow), ["acc_ci95_high,none"] = Number(e.CiHigh), ["n"] = e.N,
-    };
+        var entry = new JsonObject
+        {
+            ["alias"] = alias, ["acc,none"] = Number(e.Accuracy), ["acc_stderr,none"] = Number(e.StdErr),
+            ["acc_ci95_low,none"] = Number(e.CiLow), ["acc_ci95_high,none"] = Number(e.CiHigh),
+        };
+        if (normalized is { } n)
+        {
+            entry["acc_norm,none"] = Number(n.Accuracy);
+            entry["acc_norm_stderr,none"] = Number(n.StdErr);
+            entry["acc_norm_ci95_low,none"] = Number(n.CiLow);
+            entry["acc_norm_ci95_high,none"] = Number(n.CiHigh);
+        }
+        entry["n"] = e.N;
+        return entry;
+    }
+
+    /// <summary>acc, and acc_norm where the run has it.</summary>
+    private static IEnumerable<(string Metric, AccuracyEstimate Estimate)> Metrics(AccuracyEstimate acc, AccuracyEstimate? normalized)
+    {
+        yield return ("acc", acc);
+        if (normalized is not null) yield return ("acc_norm", normalized);
+    }
 
     private static JsonNode? Number(double v) => double.IsFinite(v) ? JsonValue.Create(Math.Round(v, 10)) : null;
 
@@ -122,11 +141,13 @@ public static class ResultWriter
             static string F(double v) => double.IsFinite(v) ? v.ToString("0.######", CultureInfo.InvariantCulture) : "";
             Row("task", "subset", "split", "template", "metric", "value", "stderr", "ci95_low", "ci95_high", "n", "truncated", "multi_token_examples");
             foreach (var t in summary.Templates)
-                Row(t.Task, t.Subset, t.Split, t.Template, "acc", F(t.Estimate.Accuracy), F(t.Estimate.StdErr), F(t.Estimate.CiLow), F(t.Estimate.CiHigh),
-                    t.Estimate.N.ToString(CultureInfo.InvariantCulture), t.Truncated.ToString(CultureInfo.InvariantCulture), t.MultiTokenExamples.ToString(CultureInfo.InvariantCulture));
+                foreach (var (metric, e) in Metrics(t.Estimate, t.Normalized))
+                    Row(t.Task, t.Subset, t.Split, t.Template, metric, F(e.Accuracy), F(e.StdErr), F(e.CiLow), F(e.CiHigh),
+                        e.N.ToString(CultureInfo.InvariantCulture), t.Truncated.ToString(CultureInfo.InvariantCulture), t.MultiTokenExamples.ToString(CultureInfo.InvariantCulture));
             foreach (var g in summary.Groups)
-                Row(g.Task, g.Group, "", g.Template, "acc", F(g.Estimate.Accuracy), F(g.Estimate.StdErr), F(g.Estimate.CiLow), F(g.Estimate.CiHigh),
-                    g.Estimate.N.ToString(CultureInfo.InvariantCulture), "", "");
+                foreach (var (metric, e) in Metrics(g.Estimate, g.Normalized))
+                    Row(g.Task, g.Group, "", g.Template, metric, F(e.Accuracy), F(e.StdErr), F(e.CiLow), F(e.CiHigh),
+                        e.N.ToString(CultureInfo.InvariantCulture), "", "");
             foreach (var s in summary.Spreads)
             {
                 foreach (var (metric, value) in new[] { ("acc_mean_over_templates", s.Spread.Mean), ("acc_sd_over_templates", s.Spread.Sd), ("acc_min_over_templates", s.Spread.Min), ("acc_max_over_templates", s.Spread.Max) })
@@ -145,7 +166,8 @@ public static class ResultWriter
         md.AppendLine($"Scoring: `{meta.Scoring}` · batch size {meta.BatchSize} · max length {meta.MaxLength}" + (meta.Limit is { } l ? $" · limit {l}" : "") + $" · {meta.Device}").AppendLine();
         md.AppendLine("| task | lang | template | metric | value | ± | 95% CI | n |").AppendLine("|---|---|---|---|---:|---:|---|---:|");
         foreach (var t in summary.Templates)
-            md.AppendLine($"| {t.Task} | {t.Subset} | {Cell(t.Template)} | acc | {P(t.Estimate.Accuracy)} | {P(t.Estimate.StdErr)} | {P(t.Estimate.CiLow)}–{P(t.Estimate.CiHigh)} | {t.Estimate.N} |");
+            foreach (var (metric, e) in Metrics(t.Estimate, t.Normalized))
+                md.AppendLine($"| {t.Task} | {t.Subset} | {Cell(t.Template)} | {metric} | {P(e.Accuracy)} | {P(e.StdErr)} | {P(e.CiLow)}–{P(e.CiHigh)} | {e.N} |");
         if (summary.Spreads.Count > 0)
         {
             md.AppendLine().AppendLine("## Across templates").AppendLine();

@@ -2,13 +2,14 @@ namespace Eval.Harness.Runs;
 
 /// <summary>Accuracy of one (task, subset, template), with how many prompts were truncated and which choices needed several masks.</summary>
 public sealed record TemplateAccuracy(string Task, string Subset, string Split, string Template, AccuracyEstimate Estimate,
-    int Truncated, int MultiTokenExamples, IReadOnlyList<string> MultiTokenChoices);
+    int Truncated, int MultiTokenExamples, IReadOnlyList<string> MultiTokenChoices, AccuracyEstimate? Normalized = null);
 
 /// <summary>A (task, subset or group) across templates: the spread of per-template accuracies.</summary>
 public sealed record AcrossTemplates(string Task, string Subset, bool IsGroup, TemplateSpread Spread, int Examples);
 
 /// <summary>A group (all subsets, or an MMLU category) under one template: accuracy pooled over its examples (size-weighted).</summary>
-public sealed record GroupAccuracy(string Task, string Group, string Template, AccuracyEstimate Estimate, IReadOnlyList<string> Subsets);
+public sealed record GroupAccuracy(string Task, string Group, string Template, AccuracyEstimate Estimate, IReadOnlyList<string> Subsets,
+    AccuracyEstimate? Normalized = null);
 
 /// <summary>The tables every report is written from.</summary>
 public sealed record RunSummary(IReadOnlyList<TemplateAccuracy> Templates, IReadOnlyList<AcrossTemplates> Spreads, IReadOnlyList<GroupAccuracy> Groups)
@@ -23,7 +24,8 @@ public sealed record RunSummary(IReadOnlyList<TemplateAccuracy> Templates, IRead
                 Metrics.Accuracy(g.Select(e => e.Correct).ToList()),
                 g.Count(e => e.Truncated),
                 g.Count(e => e.ChoiceLengths.Any(l => l > 1)),
-                g.SelectMany(e => e.Choices.Where((_, i) => e.ChoiceLengths[i] > 1)).Distinct().Take(12).ToList()))
+                g.SelectMany(e => e.Choices.Where((_, i) => e.ChoiceLengths[i] > 1)).Distinct().Take(12).ToList(),
+                NormalizedAccuracy(g.ToList())))
             .ToList();
 
         var groups = new List<GroupAccuracy>();
@@ -46,9 +48,9 @@ public sealed record RunSummary(IReadOnlyList<TemplateAccuracy> Templates, IRead
                 var perTemplate = new List<GroupAccuracy>();
                 foreach (var template in info.Templates)
                 {
-                    var correct = outcome.Examples.Where(e => e.Task == info.Task.Name && e.Template == template && members.Contains(e.Subset))
-                        .Select(e => e.Correct).ToList();
-                    perTemplate.Add(new GroupAccuracy(info.Task.Name, name, template, Metrics.Accuracy(correct), members));
+                    var pooled = outcome.Examples.Where(e => e.Task == info.Task.Name && e.Template == template && members.Contains(e.Subset)).ToList();
+                    perTemplate.Add(new GroupAccuracy(info.Task.Name, name, template, Metrics.Accuracy(pooled.Select(e => e.Correct).ToList()), members,
+                        NormalizedAccuracy(pooled)));
                 }
                 groups.AddRange(perTemplate);
                 spreads.Add(new AcrossTemplates(info.Task.Name, name, true, Metrics.Spread(perTemplate.Select(g => g.Estimate.Accuracy).ToList()),
@@ -57,4 +59,10 @@ public sealed record RunSummary(IReadOnlyList<TemplateAccuracy> Templates, IRead
         }
         return new RunSummary(templates, spreads, groups);
     }
+
+    /// <summary>acc_norm over examples scored by log-likelihood; null when they were scored another way.</summary>
+    private static AccuracyEstimate? NormalizedAccuracy(IReadOnlyList<ExampleResult> examples) =>
+        examples.Count > 0 && examples.All(e => e.NormalizedCorrect is not null)
+            ? Metrics.Accuracy(examples.Select(e => e.NormalizedCorrect!.Value).ToList())
+            : null;
 }

@@ -2,27 +2,11 @@ using Eval.Models;
 
 namespace Eval.Harness.Scoring;
 
-/// <summary>How a masked LM's logits at the answer slot pick a choice.</summary>
-public enum ScoringMode
-{
-    /// <summary>Log-probability of each choice's tokens at the masks (full-vocabulary softmax), restricted to the choices; argmax.</summary>
-    Restricted,
-
-    /// <summary>ModernBERT-Instruct eval.py: probability of "X" plus that of " X" (first token) at the mask; argmax.</summary>
-    EvalPy,
-
-    /// <summary>Model card: argmax over the whole vocabulary; a token that is no choice counts as wrong (prediction -1).</summary>
-    Unrestricted,
-}
-
-/// <summary>One example's outcome: the predicted choice (-1 for none) and a score per choice.</summary>
-public sealed record ChoiceScore(int Prediction, double[] Scores);
-
 /// <summary>
 /// Scores batches of <see cref="MaskedPrompt"/>s with one forward pass each: the logits at the mask rows only go
 /// through the head. Choices shorter than the slot are scored on their own tokens, the remaining masks left free.
 /// </summary>
-public sealed class MaskedChoiceScorer
+public sealed class MaskedChoiceScorer : IChoiceScorer
 {
     private readonly ILanguageModel model;
     private readonly int padId;
@@ -35,8 +19,14 @@ public sealed class MaskedChoiceScorer
         this.padId = padId;
     }
 
+    public IReadOnlyList<ScoringMode> Modes { get; } = [ScoringMode.Restricted, ScoringMode.EvalPy, ScoringMode.Unrestricted];
+
+    public IReadOnlyList<ChoiceScore> Score(IReadOnlyList<IScoredPrompt> prompts, ScoringMode mode) =>
+        Score(prompts.Select(p => p as MaskedPrompt ?? throw new ArgumentException("the masked-LM scorer takes prompts from MaskedPromptEncoder")).ToList(), mode);
+
     public IReadOnlyList<ChoiceScore> Score(IReadOnlyList<MaskedPrompt> prompts, ScoringMode mode)
     {
+        ScoringModes.Require(this, mode, "a masked LM");
         var batch = TokenBatch.FromSequences(prompts.Select(p => (IReadOnlyList<int>)p.Ids).ToList(), padId);
         var rows = new List<int>();
         var firstRow = new int[prompts.Count];

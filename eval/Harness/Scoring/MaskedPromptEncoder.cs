@@ -16,7 +16,10 @@ public sealed record MaskedPrompt(
     int MaskLength,
     IReadOnlyList<int[]> ChoiceIds,
     IReadOnlyList<int> BareChoiceFirstIds,
-    bool Truncated);
+    bool Truncated) : IScoredPrompt
+{
+    public int TokenCount => Ids.Length;
+}
 
 /// <summary>
 /// Renders an example through a template and tokenizes it for single-[MASK] (or fixed-length multi-[MASK])
@@ -26,9 +29,6 @@ public sealed record MaskedPrompt(
 /// </summary>
 public sealed class MaskedPromptEncoder
 {
-    private const string MaskSentinel = "\uE000";
-    private const string AnchorSentinel = "\uE001";
-
     private readonly Tokenizer tokenizer;
     private readonly TaskDefinition task;
     private readonly PromptTemplate template;
@@ -54,23 +54,13 @@ public sealed class MaskedPromptEncoder
 
     public MaskedPrompt Encode(Document doc)
     {
-        var fields = new Dictionary<string, object?>(doc.Fields) { ["mask"] = MaskSentinel, ["anchor"] = AnchorSentinel };
-        var rendered = template.Render(fields);
-        if (rendered.Choices.Count < 2)
-            throw new TemplateException(template.Name, 1, 1, $"{doc.Origin}: answer_choices rendered {rendered.Choices.Count} choice(s); scoring needs at least 2");
-        int gold = Gold(doc, rendered);
-
-        var choiceIds = rendered.Choices.Select(c => tokenizer.Encode(" " + c, addSpecialTokens: false).Ids.ToArray()).ToList();
+        var slot = AnswerSlotPrompt.Render(task, template, doc, anchorText);
+        var choiceIds = slot.Choices.Select(c => tokenizer.Encode(" " + c, addSpecialTokens: false).Ids.ToArray()).ToList();
         if (choiceIds.Any(ids => ids.Length == 0))
-            throw new InvalidDataException($"{doc.Origin}: template '{template.Name}' has an empty answer choice");
-        var bare = rendered.Choices.Select(c => tokenizer.Encode(c, addSpecialTokens: false).Ids is { Count: > 0 } ids ? ids[0] : -1).ToList();
+            throw new InvalidDataException($"{doc.Origin}: template '{template.Name}' has an answer choice that tokenizes to nothing");
+        var bare = slot.Choices.Select(c => tokenizer.Encode(c, addSpecialTokens: false).Ids is { Count: > 0 } ids ? ids[0] : -1).ToList();
         int length = choiceIds.Max(ids => ids.Length);
-
-        var input = rendered.Input;
-        if (!input.Contains(MaskSentinel, StringComparison.Ordinal)) input += task.AnswerSlot.Render(fields);
-        if (input.Split(MaskSentinel).Length != 2)
-            throw new TemplateException(template.Name, 1, 1, $"{doc.Origin}: the prompt must hold exactly one answer slot ({{{{ mask }}}})");
-        var text = input.Replace(AnchorSentinel, anchorText).Replace(MaskSentinel, string.Concat(Enumerable.Repeat(maskText, length)));
+        var text = slot.Before + string.Concat(Enumerable.Repeat(maskText, length)) + slot.After;
         var ids = tokenizer.Encode(text, addSpecialTokens: true).Ids.ToList();
 
         int maskStart = LastMaskRun(ids, length, doc);
@@ -86,7 +76,7 @@ public sealed class MaskedPromptEncoder
             maskStart -= drop;
             truncated = true;
         }
-        return new MaskedPrompt(doc, text, rendered.Choices, gold, ids.ToArray(), maskStart, length, choiceIds, bare, truncated);
+        return new MaskedPrompt(doc, text, slot.Choices, slot.Gold, ids.ToArray(), maskStart, length, choiceIds, bare, truncated);
     }
 
     private int LastMaskRun(List<int> ids, int length, Document doc)
@@ -96,15 +86,5 @@ public sealed class MaskedPromptEncoder
         if (last < 0 || start < 0 || Enumerable.Range(start, length).Any(i => ids[i] != maskId))
             throw new InvalidDataException($"{doc.Origin}: template '{template.Name}': the prompt does not tokenize to {length} consecutive mask tokens");
         return start;
-    }
-
-    private int Gold(Document doc, RenderedPrompt rendered)
-    {
-        var text = task.Gold.Render(doc.Fields).Trim();
-        if (!int.TryParse(text, out int gold) || gold < 0 || gold >= rendered.Choices.Count)
-            throw new InvalidDataException($"{doc.Origin}: gold '{text}' (from {task.Name}'s gold expression) is not a choice index below {rendered.Choices.Count}");
-        if (rendered.Target.Length > 0 && rendered.Target != rendered.Choices[gold])
-            throw new InvalidDataException($"{doc.Origin}: template '{template.Name}' targets '{rendered.Target}', but the gold choice is '{rendered.Choices[gold]}'");
-        return gold;
     }
 }

@@ -1,0 +1,138 @@
+using Eval.Engine;
+using Eval.Harness.Decoding;
+using Eval.Models;
+using Eval.Tokenizers;
+
+namespace Eval.Harness.Scoring;
+
+/// <summary>
+/// Scores <see cref="CausalPrompt"/>s with a decoder-only model through its KV cache. The batch's contexts run once,
+/// right-padded, each at its own positions; log-likelihood then copies each context's cache once per choice and runs
+/// all continuations together, so a shared prefix is computed once however many choices follow it.
+/// </summary>
+public sealed class CausalChoiceScorer : IChoiceScorer
+{
+    private readonly ICausalLanguageModel model;
+    private readonly Tokenizer tokenizer;
+    private readonly int padId;
+    private readonly HashSet<int> stopTokens;
+
+    public CausalChoiceScorer(ILanguageModel model, Tokenizer tokenizer, int padId)
+    {
+        this.model = model as ICausalLanguageModel
+            ?? throw new NotSupportedException($"{model.Config.Path}: {string.Join(", ", model.Config.Architectures)} is a masked LM; causal scoring needs a decoder-only model");
+        this.tokenizer = tokenizer;
+        this.padId = padId;
+        stopTokens = [.. model.Config.EosTokenIds];
+        if (tokenizer.Specials.Eos is { } eos && tokenizer.TokenToId(eos) is { } eosId) stopTokens.Add(eosId);
+    }
+
+    public IReadOnlyList<ScoringMode> Modes { get; } = [ScoringMode.LogLikelihood, ScoringMode.NextToken, ScoringMode.Greedy];
+
+    public IReadOnlyList<ChoiceScore> Score(IReadOnlyList<IScoredPrompt> prompts, ScoringMode mode)
+    {
+        ScoringModes.Require(this, mode, "a causal LM");
+        var causal = prompts.Select(p => p as CausalPrompt ?? throw new ArgumentException("the causal scorer takes prompts from CausalPromptEncoder")).ToList();
+        return mode switch
+        {
+            ScoringMode.LogLikelihood => LogLikelihoods(causal),
+            ScoringMode.NextToken => NextToken(causal),
+            _ => Greedy(causal),
+        };
+    }
+
+    /// <summary>Summed log-probability of each choice's continuation given the context; prediction is the argmax (acc).</summary>
+    public IReadOnlyList<ChoiceScore> LogLikelihoods(IReadOnlyList<CausalPrompt> prompts)
+    {
+        int choicesPerPrompt = prompts.Max(p => p.ChoiceIds.Count);
+        int longestChoice = prompts.Max(p => p.ChoiceIds.Max(c => c.Length));
+        var contexts = TokenBatch.FromSequences(prompts.Select(p => (IReadOnlyList<int>)p.ContextIds).ToList(), padId);
+        using var cache = model.CreateCache(prompts.Count, contexts.Length);
+        var scores = prompts.Select(p => new double[p.ChoiceIds.Count]).ToArray();
+
+        // The last context token predicts every continuation's first token.
+        using (var output = model.Forward(contexts, cache))
+        using (var logits = model.Logits(output.LastHidden, LastRows(prompts, contexts.Length)))
+            for (int b = 0; b < prompts.Count; b++)
+            {
+                double normalizer = LogSumExp(logits.Row(b));
+                for (int c = 0; c < prompts[b].ChoiceIds.Count; c++) scores[b][c] = logits.Row(b)[prompts[b].ChoiceIds[c][0]] - normalizer;
+            }
+        if (longestChoice == 1) return scores.Select(s => new ChoiceScore(ArgMax(s), s)).ToList();
+
+        // Sequence b·K + c continues context b with choice c's tokens but its last (which nothing after it predicts).
+        int steps = longestChoice - 1;
+        using var branches = cache.Repeat(choicesPerPrompt, contexts.Length + steps);
+        var sequences = new List<IReadOnlyList<int>>();
+        for (int b = 0; b < prompts.Count; b++)
+            for (int c = 0; c < choicesPerPrompt; c++)
+                sequences.Add(c < prompts[b].ChoiceIds.Count ? prompts[b].ChoiceIds[c][..^1] : []);
+        var continuation = TokenBatch.FromSequences(sequences, padId);   // [B·K, steps]
+        var rows = new List<int>();
+        var targets = new List<(int Prompt, int Choice, int Token)>();
+        for (int b = 0; b < prompts.Count; b++)
+            for (int c = 0; c < prompts[b].ChoiceIds.Count; c++)
+            {
+                var ids = prompts[b].ChoiceIds[c];
+                for (int j = 1; j < ids.Length; j++)
+                {
+                    rows.Add((b * choicesPerPrompt + c) * steps + j - 1);
+                    targets.Add((b, c, ids[j]));
+                }
+            }
+        using (var output = model.Forward(continuation, branches))
+        using (var logits = model.Logits(output.LastHidden, rows.ToArray()))
+            for (int r = 0; r < rows.Count; r++)
+                scores[targets[r].Prompt][targets[r].Choice] += logits.Row(r)[targets[r].Token] - LogSumExp(logits.Row(r));
+        return scores.Select(s => new ChoiceScore(ArgMax(s), s)).ToList();
+    }
+
+    /// <summary>acc_norm as lm-evaluation-harness defines it: the argmax of log-likelihood divided by the choice's length in characters.</summary>
+    public static int NormalizedPrediction(IReadOnlyList<double> logLikelihoods, IReadOnlyList<string> choices) =>
+        ArgMax(logLikelihoods.Select((ll, i) => ll / Math.Max(1, choices[i].Length)).ToArray());
+
+    private IReadOnlyList<ChoiceScore> NextToken(IReadOnlyList<CausalPrompt> prompts)
+    {
+        var contexts = TokenBatch.FromSequences(prompts.Select(p => (IReadOnlyList<int>)p.ContextIds).ToList(), padId);
+        using var output = model.Forward(contexts);
+        using var logits = model.Logits(output.LastHidden, LastRows(prompts, contexts.Length));
+        return prompts.Select((p, b) =>
+        {
+            double normalizer = LogSumExp(logits.Row(b));
+            var s = p.ChoiceIds.Select(ids => logits.Row(b)[ids[0]] - normalizer).ToArray();
+            return new ChoiceScore(ArgMax(s), s);
+        }).ToList();
+    }
+
+    /// <summary>Greedy generation up to a stop token or a line break; the choice equal to the trimmed text scores 1 and is the prediction.</summary>
+    private IReadOnlyList<ChoiceScore> Greedy(IReadOnlyList<CausalPrompt> prompts)
+    {
+        int budget = prompts.Max(p => p.ChoiceIds.Max(c => c.Length)) + 8;
+        var outputs = new GreedyDecoder(model, padId).Generate(prompts.Select(p => p.ContextIds).ToList(), budget, stopTokens,
+            tokens => tokenizer.Decode(tokens, skipSpecialTokens: true).TrimStart().Contains('\n'));
+        return prompts.Select((p, b) =>
+        {
+            var text = tokenizer.Decode(outputs[b].Tokens, skipSpecialTokens: true).Split('\n')[0].Trim();
+            var s = p.Choices.Select(c => string.Equals(c.Trim(), text, StringComparison.Ordinal) ? 1.0 : 0.0).ToArray();
+            return new ChoiceScore(Array.IndexOf(s, 1.0), s);
+        }).ToList();
+    }
+
+    private static int[] LastRows(IReadOnlyList<CausalPrompt> prompts, int length) =>
+        prompts.Select((p, b) => b * length + p.ContextIds.Length - 1).ToArray();
+
+    private static double LogSumExp(ReadOnlySpan<float> row)
+    {
+        float max = System.Numerics.Tensors.TensorPrimitives.Max(row);
+        double sum = 0;
+        foreach (var v in row) sum += Math.Exp(v - max);
+        return max + Math.Log(sum);
+    }
+
+    private static int ArgMax(IReadOnlyList<double> scores)
+    {
+        int best = 0;
+        for (int i = 1; i < scores.Count; i++) if (scores[i] > scores[best]) best = i;
+        return best;
+    }
+}

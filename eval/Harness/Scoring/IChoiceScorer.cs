@@ -1,0 +1,82 @@
+using Eval.Harness.Data;
+
+namespace Eval.Harness.Scoring;
+
+/// <summary>How a model's outputs pick one of an example's answer choices.</summary>
+public enum ScoringMode
+{
+    /// <summary>Masked LM: log-probability of each choice's tokens at the masks (full-vocabulary softmax), restricted to the choices; argmax.</summary>
+    Restricted,
+
+    /// <summary>Masked LM, ModernBERT-Instruct eval.py: probability of "X" plus that of " X" (first token) at the mask; argmax.</summary>
+    EvalPy,
+
+    /// <summary>Masked LM, model card: argmax over the whole vocabulary; a token that is no choice counts as wrong (prediction -1).</summary>
+    Unrestricted,
+
+    /// <summary>
+    /// Causal LM, lm-evaluation-harness multiple_choice: the summed log-likelihood of each continuation after the
+    /// context; acc takes the argmax, acc_norm the argmax of log-likelihood per character of the choice.
+    /// </summary>
+    LogLikelihood,
+
+    /// <summary>Causal LM: the log-probability of each choice's first token right after the context, restricted to the choices; argmax.</summary>
+    NextToken,
+
+    /// <summary>Causal LM: greedy generation until a stop token or a line break; the choice it spells out, or -1.</summary>
+    Greedy,
+}
+
+/// <summary>One example's outcome: the predicted choice (-1 for none) and a score per choice.</summary>
+public sealed record ChoiceScore(int Prediction, double[] Scores);
+
+/// <summary>An example rendered and tokenized for one scorer.</summary>
+public interface IScoredPrompt
+{
+    Document Document { get; }
+    string Text { get; }
+    IReadOnlyList<string> Choices { get; }
+    int Gold { get; }
+    bool Truncated { get; }
+
+    /// <summary>Tokens of the prompt as the model sees it (for batching by length).</summary>
+    int TokenCount { get; }
+
+    /// <summary>Each choice's tokens as scored.</summary>
+    IReadOnlyList<int[]> ChoiceIds { get; }
+}
+
+/// <summary>Scores batches of prompts made by its model kind's encoder (<see cref="MaskedPromptEncoder"/>, <see cref="CausalPromptEncoder"/>).</summary>
+public interface IChoiceScorer
+{
+    /// <summary>The scoring modes this scorer implements; the first is the default.</summary>
+    IReadOnlyList<ScoringMode> Modes { get; }
+
+    IReadOnlyList<ChoiceScore> Score(IReadOnlyList<IScoredPrompt> prompts, ScoringMode mode);
+}
+
+/// <summary>The command-line names of the scoring modes.</summary>
+public static class ScoringModes
+{
+    public static readonly IReadOnlyList<(string Name, ScoringMode Mode)> Names =
+    [
+        ("restricted", ScoringMode.Restricted), ("eval-py", ScoringMode.EvalPy), ("unrestricted", ScoringMode.Unrestricted),
+        ("loglik", ScoringMode.LogLikelihood), ("next-token", ScoringMode.NextToken), ("greedy", ScoringMode.Greedy),
+    ];
+
+    public static ScoringMode DefaultFor(bool causal) => causal ? ScoringMode.LogLikelihood : ScoringMode.Restricted;
+
+    public static string NameOf(ScoringMode mode) => Names.First(n => n.Mode == mode).Name;
+
+    public static ScoringMode Parse(string name) =>
+        Names.FirstOrDefault(n => n.Name == name.Trim().ToLowerInvariant()) is { Name: not null } found
+            ? found.Mode
+            : throw new ArgumentException($"unknown scoring mode '{name}'; one of: {string.Join(", ", Names.Select(n => n.Name))}");
+
+    public static void Require(IChoiceScorer scorer, ScoringMode mode, string modelKind)
+    {
+        if (!scorer.Modes.Contains(mode))
+            throw new ArgumentException(
+                $"scoring mode '{NameOf(mode)}' does not apply to {modelKind}; use one of: {string.Join(", ", scorer.Modes.Select(NameOf))}");
+    }
+}
