@@ -1,19 +1,9 @@
-using System.Runtime.InteropServices;
-
 namespace Eval.Bench;
 
-/// <summary>What a measurement was taken on, and the process's memory high-water mark.</summary>
+/// <summary>The project root and the process's memory high-water mark (the machine and medians: Eval.Harness.Benchmarks.Measurement).</summary>
 public static class BenchEnvironment
 {
     public static string ProjectRoot { get; } = FindRoot();
-
-    public static string Machine()
-    {
-        string cpu = "unknown CPU";
-        if (File.Exists("/proc/cpuinfo"))
-            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':', 2)[1].Trim() ?? cpu;
-        return $"{cpu}, {Environment.ProcessorCount} logical cores, {RuntimeInformation.OSDescription}, .NET {Environment.Version}";
-    }
 
     /// <summary>Resets the peak resident set size (Linux), so the next <see cref="PeakResidentBytes"/> covers what follows.</summary>
     public static void ResetPeakResident()
@@ -37,11 +27,5 @@ public static class BenchEnvironment
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "Eval.sln"))) return dir.FullName;
         return Directory.GetCurrentDirectory();
-    }
-
-    public static double Median(IReadOnlyList<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 }

@@ -19,13 +19,13 @@ public static class ForwardThroughput
     public static int Run(string[] args)
     {
         var o = Parse(args);
-        Console.WriteLine($"machine: {BenchEnvironment.Machine()}");
+        Console.WriteLine($"machine: {Eval.Harness.Benchmarks.Measurement.Machine()}");
         Console.WriteLine($"command: bench forward {string.Join(' ', args)}");
         Console.WriteLine($"batch {o.Batch} x {o.Sequence} tokens, {o.Threads} threads, 1 warm-up + {o.Repetitions} timed runs, median");
         var rows = new List<string> { "model,implementation,median_s,min_s,max_s,tokens_per_s,ratio_vs_pytorch,peak_rss_over_weight_bytes" };
         foreach (var name in o.Models)
         {
-            var configPath = Path.Combine(BenchEnvironment.ProjectRoot, "bench", "configs", name + ".json");
+            var configPath = Path.Combine(BenchEnvironment.ProjectRoot, "eval", "Harness", "Benchmarks", "ModelShapes", name + ".json");
             var ours = MeasureOurs(configPath, o);
             var peer = o.Peer ? MeasurePeer(configPath, o) : null;
             double ratio = peer is null ? double.NaN : ours.TokensPerSecond / peer.Value.TokensPerSecond;
@@ -66,7 +66,7 @@ public static class ForwardThroughput
             using (model.Logits(output.LastHidden, maskRows)) { }
             if (r > 0) times.Add(clock.Elapsed.TotalSeconds);
         }
-        double median = BenchEnvironment.Median(times);
+        double median = Eval.Harness.Benchmarks.Measurement.Median(times);
         return new Measurement($"ours ({backend.Name})", median, times.Min(), times.Max(), o.Batch * o.Sequence / median,
             BenchEnvironment.PeakResidentBytes(), model.ParameterCount * sizeof(float));
     }

@@ -14,7 +14,7 @@ static int Usage()
         usage: dotnet run -c Release --project bench -- <benchmark> [options]
           forward [--models modernbert-large,xlm-roberta-large] [--batch 8] [--seq 256] [--threads 2] [--reps 3]
                   [--gemm Auto|Blas|Managed] [--no-peer]
-              our forward (random weights, model shapes from bench/configs) beside PyTorch eager (bench/peers/torch_forward.py)
+              our forward (random weights, model shapes from eval/Harness/Benchmarks/ModelShapes) beside PyTorch eager (bench/peers/torch_forward.py)
           tokenize [reps]
               our tokenizers beside @huggingface/tokenizers (node) on the fixture texts, single-threaded
           gemm [BenchmarkDotNet options]

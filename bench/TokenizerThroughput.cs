@@ -15,7 +15,7 @@ public static class TokenizerThroughput
         int reps = args.Length > 0 ? int.Parse(args[0]) : 5;
         var shared = Path.GetFullPath(Path.Combine(BenchEnvironment.ProjectRoot, "..", "shared"));
         var peers = Path.Combine(BenchEnvironment.ProjectRoot, "bench", "peers");
-        Console.WriteLine($"machine: {BenchEnvironment.Machine()}");
+        Console.WriteLine($"machine: {Eval.Harness.Benchmarks.Measurement.Machine()}");
         Console.WriteLine($"command: bench tokenize {reps}  (1 warm-up + {reps} passes over every fixture line, median, single thread)");
         foreach (var name in new[] { "modernbert", "smollm2", "llama2-phi3", "unigram-t5-small", "unigram-t5-ru" })
         {
@@ -34,7 +34,7 @@ public static class TokenizerThroughput
                 if (r > 0) times.Add(clock.Elapsed.TotalSeconds);
                 tokens = count;
             }
-            double ours = tokens / BenchEnvironment.Median(times);
+            double ours = tokens / Eval.Harness.Benchmarks.Measurement.Median(times);
             var peer = RunPeer(peers, dir, texts, reps);
             Console.WriteLine(peer is { } p
                 ? $"{name,-18} ours {ours,12:N0} tok/s   js {p,12:N0} tok/s   ours/js = {ours / p:F2}x"

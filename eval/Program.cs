@@ -41,4 +41,5 @@ root.Subcommands.Add(new EvalCommand().Build());
 root.Subcommands.Add(TaskListing.TasksCommand());
 root.Subcommands.Add(TaskListing.TemplatesCommand());
 root.Subcommands.Add(DemoCommand.Build());
+root.Subcommands.Add(new BenchCommand().Build());
 return root.Parse(args).Invoke();

@@ -20,22 +20,29 @@ public static partial class DemoCommand
     public static Command Build()
     {
         var output = new Option<string>("--output") { Description = "folder for the demo model, data and results", DefaultValueFactory = _ => Path.Combine("results", "demo") };
-        var command = new Command("demo", "Offline demo: build a tiny model and a synthetic XNLI-format dataset, then evaluate (accuracy is chance)");
+        var command = new Command("demo", "Offline demo: build a tiny masked LM, a tiny causal LM and a synthetic XNLI-format dataset, then evaluate both (accuracy is chance)");
         command.Options.Add(output);
         command.SetAction(result =>
         {
             var root = result.GetValue(output)!;
             int built = CommandRunner.Run(() =>
             {
-                var words = WriteDataset(Path.Combine(root, "data", "xnli", "xnli_validation_en.tsv"));
-                WriteModel(Path.Combine(root, "model"), words.Concat(TemplateWords()));
-                Console.WriteLine($"built {root}/model (random ModernBERT, own WordPiece vocabulary) and {root}/data (48 synthetic XNLI rows)");
+                var words = WriteDataset(Path.Combine(root, "data", "xnli", "xnli_validation_en.tsv")).Concat(TemplateWords()).ToList();
+                WriteModel(Path.Combine(root, "model"), words, causal: false);
+                WriteModel(Path.Combine(root, "model-causal"), words, causal: true);
+                Console.WriteLine($"built {root}/model (random ModernBERT), {root}/model-causal (random Llama), both with their own WordPiece vocabulary, " +
+                                  $"and {root}/data (48 synthetic XNLI rows)");
             });
             if (built != 0) return built;
-            return new EvalCommand().Build().Parse([
-                "--task", "xnli", "--languages", "en", "--model", Path.Combine(root, "model"), "--data-dir", Path.Combine(root, "data"),
-                "--offline", "--output", Path.Combine(root, "run"), "--batch-size", "8",
-            ]).Invoke();
+            foreach (var (model, run) in new[] { ("model", "run"), ("model-causal", "run-causal") })
+            {
+                int code = new EvalCommand().Build().Parse([
+                    "--task", "xnli", "--languages", "en", "--model", Path.Combine(root, model), "--data-dir", Path.Combine(root, "data"),
+                    "--offline", "--output", Path.Combine(root, run), "--batch-size", "8",
+                ]).Invoke();
+                if (code != 0) return code;
+            }
+            return 0;
         });
         return command;
     }
@@ -77,7 +84,8 @@ public static partial class DemoCommand
 
     private static IEnumerable<string> Words(string text) => Word().Matches(text.ToLowerInvariant()).Select(m => m.Value);
 
-    private static void WriteModel(string dir, IEnumerable<string> words)
+    /// <summary>A random ModernBERT (or Llama, when causal) with a WordPiece tokenizer over the given words.</summary>
+    private static void WriteModel(string dir, IEnumerable<string> words, bool causal)
     {
         Directory.CreateDirectory(dir);
         string[] specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
@@ -105,15 +113,23 @@ public static partial class DemoCommand
         File.WriteAllText(Path.Combine(dir, "tokenizer.json"), tokenizer.ToJsonString());
         File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"),
             """{"mask_token": "[MASK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "unk_token": "[UNK]", "model_max_length": 512}""");
-        var config = new JsonObject
-        {
-            ["architectures"] = new JsonArray("ModernBertForMaskedLM"), ["model_type"] = "modernbert", ["vocab_size"] = vocab.Count,
-            ["hidden_size"] = 64, ["intermediate_size"] = 96, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 4,
-            ["global_attn_every_n_layers"] = 2, ["local_attention"] = 64, ["global_rope_theta"] = 160000.0, ["local_rope_theta"] = 10000.0,
-            ["norm_eps"] = 1e-5, ["norm_bias"] = false, ["attention_bias"] = false, ["mlp_bias"] = false, ["classifier_bias"] = false,
-            ["decoder_bias"] = true, ["hidden_activation"] = "gelu", ["classifier_activation"] = "gelu", ["max_position_embeddings"] = 512,
-            ["pad_token_id"] = 0, ["cls_token_id"] = 2, ["sep_token_id"] = 3, ["tie_word_embeddings"] = true,
-        };
+        var config = causal
+            ? new JsonObject
+            {
+                ["architectures"] = new JsonArray("LlamaForCausalLM"), ["model_type"] = "llama", ["vocab_size"] = vocab.Count,
+                ["hidden_size"] = 64, ["intermediate_size"] = 96, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 4,
+                ["num_key_value_heads"] = 2, ["head_dim"] = 16, ["hidden_act"] = "silu", ["rms_norm_eps"] = 1e-5, ["rope_theta"] = 10000.0,
+                ["max_position_embeddings"] = 512, ["tie_word_embeddings"] = true, ["pad_token_id"] = 0, ["bos_token_id"] = 2, ["eos_token_id"] = 3,
+            }
+            : new JsonObject
+            {
+                ["architectures"] = new JsonArray("ModernBertForMaskedLM"), ["model_type"] = "modernbert", ["vocab_size"] = vocab.Count,
+                ["hidden_size"] = 64, ["intermediate_size"] = 96, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 4,
+                ["global_attn_every_n_layers"] = 2, ["local_attention"] = 64, ["global_rope_theta"] = 160000.0, ["local_rope_theta"] = 10000.0,
+                ["norm_eps"] = 1e-5, ["norm_bias"] = false, ["attention_bias"] = false, ["mlp_bias"] = false, ["classifier_bias"] = false,
+                ["decoder_bias"] = true, ["hidden_activation"] = "gelu", ["classifier_activation"] = "gelu", ["max_position_embeddings"] = 512,
+                ["pad_token_id"] = 0, ["cls_token_id"] = 2, ["sep_token_id"] = 3, ["tie_word_embeddings"] = true,
+            };
         File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
 
         // Build the model once from seeded random values, recording every tensor it asks for, and save them.

@@ -47,8 +47,14 @@ public sealed record ModelConfig
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: config.json not found", path);
+        return Parse(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>Parses config.json content; path names it in errors (a file, or an embedded copy).</summary>
+    public static ModelConfig Parse(byte[] json, string path)
+    {
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
+        try { doc = JsonDocument.Parse(json); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON: {e.Message}"); }
         using var _ = doc;
         var root = doc.RootElement;

@@ -173,6 +173,52 @@ public sealed class EndToEndTests
         Assert.IsTrue(File.Exists(Path.Combine(dir, "model", "model.safetensors")));
         using var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "run", "results.json")));
         Assert.IsTrue(results.RootElement.GetProperty("results").GetProperty("xnli_en::GPT-3 style").GetProperty("acc,none").GetDouble() is >= 0 and <= 1);
+
+        // The causal model is scored by log-likelihood on the same examples and templates, with acc and acc_norm.
+        Assert.AreEqual(48 * 5, Samples(Path.Combine(dir, "run-causal"), "xnli").Count);
+        using var causal = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "run-causal", "results.json")));
+        var entry = causal.RootElement.GetProperty("results").GetProperty("xnli_en::GPT-3 style");
+        Assert.IsTrue(entry.GetProperty("acc,none").GetDouble() is >= 0 and <= 1);
+        Assert.IsTrue(entry.GetProperty("acc_norm,none").GetDouble() is >= 0 and <= 1);
+        StringAssert.Contains(File.ReadAllText(Path.Combine(dir, "run-causal", "results.md")), "| acc_norm |");
+        Assert.AreEqual("loglik", JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "run-causal", "run.json"))).RootElement.GetProperty("options").GetProperty("scoring").GetString());
+    }
+
+    [TestMethod]
+    public void QuickDecodeBenchmarkWritesAWellFormedCsv()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Program, "bench", "decode", "--quick", "--output", dir, "--threads", "1" }) info.ArgumentList.Add(a);
+        var (code, output) = Wait(Process.Start(info)!);
+        Assert.AreEqual(0, code, output);
+        var csv = Directory.GetFiles(dir, "decode-quick-*.csv").Single();
+        var lines = File.ReadAllLines(csv);
+        CollectionAssert.AreEqual(Eval.Harness.Benchmarks.DecodeBenchmark.CsvHeader, lines[0].Split(','));
+        using var reader = CsvHelper.CsvReader.FromFile(csv, new CsvHelper.CsvReaderOptions { HasHeader = true });
+        reader.ReadHeader();
+        int Column(string name) => Array.IndexOf(Eval.Harness.Benchmarks.DecodeBenchmark.CsvHeader, name);
+        var rows = new List<string[]>();
+        while (reader.Read()) rows.Add(Enumerable.Range(0, reader.FieldCount).Select(reader.GetString).ToArray()!);
+        var q = Eval.Harness.Benchmarks.DecodeBenchmarkOptions.Quick;
+        // Per masked LM (4): single-mask per prompt length and batch, Mask-Predict per L, T and batch; per causal LM (4): log-likelihood per
+        // choice count plus next token per prompt length and batch, greedy per L and batch.
+        int batches = q.Batches.Count;
+        int masked = q.PromptLengths.Count * batches + q.GenerationLengths.Count * q.Iterations.Count * batches;
+        int causal = q.PromptLengths.Count * batches * (q.ChoiceCounts.Count + 1) + q.GenerationLengths.Count * batches;
+        Assert.AreEqual(4 * masked + 4 * causal, rows.Count);
+        foreach (var row in rows)
+        {
+            Assert.AreEqual("ok", row[Column("status")], string.Join(',', row));
+            foreach (var name in new[] { "median_ms", "min_ms", "max_ms", "ms_per_example", "examples_per_s", "tokens_per_s" })
+                Assert.IsTrue(double.Parse(row[Column(name)], System.Globalization.CultureInfo.InvariantCulture) > 0, $"{name} in {string.Join(',', row)}");
+            Assert.IsTrue(double.Parse(row[Column("min_ms")], System.Globalization.CultureInfo.InvariantCulture)
+                          <= double.Parse(row[Column("median_ms")], System.Globalization.CultureInfo.InvariantCulture));
+            bool isMasked = row[Column("method")] is "single-mask" or "mask-predict";
+            Assert.AreEqual(isMasked, row[Column("speedup_vs_peer")].Length > 0, $"only masked-LM rows have a peer: {string.Join(',', row)}");
+            if (row[Column("method")] == "mask-predict")
+                Assert.IsTrue(int.Parse(row[Column("iterations_run")]) <= int.Parse(row[Column("iterations")]));
+        }
     }
 
     [TestMethod]

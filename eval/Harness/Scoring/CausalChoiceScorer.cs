@@ -13,18 +13,19 @@ namespace Eval.Harness.Scoring;
 public sealed class CausalChoiceScorer : IChoiceScorer
 {
     private readonly ICausalLanguageModel model;
-    private readonly Tokenizer tokenizer;
+    private readonly Tokenizer? tokenizer;
     private readonly int padId;
     private readonly HashSet<int> stopTokens;
 
-    public CausalChoiceScorer(ILanguageModel model, Tokenizer tokenizer, int padId)
+    /// <summary>The tokenizer decodes greedy generations and names the EOS token; log-likelihood and next-token scoring do without.</summary>
+    public CausalChoiceScorer(ILanguageModel model, Tokenizer? tokenizer, int padId)
     {
         this.model = model as ICausalLanguageModel
             ?? throw new NotSupportedException($"{model.Config.Path}: {string.Join(", ", model.Config.Architectures)} is a masked LM; causal scoring needs a decoder-only model");
         this.tokenizer = tokenizer;
         this.padId = padId;
         stopTokens = [.. model.Config.EosTokenIds];
-        if (tokenizer.Specials.Eos is { } eos && tokenizer.TokenToId(eos) is { } eosId) stopTokens.Add(eosId);
+        if (tokenizer?.Specials.Eos is { } eos && tokenizer.TokenToId(eos) is { } eosId) stopTokens.Add(eosId);
     }
 
     public IReadOnlyList<ScoringMode> Modes { get; } = [ScoringMode.LogLikelihood, ScoringMode.NextToken, ScoringMode.Greedy];
@@ -107,6 +108,7 @@ public sealed class CausalChoiceScorer : IChoiceScorer
     /// <summary>Greedy generation up to a stop token or a line break; the choice equal to the trimmed text scores 1 and is the prediction.</summary>
     private IReadOnlyList<ChoiceScore> Greedy(IReadOnlyList<CausalPrompt> prompts)
     {
+        var tokenizer = this.tokenizer ?? throw new InvalidOperationException("greedy scoring decodes the generated text and needs the tokenizer");
         int budget = prompts.Max(p => p.ChoiceIds.Max(c => c.Length)) + 8;
         var outputs = new GreedyDecoder(model, padId).Generate(prompts.Select(p => p.ContextIds).ToList(), budget, stopTokens,
             tokens => tokenizer.Decode(tokens, skipSpecialTokens: true).TrimStart().Contains('\n'));

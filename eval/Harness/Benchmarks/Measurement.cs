@@ -1,0 +1,46 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Eval.Harness.Benchmarks;
+
+/// <summary>Wall-clock timings of repeated runs after a warm-up, summarised by median and range.</summary>
+public sealed record Timing(IReadOnlyList<double> Milliseconds)
+{
+    public double Median => Measurement.Median(Milliseconds);
+    public double Min => Milliseconds.Min();
+    public double Max => Milliseconds.Max();
+}
+
+public static class Measurement
+{
+    /// <summary>Runs once to warm up (not counted), then reps times.</summary>
+    public static Timing Time(Action run, int reps)
+    {
+        if (reps < 1) throw new ArgumentException($"at least 1 repetition is needed, got {reps}");
+        run();
+        var times = new double[reps];
+        for (int r = 0; r < reps; r++)
+        {
+            var clock = Stopwatch.StartNew();
+            run();
+            times[r] = clock.Elapsed.TotalMilliseconds;
+        }
+        return new Timing(times);
+    }
+
+    public static double Median(IReadOnlyList<double> values)
+    {
+        if (values.Count == 0) return double.NaN;
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    /// <summary>CPU model, logical cores, OS and runtime.</summary>
+    public static string Machine()
+    {
+        string cpu = "unknown CPU";
+        if (File.Exists("/proc/cpuinfo"))
+            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':', 2)[1].Trim() ?? cpu;
+        return $"{cpu}, {Environment.ProcessorCount} logical cores, {RuntimeInformation.OSDescription}, .NET {Environment.Version}";
+    }
+}

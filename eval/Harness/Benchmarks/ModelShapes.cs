@@ -1,0 +1,56 @@
+using System.Reflection;
+using Eval.Models;
+
+namespace Eval.Harness.Benchmarks;
+
+/// <summary>
+/// The config.json files of the models the decode-speed benchmark compares, carried in this assembly (copies of the
+/// public configs on the Hugging Face hub, named after the model): ModernBERT base/large, XLM-R large/XL, SmolLM2
+/// 135M/360M, Qwen2.5-0.5B and Llama-3.2-1B.
+/// </summary>
+public static class ModelShapes
+{
+    private const string Prefix = "Eval.Harness.Benchmarks.ModelShapes.";
+
+    /// <summary>The hub id each shape comes from.</summary>
+    public static readonly IReadOnlyDictionary<string, string> HubIds = new Dictionary<string, string>
+    {
+        ["modernbert-base"] = "answerdotai/ModernBERT-base",
+        ["modernbert-large"] = "answerdotai/ModernBERT-large",
+        ["xlm-roberta-large"] = "FacebookAI/xlm-roberta-large",
+        ["xlm-roberta-xl"] = "facebook/xlm-roberta-xl",
+        ["smollm2-135m"] = "HuggingFaceTB/SmolLM2-135M-Instruct",
+        ["smollm2-360m"] = "HuggingFaceTB/SmolLM2-360M",
+        ["qwen2.5-0.5b"] = "Qwen/Qwen2.5-0.5B",
+        ["llama-3.2-1b"] = "meta-llama/Llama-3.2-1B",
+    };
+
+    public static IReadOnlyList<string> Names { get; } = HubIds.Keys.ToList();
+
+    public static ModelConfig Load(string name)
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(Prefix + name + ".json")
+            ?? throw new ArgumentException($"no model shape '{name}'; known: {string.Join(", ", Names)}");
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        return ModelConfig.Parse(buffer.ToArray(), $"{HubIds[name]} config.json (embedded as {name}.json)");
+    }
+
+    /// <summary>
+    /// The same architecture at toy size (2 layers, hidden 64, 4 heads, vocabulary 1000), keeping what makes it that
+    /// architecture (grouped KV heads, local/global layers, biases): for a quick check that every path runs.
+    /// </summary>
+    public static ModelConfig Miniature(ModelConfig config) => config with
+    {
+        Path = config.Path + " (miniature)",
+        VocabSize = 1000,
+        HiddenSize = 64,
+        IntermediateSize = 128,
+        NumHiddenLayers = 2,
+        NumAttentionHeads = 4,
+        NumKeyValueHeads = config.NumKeyValueHeads < config.NumAttentionHeads ? 2 : 4,
+        HeadDim = 16,
+        PadTokenId = config.PadTokenId is { } pad && pad < 1000 ? pad : 0,
+        GlobalAttentionEveryNLayers = Math.Min(config.GlobalAttentionEveryNLayers, 2),
+    };
+}
