@@ -42,4 +42,5 @@ root.Subcommands.Add(TaskListing.TasksCommand());
 root.Subcommands.Add(TaskListing.TemplatesCommand());
 root.Subcommands.Add(DemoCommand.Build());
 root.Subcommands.Add(new BenchCommand().Build());
+root.Subcommands.Add(new GenerateCommand().Build());
 return root.Parse(args).Invoke();
