@@ -40,6 +40,7 @@ public sealed class GenerateCommand
         var tok = Tokenizer.Load(result.GetValue(tokenizer) ?? modelDir);
         using var engine = backend.Create(result);
         using var lm = ModelLoader.Load(modelDir, engine);
+        tok.RequireFits(lm.Config.VocabSize, modelDir);
         var text = result.GetValue(prompt)!;
         var clock = Stopwatch.StartNew();
         if (lm is ICausalLanguageModel causal) Greedy(causal, tok, text, result);

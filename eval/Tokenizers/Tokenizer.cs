@@ -46,6 +46,17 @@ public sealed class Tokenizer
     public IReadOnlyList<AddedToken> AddedTokens { get; }
     public SpecialTokens Specials { get; }
 
+    /// <summary>How many ids the tokenizer can produce: its model's vocabulary and its added tokens.</summary>
+    public int IdCount => Math.Max(Model.VocabularySize, AddedTokens.Count == 0 ? 0 : AddedTokens.Max(t => t.Id) + 1);
+
+    /// <summary>Throws unless every id this tokenizer produces has a row in a model vocabulary of the given size.</summary>
+    public void RequireFits(int modelVocabularySize, string model)
+    {
+        if (IdCount > modelVocabularySize)
+            throw new ArgumentException(
+                $"{Path} produces ids up to {IdCount - 1}, but {model} has a vocabulary of {modelVocabularySize}: the tokenizer does not belong to this model (see --tokenizer)");
+    }
+
     /// <summary>Loads tokenizer.json (and tokenizer_config.json beside it) from a folder or the file's path.</summary>
     public static Tokenizer Load(string folderOrFile)
     {

@@ -83,6 +83,15 @@ public sealed class CausalScoringTests
     }
 
     [TestMethod]
+    public void ATokenizerWithIdsBeyondTheModelsVocabularyIsRefusedUpFront()
+    {
+        var tokenizer = Tokenizer.Load(Path.Combine(SharedFixtures.Shared, "tokenizers", "smollm2"));
+        var error = Assert.ThrowsException<ArgumentException>(() => tokenizer.RequireFits(1000, "llama-tiny"));
+        StringAssert.Contains(error.Message, "does not belong to this model");
+        tokenizer.RequireFits(tokenizer.IdCount, "a model with exactly its vocabulary");
+    }
+
+    [TestMethod]
     public void AccNormDividesByTheChoicesCharacterLength()
     {
         // acc takes the higher log-likelihood; per character the longer choice wins.

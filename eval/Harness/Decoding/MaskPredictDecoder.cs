@@ -56,17 +56,15 @@ public sealed class MaskPredictDecoder
         if (inputs.Count == 0) return [];
         if (lengths is not null && lengths.Count != inputs.Count)
             throw new ArgumentException($"{lengths.Count} target lengths for {inputs.Count} inputs");
-        if (lengths?.FirstOrDefault(l => l < 0) is < 0 and var negative)
-            throw new ArgumentException($"target length {negative} is negative");
+        if (lengths is not null && lengths.Any(l => l < 0))
+            throw new ArgumentException($"target lengths must not be negative, got [{string.Join(", ", lengths)}]");
         return layout switch
         {
-            MaskPredictLayout.Appended => DecodeAppended(inputs, iterations, lengths ?? throw LengthRequired(
+            MaskPredictLayout.Appended => DecodeAppended(inputs, iterations, lengths ?? throw new ArgumentException(
                 $"{model.Config.Path}: the appended layout has no length head; give the target length (--length)")),
             _ => DecodeSourceTarget(inputs, iterations, lengths),
         };
     }
-
-    private static ArgumentException LengthRequired(string message) => new(message);
 
     private IReadOnlyList<MaskPredictOutput> DecodeAppended(IReadOnlyList<MaskPredictInput> inputs, int iterations, IReadOnlyList<int> lengths)
     {
@@ -98,26 +96,17 @@ public sealed class MaskPredictDecoder
         if (source.Length > model.MaxSequenceLength)
             throw new ArgumentException($"a source of {source.Length} tokens exceeds the model's {model.MaxSequenceLength} positions");
 
-        int[] targetLengths;
-        KvCache cache;
-        {
-            // The cache is sized after the length is known; the source runs once more only when a length must be predicted.
-            if (lengths is null)
-            {
-                if (!sourceTarget.HasLengthHead)
-                    throw LengthRequired($"{model.Config.Path}: the checkpoint has no length head (embed_length.weight); give the target length (--length)");
-                using var probe = sourceTarget.Forward(source);
-                targetLengths = sourceTarget.PredictTargetLengths(probe.LastHidden, source)!.Select(n => Math.Max(n, 2) - 2).ToArray();
-            }
-            else targetLengths = lengths.ToArray();
-            int longestTarget = targetLengths.Max() + 2;
-            if (longestTarget > model.MaxSequenceLength)
-                throw new ArgumentException($"a target of {longestTarget} tokens exceeds the model's {model.MaxSequenceLength} positions");
-            cache = sourceTarget.CreateCache(source.Batch, source.Length + longestTarget);
-        }
-        using var _ = cache;
+        // The length head reads the source's final states; the cache is sized once the lengths are known, so the source
+        // runs a second time into it (counted among the forward passes).
+        int forwards = 0;
+        var targetLengths = lengths?.ToArray() ?? PredictLengths(sourceTarget, source, ref forwards);
+        int longestTarget = targetLengths.Max() + 2;
+        if (longestTarget > model.MaxSequenceLength)
+            throw new ArgumentException($"a target of {longestTarget} tokens exceeds the model's {model.MaxSequenceLength} positions");
+        using var cache = sourceTarget.CreateCache(source.Batch, source.Length + longestTarget);
         using (sourceTarget.Forward(source, cache, append: true)) { }
-        int forwards = 1, t = 1;
+        forwards++;
+        int t = 1;
 
         var states = targetLengths.Select(n => new TargetState(n)).ToArray();
         for (; t <= iterations && states.Any(s => s.AnyMasked); t++)
@@ -129,6 +118,16 @@ public sealed class MaskPredictDecoder
             PredictAndRemask(output.LastHidden, states, i => i * batch.Length + 1, t, iterations);
         }
         return states.Select(s => s.Finish(t - 1, forwards)).ToList();
+    }
+
+    /// <summary>Target lengths without &lt;s&gt; and &lt;/s&gt; from the checkpoint's length head.</summary>
+    private int[] PredictLengths(ISourceTargetModel sourceTarget, TokenBatch source, ref int forwards)
+    {
+        if (!sourceTarget.HasLengthHead)
+            throw new ArgumentException($"{model.Config.Path}: the checkpoint has no length head (embed_length.weight); give the target length (--length)");
+        using var output = sourceTarget.Forward(source);
+        forwards++;
+        return sourceTarget.PredictTargetLengths(output.LastHidden, source)!.Select(n => Math.Max(n, 2) - 2).ToArray();
     }
 
     /// <summary>Fills every masked position with its argmax, then re-masks the lowest-scoring ones unless this was the last iteration.</summary>
