@@ -51,8 +51,7 @@ public sealed class GenerateCommand
     private void Greedy(ICausalLanguageModel lm, Tokenizer tok, string text, ParseResult result)
     {
         var ids = CausalPromptEncoder.LeadingSpecialTokens(tok).Concat(tok.Encode(text, addSpecialTokens: false).Ids).ToArray();
-        var stops = new HashSet<int>(lm.Config.EosTokenIds);
-        if (tok.Specials.Eos is { } eos && tok.TokenToId(eos) is { } eosId) stops.Add(eosId);
+        var stops = GreedyDecoder.EndOfSequenceTokens(lm.Config, tok);
         var stopTexts = result.GetValue(stop) ?? [];
         var output = new GreedyDecoder(lm, lm.Config.PadTokenId ?? 0).Generate([ids], result.GetValue(maxNewTokens), stops,
             tokens => stopTexts.Length > 0 && stopTexts.Any(s => tok.Decode(tokens, skipSpecialTokens: true).Contains(s, StringComparison.Ordinal)))[0];

@@ -92,13 +92,18 @@ internal sealed class RobertaComponents
 
     /// <summary>
     /// The attention geometry of one forward: a plain or source-then-target batch on its own, or a batch after what
-    /// cache holds (its keys and values join the cache's for this call).
+    /// cache holds (its keys and values join the cache's for this call; checked to fit).
     /// </summary>
-    public static (AttentionShape Shape, AttentionMask Mask) AttentionFor(TokenBatch batch, KvCache? cache, int heads, int headDim) =>
-        cache is null
-            ? (AttentionShape.Square(batch.Batch, batch.Length, heads, headDim), new AttentionMask(batch.Mask, SourceLengths: batch.SourceLengths))
-            : (new AttentionShape(batch.Batch, batch.Length, cache.Length + batch.Length, cache.Capacity, heads, heads, headDim),
-                new AttentionMask(cache.KeyValidWith(batch)));
+    public static (AttentionShape Shape, AttentionMask Mask) AttentionFor(TokenBatch batch, KvCache? cache, int heads, int headDim)
+    {
+        if (cache is null)
+            return (AttentionShape.Square(batch.Batch, batch.Length, heads, headDim), new AttentionMask(batch.Mask, SourceLengths: batch.SourceLengths));
+        if (batch.SourceLengths is not null)
+            throw new ArgumentException("a batch run against a cache is a source or a target, not both");
+        cache.CheckFits(batch.Batch, batch.Length);
+        return (new AttentionShape(batch.Batch, batch.Length, cache.Length + batch.Length, cache.Capacity, heads, heads, headDim),
+            new AttentionMask(cache.KeyValidWith(batch)));
+    }
 
     /// <summary>Self-attention of the normalised input into output (before the residual); with a cache, layer's keys and values go through it.</summary>
     public static void Attend(IBackend be, SelfAttention a, Tensor input, TokenBatch batch, (AttentionShape Shape, AttentionMask Mask) geometry,

@@ -67,9 +67,6 @@ public sealed class XlmRobertaModel : ISourceTargetModel
         var be = Backend;
         int t = batch.Tokens, h = Config.HiddenSize;
         float eps = parts.Epsilon;
-        if (cache is not null && batch.SourceLengths is not null)
-            throw new ArgumentException("a batch run against a cache is a source or a target, not both");
-        cache?.CheckFits(batch.Batch, batch.Length);
         var geometry = RobertaComponents.AttentionFor(batch, cache, Config.NumAttentionHeads, h / Config.NumAttentionHeads);
         var recorder = new HiddenStateRecorder(keepHiddenStates);
         var x = Tensor.Allocate(t, h);                                  // [B·S, H]

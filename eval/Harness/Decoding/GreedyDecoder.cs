@@ -1,3 +1,4 @@
+using Eval.Tokenizers;
 using Eval.Models;
 
 namespace Eval.Harness.Decoding;
@@ -12,6 +13,14 @@ public sealed record GreedyOutput(int[] Tokens, bool Stopped);
 /// </summary>
 public sealed class GreedyDecoder(ICausalLanguageModel model, int padId)
 {
+    /// <summary>The tokens that end a generation: config.json's eos_token_id(s) and the tokenizer's EOS.</summary>
+    public static HashSet<int> EndOfSequenceTokens(ModelConfig config, Tokenizer? tokenizer)
+    {
+        HashSet<int> stops = [.. config.EosTokenIds];
+        if (tokenizer?.Specials.Eos is { } eos && tokenizer.TokenToId(eos) is { } eosId) stops.Add(eosId);
+        return stops;
+    }
+
     public IReadOnlyList<GreedyOutput> Generate(IReadOnlyList<int[]> prompts, int maxNewTokens, IReadOnlySet<int> stopTokens,
         Func<IReadOnlyList<int>, bool>? stopWhen = null)
     {

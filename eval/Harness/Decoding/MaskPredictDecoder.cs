@@ -147,19 +147,11 @@ public sealed class MaskPredictDecoder
         {
             var row = logits.Row(r);
             int best = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row);
-            float logProbability = row[best] - LogSumExp(row);
+            float logProbability = (float)(row[best] - LogProbabilities.LogSumExp(row));
             states[owners[r].Sequence].Set(owners[r].Position, best, logProbability);
         }
         if (iteration < iterations)
             foreach (var s in states) s.Remask(s.Length * (iterations - iteration) / iterations);
-    }
-
-    private static float LogSumExp(ReadOnlySpan<float> row)
-    {
-        float max = System.Numerics.Tensors.TensorPrimitives.Max(row);
-        double sum = 0;
-        foreach (var v in row) sum += Math.Exp(v - max);
-        return max + (float)Math.Log(sum);
     }
 
     /// <summary>One target: its tokens, their log-probabilities, and which positions are masked.</summary>

@@ -120,7 +120,7 @@ public static class ResultWriter
     }
 
     /// <summary>acc, and acc_norm where the run has it.</summary>
-    private static IEnumerable<(string Metric, AccuracyEstimate Estimate)> Metrics(AccuracyEstimate acc, AccuracyEstimate? normalized)
+    private static IEnumerable<(string Metric, AccuracyEstimate Estimate)> AccuracyMetrics(AccuracyEstimate acc, AccuracyEstimate? normalized)
     {
         yield return ("acc", acc);
         if (normalized is not null) yield return ("acc_norm", normalized);
@@ -141,11 +141,11 @@ public static class ResultWriter
             static string F(double v) => double.IsFinite(v) ? v.ToString("0.######", CultureInfo.InvariantCulture) : "";
             Row("task", "subset", "split", "template", "metric", "value", "stderr", "ci95_low", "ci95_high", "n", "truncated", "multi_token_examples");
             foreach (var t in summary.Templates)
-                foreach (var (metric, e) in Metrics(t.Estimate, t.Normalized))
+                foreach (var (metric, e) in AccuracyMetrics(t.Estimate, t.Normalized))
                     Row(t.Task, t.Subset, t.Split, t.Template, metric, F(e.Accuracy), F(e.StdErr), F(e.CiLow), F(e.CiHigh),
                         e.N.ToString(CultureInfo.InvariantCulture), t.Truncated.ToString(CultureInfo.InvariantCulture), t.MultiTokenExamples.ToString(CultureInfo.InvariantCulture));
             foreach (var g in summary.Groups)
-                foreach (var (metric, e) in Metrics(g.Estimate, g.Normalized))
+                foreach (var (metric, e) in AccuracyMetrics(g.Estimate, g.Normalized))
                     Row(g.Task, g.Group, "", g.Template, metric, F(e.Accuracy), F(e.StdErr), F(e.CiLow), F(e.CiHigh),
                         e.N.ToString(CultureInfo.InvariantCulture), "", "");
             foreach (var s in summary.Spreads)
@@ -166,7 +166,7 @@ public static class ResultWriter
         md.AppendLine($"Scoring: `{meta.Scoring}` · batch size {meta.BatchSize} · max length {meta.MaxLength}" + (meta.Limit is { } l ? $" · limit {l}" : "") + $" · {meta.Device}").AppendLine();
         md.AppendLine("| task | lang | template | metric | value | ± | 95% CI | n |").AppendLine("|---|---|---|---|---:|---:|---|---:|");
         foreach (var t in summary.Templates)
-            foreach (var (metric, e) in Metrics(t.Estimate, t.Normalized))
+            foreach (var (metric, e) in AccuracyMetrics(t.Estimate, t.Normalized))
                 md.AppendLine($"| {t.Task} | {t.Subset} | {Cell(t.Template)} | {metric} | {P(e.Accuracy)} | {P(e.StdErr)} | {P(e.CiLow)}–{P(e.CiHigh)} | {e.N} |");
         if (summary.Spreads.Count > 0)
         {

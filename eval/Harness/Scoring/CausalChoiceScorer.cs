@@ -24,8 +24,7 @@ public sealed class CausalChoiceScorer : IChoiceScorer
             ?? throw new NotSupportedException($"{model.Config.Path}: {string.Join(", ", model.Config.Architectures)} is a masked LM; causal scoring needs a decoder-only model");
         this.tokenizer = tokenizer;
         this.padId = padId;
-        stopTokens = [.. model.Config.EosTokenIds];
-        if (tokenizer?.Specials.Eos is { } eos && tokenizer.TokenToId(eos) is { } eosId) stopTokens.Add(eosId);
+        stopTokens = GreedyDecoder.EndOfSequenceTokens(model.Config, tokenizer);
     }
 
     public IReadOnlyList<ScoringMode> Modes { get; } = [ScoringMode.LogLikelihood, ScoringMode.NextToken, ScoringMode.Greedy];
@@ -47,19 +46,10 @@ public sealed class CausalChoiceScorer : IChoiceScorer
     {
         int choicesPerPrompt = prompts.Max(p => p.ChoiceIds.Count);
         int longestChoice = prompts.Max(p => p.ChoiceIds.Max(c => c.Length));
-        var contexts = TokenBatch.FromSequences(prompts.Select(p => (IReadOnlyList<int>)p.ContextIds).ToList(), padId);
+        var contexts = Contexts(prompts);
         using var cache = model.CreateCache(prompts.Count, contexts.Length);
-        var scores = prompts.Select(p => new double[p.ChoiceIds.Count]).ToArray();
-
-        // The last context token predicts every continuation's first token.
-        using (var output = model.Forward(contexts, cache))
-        using (var logits = model.Logits(output.LastHidden, LastRows(prompts, contexts.Length)))
-            for (int b = 0; b < prompts.Count; b++)
-            {
-                double normalizer = LogSumExp(logits.Row(b));
-                for (int c = 0; c < prompts[b].ChoiceIds.Count; c++) scores[b][c] = logits.Row(b)[prompts[b].ChoiceIds[c][0]] - normalizer;
-            }
-        if (longestChoice == 1) return scores.Select(s => new ChoiceScore(ArgMax(s), s)).ToList();
+        var scores = FirstTokenScores(prompts, contexts, cache);
+        if (longestChoice == 1) return scores.Select(s => new ChoiceScore(LogProbabilities.ArgMax(s), s)).ToList();
 
         // Sequence b·K + c continues context b with choice c's tokens but its last (which nothing after it predicts).
         int steps = longestChoice - 1;
@@ -84,25 +74,30 @@ public sealed class CausalChoiceScorer : IChoiceScorer
         using (var output = model.Forward(continuation, branches))
         using (var logits = model.Logits(output.LastHidden, rows.ToArray()))
             for (int r = 0; r < rows.Count; r++)
-                scores[targets[r].Prompt][targets[r].Choice] += logits.Row(r)[targets[r].Token] - LogSumExp(logits.Row(r));
-        return scores.Select(s => new ChoiceScore(ArgMax(s), s)).ToList();
+                scores[targets[r].Prompt][targets[r].Choice] += logits.Row(r)[targets[r].Token] - LogProbabilities.LogSumExp(logits.Row(r));
+        return scores.Select(s => new ChoiceScore(LogProbabilities.ArgMax(s), s)).ToList();
     }
 
     /// <summary>acc_norm as lm-evaluation-harness defines it: the argmax of log-likelihood divided by the choice's length in characters.</summary>
     public static int NormalizedPrediction(IReadOnlyList<double> logLikelihoods, IReadOnlyList<string> choices) =>
-        ArgMax(logLikelihoods.Select((ll, i) => ll / Math.Max(1, choices[i].Length)).ToArray());
+        LogProbabilities.ArgMax(logLikelihoods.Select((ll, i) => ll / Math.Max(1, choices[i].Length)).ToArray());
 
-    private IReadOnlyList<ChoiceScore> NextToken(IReadOnlyList<CausalPrompt> prompts)
+    private IReadOnlyList<ChoiceScore> NextToken(IReadOnlyList<CausalPrompt> prompts) =>
+        FirstTokenScores(prompts, Contexts(prompts), cache: null).Select(s => new ChoiceScore(LogProbabilities.ArgMax(s), s)).ToList();
+
+    private TokenBatch Contexts(IReadOnlyList<CausalPrompt> prompts) =>
+        TokenBatch.FromSequences(prompts.Select(p => (IReadOnlyList<int>)p.ContextIds).ToList(), padId);
+
+    /// <summary>Runs the contexts (into cache, when given): the last context token's log-probability of each choice's first token.</summary>
+    private double[][] FirstTokenScores(IReadOnlyList<CausalPrompt> prompts, TokenBatch contexts, KvCache? cache)
     {
-        var contexts = TokenBatch.FromSequences(prompts.Select(p => (IReadOnlyList<int>)p.ContextIds).ToList(), padId);
-        using var output = model.Forward(contexts);
-        using var logits = model.Logits(output.LastHidden, LastRows(prompts, contexts.Length));
+        using var output = cache is null ? model.Forward(contexts) : model.Forward(contexts, cache);
+        using var logits = model.Logits(output.LastHidden, prompts.Select((p, b) => b * contexts.Length + p.ContextIds.Length - 1).ToArray());
         return prompts.Select((p, b) =>
         {
-            double normalizer = LogSumExp(logits.Row(b));
-            var s = p.ChoiceIds.Select(ids => logits.Row(b)[ids[0]] - normalizer).ToArray();
-            return new ChoiceScore(ArgMax(s), s);
-        }).ToList();
+            double normalizer = LogProbabilities.LogSumExp(logits.Row(b));
+            return p.ChoiceIds.Select(ids => logits.Row(b)[ids[0]] - normalizer).ToArray();
+        }).ToArray();
     }
 
     /// <summary>Greedy generation up to a stop token or a line break; the choice equal to the trimmed text scores 1 and is the prediction.</summary>
@@ -120,21 +115,4 @@ public sealed class CausalChoiceScorer : IChoiceScorer
         }).ToList();
     }
 
-    private static int[] LastRows(IReadOnlyList<CausalPrompt> prompts, int length) =>
-        prompts.Select((p, b) => b * length + p.ContextIds.Length - 1).ToArray();
-
-    private static double LogSumExp(ReadOnlySpan<float> row)
-    {
-        float max = System.Numerics.Tensors.TensorPrimitives.Max(row);
-        double sum = 0;
-        foreach (var v in row) sum += Math.Exp(v - max);
-        return max + Math.Log(sum);
-    }
-
-    private static int ArgMax(IReadOnlyList<double> scores)
-    {
-        int best = 0;
-        for (int i = 1; i < scores.Count; i++) if (scores[i] > scores[best]) best = i;
-        return best;
-    }
 }

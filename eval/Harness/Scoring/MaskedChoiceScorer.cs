@@ -1,3 +1,4 @@
+using Eval.Harness.Decoding;
 using Eval.Models;
 
 namespace Eval.Harness.Scoring;
@@ -38,7 +39,7 @@ public sealed class MaskedChoiceScorer : IChoiceScorer
         using var output = model.Forward(batch);
         using var logits = model.Logits(output.LastHidden, rows.ToArray());
         var logNormalizers = new double[rows.Count];
-        for (int r = 0; r < rows.Count; r++) logNormalizers[r] = LogSumExp(logits.Row(r));
+        for (int r = 0; r < rows.Count; r++) logNormalizers[r] = LogProbabilities.LogSumExp(logits.Row(r));
 
         var results = new ChoiceScore[prompts.Count];
         for (int b = 0; b < prompts.Count; b++)
@@ -53,7 +54,7 @@ public sealed class MaskedChoiceScorer : IChoiceScorer
                     ? Math.Exp(LogProb(0, ids[0])) + (p.BareChoiceFirstIds[c] is var bare && bare >= 0 && bare != ids[0] ? Math.Exp(LogProb(0, bare)) : 0)
                     : Enumerable.Range(0, ids.Length).Sum(j => LogProb(j, ids[j]));
             }
-            int prediction = mode == ScoringMode.Unrestricted ? UnrestrictedChoice(p, b, logits, firstRow) : ArgMax(scores);
+            int prediction = mode == ScoringMode.Unrestricted ? UnrestrictedChoice(p, b, logits, firstRow) : LogProbabilities.ArgMax(scores);
             results[b] = new ChoiceScore(prediction, scores);
         }
         return results;
@@ -61,7 +62,7 @@ public sealed class MaskedChoiceScorer : IChoiceScorer
 
     private static int UnrestrictedChoice(MaskedPrompt p, int b, Engine.Tensor logits, int[] firstRow)
     {
-        var best = Enumerable.Range(0, p.MaskLength).Select(j => ArgMax(logits.Row(firstRow[b] + j))).ToArray();
+        var best = Enumerable.Range(0, p.MaskLength).Select(j => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits.Row(firstRow[b] + j))).ToArray();
         for (int c = 0; c < p.Choices.Count; c++)
         {
             var ids = p.ChoiceIds[c];
@@ -69,28 +70,5 @@ public sealed class MaskedChoiceScorer : IChoiceScorer
             if (ids.Length == 1 && best[0] == p.BareChoiceFirstIds[c]) return c;
         }
         return -1;
-    }
-
-    private static double LogSumExp(ReadOnlySpan<float> row)
-    {
-        float max = float.NegativeInfinity;
-        foreach (var v in row) max = Math.Max(max, v);
-        double sum = 0;
-        foreach (var v in row) sum += Math.Exp(v - max);
-        return max + Math.Log(sum);
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> row)
-    {
-        int best = 0;
-        for (int i = 1; i < row.Length; i++) if (row[i] > row[best]) best = i;
-        return best;
-    }
-
-    private static int ArgMax(double[] scores)
-    {
-        int best = 0;
-        for (int i = 1; i < scores.Length; i++) if (scores[i] > scores[best]) best = i;
-        return best;
     }
 }
