@@ -43,4 +43,7 @@ root.Subcommands.Add(TaskListing.TemplatesCommand());
 root.Subcommands.Add(DemoCommand.Build());
 root.Subcommands.Add(new BenchCommand().Build());
 root.Subcommands.Add(new GenerateCommand().Build());
+root.Subcommands.Add(ReportCommands.Report());
+root.Subcommands.Add(ReportCommands.Scaling());
+root.Subcommands.Add(ReportCommands.Compare());
 return root.Parse(args).Invoke();

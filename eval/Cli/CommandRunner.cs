@@ -2,23 +2,30 @@ using Eval.Engine.IO;
 
 namespace Eval.Cli;
 
-/// <summary>Turns the errors users can cause (bad files, bad options) into one clear line and exit code 1.</summary>
+/// <summary>Turns the errors users can cause (bad files, bad options) into one clear line and exit code 1 (2 for a command that uses 1 for its verdict).</summary>
 public static class CommandRunner
 {
-    public static int Run(Action action)
+    public static int Run(Action action) => Run(() =>
+    {
+        action();
+        return 0;
+    });
+
+    /// <summary>Runs a command that chooses its own exit code (e.g. 1 when a regression check fails).</summary>
+    public static int Run(Func<int> action, int errorExitCode = 1)
     {
         try
         {
-            action();
-            return 0;
+            return action();
         }
         catch (Exception e) when (e is CheckpointFormatException or Eval.Tokenizers.TokenizerFormatException or InvalidDataException or FileNotFoundException
                                       or DirectoryNotFoundException or NotSupportedException or ArgumentException
                                       or InvalidOperationException or Eval.Harness.Tasks.TaskFileException or Eval.Harness.Templates.TemplateException
-                                      or Eval.Harness.Data.DatasetFormatException or Eval.Harness.Data.DownloadException)
+                                      or Eval.Harness.Data.DatasetFormatException or Eval.Harness.Data.DownloadException
+                                      or FormatException or System.Text.Json.JsonException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
+            return errorExitCode;
         }
     }
 }

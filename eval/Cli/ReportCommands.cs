@@ -1,0 +1,104 @@
+using System.CommandLine;
+using Eval.Charts;
+using Eval.Harness.Reports;
+using Spectre.Console;
+
+namespace Eval.Cli;
+
+/// <summary>`eval report`, `eval scaling` and `eval compare`: reports over finished run folders.</summary>
+public static class ReportCommands
+{
+    public static Command Report()
+    {
+        var runs = new Argument<string[]>("RUN_DIR") { Description = "run folders written by `eval` (the first is the reference for comparisons)", Arity = ArgumentArity.OneOrMore };
+        var output = new Option<string>("--output") { Description = "folder for report.html, report.md and charts/", DefaultValueFactory = _ => Path.Combine("results", "report") };
+        var bench = new Option<string?>("--bench") { Description = "`bench decode` CSV for the decode-speed charts (default: the newest in results/bench)" };
+        var command = new Command("report", "Write report.html (self-contained, charts inline) and report.md over one or more runs: per-language accuracy, template spread, paired model comparison, decode speed");
+        command.Arguments.Add(runs);
+        command.Options.Add(output);
+        command.Options.Add(bench);
+        command.SetAction(result => CommandRunner.Run(() =>
+        {
+            var records = RunRecord.LoadAll(result.GetValue(runs)!);
+            var csv = result.GetValue(bench) ?? DecodeSpeedSection.Latest(Path.Combine("results", "bench"));
+            var document = EvaluationReport.Build(records, csv);
+            Written(document.WriteTo(result.GetValue(output)!, "report", Rasterizer()));
+        }));
+        return command;
+    }
+
+    public static Command Scaling()
+    {
+        var runs = new Argument<string[]>("RUN_DIR") { Description = "run folders of models of different sizes (or fine-tuning lengths)", Arity = ArgumentArity.OneOrMore };
+        var x = new Option<string>("--x") { Description = "params (parameter count from run.json) or train-tokens (trainer_state.json's num_input_tokens_seen, or --x-values)", DefaultValueFactory = _ => "params" };
+        var xValues = new Option<string?>("--x-values") { Description = "CSV of run,x (run: folder, folder name or model name) overriding each run's x" };
+        var output = new Option<string>("--output") { Description = "folder for scaling.html, scaling.md, scaling-fits.csv and charts/", DefaultValueFactory = _ => Path.Combine("results", "scaling") };
+        var command = new Command("scaling", "Accuracy against model size or fine-tuning tokens per task, with a + b·log N and saturating power-law fits");
+        command.Arguments.Add(runs);
+        foreach (var o in new Option[] { x, xValues, output }) command.Options.Add(o);
+        command.SetAction(result => CommandRunner.Run(() =>
+        {
+            var axis = result.GetValue(x) switch
+            {
+                "params" or "parameters" => ScalingAxis.Parameters,
+                "train-tokens" or "tokens" => ScalingAxis.TrainTokens,
+                var other => throw new ArgumentException($"--x must be params or train-tokens, got '{other}'"),
+            };
+            var records = RunRecord.LoadAll(result.GetValue(runs)!);
+            var table = result.GetValue(xValues) is { } path ? ScalingReport.ReadXValues(path) : null;
+            var fits = ScalingReport.Fit(records, ScalingReport.XValues(records, axis, table));
+            var folder = result.GetValue(output)!;
+            var files = ScalingReport.Document(fits, axis).WriteTo(folder, "scaling", Rasterizer()).ToList();
+            var csvPath = Path.Combine(folder, "scaling-fits.csv");
+            File.WriteAllText(csvPath, ScalingReport.FitsCsv(fits, axis));
+            files.Add(csvPath);
+            foreach (var t in fits)
+                AnsiConsole.MarkupLine(Markup.Escape($"{t.Task}: {t.Points.Count} runs" +
+                    (t.LogLinear is { } l ? $"; acc = {l.A:0.###} + {l.B:0.###}·log10 N (R² {l.RSquared:0.00})" : "") +
+                    (t.PowerLaw is { } p ? $"; acc = {p.C:0.###} − {p.B:0.###}·(N/{Format.Number(p.XRef)})^−{p.Alpha:0.###} (R² {p.RSquared:0.00})" : "")));
+            Written(files);
+        }));
+        return command;
+    }
+
+    public static Command Compare()
+    {
+        var baseline = new Option<string>("--baseline") { Description = "baseline run folder, or a folder of run folders", Required = true };
+        var current = new Option<string>("--current") { Description = "current run folder, or a folder of run folders (paired by name)", Required = true };
+        var maxDrop = new Option<double>("--max-drop") { Description = "tolerated accuracy drop per (task, language, template), in points", DefaultValueFactory = _ => 1.0 };
+        var changed = new Option<bool>("--fail-on-changed-predictions") { Description = "also fail when any example's prediction changed (for deterministic CI baselines)" };
+        var output = new Option<string?>("--output") { Description = "also write the Markdown report to this file" };
+        var command = new Command("compare", "Regression check of current runs against a baseline: Markdown report (also appended to $GITHUB_STEP_SUMMARY), exit 1 on regression, 2 on bad input");
+        foreach (var o in new Option[] { baseline, current, maxDrop, changed, output }) command.Options.Add(o);
+        command.SetAction(result =>
+        {
+            int code = CommandRunner.Run(() =>
+            {
+                var report = RegressionReport.Compare(result.GetValue(baseline)!, result.GetValue(current)!, result.GetValue(maxDrop), result.GetValue(changed));
+                var markdown = report.ToMarkdown();
+                Console.Write(markdown);
+                if (result.GetValue(output) is { } path)
+                {
+                    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+                    File.WriteAllText(path, markdown);
+                }
+                if (Environment.GetEnvironmentVariable("GITHUB_STEP_SUMMARY") is { Length: > 0 } summary) File.AppendAllText(summary, markdown);
+                return report.Passed ? 0 : 1;
+            }, errorExitCode: 2);
+            return code;
+        });
+        return command;
+    }
+
+    private static string? Rasterizer()
+    {
+        var found = ChartFiles.FindRasterizer();
+        if (found is null) AnsiConsole.MarkupLine("[grey]rsvg-convert is not installed: charts are written as SVG only (apt-get install librsvg2-bin for PNGs)[/]");
+        return found;
+    }
+
+    private static void Written(IEnumerable<string> files)
+    {
+        foreach (var f in files) Console.WriteLine($"  {f}");
+    }
+}

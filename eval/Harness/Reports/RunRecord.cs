@@ -1,0 +1,124 @@
+using System.Text.Json;
+using Eval.Harness.Runs;
+
+namespace Eval.Harness.Reports;
+
+/// <summary>Where a row of accuracy lives: task, language (or subject), template.</summary>
+public readonly record struct RowKey(string Task, string Language, string Template)
+{
+    public override string ToString() => $"{Task} · {Language} · {Template}";
+}
+
+/// <summary>One scored example as samples_&lt;task&gt;.jsonl holds it.</summary>
+public sealed record RunSample(string Task, string Language, string Template, int DocId, int Prediction, int Gold, int ChoiceCount)
+{
+    public bool Correct => Prediction == Gold;
+    public RowKey Key => new(Task, Language, Template);
+}
+
+/// <summary>A finished run read back from its folder: who was evaluated (run.json) and every example (samples_*.jsonl).</summary>
+public sealed record RunRecord(string Folder, string Name, string ModelId, string Architecture, long Parameters, string Scoring,
+    string? Fingerprint, string? ModelPath, IReadOnlyList<RunSample> Samples)
+{
+    public IReadOnlyList<string> Tasks => Samples.Select(s => s.Task).Distinct().ToList();
+
+    public IReadOnlyList<string> Languages(string task) => Samples.Where(s => s.Task == task).Select(s => s.Language).Distinct().ToList();
+
+    public IReadOnlyList<string> Templates(string task) => Samples.Where(s => s.Task == task).Select(s => s.Template).Distinct().ToList();
+
+    /// <summary>Accuracy pooled over the examples that pass the filter, with its bootstrap CI.</summary>
+    public AccuracyEstimate Accuracy(Func<RunSample, bool> filter) => Metrics.Accuracy(Samples.Where(filter).Select(s => s.Correct).ToList());
+
+    /// <summary>Expected accuracy of guessing uniformly among each example's choices.</summary>
+    public double Chance(string task)
+    {
+        var choices = Samples.Where(s => s.Task == task && s.ChoiceCount > 0).Select(s => 1.0 / s.ChoiceCount).ToList();
+        return choices.Count > 0 ? choices.Average() : double.NaN;
+    }
+
+    /// <summary>Accuracy of each (task, language, template).</summary>
+    public IReadOnlyDictionary<RowKey, AccuracyEstimate> Rows() =>
+        Samples.GroupBy(s => s.Key).ToDictionary(g => g.Key, g => Metrics.Accuracy(g.Select(s => s.Correct).ToList()));
+
+    /// <summary>Reads a run folder written by `eval`; errors name the folder, file and line.</summary>
+    public static RunRecord Load(string folder)
+    {
+        var runJson = Path.Combine(folder, "run.json");
+        if (!Directory.Exists(folder)) throw new ArgumentException($"run folder {folder} does not exist");
+        if (!File.Exists(runJson)) throw new ArgumentException($"{folder} is not a run folder: it has no run.json (`mlm-eval eval` writes one)");
+        string modelId, architecture, scoring;
+        string? fingerprint, modelPath;
+        long parameters;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(runJson));
+            var model = doc.RootElement.GetProperty("model");
+            modelId = model.GetProperty("id").GetString() ?? throw new FormatException("model.id is null");
+            architecture = model.TryGetProperty("architecture", out var a) ? a.GetString() ?? "" : "";
+            parameters = model.TryGetProperty("parameters", out var p) ? p.GetInt64() : 0;
+            fingerprint = model.TryGetProperty("fingerprint", out var f) ? f.GetString() : null;
+            modelPath = model.TryGetProperty("path", out var mp) ? mp.GetString() : null;
+            scoring = doc.RootElement.GetProperty("options").GetProperty("scoring").GetString() ?? "";
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or FormatException or InvalidOperationException)
+        {
+            throw new FormatException($"{runJson}: not a run.json this program wrote ({e.Message})", e);
+        }
+        var files = Directory.GetFiles(folder, "samples_*.jsonl").Order(StringComparer.Ordinal).ToList();
+        if (files.Count == 0) throw new ArgumentException($"run folder {folder} has no samples_<task>.jsonl files");
+        var samples = new List<RunSample>();
+        foreach (var file in files) samples.AddRange(ReadSamples(file));
+        return new RunRecord(Path.GetFullPath(folder), ShortName(modelId), modelId, architecture, parameters, scoring, fingerprint, modelPath, samples);
+    }
+
+    /// <summary>Loads several runs; two runs of the same model are told apart by their folder names.</summary>
+    public static IReadOnlyList<RunRecord> LoadAll(IReadOnlyList<string> folders)
+    {
+        if (folders.Count == 0) throw new ArgumentException("give at least one run folder");
+        var runs = folders.Select(Load).ToList();
+        return runs.Select(r => runs.Count(o => o.Name == r.Name) > 1 ? r with { Name = $"{r.Name} ({Path.GetFileName(r.Folder.TrimEnd(Path.DirectorySeparatorChar))})" } : r).ToList();
+    }
+
+    /// <summary>The run folders a path stands for: itself when it is one, else its subfolders that are (keyed by their names).</summary>
+    public static IReadOnlyDictionary<string, string> Expand(string path)
+    {
+        if (!Directory.Exists(path)) throw new ArgumentException($"folder {path} does not exist");
+        if (File.Exists(Path.Combine(path, "run.json"))) return new Dictionary<string, string> { ["."] = path };
+        var runs = Directory.GetDirectories(path).Where(d => File.Exists(Path.Combine(d, "run.json"))).Order(StringComparer.Ordinal)
+            .ToDictionary(d => Path.GetFileName(d)!, d => d);
+        if (runs.Count == 0) throw new ArgumentException($"{path} holds no run: neither it nor any folder in it has a run.json");
+        return runs;
+    }
+
+    private static string ShortName(string modelId)
+    {
+        var trimmed = modelId.TrimEnd('/', '\\');
+        int at = trimmed.IndexOf('@');
+        if (at > 0) trimmed = trimmed[..at];
+        return trimmed.Contains('/') || trimmed.Contains('\\') ? Path.GetFileName(trimmed.Replace('\\', '/').Split('/').Last()) : trimmed;
+    }
+
+    private static IEnumerable<RunSample> ReadSamples(string file)
+    {
+        int lineNumber = 0;
+        foreach (var line in File.ReadLines(file))
+        {
+            lineNumber++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            RunSample sample;
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                var e = doc.RootElement;
+                sample = new RunSample(e.GetProperty("task").GetString()!, e.GetProperty("language").GetString()!, e.GetProperty("template").GetString()!,
+                    e.GetProperty("doc_id").GetInt32(), e.GetProperty("prediction").GetInt32(), e.GetProperty("gold").GetInt32(),
+                    e.GetProperty("choices").GetArrayLength());
+            }
+            catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+            {
+                throw new FormatException($"{file}:{lineNumber}: not a sample line ({ex.Message})", ex);
+            }
+            yield return sample;
+        }
+    }
+}
