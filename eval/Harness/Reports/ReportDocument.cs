@@ -66,7 +66,7 @@ public sealed partial record ReportDocument(string Title, IReadOnlyList<ReportSe
                         md.Append('\n');
                         break;
                     case ReportFigure f:
-                        md.Append($"![{f.Chart.Frame.Title}]({ChartsFolder}/{f.FileName}.{(linkPng ? "png" : "svg")})\n\n");
+                        md.Append($"![{f.Chart.Frame.Title.Replace("[", "\\[").Replace("]", "\\]")}]({ChartsFolder}/{f.FileName}.{(linkPng ? "png" : "svg")})\n\n");
                         if (f.Caption is not null) md.Append('*').Append(f.Caption).Append("*\n\n");
                         break;
                 }

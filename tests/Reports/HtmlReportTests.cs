@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Eval.Harness.Benchmarks;
+using Eval.Harness.Reports;
+
+namespace Eval.Tests.Reports;
+
+/// <summary>`mlm-eval report` over two runs and a decode benchmark, opened in headless Chromium.</summary>
+[TestClass]
+public sealed partial class HtmlReportTests
+{
+    private static readonly string[] Tasks = ["xnli", "xcopa"], Languages = ["en", "fr", "sw"], Templates = ["GPT-3 style", "MNLI crowdsource", "can we infer"];
+
+    /// <summary>Two runs on the same examples: B is right wherever A is, and on every fourth example besides.</summary>
+    private static (string A, string B) TwoRuns(string dir)
+    {
+        var a = SyntheticRuns.Write(Path.Combine(dir, "run-a"), "org/model-a", 150_000_000,
+            SyntheticRuns.Grid(Tasks, Languages, Templates, 20, (t, l, tp, d) => d % 2 == 0 && !(l == "sw" && tp == "can we infer")));
+        var b = SyntheticRuns.Write(Path.Combine(dir, "run-b"), "org/model-b", 400_000_000,
+            SyntheticRuns.Grid(Tasks, Languages, Templates, 20, (t, l, tp, d) => d % 2 == 0 && !(l == "sw" && tp == "can we infer") || d % 4 == 1));
+        return (a, b);
+    }
+
+    /// <summary>A `bench decode` CSV: one masked model, Mask-Predict at T ∈ {1, 4} and L ∈ {1, 4, 16}, single [MASK] at two prompt lengths.</summary>
+    private static string DecodeCsv(string dir)
+    {
+        var lines = new List<string> { string.Join(",", DecodeBenchmark.CsvHeader) };
+        string Row(string section, string method, int prompt, int length, int iterations, double ms, string peer, double speedup) =>
+            $"{section},mb-base,ModernBertForMaskedLM,150000000,random,{method},3,{prompt},{length},{iterations},{iterations},{iterations},1,5,{ms},{ms},{ms},{ms},1,1,{peer},{ms * speedup},{speedup},ok,cpu,test machine,bench decode";
+        foreach (var t in new[] { 1, 4 })
+            foreach (var l in new[] { 1, 4, 16 })
+                lines.Add(Row("generate", "mask-predict", 64, l, t, 10 * t, "smollm2 greedy", l * 1.5 / t));
+        lines.Add(Row("classify", "single-mask", 64, 0, 0, 5, "smollm2 loglik (3 choices)", 1.1));
+        lines.Add(Row("classify", "single-mask", 256, 0, 0, 9, "smollm2 loglik (3 choices)", 1.4));
+        var path = Path.Combine(dir, "decode-20260101-000000.csv");
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    private static string Chromium()
+    {
+        var found = new[] { "chromium", "chromium-browser", "google-chrome" }
+            .SelectMany(name => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Select(d => Path.Combine(d, name)))
+            .FirstOrDefault(File.Exists);
+        Assert.IsNotNull(found, "Chromium is not installed (apt-get install chromium; .ci/run installs it)");
+        return found;
+    }
+
+    [GeneratedRegex(@"<pre id=""chart-sizes"">(?<sizes>[^<]*)</pre>")]
+    private static partial Regex SizesBlock();
+
+    [TestMethod]
+    public void EveryChartOfTheReportRendersWithNonZeroSizeInChromium()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var (a, b) = TwoRuns(dir);
+        var output = Path.Combine(dir, "report");
+        var (code, log) = ProgramProcess.Run(dir, "report", a, b, "--bench", DecodeCsv(dir), "--output", output);
+        Assert.AreEqual(0, code, log);
+
+        var html = File.ReadAllText(Path.Combine(output, "report.html"));
+        Assert.IsFalse(Regex.IsMatch(html, @"<script|<link|<img|src=|url\("), "the report must not fetch or run anything");
+        // Per task: languages and templates; the model comparison; Mask-Predict and single [MASK] speed.
+        const int expectedCharts = 2 * 2 + 1 + 2;
+        Assert.AreEqual(expectedCharts, Regex.Matches(html, "<svg ").Count);
+
+        // Chromium loads a copy with a probe that writes each chart's rendered size into the DOM it dumps.
+        const string probe = "<script>window.addEventListener('load',()=>{const out=[...document.querySelectorAll('svg.chart')].map(s=>{const r=s.getBoundingClientRect();" +
+                             "return s.closest('figure').id+' '+Math.round(r.width)+' '+Math.round(r.height)});const pre=document.createElement('pre');pre.id='chart-sizes';" +
+                             "pre.textContent=out.join('\\n');document.body.appendChild(pre);});</script>";
+        var probed = Path.Combine(output, "probe.html");
+        File.WriteAllText(probed, html.Replace("</body>", probe + "</body>"));
+        var info = new ProcessStartInfo(Chromium()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", $"--user-data-dir={Path.Combine(dir, "chromium")}",
+                     "--dump-dom", new Uri(probed).AbsoluteUri })
+            info.ArgumentList.Add(arg);
+        using var chromium = Process.Start(info)!;
+        var dom = chromium.StandardOutput.ReadToEndAsync();
+        var errors = chromium.StandardError.ReadToEndAsync();
+        if (!chromium.WaitForExit(120_000))
+        {
+            chromium.Kill(true);
+            Assert.Fail("Chromium did not finish within 120 s");
+        }
+        var match = SizesBlock().Match(dom.Result);
+        Assert.IsTrue(match.Success, $"Chromium's DOM has no probe output (exit {chromium.ExitCode}): {errors.Result[..Math.Min(2000, errors.Result.Length)]}");
+        var sizes = match.Groups["sizes"].Value.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')).ToList();
+        Assert.AreEqual(expectedCharts, sizes.Count, match.Value);
+        foreach (var s in sizes)
+            Assert.IsTrue(int.Parse(s[1]) > 100 && int.Parse(s[2]) > 100, $"chart {s[0]} rendered at {s[1]}×{s[2]}");
+        CollectionAssert.AreEquivalent(new[] { "xnli-languages", "xnli-templates", "xcopa-languages", "xcopa-templates", "models", "decode-mb-base-mask-predict", "decode-single-mask" },
+            sizes.Select(s => s[0]).ToList());
+    }
+
+    [TestMethod]
+    public void MarkdownReportLinksChartFilesThatExist()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var (a, b) = TwoRuns(dir);
+        var document = EvaluationReport.Build(RunRecord.LoadAll([a, b]), DecodeCsv(dir));
+        var files = document.WriteTo(Path.Combine(dir, "out"), "report", rasterizer: null);
+        var md = File.ReadAllText(Path.Combine(dir, "out", "report.md"));
+        var links = Regex.Matches(md, @"!\[(?:\\.|[^\]])*\]\((?<path>[^)]+)\)").Select(m => m.Groups["path"].Value).ToList();
+        Assert.AreEqual(7, links.Count);
+        foreach (var link in links) Assert.IsTrue(File.Exists(Path.Combine(dir, "out", link)), link);
+        StringAssert.Contains(md, "| language | model-a | model-b |");
+        Assert.IsTrue(files.All(File.Exists));
+    }
+
+    [TestMethod]
+    public void ComparisonTableCallsAClearImprovementSignificant()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var (a, b) = TwoRuns(dir);
+        var document = EvaluationReport.Build(RunRecord.LoadAll([a, b]), null);
+        var table = document.Sections.Single(s => s.Heading == "Model comparison").Blocks.OfType<ReportTable>().Single();
+        var xnli = table.Rows.Single(r => r[0] == "xnli");
+        Assert.AreEqual("180", xnli[2], "3 languages × 3 templates × 20 documents, all shared");
+        // B is right on 45 examples (d % 4 == 1) where A is wrong, and never the reverse.
+        Assert.AreEqual("0 / 45", xnli[6]);
+        Assert.AreEqual("< 0.001", xnli[7]);
+        Assert.AreEqual("better", xnli[8]);
+        StringAssert.StartsWith(xnli[5], "+25.0 [");
+    }
+
+    [TestMethod]
+    public void AFolderThatIsNotARunIsReportedByName()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var (code, log) = ProgramProcess.Run(dir, "report", dir);
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(log, $"{dir} is not a run folder");
+    }
+}
