@@ -31,12 +31,16 @@ public sealed class EvalCommand
     private readonly Option<string?> prompts = new("--prompts") { Description = "folder of task YAML files (default: prompts/ of this project)" };
     private readonly Option<string?> cache = new("--cache") { Description = "SQLite score cache (default: <output>/scores.sqlite)" };
     private readonly Option<bool> offline = new("--offline") { Description = "never download; use --data-dir, the caches and local folders only" };
+    private readonly Option<bool> noSampleText = new("--no-sample-text")
+    {
+        Description = "write samples_<task>.jsonl without prompts and choice texts (ids, scores, predictions only): for baselines kept where dataset text may not be copied",
+    };
     private readonly BackendOptions backend = new();
 
     public Command Build()
     {
         var command = new Command("eval", "Evaluate a model zero-shot: a masked LM by its [MASK] (or fixed-length slot) over the answer choices, a causal LM by log-likelihood, next token or greedy generation");
-        foreach (var o in new Option[] { task, model, tokenizer, languages, templates, split, limit, batchSize, output, dataDir, scoring, maxLength, prompts, cache, offline })
+        foreach (var o in new Option[] { task, model, tokenizer, languages, templates, split, limit, batchSize, output, dataDir, scoring, maxLength, prompts, cache, offline, noSampleText })
             command.Options.Add(o);
         backend.AddTo(command);
         command.SetAction(result => CommandRunner.Run(() => Run(result)));
@@ -98,7 +102,7 @@ public sealed class EvalCommand
             tokenizerDir, tokenizerDigest, ProjectPaths.GitCommit(), engine.Name, ScoringModes.NameOf(mode), request.BatchSize, max, request.Limit,
             Environment.GetCommandLineArgs(), started);
         var summary = RunSummary.From(outcome);
-        var files = ResultWriter.Write(outDir, outcome, summary, meta);
+        var files = ResultWriter.Write(outDir, outcome, summary, meta, sampleText: !result.GetValue(noSampleText));
         ProgressDisplay.PrintSummary(summary);
         AnsiConsole.MarkupLine($"{outcome.Examples.Count} examples ({outcome.Scored} scored, {outcome.Cached} from the cache) in {outcome.Seconds:0.0} s → {Markup.Escape(outDir)}");
         foreach (var f in files) Console.WriteLine($"  {f}");

@@ -112,7 +112,7 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
                 var e = doc.RootElement;
                 sample = new RunSample(e.GetProperty("task").GetString()!, e.GetProperty("language").GetString()!, e.GetProperty("template").GetString()!,
                     e.GetProperty("doc_id").GetInt32(), e.GetProperty("prediction").GetInt32(), e.GetProperty("gold").GetInt32(),
-                    e.GetProperty("choices").GetArrayLength());
+                    e.TryGetProperty("choices", out var choices) ? choices.GetArrayLength() : e.GetProperty("choice_count").GetInt32());
             }
             catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
             {

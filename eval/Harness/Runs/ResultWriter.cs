@@ -20,8 +20,10 @@ public static class ResultWriter
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static IReadOnlyList<string> Write(string folder, RunOutcome outcome, RunSummary summary, RunMetadata meta)
+    /// <summary>Writes the run folder; without sample text, samples keep ids, scores and predictions but not prompts or choice texts.</summary>
+    public static IReadOnlyList<string> Write(string folder, RunOutcome outcome, RunSummary summary, RunMetadata meta, bool sampleText = true)
     {
+        if (!sampleText) summary = summary with { Templates = summary.Templates.Select(t => t with { MultiTokenChoices = [] }).ToList() };
         Directory.CreateDirectory(folder);
         var written = new List<string>
         {
@@ -30,7 +32,7 @@ public static class ResultWriter
             WriteText(Path.Combine(folder, "results.md"), Markdown(summary, meta)),
         };
         foreach (var task in outcome.Tasks)
-            written.Add(WriteText(Path.Combine(folder, $"samples_{task.Task.Name}.jsonl"), Samples(outcome, task.Task.Name)));
+            written.Add(WriteText(Path.Combine(folder, $"samples_{task.Task.Name}.jsonl"), Samples(outcome, task.Task.Name, sampleText)));
         written.Add(WriteText(Path.Combine(folder, "run.json"), RunJson(outcome, meta).ToJsonString(Indented)));
         return written;
     }
@@ -126,7 +128,9 @@ public static class ResultWriter
         if (normalized is not null) yield return ("acc_norm", normalized);
     }
 
-    private static JsonNode? Number(double v) => double.IsFinite(v) ? JsonValue.Create(Math.Round(v, 10)) : null;
+    /// <summary>A finite value to 12 significant digits (probabilities of 1e-8 keep their precision); null for NaN or infinity.</summary>
+    private static JsonNode? Number(double v) =>
+        double.IsFinite(v) ? JsonValue.Create(double.Parse(v.ToString("G12", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)) : null;
 
     private static string WriteCsv(string path, RunSummary summary)
     {
@@ -183,7 +187,9 @@ public static class ResultWriter
             {
                 var parts = new List<string>();
                 if (t.Truncated > 0) parts.Add($"{t.Truncated} prompt(s) truncated from the left");
-                if (t.MultiTokenExamples > 0) parts.Add($"{t.MultiTokenExamples} example(s) scored with several masks (e.g. {string.Join(", ", t.MultiTokenChoices.Take(3).Select(c => $"\"{Cell(c)}\""))})");
+                if (t.MultiTokenExamples > 0)
+                    parts.Add($"{t.MultiTokenExamples} example(s) scored with several masks" +
+                              (t.MultiTokenChoices.Count > 0 ? $" (e.g. {string.Join(", ", t.MultiTokenChoices.Take(3).Select(c => $"\"{Cell(c)}\""))})" : ""));
                 md.AppendLine($"- {t.Task} {t.Subset} · {Cell(t.Template)}: {string.Join("; ", parts)}");
             }
         }
@@ -192,7 +198,7 @@ public static class ResultWriter
 
     private static string Cell(string text) => text.Replace("|", "\\|").Replace("\n", " ");
 
-    private static string Samples(RunOutcome outcome, string task)
+    private static string Samples(RunOutcome outcome, string task, bool withText)
     {
         var sb = new StringBuilder();
         foreach (var e in outcome.Examples.Where(e => e.Task == task))
@@ -205,6 +211,12 @@ public static class ResultWriter
                 ["scores"] = new JsonArray(e.Scores.Select(s => Number(s)).ToArray()),
                 ["prediction"] = e.Prediction, ["gold"] = e.Gold, ["correct"] = e.Correct, ["truncated"] = e.Truncated,
             };
+            if (!withText)
+            {
+                line.Remove("prompt");
+                line.Remove("choices");
+                line["choice_count"] = e.Choices.Count;
+            }
             sb.AppendLine(line.ToJsonString(new JsonSerializerOptions { Encoder = Indented.Encoder }));
         }
         return sb.ToString();
