@@ -102,7 +102,7 @@ public static class ChartLayout
         if (value < Math.Min(y.Min, y.Max) || value > Math.Max(y.Min, y.Max)) return;
         double py = y.Map(value);
         svg.Line(area.Left, py, area.Right, py, "reference", "#777", 1.2, "5 4");
-        svg.Text(area.Right - 4, py - 4, label, "reference-label", 10.5, anchor: "end", fill: "#555");
+        svg.Text(area.Right - 4, py - 4, label, "reference-label", 10.5, anchor: "end", fill: "#555", halo: true);
     }
 
     public static void Legend(SvgCanvas svg, PlotArea area, IReadOnlyList<LegendEntry> entries)

@@ -56,6 +56,8 @@ public abstract class Scale
             if (fixedMin is null) min -= pad;
             if (fixedMax is null) max += pad;
         }
+        // Padding never takes an axis of non-negative data (accuracies, latencies) below zero.
+        if (fixedMin is null && min < 0 && finite.Count > 0 && finite.Min() >= 0) min = 0;
         var step = LinearScale.NiceStep(min, max, 6);
         if (fixedMin is null) min = Math.Floor(min / step) * step;
         if (fixedMax is null) max = Math.Ceiling(max / step) * step;

@@ -70,10 +70,12 @@ public sealed class SvgCanvas
         Close(tooltip, shape % 4 == 0 ? "circle" : shape % 4 == 1 ? "rect" : "polygon");
     }
 
+    /// <summary>Text; with a halo, a white outline keeps it readable over bars and lines.</summary>
     public void Text(double x, double y, string text, string cssClass, double size = 12, string anchor = "middle", string weight = "normal",
-        double rotate = 0, string fill = "#222")
+        double rotate = 0, string fill = "#222", bool halo = false)
     {
         body.Append($"<text class=\"{cssClass}\" x=\"{Format.Px(x)}\" y=\"{Format.Px(y)}\" font-size=\"{Format.Px(size)}\" text-anchor=\"{anchor}\" fill=\"{fill}\"");
+        if (halo) body.Append(" stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\"");
         if (weight != "normal") body.Append($" font-weight=\"{weight}\"");
         if (rotate != 0) body.Append($" transform=\"rotate({Format.Px(rotate)} {Format.Px(x)} {Format.Px(y)})\"");
         body.Append('>').Append(Escape(text)).Append("</text>\n");

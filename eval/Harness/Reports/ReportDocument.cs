@@ -140,7 +140,7 @@ public sealed partial record ReportDocument(string Title, IReadOnlyList<ReportSe
 
     private static bool LooksNumeric(string cell) => cell.Length == 0 || cell == "–" || NumericCell().IsMatch(cell);
 
-    [GeneratedRegex(@"^[−+\-]?[\d.,]+\s*(%|×|pts|ms|s|M|B|k)?(\s*[\[(].*[\])])?\s*\**$")]
+    [GeneratedRegex(@"^[−+\-]?[\d.,]+\s*(%|×|pts|ms|s|M|B|k)?(\s*[\[(].*[\])]|\s*[±–]\s*[\d.,]+)?\s*\**$")]
     private static partial Regex NumericCell();
 
     private static string MarkdownCell(string text) => text.Replace("|", "\\|").Replace("\n", " ");

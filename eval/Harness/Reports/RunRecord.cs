@@ -71,12 +71,16 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
         return new RunRecord(Path.GetFullPath(folder), ShortName(modelId), modelId, architecture, parameters, scoring, fingerprint, modelPath, samples);
     }
 
-    /// <summary>Loads several runs; two runs of the same model are told apart by their folder names.</summary>
+    /// <summary>Loads several runs; runs of the same model are named by their folders instead (e.g. one per scoring mode).</summary>
     public static IReadOnlyList<RunRecord> LoadAll(IReadOnlyList<string> folders)
     {
         if (folders.Count == 0) throw new ArgumentException("give at least one run folder");
         var runs = folders.Select(Load).ToList();
-        return runs.Select(r => runs.Count(o => o.Name == r.Name) > 1 ? r with { Name = $"{r.Name} ({Path.GetFileName(r.Folder.TrimEnd(Path.DirectorySeparatorChar))})" } : r).ToList();
+        var renamed = runs.Select(r => runs.Count(o => o.Name == r.Name) > 1 ? r with { Name = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Folder)) } : r).ToList();
+        var clash = renamed.GroupBy(r => r.Name).FirstOrDefault(g => g.Count() > 1);
+        if (clash is not null)
+            throw new ArgumentException($"two runs would both be called '{clash.Key}' ({string.Join(", ", clash.Select(r => r.Folder))}); give each run its own folder name");
+        return renamed;
     }
 
     /// <summary>The run folders a path stands for: itself when it is one, else its subfolders that are (keyed by their names).</summary>
