@@ -182,6 +182,11 @@ public sealed class EndToEndTests
         Assert.IsTrue(entry.GetProperty("acc_norm,none").GetDouble() is >= 0 and <= 1);
         StringAssert.Contains(File.ReadAllText(Path.Combine(dir, "run-causal", "results.md")), "| acc_norm |");
         Assert.AreEqual("loglik", JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "run-causal", "run.json"))).RootElement.GetProperty("options").GetProperty("scoring").GetString());
+
+        // The demo ends with the report comparing the two models on the same examples.
+        var report = File.ReadAllText(Path.Combine(dir, "report", "report.md"));
+        StringAssert.Contains(report, "| xnli | model-causal | 240 |");
+        Assert.IsTrue(File.Exists(Path.Combine(dir, "report", "report.html")));
     }
 
     [TestMethod]
@@ -193,6 +198,13 @@ public sealed class EndToEndTests
         var (code, output) = Wait(Process.Start(info)!);
         Assert.AreEqual(0, code, output);
         var csv = Directory.GetFiles(dir, "decode-quick-*.csv").Single();
+
+        // The report reads what the benchmark writes: a Mask-Predict chart per masked model and the single-[MASK] chart.
+        var section = Eval.Harness.Reports.DecodeSpeedSection.Build(csv);
+        var figures = section.Blocks.OfType<Eval.Harness.Reports.ReportFigure>().Select(f => f.FileName).ToList();
+        CollectionAssert.AreEquivalent(new[] { "decode-modernbert-base-mini-mask-predict", "decode-modernbert-large-mini-mask-predict",
+            "decode-xlm-roberta-large-mini-mask-predict", "decode-xlm-roberta-xl-mini-mask-predict", "decode-single-mask" }, figures);
+        foreach (var f in section.Blocks.OfType<Eval.Harness.Reports.ReportFigure>()) System.Xml.Linq.XDocument.Parse(f.Chart.ToSvg());
         var lines = File.ReadAllLines(csv);
         CollectionAssert.AreEqual(Eval.Harness.Benchmarks.DecodeBenchmark.CsvHeader, lines[0].Split(','));
         using var reader = CsvHelper.CsvReader.FromFile(csv, new CsvHelper.CsvReaderOptions { HasHeader = true });
