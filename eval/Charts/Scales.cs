@@ -107,7 +107,7 @@ public sealed class LogScale(double min, double max, double pixelStart, double p
     {
         if (tickValues is not null) return tickValues.Where(v => v >= Min && v <= Max).Select(v => new Tick(v, Format.Number(v))).ToList();
         int first = (int)Math.Floor(Math.Log10(Min)), last = (int)Math.Ceiling(Math.Log10(Max));
-        double[][] choices = last - first <= 3 ? [[1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]] : [[1], [1, 2, 5]];
+        double[][] choices = Math.Log10(Max / Min) <= 3 ? [[1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]] : [[1], [1, 2, 5]];
         var ticks = new List<Tick>();
         foreach (var multiples in choices)
         {
@@ -134,7 +134,7 @@ public static class Format
         if (a >= 1e12) return Scaled(v / 1e12, "T");
         if (a >= 1e9) return Scaled(v / 1e9, "B");
         if (a >= 1e6) return Scaled(v / 1e6, "M");
-        if (a >= 1e4) return Scaled(v / 1e3, "k");
+        if (a >= 1e3) return Scaled(v / 1e3, "k");
         return v.ToString(a >= 100 ? "0" : a >= 1 || a == 0 ? "0.##" : "0.###", CultureInfo.InvariantCulture);
     }
 

@@ -124,6 +124,23 @@ public sealed partial class HtmlReportTests
     }
 
     [TestMethod]
+    public void ABenchmarkCsvWithoutItsColumnsOrWithABadNumberIsReportedByFileAndLine()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var (a, _) = TwoRuns(dir);
+        var other = Path.Combine(dir, "other.csv");
+        File.WriteAllText(other, "model,ms\nx,1\n");
+        var (code, log) = ProgramProcess.Run(dir, "report", a, "--bench", other, "--output", Path.Combine(dir, "out"));
+        Assert.AreEqual(1, code, log);
+        StringAssert.Contains(log, $"{other}: not a `bench decode` CSV: it lacks the column(s) section");
+
+        var bad = DecodeCsv(dir);
+        File.WriteAllLines(bad, File.ReadAllLines(bad).Select((l, i) => i == 2 ? l.Replace(",64,4,", ",sixty-four,4,") : l));
+        var e = Assert.ThrowsException<FormatException>(() => DecodeSpeedSection.Read(bad));
+        StringAssert.Contains(e.Message, $"{bad}:3: column prompt_tokens holds 'sixty-four'");
+    }
+
+    [TestMethod]
     public void AFolderThatIsNotARunIsReportedByName()
     {
         var dir = SharedFixtures.TempDirectory();

@@ -82,9 +82,15 @@ public sealed partial record ReportDocument(string Title, IReadOnlyList<ReportSe
         html.Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
         html.Append($"<title>{Encode(Title)}</title>\n<style>\n{Style}</style>\n</head>\n<body>\n<main>\n<h1>{Encode(Title)}</h1>\n");
         if (Lead is not null) html.Append($"<p class=\"lead\">{Inline(Lead)}</p>\n");
+        if (Sections.Count > 2)
+        {
+            html.Append("<nav class=\"contents\"><ul>\n");
+            foreach (var section in Sections) html.Append($"<li><a href=\"#{Anchor(section.Heading)}\">{Encode(section.Heading)}</a></li>\n");
+            html.Append("</ul></nav>\n");
+        }
         foreach (var section in Sections)
         {
-            html.Append($"<section>\n<h{section.Level}>{Encode(section.Heading)}</h{section.Level}>\n");
+            html.Append($"<section id=\"{Anchor(section.Heading)}\">\n<h{section.Level}>{Encode(section.Heading)}</h{section.Level}>\n");
             foreach (var block in section.Blocks)
             {
                 switch (block)
@@ -124,6 +130,7 @@ public sealed partial record ReportDocument(string Title, IReadOnlyList<ReportSe
         main { max-width: 1100px; margin: 0 auto; padding: 24px; background: white; }
         h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 4px; } h3 { margin-top: 1.4em; }
         .lead { color: #444; }
+        nav.contents ul { columns: 2; padding-left: 1.2em; } nav.contents a { color: #0072B2; }
         .table { overflow-x: auto; }
         table { border-collapse: collapse; margin: 12px 0; font-size: 0.9em; }
         th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
@@ -142,6 +149,13 @@ public sealed partial record ReportDocument(string Title, IReadOnlyList<ReportSe
 
     [GeneratedRegex(@"^[−+\-]?[\d.,]+\s*(%|×|pts|ms|s|M|B|k)?(\s*[\[(].*[\])]|\s*[±–]\s*[\d.,]+)?\s*\**$")]
     private static partial Regex NumericCell();
+
+    /// <summary>An id for a heading: lower-case letters and digits joined by hyphens.</summary>
+    private static string Anchor(string heading) =>
+        "s-" + NotAlphanumeric().Replace(heading.ToLowerInvariant(), "-").Trim('-');
+
+    [GeneratedRegex("[^a-z0-9]+")]
+    private static partial Regex NotAlphanumeric();
 
     private static string MarkdownCell(string text) => text.Replace("|", "\\|").Replace("\n", " ");
 
