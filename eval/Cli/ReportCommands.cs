@@ -8,20 +8,28 @@ namespace Eval.Cli;
 /// <summary>`eval report`, `eval scaling` and `eval compare`: reports over finished run folders.</summary>
 public static class ReportCommands
 {
+    private static Option<string> MetricOption() => new("--metric")
+    {
+        Description = "acc, or acc_norm (log-likelihood per character) for runs of causal LMs scored by loglik; other runs keep acc",
+        DefaultValueFactory = _ => RunRecord.Acc,
+    };
+
     public static Command Report()
     {
         var runs = new Argument<string[]>("RUN_DIR") { Description = "run folders written by `eval` (the first is the reference for comparisons)", Arity = ArgumentArity.OneOrMore };
         var output = new Option<string>("--output") { Description = "folder for report.html, report.md and charts/", DefaultValueFactory = _ => Path.Combine("results", "report") };
         var bench = new Option<string?>("--bench") { Description = "`bench decode` CSV for the decode-speed charts (default: the newest in results/bench)" };
+        var metric = MetricOption();
         var command = new Command("report", "Write report.html (self-contained, charts inline) and report.md over one or more runs: per-language accuracy, template spread, paired model comparison, decode speed");
         command.Arguments.Add(runs);
         command.Options.Add(output);
         command.Options.Add(bench);
+        command.Options.Add(metric);
         command.SetAction(result => CommandRunner.Run(() =>
         {
             var records = RunRecord.LoadAll(result.GetValue(runs)!);
             var csv = result.GetValue(bench) ?? DecodeSpeedSection.Latest(Path.Combine("results", "bench"));
-            var document = EvaluationReport.Build(records, csv);
+            var document = EvaluationReport.Build(records, csv, result.GetValue(metric)!);
             Written(document.WriteTo(result.GetValue(output)!, "report", Rasterizer()));
         }));
         return command;
@@ -33,9 +41,10 @@ public static class ReportCommands
         var x = new Option<string>("--x") { Description = "params (parameter count from run.json) or train-tokens (trainer_state.json's num_input_tokens_seen, or --x-values)", DefaultValueFactory = _ => "params" };
         var xValues = new Option<string?>("--x-values") { Description = "CSV of run,x (run: folder, folder name or model name) overriding each run's x" };
         var output = new Option<string>("--output") { Description = "folder for scaling.html, scaling.md, scaling-fits.csv and charts/", DefaultValueFactory = _ => Path.Combine("results", "scaling") };
+        var scalingMetric = MetricOption();
         var command = new Command("scaling", "Accuracy against model size or fine-tuning tokens per task, with a + b·log N and saturating power-law fits");
         command.Arguments.Add(runs);
-        foreach (var o in new Option[] { x, xValues, output }) command.Options.Add(o);
+        foreach (var o in new Option[] { x, xValues, output, scalingMetric }) command.Options.Add(o);
         command.SetAction(result => CommandRunner.Run(() =>
         {
             var axis = result.GetValue(x) switch
@@ -44,7 +53,7 @@ public static class ReportCommands
                 "train-tokens" or "tokens" => ScalingAxis.TrainTokens,
                 var other => throw new ArgumentException($"--x must be params or train-tokens, got '{other}'"),
             };
-            var records = RunRecord.LoadAll(result.GetValue(runs)!);
+            var records = RunRecord.LoadAll(result.GetValue(runs)!).Select(r => r.ForMetric(result.GetValue(scalingMetric)!)).ToList();
             var table = result.GetValue(xValues) is { } path ? ScalingReport.ReadXValues(path) : null;
             var fits = ScalingReport.Fit(records, ScalingReport.XValues(records, axis, table));
             var folder = result.GetValue(output)!;
@@ -68,13 +77,15 @@ public static class ReportCommands
         var maxDrop = new Option<double>("--max-drop") { Description = "tolerated accuracy drop per (task, language, template), in points", DefaultValueFactory = _ => 1.0 };
         var changed = new Option<bool>("--fail-on-changed-predictions") { Description = "also fail when any example's prediction changed (for deterministic CI baselines)" };
         var output = new Option<string?>("--output") { Description = "also write the Markdown report to this file" };
+        var compareMetric = MetricOption();
         var command = new Command("compare", "Regression check of current runs against a baseline: Markdown report (also appended to $GITHUB_STEP_SUMMARY), exit 1 on regression, 2 on bad input");
-        foreach (var o in new Option[] { baseline, current, maxDrop, changed, output }) command.Options.Add(o);
+        foreach (var o in new Option[] { baseline, current, maxDrop, changed, output, compareMetric }) command.Options.Add(o);
         command.SetAction(result =>
         {
             int code = CommandRunner.Run(() =>
             {
-                var report = RegressionReport.Compare(result.GetValue(baseline)!, result.GetValue(current)!, result.GetValue(maxDrop), result.GetValue(changed));
+                var report = RegressionReport.Compare(result.GetValue(baseline)!, result.GetValue(current)!, result.GetValue(maxDrop), result.GetValue(changed),
+                    result.GetValue(compareMetric)!);
                 var markdown = report.ToMarkdown();
                 Console.Write(markdown);
                 if (result.GetValue(output) is { } path)

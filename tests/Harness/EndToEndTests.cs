@@ -183,6 +183,30 @@ public sealed class EndToEndTests
         StringAssert.Contains(File.ReadAllText(Path.Combine(dir, "run-causal", "results.md")), "| acc_norm |");
         Assert.AreEqual("loglik", JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "run-causal", "run.json"))).RootElement.GetProperty("options").GetProperty("scoring").GetString());
 
+        // Read back for reports, the causal run's acc_norm is the one results.json holds.
+        var record = Eval.Harness.Reports.RunRecord.Load(Path.Combine(dir, "run-causal"));
+        Assert.IsTrue(record.HasNormalizedAccuracy);
+        var normalized = record.ForMetric(Eval.Harness.Reports.RunRecord.AccNorm).Accuracy(s => s.Template == "GPT-3 style");
+        Assert.AreEqual(entry.GetProperty("acc_norm,none").GetDouble(), normalized.Accuracy, 1e-9);
+        Assert.AreEqual(entry.GetProperty("acc,none").GetDouble(), record.Accuracy(s => s.Template == "GPT-3 style").Accuracy, 1e-9);
+        Assert.IsFalse(Eval.Harness.Reports.RunRecord.Load(Path.Combine(dir, "run")).HasNormalizedAccuracy, "a masked LM has no acc_norm");
+        // Without sample text, choice_chars carries what acc_norm needs.
+        var stripped = Path.Combine(dir, "run-causal-stripped");
+        Directory.CreateDirectory(stripped);
+        File.Copy(Path.Combine(dir, "run-causal", "run.json"), Path.Combine(stripped, "run.json"));
+        File.WriteAllLines(Path.Combine(stripped, "samples_xnli.jsonl"), File.ReadLines(Path.Combine(dir, "run-causal", "samples_xnli.jsonl")).Select(line =>
+        {
+            var node = System.Text.Json.Nodes.JsonNode.Parse(line)!.AsObject();
+            var choices = node["choices"]!.AsArray().Select(c => c!.GetValue<string>()).ToList();
+            node.Remove("choices");
+            node.Remove("prompt");
+            node["choice_count"] = choices.Count;
+            node["choice_chars"] = new System.Text.Json.Nodes.JsonArray(choices.Select(c => (System.Text.Json.Nodes.JsonNode)c.Length).ToArray());
+            return node.ToJsonString();
+        }));
+        CollectionAssert.AreEqual(record.ForMetric("acc_norm").Samples.Select(s => s.Prediction).ToList(),
+            Eval.Harness.Reports.RunRecord.Load(stripped).ForMetric("acc_norm").Samples.Select(s => s.Prediction).ToList());
+
         // The demo ends with the report comparing the two models on the same examples.
         var report = File.ReadAllText(Path.Combine(dir, "report", "report.md"));
         StringAssert.Contains(report, "| xnli | model-causal | 240 |");

@@ -13,8 +13,11 @@ public static class EvaluationReport
 {
     public const double Alpha = 0.05;
 
-    public static ReportDocument Build(IReadOnlyList<RunRecord> runs, string? decodeCsv)
+    /// <summary>The report on the metric's predictions: acc, or acc_norm for runs scored by log-likelihood (others keep acc).</summary>
+    public static ReportDocument Build(IReadOnlyList<RunRecord> runs, string? decodeCsv, string metric = RunRecord.Acc)
     {
+        var without = metric == RunRecord.AccNorm ? runs.Where(r => !r.HasNormalizedAccuracy).Select(r => r.Name).ToList() : [];
+        runs = runs.Select(r => r.ForMetric(metric)).ToList();
         var sections = new List<ReportSection> { RunsSection(runs) };
         var tasks = runs.SelectMany(r => r.Tasks).Distinct().ToList();
         foreach (var task in tasks) sections.Add(TaskSection(task, runs.Where(r => r.Tasks.Contains(task)).ToList()));
@@ -22,8 +25,9 @@ public static class EvaluationReport
         sections.Add(decodeCsv is null
             ? new ReportSection("Decode speed", [new ReportParagraph("No decode benchmark was given or found in `results/bench`; run `mlm-eval bench decode` to add one.")])
             : DecodeSpeedSection.Build(decodeCsv));
-        var lead = $"{runs.Count} run(s) · {string.Join(", ", tasks)} · accuracies in % with 95% bootstrap intervals; " +
-                   $"the reference for comparisons is **{runs[0].Name}**.";
+        var lead = $"{runs.Count} run(s) · {string.Join(", ", tasks)} · `{metric}` in % with 95% bootstrap intervals; " +
+                   $"the reference for comparisons is **{runs[0].Name}**." +
+                   (without.Count > 0 ? $" {string.Join(", ", without)}: no acc_norm (not scored by log-likelihood), so acc." : "");
         return new ReportDocument("Evaluation report", sections, lead);
     }
 

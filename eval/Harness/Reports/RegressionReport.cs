@@ -16,7 +16,8 @@ public sealed record RegressionRow(string Run, RowKey Key, AccuracyEstimate Base
 }
 
 /// <summary>What `eval compare` found: every row, which regressed, and notes on runs that cannot be paired.</summary>
-public sealed record RegressionReport(IReadOnlyList<RegressionRow> Rows, IReadOnlyList<string> Notes, double MaxDropPoints, bool FailOnChangedPredictions)
+public sealed record RegressionReport(IReadOnlyList<RegressionRow> Rows, IReadOnlyList<string> Notes, double MaxDropPoints, bool FailOnChangedPredictions,
+    string Metric = RunRecord.Acc)
 {
     public IReadOnlyList<RegressionRow> Regressions => Rows.Where(r => r.IsRegression).ToList();
     public bool Passed => Regressions.Count == 0;
@@ -26,7 +27,8 @@ public sealed record RegressionReport(IReadOnlyList<RegressionRow> Rows, IReadOn
     /// each row. A row regresses when its accuracy dropped by more than the tolerance, or fell below the baseline's 95%
     /// interval, or it is missing from the current run; with failOnChangedPredictions, also when any prediction changed.
     /// </summary>
-    public static RegressionReport Compare(string baselineDir, string currentDir, double maxDropPoints, bool failOnChangedPredictions)
+    public static RegressionReport Compare(string baselineDir, string currentDir, double maxDropPoints, bool failOnChangedPredictions,
+        string metric = RunRecord.Acc)
     {
         if (!(maxDropPoints >= 0)) throw new ArgumentException($"--max-drop must be zero or more points, got {maxDropPoints}");
         var baseline = RunRecord.Expand(baselineDir);
@@ -37,7 +39,7 @@ public sealed record RegressionReport(IReadOnlyList<RegressionRow> Rows, IReadOn
         var rows = new List<RegressionRow>();
         foreach (var (name, baseFolder) in baseline)
         {
-            var baseRun = RunRecord.Load(baseFolder);
+            var baseRun = RunRecord.Load(baseFolder).ForMetric(metric);
             var label = name == "." ? baseRun.Name : name;
             if (!current.TryGetValue(name, out var currentFolder))
             {
@@ -45,7 +47,7 @@ public sealed record RegressionReport(IReadOnlyList<RegressionRow> Rows, IReadOn
                 rows.AddRange(baseRun.Rows().Select(r => new RegressionRow(label, r.Key, r.Value, null, 0, 0, RegressionKind.Missing)));
                 continue;
             }
-            var currentRun = RunRecord.Load(currentFolder);
+            var currentRun = RunRecord.Load(currentFolder).ForMetric(metric);
             if (baseRun.Fingerprint != currentRun.Fingerprint)
                 notes.Add($"run `{label}`: the model's fingerprint changed ({Short(baseRun.Fingerprint)} → {Short(currentRun.Fingerprint)}): weights, config or tokenizer differ");
             if (baseRun.Scoring != currentRun.Scoring) notes.Add($"run `{label}`: scoring changed from {baseRun.Scoring} to {currentRun.Scoring}");
@@ -54,7 +56,7 @@ public sealed record RegressionReport(IReadOnlyList<RegressionRow> Rows, IReadOn
             if (extra.Count > 0) notes.Add($"run `{label}`: {extra.Count} row(s) are new in the current run and have no baseline (e.g. {extra[0]})");
         }
         foreach (var name in current.Keys.Except(baseline.Keys)) notes.Add($"run `{name}` is new: it has no baseline");
-        return new RegressionReport(rows, notes, maxDropPoints, failOnChangedPredictions);
+        return new RegressionReport(rows, notes, maxDropPoints, failOnChangedPredictions, metric);
     }
 
     private static IEnumerable<RegressionRow> CompareRuns(string label, RunRecord baseline, RunRecord current, double maxDrop, bool failOnChanged)
@@ -107,7 +109,7 @@ public sealed record RegressionReport(IReadOnlyList<RegressionRow> Rows, IReadOn
             $"{r.ChangedPredictions}/{r.Paired} | {(r.IsRegression ? "**" + Why(r) + "**" : Why(r))} |";
         const string header = "| run | task | lang | template | baseline % [95% CI] | current % | Δ pts | changed | verdict |\n|---|---|---|---|---:|---:|---:|---:|---|\n";
 
-        var md = new StringBuilder("# Regression check\n\n");
+        var md = new StringBuilder($"# Regression check ({Metric})\n\n");
         var regressions = Regressions;
         md.Append(Passed
             ? $"**PASS** — {Rows.Count} rows checked; none dropped by more than {MaxDropPoints.ToString("0.##", CultureInfo.InvariantCulture)} points or below its baseline interval"

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Eval.Harness.Runs;
+using Eval.Harness.Scoring;
 
 namespace Eval.Harness.Reports;
 
@@ -9,8 +10,12 @@ public readonly record struct RowKey(string Task, string Language, string Templa
     public override string ToString() => $"{Task} · {Language} · {Template}";
 }
 
-/// <summary>One scored example as samples_&lt;task&gt;.jsonl holds it.</summary>
-public sealed record RunSample(string Task, string Language, string Template, int DocId, int Prediction, int Gold, int ChoiceCount)
+/// <summary>
+/// One scored example as samples_&lt;task&gt;.jsonl holds it. NormalizedPrediction is acc_norm's choice (log-likelihood
+/// per character), for examples a causal LM scored by log-likelihood.
+/// </summary>
+public sealed record RunSample(string Task, string Language, string Template, int DocId, int Prediction, int Gold, int ChoiceCount,
+    int? NormalizedPrediction = null)
 {
     public bool Correct => Prediction == Gold;
     public RowKey Key => new(Task, Language, Template);
@@ -28,6 +33,21 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
 
     /// <summary>Accuracy pooled over the examples that pass the filter, with its bootstrap CI.</summary>
     public AccuracyEstimate Accuracy(Func<RunSample, bool> filter) => Metrics.Accuracy(Samples.Where(filter).Select(s => s.Correct).ToList());
+
+    public const string Acc = "acc", AccNorm = "acc_norm";
+
+    public bool HasNormalizedAccuracy => Samples.Count > 0 && Samples.All(s => s.NormalizedPrediction is not null);
+
+    /// <summary>
+    /// The run as the metric sees it: for acc_norm, each prediction becomes the length-normalized one. A run without
+    /// acc_norm (a masked LM, or another scoring mode) stays as it is; the caller says so.
+    /// </summary>
+    public RunRecord ForMetric(string metric) => metric switch
+    {
+        Acc => this,
+        AccNorm => HasNormalizedAccuracy ? this with { Samples = Samples.Select(s => s with { Prediction = s.NormalizedPrediction!.Value }).ToList() } : this,
+        _ => throw new ArgumentException($"--metric must be {Acc} or {AccNorm}, got '{metric}'"),
+    };
 
     /// <summary>Expected accuracy of guessing uniformly among each example's choices.</summary>
     public double Chance(string task)
@@ -67,7 +87,7 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
         var files = Directory.GetFiles(folder, "samples_*.jsonl").Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0) throw new ArgumentException($"run folder {folder} has no samples_<task>.jsonl files");
         var samples = new List<RunSample>();
-        foreach (var file in files) samples.AddRange(ReadSamples(file));
+        foreach (var file in files) samples.AddRange(ReadSamples(file, scoring == "loglik"));
         return new RunRecord(Path.GetFullPath(folder), ShortName(modelId), modelId, architecture, parameters, scoring, fingerprint, modelPath, samples);
     }
 
@@ -102,7 +122,7 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
         return trimmed.Contains('/') || trimmed.Contains('\\') ? Path.GetFileName(trimmed.Replace('\\', '/').Split('/').Last()) : trimmed;
     }
 
-    private static IEnumerable<RunSample> ReadSamples(string file)
+    private static IEnumerable<RunSample> ReadSamples(string file, bool logLikelihood)
     {
         int lineNumber = 0;
         foreach (var line in File.ReadLines(file))
@@ -114,9 +134,16 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
             {
                 using var doc = JsonDocument.Parse(line);
                 var e = doc.RootElement;
+                // Choice lengths in characters: from the choice texts, or from choice_chars when the texts were left out.
+                var characters = e.TryGetProperty("choices", out var choices) ? choices.EnumerateArray().Select(c => c.GetString()!.Length).ToList()
+                    : e.TryGetProperty("choice_chars", out var chars) ? chars.EnumerateArray().Select(c => c.GetInt32()).ToList() : null;
+                int choiceCount = choices.ValueKind == JsonValueKind.Array ? choices.GetArrayLength() : e.GetProperty("choice_count").GetInt32();
+                int? normalized = null;
+                if (logLikelihood && characters is not null && e.TryGetProperty("scores", out var scores)
+                    && scores.EnumerateArray().All(v => v.ValueKind == JsonValueKind.Number))
+                    normalized = CausalChoiceScorer.NormalizedPrediction(scores.EnumerateArray().Select(v => v.GetDouble()).ToList(), characters);
                 sample = new RunSample(e.GetProperty("task").GetString()!, e.GetProperty("language").GetString()!, e.GetProperty("template").GetString()!,
-                    e.GetProperty("doc_id").GetInt32(), e.GetProperty("prediction").GetInt32(), e.GetProperty("gold").GetInt32(),
-                    e.TryGetProperty("choices", out var choices) ? choices.GetArrayLength() : e.GetProperty("choice_count").GetInt32());
+                    e.GetProperty("doc_id").GetInt32(), e.GetProperty("prediction").GetInt32(), e.GetProperty("gold").GetInt32(), choiceCount, normalized);
             }
             catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
             {
