@@ -13,8 +13,8 @@ public interface IChart
 /// <summary>A confidence interval or error bar in data units.</summary>
 public readonly record struct Interval(double Low, double High);
 
-/// <summary>One legend entry: a name drawn with its series' colour, marker shape and dash.</summary>
-public sealed record LegendEntry(string Name, string Colour, int? Shape, string? Dash, bool IsArea);
+/// <summary>One legend entry: a name drawn with its series' colour, marker shape and line (dashed or not, or none).</summary>
+public sealed record LegendEntry(string Name, string Colour, int? Shape, string? Dash, bool IsArea, bool HasLine = true);
 
 /// <summary>The plot rectangle inside the margins.</summary>
 public readonly record struct PlotArea(double Left, double Top, double Right, double Bottom)
@@ -31,7 +31,7 @@ public static class ChartLayout
     public static PlotArea Area(ChartFrame frame, IReadOnlyList<LegendEntry> legend, double extraBottom = 0)
     {
         double top = 40 + (frame.Subtitle is null ? 0 : 16);
-        double legendWidth = legend.Count > 1 ? Math.Min(240, 36 + legend.Max(e => e.Name.Length) * CharWidth) : 0;
+        double legendWidth = legend.Count > 1 ? Math.Min(244, 40 + legend.Max(e => e.Name.Length) * CharWidth) : 0;
         return new PlotArea(72, top, frame.Width - 20 - legendWidth, frame.Height - 52 - extraBottom);
     }
 
@@ -116,10 +116,10 @@ public static class ChartLayout
             if (e.IsArea) svg.Rect(x, y - 5, 14, 10, "legend-swatch", e.Colour);
             else
             {
-                svg.Line(x - 2, y, x + 16, y, "legend-swatch", e.Colour, 2, e.Dash);
-                if (e.Shape is { } shape) svg.Marker(x + 7, y, shape, "legend-marker", e.Colour, 4);
+                if (e.HasLine) svg.Line(x - 6, y, x + 20, y, "legend-swatch", e.Colour, 2, e.Dash is null ? null : "4 3");
+                if (e.Shape is { } shape) svg.Marker(x + 7, y, shape, "legend-marker", e.Colour, 3.5);
             }
-            svg.Text(x + 22, y + 4, e.Name.Length > 30 ? e.Name[..29] + "…" : e.Name, "legend-label", 11.5, anchor: "start");
+            svg.Text(x + 26, y + 4, e.Name.Length > 30 ? e.Name[..29] + "…" : e.Name, "legend-label", 11.5, anchor: "start");
             svg.EndGroup();
             y += 19;
         }

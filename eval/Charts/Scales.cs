@@ -102,10 +102,20 @@ public sealed class LogScale(double min, double max, double pixelStart, double p
     public override double Map(double value) =>
         PixelStart + (Math.Log10(value) - Math.Log10(Min)) / (Math.Log10(Max) - Math.Log10(Min)) * (PixelEnd - PixelStart);
 
-    /// <summary>Powers of ten; 2× and 5× between them when the axis spans fewer than three decades; every multiple when that still gives fewer than three ticks.</summary>
+    /// <summary>
+    /// Powers of ten; 2× and 5× between them when the axis spans fewer than three decades; every multiple when that still
+    /// gives fewer than three ticks; evenly spaced nice values within a single decade.
+    /// </summary>
     public override IReadOnlyList<Tick> Ticks()
     {
         if (tickValues is not null) return tickValues.Where(v => v >= Min && v <= Max).Select(v => new Tick(v, Format.Number(v))).ToList();
+        // Within one decade, evenly spaced nice values read better than powers of ten.
+        if (Math.Log10(Max / Min) < 1)
+        {
+            double step = LinearScale.NiceStep(Min, Max, 8);
+            return Enumerable.Range((int)Math.Ceiling(Min / step - 1e-9), (int)(Math.Floor(Max / step + 1e-9) - Math.Ceiling(Min / step - 1e-9)) + 1)
+                .Select(i => Math.Round(i * step, 12)).Where(v => v > 0).Select(v => new Tick(v, Format.Number(v))).ToList();
+        }
         int first = (int)Math.Floor(Math.Log10(Min)), last = (int)Math.Ceiling(Math.Log10(Max));
         double[][] choices = Math.Log10(Max / Min) <= 3 ? [[1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]] : [[1], [1, 2, 5]];
         var ticks = new List<Tick>();

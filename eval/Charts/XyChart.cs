@@ -17,9 +17,7 @@ public sealed record XyChart(ChartFrame Frame, IReadOnlyList<XySeries> Series, A
     {
         int Colour(int i) => Series[i].ColourIndex ?? i;
         var legend = Series.Select((s, i) => new LegendEntry(s.Name, Palette.Colour(Colour(i)), s.Style == XyStyle.Line ? null : Colour(i),
-            s.Style == XyStyle.Markers ? null : s.Dashed ? "6 4" : Palette.Dash(Colour(i)), false)).ToList();
-        // A series drawn as markers only gets no line in its legend entry.
-        legend = legend.Select((e, i) => Series[i].Style == XyStyle.Markers ? e with { Dash = "0 100" } : e).ToList();
+            s.Dashed ? "6 4" : Palette.Dash(Colour(i)), false, HasLine: s.Style != XyStyle.Markers)).ToList();
         var svg = new SvgCanvas(Frame.Width, Frame.Height, Frame.Title);
         var area = ChartLayout.Area(Frame, legend);
         var points = Series.SelectMany(s => s.Points).Where(p => double.IsFinite(p.X) && double.IsFinite(p.Y)).ToList();

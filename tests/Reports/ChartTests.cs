@@ -78,8 +78,8 @@ public sealed class ChartTests
         CollectionAssert.AreEqual(new[] { "500M", "1B", "2B", "5B", "10B", "20B", "50B", "100B" }, labels);
         CollectionAssert.AreEqual(new[] { "1k", "10k", "100k", "1M", "10M" }, new LogScale(900, 2e7, 0, 100).Ticks().Select(t => t.Label).ToList(),
             "over more than three decades, powers of ten only");
-        CollectionAssert.AreEqual(new[] { "0.6", "0.7", "0.8", "0.9", "1" }, new LogScale(0.55, 1.05, 0, 100).Ticks().Select(t => t.Label).ToList(),
-            "within a decade, every multiple");
+        CollectionAssert.AreEqual(new[] { "0.6", "0.8", "1", "1.2", "1.4", "1.6" }, new LogScale(0.55, 1.65, 0, 100).Ticks().Select(t => t.Label).ToList(),
+            "within a decade, evenly spaced nice values");
     }
 
     [TestMethod]

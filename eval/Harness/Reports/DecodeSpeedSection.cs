@@ -58,16 +58,25 @@ public static class DecodeSpeedSection
             new ReportParagraph($"From `{path}`" + (rows.FirstOrDefault() is { } first ? $", measured on {first.Machine} by `mlm-eval {first.Command}`" : "") +
                                 ". Speed-ups are the peer's median latency over the model's, measured in the same run (> 1× means the masked LM is faster)."),
         };
-        var generation = measured.Where(r => r.Method == "mask-predict" && r.Batch == 1).ToList();
+        // Batch 1 (latency) solid, the largest batch (throughput) dashed in the same colour; one colour per T.
+        var generation = measured.Where(r => r.Method == "mask-predict").ToList();
         foreach (var model in generation.Select(r => r.Model).Distinct())
         {
             var mine = generation.Where(r => r.Model == model).ToList();
             var lengths = mine.Select(r => (double)r.NewTokens).Distinct().Order().ToList();
+            var iterations = mine.Select(r => r.Iterations).Distinct().Order().ToList();
+            var batches = new[] { 1, mine.Max(r => r.Batch) }.Distinct().Where(b => mine.Any(r => r.Batch == b)).ToList();
+            var series = (from batch in batches
+                          from t in iterations
+                          let points = mine.Where(r => r.Iterations == t && r.Batch == batch)
+                              .Select(r => new XyPoint(r.NewTokens, r.Speedup!.Value, Label: $"{r.MedianMs:0.##} ms")).ToList()
+                          where points.Count > 0
+                          select new XySeries(batch == 1 ? $"T = {t}" : $"T = {t}, batch {batch}", points, Dashed: batch > 1,
+                              ColourIndex: iterations.IndexOf(t))).ToList();
+            var subtitle = $"peer: {mine[0].Peer} · " + (batches.Count > 1 ? $"solid: batch 1, dashed: batch {batches[1]}" : $"batch {batches[0]}");
             blocks.Add(new ReportFigure($"decode-{EvaluationReport.Slug(model)}-mask-predict",
-                new XyChart(new ChartFrame($"Mask-Predict vs greedy: {model}", "new tokens L", "speed-up over greedy (×)", Subtitle: $"peer: {mine[0].Peer} · batch 1"),
-                    mine.Select(r => r.Iterations).Distinct().Order().Select(t => new XySeries($"T = {t}",
-                        mine.Where(r => r.Iterations == t).Select(r => new XyPoint(r.NewTokens, r.Speedup!.Value, Label: $"{r.MedianMs:0.##} ms")).ToList())).ToList(),
-                    AxisKind.Log, AxisKind.Log, XTicks: lengths, Reference: (1, "1× (as fast as greedy)"))));
+                new XyChart(new ChartFrame($"Mask-Predict vs greedy: {model}", "new tokens L", "speed-up over greedy (×)", Subtitle: subtitle),
+                    series, AxisKind.Log, AxisKind.Log, XTicks: lengths, Reference: (1, "1× (as fast as greedy)"))));
         }
         var classification = measured.Where(r => r.Method == "single-mask" && r.Batch == 1).ToList();
         if (classification.Count > 0)
