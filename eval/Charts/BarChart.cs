@@ -5,10 +5,12 @@ public sealed record BarSeries(string Name, IReadOnlyList<double> Values, IReadO
 
 /// <summary>
 /// Bars per category; with several series, grouped side by side. Intervals draw as whiskers. The y axis starts at zero
-/// unless given, so bar lengths stay comparable; a log y axis has bars rising from its bottom.
+/// unless given, so bar lengths stay comparable; a log y axis has bars rising from its bottom, or from BarBase (a ratio
+/// of 1, say) up or down.
 /// </summary>
 public sealed record BarChart(ChartFrame Frame, IReadOnlyList<string> Categories, IReadOnlyList<BarSeries> Series,
-    AxisKind YAxis = AxisKind.Linear, double? YMin = null, double? YMax = null, (double Value, string Label)? Reference = null) : IChart
+    AxisKind YAxis = AxisKind.Linear, double? YMin = null, double? YMax = null, (double Value, string Label)? Reference = null,
+    double? BarBase = null) : IChart
 {
     public string ToSvg()
     {
@@ -28,7 +30,8 @@ public sealed record BarChart(ChartFrame Frame, IReadOnlyList<string> Categories
         ChartLayout.CategoryAxis(svg, Frame, area, Categories);
         double slot = area.Width / Math.Max(1, Categories.Count);
         double barWidth = Math.Min(56, slot * 0.8 / Math.Max(1, Series.Count)), groupWidth = barWidth * Series.Count;
-        double baseline = YAxis == AxisKind.Log ? area.Bottom : y.Map(Math.Max(y.Min, Math.Min(0, y.Max)));
+        double baseline = BarBase is { } from ? Math.Clamp(y.Map(from), area.Top, area.Bottom)
+            : YAxis == AxisKind.Log ? area.Bottom : y.Map(Math.Max(y.Min, Math.Min(0, y.Max)));
         for (int s = 0; s < Series.Count; s++)
         {
             var series = Series[s];

@@ -43,6 +43,17 @@ public sealed class ChartTests
     }
 
     [TestMethod]
+    public void RatioBarsOnALogAxisRiseAndFallFromTheirBase()
+    {
+        var doc = Parse(new BarChart(new ChartFrame("speed-up", "prompt", "×"), ["64", "256"], [new BarSeries("m", [2, 0.5])], AxisKind.Log, BarBase: 1));
+        double Attr(XElement e, string name) => double.Parse((string)e.Attribute(name)!, System.Globalization.CultureInfo.InvariantCulture);
+        var bars = WithClass(doc, "bar");
+        // 2× rises to the base line's height, ½× hangs from it, and on a log axis both are equally long.
+        Assert.AreEqual(Attr(bars[0], "y") + Attr(bars[0], "height"), Attr(bars[1], "y"), 0.02);
+        Assert.AreEqual(Attr(bars[0], "height"), Attr(bars[1], "height"), 0.02);
+    }
+
+    [TestMethod]
     public void OutputIsDeterministic() => Assert.AreEqual(Grouped().ToSvg(), Grouped().ToSvg());
 
     [TestMethod]

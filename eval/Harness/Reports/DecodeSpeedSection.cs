@@ -87,7 +87,7 @@ public static class DecodeSpeedSection
                 new BarChart(new ChartFrame("Single [MASK] vs log-likelihood over the choices", "prompt tokens", "speed-up (×)", Subtitle: "batch 1"),
                     prompts.Select(p => p.ToString(CultureInfo.InvariantCulture)).ToList(),
                     models.Select(m => new BarSeries(m, prompts.Select(p => classification.FirstOrDefault(r => r.Model == m && r.PromptTokens == p)?.Speedup ?? double.NaN).ToList())).ToList(),
-                    AxisKind.Log, Reference: (1, "1×"))));
+                    AxisKind.Log, Reference: (1, "1×"), BarBase: 1)));
         }
         if (generation.Count == 0 && classification.Count == 0)
             blocks.Add(new ReportParagraph("The CSV holds no measured masked-LM row with a peer, so there is nothing to chart."));

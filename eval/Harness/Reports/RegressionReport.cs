@@ -94,7 +94,7 @@ public sealed record RegressionReport(IReadOnlyList<RegressionRow> Rows, IReadOn
     /// <summary>A Markdown report for a terminal or a CI job summary: the verdict, the regressions, then every row.</summary>
     public string ToMarkdown()
     {
-        static string P(double v) => double.IsFinite(v) ? (100 * v).ToString("0.0", CultureInfo.InvariantCulture) : "–";
+        static string P(double v) => ReportDocument.Percent(v);
         static string Why(RegressionRow r) => r.Kind switch
         {
             RegressionKind.BeyondTolerance => "dropped beyond tolerance",
@@ -105,7 +105,7 @@ public sealed record RegressionReport(IReadOnlyList<RegressionRow> Rows, IReadOn
         };
         string Row(RegressionRow r) =>
             $"| {r.Run} | {r.Key.Task} | {r.Key.Language} | {r.Key.Template.Replace("|", "\\|")} | {P(r.Baseline.Accuracy)} [{P(r.Baseline.CiLow)}, {P(r.Baseline.CiHigh)}] | " +
-            $"{(r.Current is { } c ? P(c.Accuracy) : "–")} | {(double.IsFinite(r.DropPoints) ? (-r.DropPoints).ToString("+0.0;−0.0;0.0", CultureInfo.InvariantCulture) : "–")} | " +
+            $"{(r.Current is { } c ? P(c.Accuracy) : "–")} | {ReportDocument.Points(-r.DropPoints / 100)} | " +
             $"{r.ChangedPredictions}/{r.Paired} | {(r.IsRegression ? "**" + Why(r) + "**" : Why(r))} |";
         const string header = "| run | task | lang | template | baseline % [95% CI] | current % | Δ pts | changed | verdict |\n|---|---|---|---|---:|---:|---:|---:|---|\n";
 
