@@ -7,20 +7,35 @@ public static class ProgramProcess
 {
     public static string Dll => Path.Combine(AppContext.BaseDirectory, "mlm-eval.dll");
 
-    public static (int ExitCode, string Output) Run(string workingDirectory, params string[] args)
+    /// <summary>Starts `dotnet mlm-eval.dll args…` with its output captured; GITHUB_STEP_SUMMARY is cleared so tests never write a job summary.</summary>
+    public static Process Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory };
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (workingDirectory is not null) info.WorkingDirectory = workingDirectory;
         info.ArgumentList.Add(Dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["GITHUB_STEP_SUMMARY"] = "";
-        using var p = Process.Start(info)!;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
+        return Process.Start(info)!;
+    }
+
+    /// <summary>Waits for the process (without a limit when none is given) and returns its exit code and stdout + stderr.</summary>
+    public static (int ExitCode, string Output) Wait(Process p, TimeSpan? limit = null)
+    {
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000))
+        if (limit is { } l)
         {
-            p.Kill(true);
-            Assert.Fail($"mlm-eval {string.Join(' ', args)} did not finish in 120 s");
+            if (!p.WaitForExit(l))
+            {
+                p.Kill(true);
+                Assert.Fail($"mlm-eval did not finish in {l.TotalSeconds:0} s");
+            }
         }
+        else p.WaitForExit();
         return (p.ExitCode, stdout.Result + stderr.Result);
     }
+
+    public static (int ExitCode, string Output) Run(string workingDirectory, params string[] args) =>
+        Wait(Start(args, workingDirectory: workingDirectory), TimeSpan.FromSeconds(120));
 }

@@ -11,30 +11,18 @@ namespace Eval.Tests.Harness;
 [TestClass]
 public sealed class EndToEndTests
 {
-    private static string Program => Path.Combine(AppContext.BaseDirectory, "mlm-eval.dll");
+    private static (int ExitCode, string Output) RunEval(string output, params string[] extra) => ProgramProcess.Wait(StartEval(output, extra));
 
-    private static (int ExitCode, string Output) RunEval(string output, params string[] extra) => Wait(StartEval(output, extra));
-
-    private static Process StartEval(string output, params string[] extra)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { Program, "eval", "--model", SharedFixtures.Model("modernbert-tiny"), "--tokenizer",
-                     Path.Combine(SharedFixtures.Shared, "tokenizers", "modernbert"), "--data-dir", Path.Combine(SharedFixtures.Shared, "datasets"),
-                     "--offline", "--threads", "1", "--output", output }.Concat(extra))
-            info.ArgumentList.Add(a);
-        info.Environment["EVAL_PROMPTS"] = Path.Combine(SharedFixtures.ProjectRoot, "prompts");
-        info.Environment["EVAL_DATA_CACHE"] = Path.Combine(output, "data-cache");
-        info.Environment["HF_HUB_OFFLINE"] = "1";
-        return Process.Start(info)!;
-    }
-
-    private static (int, string) Wait(Process p)
-    {
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result + stderr.Result);
-    }
+    private static Process StartEval(string output, params string[] extra) => ProgramProcess.Start(
+        new[] { "eval", "--model", SharedFixtures.Model("modernbert-tiny"), "--tokenizer",
+            Path.Combine(SharedFixtures.Shared, "tokenizers", "modernbert"), "--data-dir", Path.Combine(SharedFixtures.Shared, "datasets"),
+            "--offline", "--threads", "1", "--output", output }.Concat(extra),
+        new Dictionary<string, string>
+        {
+            ["EVAL_PROMPTS"] = Path.Combine(SharedFixtures.ProjectRoot, "prompts"),
+            ["EVAL_DATA_CACHE"] = Path.Combine(output, "data-cache"),
+            ["HF_HUB_OFFLINE"] = "1",
+        });
 
     private static Dictionary<(string, string, string, int), JsonElement> Samples(string folder, params string[] tasks)
     {
@@ -164,10 +152,8 @@ public sealed class EndToEndTests
     public void TheOfflineDemoBuildsItsOwnModelAndDataAndEvaluates()
     {
         var dir = SharedFixtures.TempDirectory();
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { Program, "demo", "--output", dir }) info.ArgumentList.Add(a);
-        info.Environment["EVAL_PROMPTS"] = Path.Combine(SharedFixtures.ProjectRoot, "prompts");
-        var (code, output) = Wait(Process.Start(info)!);
+        var (code, output) = ProgramProcess.Wait(ProgramProcess.Start(["demo", "--output", dir],
+            new Dictionary<string, string> { ["EVAL_PROMPTS"] = Path.Combine(SharedFixtures.ProjectRoot, "prompts") }));
         Assert.AreEqual(0, code, output);
         Assert.AreEqual(48 * 5, Samples(Path.Combine(dir, "run"), "xnli").Count);
         Assert.IsTrue(File.Exists(Path.Combine(dir, "model", "model.safetensors")));
@@ -217,9 +203,7 @@ public sealed class EndToEndTests
     public void QuickDecodeBenchmarkWritesAWellFormedCsv()
     {
         var dir = SharedFixtures.TempDirectory();
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { Program, "bench", "decode", "--quick", "--output", dir, "--threads", "1" }) info.ArgumentList.Add(a);
-        var (code, output) = Wait(Process.Start(info)!);
+        var (code, output) = ProgramProcess.Wait(ProgramProcess.Start(["bench", "decode", "--quick", "--output", dir, "--threads", "1"]));
         Assert.AreEqual(0, code, output);
         var csv = Directory.GetFiles(dir, "decode-quick-*.csv").Single();
 
