@@ -15,7 +15,7 @@ public sealed record PairedComparison(int N, double AccuracyA, double AccuracyB,
         int n = a.Count;
         if (n == 0) return new PairedComparison(0, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, 0, 0, double.NaN);
         int onlyA = 0, onlyB = 0, hitsA = 0, hitsB = 0;
-        var delta = new int[n];
+        var delta = new double[n];
         for (int i = 0; i < n; i++)
         {
             if (a[i]) hitsA++;
@@ -24,17 +24,8 @@ public sealed record PairedComparison(int N, double AccuracyA, double AccuracyB,
             if (b[i] && !a[i]) onlyB++;
             delta[i] = (b[i] ? 1 : 0) - (a[i] ? 1 : 0);
         }
-        var random = new Random(seed);
-        var means = new double[BootstrapSamples];
-        for (int s = 0; s < BootstrapSamples; s++)
-        {
-            long sum = 0;
-            for (int i = 0; i < n; i++) sum += delta[random.Next(n)];
-            means[s] = (double)sum / n;
-        }
-        Array.Sort(means);
-        return new PairedComparison(n, (double)hitsA / n, (double)hitsB / n, (double)(hitsB - hitsA) / n,
-            Runs.Metrics.Percentile(means, 0.025), Runs.Metrics.Percentile(means, 0.975), onlyA, onlyB, McNemarExact(onlyA, onlyB));
+        var (low, high) = Runs.Metrics.BootstrapInterval(delta, seed, BootstrapSamples);
+        return new PairedComparison(n, (double)hitsA / n, (double)hitsB / n, (double)(hitsB - hitsA) / n, low, high, onlyA, onlyB, McNemarExact(onlyA, onlyB));
     }
 
     /// <summary>Exact McNemar test: two-sided binomial test of the discordant pairs against p = ½.</summary>

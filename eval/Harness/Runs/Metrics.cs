@@ -23,16 +23,20 @@ public static class Metrics
     }
 
     /// <summary>2.5th and 97.5th percentiles of the accuracy over resamples with replacement (deterministic for a seed).</summary>
-    public static (double Low, double High) BootstrapInterval(IReadOnlyList<bool> correct, int seed = 1234, int samples = BootstrapSamples)
+    public static (double Low, double High) BootstrapInterval(IReadOnlyList<bool> correct, int seed = 1234, int samples = BootstrapSamples) =>
+        BootstrapInterval(correct.Select(c => c ? 1.0 : 0.0).ToList(), seed, samples);
+
+    /// <summary>2.5th and 97.5th percentiles of the mean over resamples with replacement (deterministic for a seed).</summary>
+    public static (double Low, double High) BootstrapInterval(IReadOnlyList<double> values, int seed, int samples)
     {
-        int n = correct.Count;
+        int n = values.Count;
         var random = new Random(seed);
         var means = new double[samples];
         for (int s = 0; s < samples; s++)
         {
-            int hits = 0;
-            for (int i = 0; i < n; i++) if (correct[random.Next(n)]) hits++;
-            means[s] = (double)hits / n;
+            double sum = 0;
+            for (int i = 0; i < n; i++) sum += values[random.Next(n)];
+            means[s] = sum / n;
         }
         Array.Sort(means);
         return (Percentile(means, 0.025), Percentile(means, 0.975));
