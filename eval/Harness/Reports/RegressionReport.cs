@@ -52,7 +52,7 @@ public sealed record RegressionReport(IReadOnlyList<RegressionRow> Rows, IReadOn
                 notes.Add($"run `{label}`: the model's fingerprint changed ({Short(baseRun.Fingerprint)} → {Short(currentRun.Fingerprint)}): weights, config or tokenizer differ");
             if (baseRun.Scoring != currentRun.Scoring) notes.Add($"run `{label}`: scoring changed from {baseRun.Scoring} to {currentRun.Scoring}");
             rows.AddRange(CompareRuns(label, baseRun, currentRun, maxDropPoints, failOnChangedPredictions));
-            var extra = currentRun.Rows().Keys.Except(baseRun.Rows().Keys).ToList();
+            var extra = currentRun.Samples.Select(r => r.Key).Distinct().Except(baseRun.Samples.Select(r => r.Key)).ToList();
             if (extra.Count > 0) notes.Add($"run `{label}`: {extra.Count} row(s) are new in the current run and have no baseline (e.g. {extra[0]})");
         }
         foreach (var name in current.Keys.Except(baseline.Keys)) notes.Add($"run `{name}` is new: it has no baseline");
@@ -62,16 +62,16 @@ public sealed record RegressionReport(IReadOnlyList<RegressionRow> Rows, IReadOn
     private static IEnumerable<RegressionRow> CompareRuns(string label, RunRecord baseline, RunRecord current, double maxDrop, bool failOnChanged)
     {
         var currentByDoc = current.Samples.ToDictionary(s => (s.Key, s.DocId));
+        var baseRows = baseline.Rows();
+        var currentRows = current.Rows();
         foreach (var group in baseline.Samples.GroupBy(s => s.Key))
         {
-            var baseEstimate = Metrics.Accuracy(group.Select(s => s.Correct).ToList());
-            var mine = current.Samples.Where(s => s.Key == group.Key).ToList();
-            if (mine.Count == 0)
+            var baseEstimate = baseRows[group.Key];
+            if (!currentRows.TryGetValue(group.Key, out var estimate))
             {
                 yield return new RegressionRow(label, group.Key, baseEstimate, null, 0, 0, RegressionKind.Missing);
                 continue;
             }
-            var estimate = Metrics.Accuracy(mine.Select(s => s.Correct).ToList());
             int paired = 0, changed = 0;
             foreach (var s in group)
                 if (currentByDoc.TryGetValue((s.Key, s.DocId), out var c))
