@@ -19,8 +19,7 @@ public sealed record BarChart(ChartFrame Frame, IReadOnlyList<string> Categories
                 throw new ArgumentException($"bar series '{s.Name}' has {s.Values.Count} values for {Categories.Count} categories in chart '{Frame.Title}'");
         var legend = Series.Select((s, i) => new LegendEntry(s.Name, Palette.Colour(i), null, null, true)).ToList();
         var svg = new SvgCanvas(Frame.Width, Frame.Height, Frame.Title);
-        var probe = ChartLayout.Area(Frame, legend);
-        var area = ChartLayout.Area(Frame, legend, ChartLayout.CategoryLabelRoom(Categories, probe.Width));
+        var area = ChartLayout.CategoryArea(Frame, legend, Categories);
         var values = Series.SelectMany(s => s.Values.Concat((s.Intervals ?? []).Where(i => i is not null).SelectMany(i => new[] { i!.Value.Low, i.Value.High })));
         if (Reference is { } r) values = values.Append(r.Value);
         var y = Scale.For(YAxis, values, area.Bottom, area.Top, "y", YMin ?? (YAxis == AxisKind.Linear ? 0 : null), YMax);

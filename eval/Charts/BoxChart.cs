@@ -31,8 +31,7 @@ public sealed record BoxChart(ChartFrame Frame, IReadOnlyList<BoxGroup> Groups, 
     {
         var svg = new SvgCanvas(Frame.Width, Frame.Height, Frame.Title);
         var categories = Groups.Select(g => g.Category).ToList();
-        var probe = ChartLayout.Area(Frame, []);
-        var area = ChartLayout.Area(Frame, [], ChartLayout.CategoryLabelRoom(categories, probe.Width));
+        var area = ChartLayout.CategoryArea(Frame, [], categories);
         var values = Groups.SelectMany(g => g.Values);
         if (Reference is { } r) values = values.Append(r.Value);
         var y = Scale.For(AxisKind.Linear, values, area.Bottom, area.Top, "y", YMin, YMax);

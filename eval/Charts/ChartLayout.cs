@@ -89,12 +89,15 @@ public static class ChartLayout
         svg.EndGroup();
     }
 
-    public static bool RotateLabels(IReadOnlyList<string> categories, double plotWidth) =>
+    private static bool RotateLabels(IReadOnlyList<string> categories, double plotWidth) =>
         categories.Count > 0 && categories.Max(c => Math.Min(28, c.Length)) * CharWidth > plotWidth / categories.Count - 6;
 
-    /// <summary>Room the rotated category labels need below the axis.</summary>
-    public static double CategoryLabelRoom(IReadOnlyList<string> categories, double plotWidth) =>
-        RotateLabels(categories, plotWidth) ? categories.Max(c => Math.Min(28, c.Length)) * CharWidth * 0.6 : 0;
+    /// <summary>The plot area of a chart with category labels under it: lowered by the room rotated labels need.</summary>
+    public static PlotArea CategoryArea(ChartFrame frame, IReadOnlyList<LegendEntry> legend, IReadOnlyList<string> categories)
+    {
+        double width = Area(frame, legend).Width;
+        return Area(frame, legend, RotateLabels(categories, width) ? categories.Max(c => Math.Min(28, c.Length)) * CharWidth * 0.6 : 0);
+    }
 
     /// <summary>A dashed horizontal line at a value (chance level, speed-up of 1×), labelled at its right end.</summary>
     public static void ReferenceLine(SvgCanvas svg, PlotArea area, Scale y, double value, string label)
