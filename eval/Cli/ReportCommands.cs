@@ -58,9 +58,7 @@ public static class ReportCommands
             var fits = ScalingReport.Fit(records, ScalingReport.XValues(records, axis, table));
             var folder = result.GetValue(output)!;
             var files = ScalingReport.Document(fits, axis).WriteTo(folder, "scaling", Rasterizer()).ToList();
-            var csvPath = Path.Combine(folder, "scaling-fits.csv");
-            File.WriteAllText(csvPath, ScalingReport.FitsCsv(fits, axis));
-            files.Add(csvPath);
+            files.Add(ScalingReport.WriteFitsCsv(Path.Combine(folder, "scaling-fits.csv"), fits, axis));
             foreach (var t in fits)
                 AnsiConsole.MarkupLine(Markup.Escape($"{t.Task}: {t.Points.Count} runs" +
                     (t.LogLinear is { } l ? $"; acc = {l.A:0.###} + {l.B:0.###}·log10 N (R² {l.RSquared:0.00})" : "") +

@@ -1,5 +1,5 @@
 using System.Globalization;
-using CsvHelper;
+using Eval.Harness.Runs;
 using Eval.Engine;
 using Eval.Engine.IO;
 using Eval.Harness.Data;
@@ -209,26 +209,14 @@ public sealed class DecodeBenchmark(IBackend backend, Action<string> log)
     public static void WriteCsv(string path, IReadOnlyList<DecodeBenchmarkRow> rows, string backendName, string machine, string command)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var partial = path + ".part";
-        using (var csv = CsvWriter.ToFile(partial, new CsvWriterOptions()))
-        {
-            foreach (var h in CsvHeader) csv.WriteField(h);
-            csv.EndRecord();
-            static string F(double? v) => v is { } x && double.IsFinite(x) ? x.ToString("0.####", CultureInfo.InvariantCulture) : "";
-            static string I(long v) => v.ToString(CultureInfo.InvariantCulture);
-            foreach (var r in rows)
-            {
-                foreach (var cell in new[]
-                {
-                    r.Section, r.Model, r.Architecture, I(r.Parameters), r.Weights, r.Method, I(r.Choices), I(r.PromptTokens), I(r.NewTokens),
-                    I(r.Iterations), I(r.IterationsRun), I(r.ForwardPasses), I(r.Batch), I(r.Timing?.Milliseconds.Count ?? 0),
-                    F(r.Timing?.Median), F(r.Timing?.Min), F(r.Timing?.Max), F(r.MsPerExample), F(r.ExamplesPerSecond), F(r.TokensPerSecond),
-                    r.Peer ?? "", F(r.PeerMedianMs), F(r.Speedup), r.Status, backendName, machine, command,
-                })
-                    csv.WriteField(cell);
-                csv.EndRecord();
-            }
-        }
-        File.Move(partial, path, overwrite: true);
+        static string F(double? v) => v is { } x && double.IsFinite(x) ? x.ToString("0.####", CultureInfo.InvariantCulture) : "";
+        static string I(long v) => v.ToString(CultureInfo.InvariantCulture);
+        ResultFiles.WriteCsv(path, rows.Select(r => (IReadOnlyList<string>)
+        [
+            r.Section, r.Model, r.Architecture, I(r.Parameters), r.Weights, r.Method, I(r.Choices), I(r.PromptTokens), I(r.NewTokens),
+            I(r.Iterations), I(r.IterationsRun), I(r.ForwardPasses), I(r.Batch), I(r.Timing?.Milliseconds.Count ?? 0),
+            F(r.Timing?.Median), F(r.Timing?.Min), F(r.Timing?.Max), F(r.MsPerExample), F(r.ExamplesPerSecond), F(r.TokensPerSecond),
+            r.Peer ?? "", F(r.PeerMedianMs), F(r.Speedup), r.Status, backendName, machine, command,
+        ]).Prepend(CsvHeader));
     }
 }

@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
 using Eval.Charts;
+using Eval.Harness.Runs;
 
 namespace Eval.Harness.Reports;
 
@@ -39,8 +40,8 @@ public sealed partial record ReportDocument(string Title, IReadOnlyList<ReportSe
         if (duplicate is not null) throw new InvalidOperationException($"two charts of report '{Title}' are both named {duplicate.Key}");
         foreach (var figure in Figures)
             written.AddRange(ChartFiles.Save(figure.Chart, Path.Combine(folder, ChartsFolder, figure.FileName), rasterizer));
-        written.Add(WriteText(Path.Combine(folder, baseName + ".md"), ToMarkdown(rasterizer is not null)));
-        written.Add(WriteText(Path.Combine(folder, baseName + ".html"), ToHtml()));
+        written.Add(ResultFiles.WriteText(Path.Combine(folder, baseName + ".md"), ToMarkdown(rasterizer is not null)));
+        written.Add(ResultFiles.WriteText(Path.Combine(folder, baseName + ".html"), ToHtml()));
         return written;
     }
 
@@ -174,14 +175,6 @@ public sealed partial record ReportDocument(string Title, IReadOnlyList<ReportSe
 
     [GeneratedRegex(@"\*\*([^*]+)\*\*")]
     private static partial Regex BoldSpan();
-
-    private static string WriteText(string path, string text)
-    {
-        var partial = path + ".part";
-        File.WriteAllText(partial, text, new UTF8Encoding(false));
-        File.Move(partial, path, overwrite: true);
-        return path;
-    }
 
     public static string Percent(double v) => double.IsFinite(v) ? (100 * v).ToString("0.0", CultureInfo.InvariantCulture) : "–";
 

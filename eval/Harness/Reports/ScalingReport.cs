@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using Eval.Charts;
 using Eval.Harness.Runs;
@@ -94,19 +93,21 @@ public static class ScalingReport
         return result;
     }
 
-    public static string FitsCsv(IReadOnlyList<TaskScaling> tasks, ScalingAxis axis)
+    /// <summary>Writes each task's fits: the formula, its parameters (accuracy as a fraction), R², RMSE and the number of points.</summary>
+    public static string WriteFitsCsv(string path, IReadOnlyList<TaskScaling> tasks, ScalingAxis axis)
     {
         static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-        var csv = new StringBuilder("task,x,form,formula,a,b,c,alpha,x_ref,r2,rmse,points\n");
+        var x = axis == ScalingAxis.Parameters ? "parameters" : "train_tokens";
+        var rows = new List<IReadOnlyList<string>> { new[] { "task", "x", "form", "formula", "a", "b", "c", "alpha", "x_ref", "r2", "rmse", "points" } };
         foreach (var t in tasks)
         {
-            var x = axis == ScalingAxis.Parameters ? "parameters" : "train_tokens";
             if (t.LogLinear is { } l)
-                csv.Append($"{t.Task},{x},log-linear,acc = a + b*log10(N),{F(l.A)},{F(l.B)},,,,{F(l.RSquared)},{F(l.Rmse)},{l.Points}\n");
+                rows.Add([t.Task, x, "log-linear", "acc = a + b*log10(N)", F(l.A), F(l.B), "", "", "", F(l.RSquared), F(l.Rmse), l.Points.ToString(CultureInfo.InvariantCulture)]);
             if (t.PowerLaw is { } p)
-                csv.Append($"{t.Task},{x},saturating-power-law,acc = c - b*(N/x_ref)^(-alpha),,{F(p.B)},{F(p.C)},{F(p.Alpha)},{F(p.XRef)},{F(p.RSquared)},{F(p.Rmse)},{p.Points}\n");
+                rows.Add([t.Task, x, "saturating-power-law", "acc = c - b*(N/x_ref)^(-alpha)", "", F(p.B), F(p.C), F(p.Alpha), F(p.XRef), F(p.RSquared), F(p.Rmse),
+                    p.Points.ToString(CultureInfo.InvariantCulture)]);
         }
-        return csv.ToString();
+        return ResultFiles.WriteCsv(path, rows);
     }
 
     public static ReportDocument Document(IReadOnlyList<TaskScaling> tasks, ScalingAxis axis)

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using CsvHelper;
 
 namespace Eval.Harness.Runs;
 
@@ -27,13 +26,13 @@ public static class ResultWriter
         Directory.CreateDirectory(folder);
         var written = new List<string>
         {
-            WriteText(Path.Combine(folder, "results.json"), ResultsJson(outcome, summary, meta).ToJsonString(Indented)),
-            WriteCsv(Path.Combine(folder, "results.csv"), summary),
-            WriteText(Path.Combine(folder, "results.md"), Markdown(summary, meta)),
+            ResultFiles.WriteText(Path.Combine(folder, "results.json"), ResultsJson(outcome, summary, meta).ToJsonString(Indented)),
+            ResultFiles.WriteCsv(Path.Combine(folder, "results.csv"), CsvRows(summary)),
+            ResultFiles.WriteText(Path.Combine(folder, "results.md"), Markdown(summary, meta)),
         };
         foreach (var task in outcome.Tasks)
-            written.Add(WriteText(Path.Combine(folder, $"samples_{task.Task.Name}.jsonl"), Samples(outcome, task.Task.Name, sampleText)));
-        written.Add(WriteText(Path.Combine(folder, "run.json"), RunJson(outcome, meta).ToJsonString(Indented)));
+            written.Add(ResultFiles.WriteText(Path.Combine(folder, $"samples_{task.Task.Name}.jsonl"), Samples(outcome, task.Task.Name, sampleText)));
+        written.Add(ResultFiles.WriteText(Path.Combine(folder, "run.json"), RunJson(outcome, meta).ToJsonString(Indented)));
         return written;
     }
 
@@ -132,34 +131,21 @@ public static class ResultWriter
     private static JsonNode? Number(double v) =>
         double.IsFinite(v) ? JsonValue.Create(double.Parse(v.ToString("G12", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)) : null;
 
-    private static string WriteCsv(string path, RunSummary summary)
+    private static IEnumerable<string[]> CsvRows(RunSummary summary)
     {
-        var partial = path + ".part";
-        using (var csv = CsvWriter.ToFile(partial, new CsvWriterOptions()))
-        {
-            void Row(params string[] cells)
-            {
-                foreach (var c in cells) csv.WriteField(c);
-                csv.EndRecord();
-            }
-            static string F(double v) => double.IsFinite(v) ? v.ToString("0.######", CultureInfo.InvariantCulture) : "";
-            Row("task", "subset", "split", "template", "metric", "value", "stderr", "ci95_low", "ci95_high", "n", "truncated", "multi_token_examples");
-            foreach (var t in summary.Templates)
-                foreach (var (metric, e) in AccuracyMetrics(t.Estimate, t.Normalized))
-                    Row(t.Task, t.Subset, t.Split, t.Template, metric, F(e.Accuracy), F(e.StdErr), F(e.CiLow), F(e.CiHigh),
-                        e.N.ToString(CultureInfo.InvariantCulture), t.Truncated.ToString(CultureInfo.InvariantCulture), t.MultiTokenExamples.ToString(CultureInfo.InvariantCulture));
-            foreach (var g in summary.Groups)
-                foreach (var (metric, e) in AccuracyMetrics(g.Estimate, g.Normalized))
-                    Row(g.Task, g.Group, "", g.Template, metric, F(e.Accuracy), F(e.StdErr), F(e.CiLow), F(e.CiHigh),
-                        e.N.ToString(CultureInfo.InvariantCulture), "", "");
-            foreach (var s in summary.Spreads)
-            {
-                foreach (var (metric, value) in new[] { ("acc_mean_over_templates", s.Spread.Mean), ("acc_sd_over_templates", s.Spread.Sd), ("acc_min_over_templates", s.Spread.Min), ("acc_max_over_templates", s.Spread.Max) })
-                    Row(s.Task, s.Subset, "", "*", metric, F(value), "", "", "", s.Examples.ToString(CultureInfo.InvariantCulture), "", "");
-            }
-        }
-        File.Move(partial, path, overwrite: true);
-        return path;
+        static string F(double v) => double.IsFinite(v) ? v.ToString("0.######", CultureInfo.InvariantCulture) : "";
+        yield return ["task", "subset", "split", "template", "metric", "value", "stderr", "ci95_low", "ci95_high", "n", "truncated", "multi_token_examples"];
+        foreach (var t in summary.Templates)
+            foreach (var (metric, e) in AccuracyMetrics(t.Estimate, t.Normalized))
+                yield return [t.Task, t.Subset, t.Split, t.Template, metric, F(e.Accuracy), F(e.StdErr), F(e.CiLow), F(e.CiHigh),
+                    e.N.ToString(CultureInfo.InvariantCulture), t.Truncated.ToString(CultureInfo.InvariantCulture), t.MultiTokenExamples.ToString(CultureInfo.InvariantCulture)];
+        foreach (var g in summary.Groups)
+            foreach (var (metric, e) in AccuracyMetrics(g.Estimate, g.Normalized))
+                yield return [g.Task, g.Group, "", g.Template, metric, F(e.Accuracy), F(e.StdErr), F(e.CiLow), F(e.CiHigh),
+                    e.N.ToString(CultureInfo.InvariantCulture), "", ""];
+        foreach (var s in summary.Spreads)
+            foreach (var (metric, value) in new[] { ("acc_mean_over_templates", s.Spread.Mean), ("acc_sd_over_templates", s.Spread.Sd), ("acc_min_over_templates", s.Spread.Min), ("acc_max_over_templates", s.Spread.Max) })
+                yield return [s.Task, s.Subset, "", "*", metric, F(value), "", "", "", s.Examples.ToString(CultureInfo.InvariantCulture), "", ""];
     }
 
     private static string Markdown(RunSummary summary, RunMetadata meta)
@@ -260,12 +246,4 @@ public static class ResultWriter
             ["scored_per_second"] = outcome.Seconds > 0 ? Math.Round(outcome.Scored / outcome.Seconds, 3) : null,
         },
     };
-
-    private static string WriteText(string path, string text)
-    {
-        var partial = path + ".part";
-        File.WriteAllText(partial, text, new UTF8Encoding(false));
-        File.Move(partial, path, overwrite: true);
-        return path;
-    }
 }
