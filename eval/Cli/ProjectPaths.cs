@@ -24,8 +24,7 @@ public static partial class ProjectPaths
 
     public static string RunName(string model, IEnumerable<string> tasks)
     {
-        var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(model.Split('@')[0]));
-        return Unsafe().Replace($"{name}-{string.Join("+", tasks)}", "_");
+        return Unsafe().Replace($"{Eval.Harness.Data.HubModelStore.ShortName(model)}-{string.Join("+", tasks)}", "_");
     }
 
     public static string? GitCommit()

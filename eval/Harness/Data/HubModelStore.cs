@@ -30,6 +30,9 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
 
     public static bool LooksLikeHubId(string model) => HubId().IsMatch(model.Split('@')[0]);
 
+    /// <summary>A model's short name: the last part of a hub id or folder, without its @revision (org/name@v2 → name).</summary>
+    public static string ShortName(string model) => Path.GetFileName(Path.TrimEndingDirectorySeparator(model.Split('@')[0]));
+
     /// <summary>The local folder holding the model's config, tokenizer and weights.</summary>
     public string Resolve(string model)
     {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Eval.Harness.Data;
 using Eval.Harness.Runs;
 using Eval.Harness.Scoring;
 
@@ -87,8 +88,8 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
         var files = Directory.GetFiles(folder, "samples_*.jsonl").Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0) throw new ArgumentException($"run folder {folder} has no samples_<task>.jsonl files");
         var samples = new List<RunSample>();
-        foreach (var file in files) samples.AddRange(ReadSamples(file, scoring == "loglik"));
-        return new RunRecord(Path.GetFullPath(folder), ShortName(modelId), modelId, architecture, parameters, scoring, fingerprint, modelPath, samples);
+        foreach (var file in files) samples.AddRange(ReadSamples(file, scoring == ScoringModes.NameOf(ScoringMode.LogLikelihood)));
+        return new RunRecord(Path.GetFullPath(folder), HubModelStore.ShortName(modelId), modelId, architecture, parameters, scoring, fingerprint, modelPath, samples);
     }
 
     /// <summary>Loads several runs; runs of the same model are named by their folders instead (e.g. one per scoring mode).</summary>
@@ -112,14 +113,6 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
             .ToDictionary(d => Path.GetFileName(d)!, d => d);
         if (runs.Count == 0) throw new ArgumentException($"{path} holds no run: neither it nor any folder in it has a run.json");
         return runs;
-    }
-
-    private static string ShortName(string modelId)
-    {
-        var trimmed = modelId.TrimEnd('/', '\\');
-        int at = trimmed.IndexOf('@');
-        if (at > 0) trimmed = trimmed[..at];
-        return trimmed.Contains('/') || trimmed.Contains('\\') ? Path.GetFileName(trimmed.Replace('\\', '/').Split('/').Last()) : trimmed;
     }
 
     private static IEnumerable<RunSample> ReadSamples(string file, bool logLikelihood)
