@@ -43,7 +43,8 @@ public static class ForwardDump
             .Add("attention_mask", mask.Select(i => (long)i).ToArray(), batch, length);
         foreach (var (name, value) in output.HiddenStates)
             writer.Add(name, value.Span, batch, length, h);
-        writer.Add("hidden.last_hidden_state", output.LastHidden.Span, batch, length, h);
+        using var lastHidden = model.Backend.CopyToHost(output.LastHidden);
+        writer.Add("hidden.last_hidden_state", lastHidden.Span, batch, length, h);
 
         if (input.Entries.ContainsKey("logits_at"))
         {

@@ -30,12 +30,39 @@ public sealed record AttentionMask(ReadOnlyMemory<int> KeyValid, bool Causal = f
 public readonly record struct ColumnSlice(Tensor Tensor, int Offset);
 
 /// <summary>
+/// Blocks of rows of a [rows, columns] tensor, one per batch element: block b starts at row FirstRow + b·BatchStride,
+/// column Column (a sequence's rows in a KV cache, or its rows in a batch of new tokens).
+/// </summary>
+public readonly record struct RowBlocks(Tensor Tensor, int FirstRow, int BatchStride, int Column = 0);
+
+/// <summary>
 /// The operations a model forward is made of. Tensors are row-major; "rows" means the product of all axes but the last.
 /// Outputs may alias inputs where noted.
 /// </summary>
 public interface IBackend : IDisposable
 {
     string Name { get; }
+
+    /// <summary>An uninitialised tensor where this backend computes.</summary>
+    Tensor Allocate(params int[] shape);
+
+    /// <summary>A zero-filled tensor where this backend computes.</summary>
+    Tensor Zeros(params int[] shape);
+
+    /// <summary>
+    /// Takes ownership of a host tensor of weights and returns the tensor this backend computes with: the CPU backend
+    /// returns it as it is; a device backend uploads it once (matrices in its weight precision) and frees the host copy.
+    /// </summary>
+    Tensor TakeWeight(Tensor host);
+
+    /// <summary>A copy of a host tensor where this backend computes (inputs, tests).</summary>
+    Tensor CopyFromHost(Tensor host);
+
+    /// <summary>A new host tensor with the elements of one of this backend's tensors, as float32.</summary>
+    Tensor CopyToHost(Tensor tensor);
+
+    /// <summary>Takes ownership of one of this backend's tensors and returns it in host memory (the CPU backend returns it as it is).</summary>
+    Tensor TakeToHost(Tensor tensor);
 
     /// <summary>y[n, m] = Σ_k x[n, k] · w[m, k] + bias[m] (the layout of torch.nn.Linear).</summary>
     void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor y);
@@ -72,4 +99,16 @@ public interface IBackend : IDisposable
 
     /// <summary>Row-wise softmax, in place.</summary>
     void Softmax(Tensor x);
+
+    /// <summary>
+    /// For each of <paramref name="batches"/> blocks, copies rows × columns elements from source's block b to destination's
+    /// block b (a KV cache's write of new keys, or its copy per continuation). The blocks must not overlap.
+    /// </summary>
+    void CopyRows(RowBlocks source, RowBlocks destination, int batches, int rows, int columns);
+
+    /// <summary>
+    /// y[b, :] = the mean of x[b·length + i, :] over the i &lt; length with include[b·length + i] ≠ 0 (zero when none):
+    /// x is [batch·length, columns], y [batch, columns].
+    /// </summary>
+    void MeanPool(Tensor x, int length, ReadOnlySpan<int> include, Tensor y);
 }

@@ -6,22 +6,25 @@ namespace Eval.Models;
 /// Keys and values of every layer for incremental decoding: per layer [Batch·Capacity, KvHeads·HeadDim], batch element b
 /// in rows b·Capacity .. b·Capacity + Length. KeyValid marks which cached slots are real tokens; padding inside a
 /// right-padded prompt stays in the cache as invalid slots, so each sequence's positions (NextPosition) count only its
-/// real tokens.
+/// real tokens. The keys and values live where the backend computes; the bookkeeping stays on the host.
 /// </summary>
 public sealed class KvCache : IDisposable
 {
+    private readonly IBackend backend;
     private readonly Tensor[] keys, values;
 
-    public KvCache(int layers, int batch, int capacity, int kvDim)
+    public KvCache(IBackend backend, int layers, int batch, int capacity, int kvDim)
     {
+        this.backend = backend;
         Batch = batch;
         Capacity = capacity;
         keys = new Tensor[layers];
         values = new Tensor[layers];
+        // Zeroed: a slot not yet written is masked out, but its value still meets a zero weight in P·V, and 0·NaN is NaN.
         for (int l = 0; l < layers; l++)
         {
-            keys[l] = Tensor.Zeros(batch * capacity, kvDim);
-            values[l] = Tensor.Zeros(batch * capacity, kvDim);
+            keys[l] = backend.Zeros(batch * capacity, kvDim);
+            values[l] = backend.Zeros(batch * capacity, kvDim);
         }
         KeyValid = new int[batch * capacity];
         NextPosition = new int[batch];
@@ -67,14 +70,8 @@ public sealed class KvCache : IDisposable
     public void Write(int layer, Tensor source, int keyOffset, int valueOffset, int newLength)
     {
         int kvDim = keys[layer].Columns;
-        for (int b = 0; b < Batch; b++)
-            for (int i = 0; i < newLength; i++)
-            {
-                var row = source.Row(b * newLength + i);
-                int target = b * Capacity + Length + i;
-                row.Slice(keyOffset, kvDim).CopyTo(keys[layer].Row(target));
-                row.Slice(valueOffset, kvDim).CopyTo(values[layer].Row(target));
-            }
+        backend.CopyRows(new RowBlocks(source, 0, newLength, keyOffset), new RowBlocks(keys[layer], Length, Capacity), Batch, newLength, kvDim);
+        backend.CopyRows(new RowBlocks(source, 0, newLength, valueOffset), new RowBlocks(values[layer], Length, Capacity), Batch, newLength, kvDim);
     }
 
     /// <summary>Marks the new tokens' validity and advances the length once every layer has written.</summary>
@@ -98,16 +95,18 @@ public sealed class KvCache : IDisposable
     {
         if (times < 1) throw new ArgumentException($"cannot repeat a cache {times} times");
         if (capacity < Length) throw new ArgumentException($"capacity {capacity} is less than the {Length} cached tokens");
-        var copy = new KvCache(keys.Length, Batch * times, capacity, keys[0].Columns);
+        var copy = new KvCache(backend, keys.Length, Batch * times, capacity, keys[0].Columns);
+        // Copy r of sequence b is sequence b·times + r: for each r, the blocks step by Capacity in the source and times·capacity in the copy.
+        for (int r = 0; r < times; r++)
+            for (int l = 0; l < keys.Length; l++)
+            {
+                backend.CopyRows(new RowBlocks(keys[l], 0, Capacity), new RowBlocks(copy.keys[l], r * capacity, times * capacity), Batch, Length, keys[l].Columns);
+                backend.CopyRows(new RowBlocks(values[l], 0, Capacity), new RowBlocks(copy.values[l], r * capacity, times * capacity), Batch, Length, values[l].Columns);
+            }
         for (int b = 0; b < Batch; b++)
             for (int r = 0; r < times; r++)
             {
                 int target = b * times + r;
-                for (int l = 0; l < keys.Length; l++)
-                {
-                    keys[l].SliceRows(b * Capacity, Length).Span.CopyTo(copy.keys[l].SliceRows(target * capacity, Length).Span);
-                    values[l].SliceRows(b * Capacity, Length).Span.CopyTo(copy.values[l].SliceRows(target * capacity, Length).Span);
-                }
                 KeyValid.AsSpan(b * Capacity, Length).CopyTo(copy.KeyValid.AsSpan(target * capacity));
                 copy.NextPosition[target] = NextPosition[b];
             }

@@ -42,7 +42,7 @@ public sealed class LlamaModel : ICausalLanguageModel
         bool qkvBias = config.AttentionBias || config.ModelType == "qwen2";
         bool outBias = config.AttentionBias && config.ModelType != "qwen2";
         int q = heads * headDim, kv = kvHeads * headDim;
-        weights = new ModelWeights(source, architecture);
+        weights = new ModelWeights(source, backend, architecture);
 
         embeddings = weights.Load("model.embed_tokens.weight", v, h);
         layers = new Layer[config.NumHiddenLayers];
@@ -80,7 +80,7 @@ public sealed class LlamaModel : ICausalLanguageModel
     public int MaxSequenceLength => Config.MaxPositionEmbeddings;
 
     public KvCache CreateCache(int batch, int capacity) =>
-        new(layers.Length, batch, capacity, kvHeads * headDim);
+        new(Backend, layers.Length, batch, capacity, kvHeads * headDim);
 
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false) => Run(batch, null, keepHiddenStates);
 
@@ -92,7 +92,7 @@ public sealed class LlamaModel : ICausalLanguageModel
         int t = batch.Tokens, h = Config.HiddenSize, q = heads * headDim, kv = kvHeads * headDim;
         int past = cache?.Length ?? 0;
         cache?.CheckFits(batch.Batch, batch.Length);
-        var recorder = new HiddenStateRecorder(keepHiddenStates);
+        var recorder = new HiddenStateRecorder(be, keepHiddenStates);
         batch.RequireSingleSegment(Config.Architectures.FirstOrDefault() ?? Config.ModelType);
         var positions = cache?.PositionsOf(batch) ?? Enumerable.Range(0, t).Select(i => i % batch.Length).ToArray();
         var mask = new AttentionMask(cache?.KeyValidWith(batch) ?? batch.Mask, Causal: true, QueryStart: past);
@@ -100,13 +100,13 @@ public sealed class LlamaModel : ICausalLanguageModel
             ? new AttentionShape(batch.Batch, batch.Length, batch.Length, batch.Length, heads, kvHeads, headDim)
             : new AttentionShape(batch.Batch, batch.Length, past + batch.Length, cache.Capacity, heads, kvHeads, headDim);
 
-        var x = Tensor.Allocate(t, h);                                  // residual stream [B·S, H]
-        using var normed = Tensor.Allocate(t, h);
-        using var qkv = Tensor.Allocate(t, q + 2 * kv);
-        using var context = Tensor.Allocate(t, q);
-        using var sublayer = Tensor.Allocate(t, h);
-        using var gateUp = Tensor.Allocate(t, 2 * Config.IntermediateSize);
-        using var gated = Tensor.Allocate(t, Config.IntermediateSize);
+        var x = be.Allocate(t, h);                                  // residual stream [B·S, H]
+        using var normed = be.Allocate(t, h);
+        using var qkv = be.Allocate(t, q + 2 * kv);
+        using var context = be.Allocate(t, q);
+        using var sublayer = be.Allocate(t, h);
+        using var gateUp = be.Allocate(t, 2 * Config.IntermediateSize);
+        using var gated = be.Allocate(t, Config.IntermediateSize);
 
         be.Gather(embeddings, batch.Ids, x);
         recorder.Record("hidden.embeddings", x);
@@ -143,7 +143,7 @@ public sealed class LlamaModel : ICausalLanguageModel
 
     public Tensor Logits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds = default)
     {
-        using var selected = Tensor.Allocate(rows.Length, hidden.Columns);
+        using var selected = Backend.Allocate(rows.Length, hidden.Columns);
         Backend.Gather(hidden, rows, selected);
         return head.Project(Backend, selected, vocabIds);
     }

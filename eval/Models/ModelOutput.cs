@@ -3,8 +3,9 @@ using Eval.Engine;
 namespace Eval.Models;
 
 /// <summary>
-/// The result of a forward pass: the final hidden states [Batch·Length, Hidden] and, when asked for, the named
-/// intermediate ones ("hidden.embeddings", "hidden.layer.{i}") in the order they were computed.
+/// The result of a forward pass: the final hidden states [Batch·Length, Hidden] (where the model's backend computes) and,
+/// when asked for, host copies of the named intermediate ones ("hidden.embeddings", "hidden.layer.{i}") in the order
+/// they were computed.
 /// </summary>
 public sealed class ModelOutput(Tensor lastHidden, IReadOnlyList<(string Name, Tensor Value)> hiddenStates) : IDisposable
 {
@@ -18,14 +19,14 @@ public sealed class ModelOutput(Tensor lastHidden, IReadOnlyList<(string Name, T
     }
 }
 
-/// <summary>Collects copies of intermediate hidden states when a caller asks for them.</summary>
-internal sealed class HiddenStateRecorder(bool enabled)
+/// <summary>Collects host copies of intermediate hidden states when a caller asks for them.</summary>
+internal sealed class HiddenStateRecorder(IBackend backend, bool enabled)
 {
     private readonly List<(string, Tensor)> states = [];
 
     public void Record(string name, Tensor value)
     {
-        if (enabled) states.Add((name, value.Clone()));
+        if (enabled) states.Add((name, backend.CopyToHost(value)));
     }
 
     public ModelOutput Finish(Tensor lastHidden) => new(lastHidden, states);
@@ -50,7 +51,7 @@ public interface ILanguageModel : IDisposable
 
     /// <summary>
     /// Logits [rows.Length, vocabIds.Length] (or the whole vocabulary when vocabIds is empty) for the given rows of
-    /// hidden (row = b·Length + position). Only these rows and ids go through the head.
+    /// hidden (row = b·Length + position), in host memory. Only these rows and ids go through the head.
     /// </summary>
     Tensor Logits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds = default);
 }

@@ -5,17 +5,20 @@ namespace Eval.Models;
 
 /// <summary>
 /// Reads the tensors an architecture needs from a weight source (checked for presence, shape and dtype there) and
-/// converts each one straight from the memory-mapped file into an engine tensor. Keeps every tensor it loaded for disposal.
+/// converts each one straight from the memory-mapped file into an engine tensor, which the backend then keeps where it
+/// computes (uploaded once to a device). Keeps every tensor it loaded for disposal.
 /// </summary>
 public sealed class ModelWeights : IDisposable
 {
     private readonly IWeightSource source;
+    private readonly IBackend backend;
     private readonly string architecture;
     private readonly List<Tensor> loaded = [];
 
-    public ModelWeights(IWeightSource source, string architecture)
+    public ModelWeights(IWeightSource source, IBackend backend, string architecture)
     {
         this.source = source;
+        this.backend = backend;
         this.architecture = architecture;
     }
 
@@ -59,8 +62,9 @@ public sealed class ModelWeights : IDisposable
             tensor.Dispose();
             throw;
         }
-        loaded.Add(tensor);
-        return tensor;
+        var resident = backend.TakeWeight(tensor);
+        loaded.Add(resident);
+        return resident;
     }
 
     public void Dispose()

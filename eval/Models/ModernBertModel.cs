@@ -35,7 +35,7 @@ public sealed class ModernBertModel : ILanguageModel
         eps = (float)config.NormEpsilon;
         mlpActivation = config.Activation(config.HiddenActivation);
         bool nb = config.NormBias;
-        weights = new ModelWeights(source, "ModernBertForMaskedLM");
+        weights = new ModelWeights(source, backend, "ModernBertForMaskedLM");
 
         embeddings = weights.Load("model.embeddings.tok_embeddings.weight", v, h);
         embeddingNorm = weights.Load("model.embeddings.norm.weight", h);
@@ -89,20 +89,20 @@ public sealed class ModernBertModel : ILanguageModel
         var be = Backend;
         int t = batch.Tokens, h = Config.HiddenSize, heads = Config.NumAttentionHeads, headDim = h / heads;
         batch.RequireSingleSegment("ModernBertForMaskedLM");
-        var recorder = new HiddenStateRecorder(keepHiddenStates);
+        var recorder = new HiddenStateRecorder(be, keepHiddenStates);
         var positions = new int[t];
         for (int i = 0; i < t; i++) positions[i] = i % batch.Length;
         var shape = AttentionShape.Square(batch.Batch, batch.Length, heads, headDim);
         var globalMask = new AttentionMask(batch.Mask);
         var localMask = globalMask with { Window = Config.LocalAttention / 2 };
 
-        var x = Tensor.Allocate(t, h);                                  // residual stream [B·S, H]
-        using var normed = Tensor.Allocate(t, h);
-        using var qkv = Tensor.Allocate(t, 3 * h);
-        using var attention = Tensor.Allocate(t, h);
-        using var projected = Tensor.Allocate(t, h);
-        using var gated = Tensor.Allocate(t, 2 * Config.IntermediateSize);
-        using var activated = Tensor.Allocate(t, Config.IntermediateSize);
+        var x = be.Allocate(t, h);                                  // residual stream [B·S, H]
+        using var normed = be.Allocate(t, h);
+        using var qkv = be.Allocate(t, 3 * h);
+        using var attention = be.Allocate(t, h);
+        using var projected = be.Allocate(t, h);
+        using var gated = be.Allocate(t, 2 * Config.IntermediateSize);
+        using var activated = be.Allocate(t, Config.IntermediateSize);
 
         be.Gather(embeddings, batch.Ids, x);
         be.LayerNorm(x, embeddingNorm, embeddingNormBias, eps, x);

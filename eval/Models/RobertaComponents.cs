@@ -11,7 +11,7 @@ internal sealed class RobertaComponents
 {
     public sealed record SelfAttention(Tensor Wqkv, Tensor Bqkv, Tensor Wo, Tensor Bo);
 
-    private readonly Tensor wordEmbeddings, positionEmbeddings, tokenTypeRow;
+    private readonly Tensor wordEmbeddings, positionEmbeddings, tokenTypes;
     private readonly MaskedLmHead head;
     private readonly Tensor? lengthEmbedding;
     private readonly int padId;
@@ -30,9 +30,7 @@ internal sealed class RobertaComponents
         padId = config.PadTokenId ?? 1;
         wordEmbeddings = weights.Load("roberta.embeddings.word_embeddings.weight", v, h);
         positionEmbeddings = weights.Load("roberta.embeddings.position_embeddings.weight", config.MaxPositionEmbeddings, h);
-        // Every input has token type 0.
-        var tokenTypes = weights.Load("roberta.embeddings.token_type_embeddings.weight", config.TypeVocabSize, h);
-        tokenTypeRow = tokenTypes.SliceRows(0, 1).Reshape(h);
+        tokenTypes = weights.Load("roberta.embeddings.token_type_embeddings.weight", config.TypeVocabSize, h);
 
         Epsilon = (float)config.NormEpsilon;
         var decoderWeight = weights.LoadOptional("lm_head.decoder.weight", v, h) ?? wordEmbeddings;
@@ -79,15 +77,15 @@ internal sealed class RobertaComponents
         return positions;
     }
 
-    /// <summary>x = word[ids] + position[pos] + tokenType[0] (before any LayerNorm).</summary>
+    /// <summary>x = word[ids] + position[pos] + tokenType[0] (before any LayerNorm): every input has token type 0.</summary>
     public void Embed(IBackend be, TokenBatch batch, Tensor x)
     {
-        using var positions = Tensor.Allocate(x.Rows, x.Columns);
+        using var added = be.Allocate(x.Rows, x.Columns);
         be.Gather(wordEmbeddings, batch.Ids, x);
-        be.Gather(positionEmbeddings, PositionIds(batch), positions);
-        be.Add(x, positions, x);
-        for (int r = 0; r < x.Rows; r++)
-            System.Numerics.Tensors.TensorPrimitives.Add(x.Row(r), tokenTypeRow.Span, x.Row(r));
+        be.Gather(positionEmbeddings, PositionIds(batch), added);
+        be.Add(x, added, x);
+        be.Gather(tokenTypes, new int[x.Rows], added);
+        be.Add(x, added, x);
     }
 
     /// <summary>
@@ -132,21 +130,17 @@ internal sealed class RobertaComponents
     public int[]? PredictTargetLengths(IBackend be, Tensor sourceHidden, TokenBatch source)
     {
         if (lengthEmbedding is null) return null;
-        int h = sourceHidden.Columns;
-        using var pooled = Tensor.Zeros(source.Batch, h);
+        var include = new int[source.Tokens];
         for (int b = 0; b < source.Batch; b++)
         {
-            int end = source.SourceLengths?[b] ?? source.Length, count = 0;
-            for (int i = 0; i < end; i++)
-                if (source.Mask[b * source.Length + i] != 0)
-                {
-                    System.Numerics.Tensors.TensorPrimitives.Add(pooled.Row(b), sourceHidden.Row(b * source.Length + i), pooled.Row(b));
-                    count++;
-                }
-            System.Numerics.Tensors.TensorPrimitives.Divide(pooled.Row(b), Math.Max(count, 1), pooled.Row(b));
+            int end = source.SourceLengths?[b] ?? source.Length;
+            for (int i = 0; i < end; i++) include[b * source.Length + i] = source.Mask[b * source.Length + i];
         }
-        using var scores = Tensor.Allocate(source.Batch, lengthEmbedding.Rows);
-        be.Linear(pooled, lengthEmbedding, null, scores);
+        using var pooled = be.Allocate(source.Batch, sourceHidden.Columns);
+        be.MeanPool(sourceHidden, source.Length, include, pooled);
+        using var deviceScores = be.Allocate(source.Batch, lengthEmbedding.Rows);
+        be.Linear(pooled, lengthEmbedding, null, deviceScores);
+        using var scores = be.TakeToHost(deviceScores);
         return Enumerable.Range(0, source.Batch)
             .Select(b => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(scores.Row(b))).ToArray();
     }

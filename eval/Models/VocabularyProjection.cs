@@ -10,26 +10,27 @@ public sealed class VocabularyProjection(Tensor weight, Tensor? bias)
 {
     public int VocabularySize => weight.Rows;
 
+    /// <summary>Logits of x's rows over vocabIds (all when empty), in host memory.</summary>
     public Tensor Project(IBackend backend, Tensor x, ReadOnlySpan<int> vocabIds)
     {
         if (vocabIds.IsEmpty)
         {
-            var all = Tensor.Allocate(x.Rows, weight.Rows);
+            var all = backend.Allocate(x.Rows, weight.Rows);
             backend.Linear(x, weight, bias, all);
-            return all;
+            return backend.TakeToHost(all);
         }
-        using var rows = Tensor.Allocate(vocabIds.Length, weight.Columns);
+        using var rows = backend.Allocate(vocabIds.Length, weight.Columns);
         backend.Gather(weight, vocabIds, rows);
-        using var biasRows = bias is null ? null : Tensor.Allocate(vocabIds.Length, 1);
+        using var biasRows = bias is null ? null : backend.Allocate(vocabIds.Length, 1);
         if (bias is not null)
         {
             using var biasColumn = bias.Reshape(bias.Rows * bias.Columns, 1);
             backend.Gather(biasColumn, vocabIds, biasRows!);
         }
-        var logits = Tensor.Allocate(x.Rows, vocabIds.Length);
+        var logits = backend.Allocate(x.Rows, vocabIds.Length);
         using var biasVector = biasRows?.Reshape(vocabIds.Length);
         backend.Linear(x, rows, biasVector, logits);
-        return logits;
+        return backend.TakeToHost(logits);
     }
 }
 
@@ -91,8 +92,8 @@ public sealed record MaskedLmHead(Tensor Dense, Tensor? DenseBias, ActivationKin
     public Tensor Logits(IBackend be, Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds)
     {
         int h = hidden.Columns;
-        using var selected = Tensor.Allocate(rows.Length, h);
-        using var transformed = Tensor.Allocate(rows.Length, h);
+        using var selected = be.Allocate(rows.Length, h);
+        using var transformed = be.Allocate(rows.Length, h);
         be.Gather(hidden, rows, selected);
         be.Linear(selected, Dense, DenseBias, transformed);
         be.Activation(Activation, transformed, transformed);

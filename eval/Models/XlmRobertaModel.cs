@@ -22,7 +22,7 @@ public sealed class XlmRobertaModel : ISourceTargetModel
     {
         Config = config;
         Backend = backend;
-        weights = new ModelWeights(source, architecture);
+        weights = new ModelWeights(source, backend, architecture);
         parts = new RobertaComponents(config, weights);
         activation = config.Activation(config.HiddenActivation);
         int h = config.HiddenSize, inner = config.IntermediateSize;
@@ -53,7 +53,7 @@ public sealed class XlmRobertaModel : ISourceTargetModel
 
     public bool HasLengthHead => parts.HasLengthHead;
 
-    public KvCache CreateCache(int batch, int capacity) => new(layers.Length, batch, capacity, Config.HiddenSize);
+    public KvCache CreateCache(int batch, int capacity) => new(Backend, layers.Length, batch, capacity, Config.HiddenSize);
 
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false) => Run(batch, null, false, keepHiddenStates);
 
@@ -68,12 +68,12 @@ public sealed class XlmRobertaModel : ISourceTargetModel
         int t = batch.Tokens, h = Config.HiddenSize;
         float eps = parts.Epsilon;
         var geometry = RobertaComponents.AttentionFor(batch, cache, Config.NumAttentionHeads, h / Config.NumAttentionHeads);
-        var recorder = new HiddenStateRecorder(keepHiddenStates);
-        var x = Tensor.Allocate(t, h);                                  // [B·S, H]
-        using var qkv = Tensor.Allocate(t, 3 * h);
-        using var context = Tensor.Allocate(t, h);
-        using var sublayer = Tensor.Allocate(t, h);
-        using var inner = Tensor.Allocate(t, Config.IntermediateSize);
+        var recorder = new HiddenStateRecorder(be, keepHiddenStates);
+        var x = be.Allocate(t, h);                                  // [B·S, H]
+        using var qkv = be.Allocate(t, 3 * h);
+        using var context = be.Allocate(t, h);
+        using var sublayer = be.Allocate(t, h);
+        using var inner = be.Allocate(t, Config.IntermediateSize);
 
         parts.Embed(be, batch, x);
         be.LayerNorm(x, embeddingNorm, embeddingNormBias, eps, x);

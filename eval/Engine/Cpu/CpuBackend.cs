@@ -39,6 +39,13 @@ public sealed unsafe partial class CpuBackend : IBackend
     public IMatrixMultiply Gemm { get; }
     public string Name => $"cpu ({Threads} threads, {Gemm.Name} gemm)";
 
+    public Tensor Allocate(params int[] shape) => Tensor.Allocate(shape);
+    public Tensor Zeros(params int[] shape) => Tensor.Zeros(shape);
+    public Tensor TakeWeight(Tensor host) => RequireHost(host, nameof(TakeWeight));
+    public Tensor CopyFromHost(Tensor host) => RequireHost(host, nameof(CopyFromHost)).Clone();
+    public Tensor CopyToHost(Tensor tensor) => RequireHost(tensor, nameof(CopyToHost)).Clone();
+    public Tensor TakeToHost(Tensor tensor) => RequireHost(tensor, nameof(TakeToHost));
+
     public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor y)
     {
         int n = x.Rows, k = x.Columns, m = weight.Rows;
@@ -159,7 +166,56 @@ public sealed unsafe partial class CpuBackend : IBackend
         });
     }
 
+    public void CopyRows(RowBlocks source, RowBlocks destination, int batches, int rows, int columns)
+    {
+        CheckBlocks(source, batches, rows, columns, nameof(source));
+        CheckBlocks(destination, batches, rows, columns, nameof(destination));
+        for (int b = 0; b < batches; b++)
+            for (int i = 0; i < rows; i++)
+                source.Tensor.Row(source.FirstRow + b * source.BatchStride + i).Slice(source.Column, columns)
+                    .CopyTo(destination.Tensor.Row(destination.FirstRow + b * destination.BatchStride + i).Slice(destination.Column, columns));
+    }
+
+    public void MeanPool(Tensor x, int length, ReadOnlySpan<int> include, Tensor y)
+    {
+        CheckMeanPool(x, length, include, y);
+        y.Span.Clear();
+        for (int b = 0; b < y.Rows; b++)
+        {
+            int count = 0;
+            for (int i = 0; i < length; i++)
+                if (include[b * length + i] != 0)
+                {
+                    TensorPrimitives.Add(y.Row(b), x.Row(b * length + i), y.Row(b));
+                    count++;
+                }
+            TensorPrimitives.Divide(y.Row(b), Math.Max(count, 1), y.Row(b));
+        }
+    }
+
     public void Dispose() { }
+
+    /// <summary>The checks every backend's CopyRows makes: each block lies inside its tensor.</summary>
+    public static void CheckBlocks(RowBlocks blocks, int batches, int rows, int columns, string name)
+    {
+        var t = blocks.Tensor;
+        long lastRow = blocks.FirstRow + (long)(batches - 1) * blocks.BatchStride + rows;
+        if (batches < 0 || rows < 0 || columns < 0 || blocks.FirstRow < 0 || blocks.Column < 0
+            || (batches > 0 && rows > 0 && (lastRow > t.Rows || blocks.FirstRow + (long)blocks.BatchStride * (batches - 1) < 0))
+            || blocks.Column + columns > t.Columns)
+            throw new ArgumentException(
+                $"CopyRows: {name} blocks of {rows}×{columns} from row {blocks.FirstRow} (stride {blocks.BatchStride}, column {blocks.Column}) × {batches} do not fit {t}");
+    }
+
+    /// <summary>The checks every backend's MeanPool makes.</summary>
+    public static void CheckMeanPool(Tensor x, int length, ReadOnlySpan<int> include, Tensor y)
+    {
+        if (length <= 0 || x.Rows != y.Rows * length || x.Columns != y.Columns || include.Length != x.Rows)
+            throw new ArgumentException($"MeanPool: input {x} with {include.Length} flags does not pool into {y} over {length} rows each");
+    }
+
+    private static Tensor RequireHost(Tensor t, string op) =>
+        t.IsHost ? t : throw new ArgumentException($"{op}: {t} does not belong to the CPU backend");
 
     private static void Apply(ActivationKind kind, ReadOnlySpan<float> x, Span<float> y)
     {
