@@ -1,16 +1,24 @@
 using System.CommandLine;
 using Eval.Engine;
 using Eval.Engine.Cpu;
+using Eval.Engine.Gpu;
 
 namespace Eval.Cli;
 
-/// <summary>The options every command that runs a model shares: --device, --threads, --gemm.</summary>
+/// <summary>The options every command that runs a model shares: --device, --precision, --threads, --gemm.</summary>
 public sealed class BackendOptions
 {
+    public static readonly IReadOnlyList<string> Devices = ["auto", "cpu", "cuda", "ilgpu-cpu"];
+
     public Option<string> Device { get; } = new("--device")
     {
-        Description = "cpu, or auto (the CPU until a GPU backend is built in)",
+        Description = "auto (CUDA when a GPU is found, else the CPU), cpu, cuda, or ilgpu-cpu (the GPU backend's kernels on ILGPU's CPU accelerator: tests, debugging)",
         DefaultValueFactory = _ => "auto",
+    };
+
+    public Option<string?> Precision { get; } = new("--precision")
+    {
+        Description = "GPU backend: fp32 (pedantic float32, for parity), tf32 (TF32 tensor cores), bf16 (weights kept as bfloat16; default on CUDA). The CPU computes in fp32",
     };
 
     public Option<int> Threads { get; } = new("--threads")
@@ -28,18 +36,57 @@ public sealed class BackendOptions
     public void AddTo(Command command)
     {
         command.Options.Add(Device);
+        command.Options.Add(Precision);
         command.Options.Add(Threads);
         command.Options.Add(Gemm);
     }
 
-    public IBackend Create(ParseResult result)
+    /// <summary>Checks --device and --precision without creating anything (before a model is resolved or downloaded).</summary>
+    public void Validate(ParseResult result)
     {
         var device = result.GetValue(Device) ?? "auto";
-        return device switch
-        {
-            "cpu" or "auto" => new CpuBackend(result.GetValue(Threads), result.GetValue(Gemm)),
-            "cuda" => throw new NotSupportedException("--device cuda: this build has no CUDA backend yet; use --device cpu"),
-            _ => throw new ArgumentException($"--device '{device}' is not one of cpu, cuda, auto"),
-        };
+        if (!Devices.Contains(device))
+            throw new ArgumentException($"--device '{device}' is not one of {string.Join(", ", Devices)}");
+        var precision = ParsePrecision(result.GetValue(Precision));
+        if (device == "cpu" && precision is { } p && p != Engine.Precision.Fp32)
+            throw new ArgumentException($"--precision {p.ToString().ToLowerInvariant()}: the CPU backend computes in fp32; use --device cuda or ilgpu-cpu");
     }
+
+    /// <summary>The backend the options name; the console line says which device, GEMM and precision were chosen and why.</summary>
+    public IBackend Create(ParseResult result, Action<string>? log = null)
+    {
+        Validate(result);
+        var device = result.GetValue(Device) ?? "auto";
+        var precision = ParsePrecision(result.GetValue(Precision));
+        IBackend Cpu() => new CpuBackend(result.GetValue(Threads), result.GetValue(Gemm));
+        switch (device)
+        {
+            case "cpu":
+                return Cpu();
+            case "ilgpu-cpu":
+                return IlgpuDevices.CreateOnCpuAccelerator(precision ?? Engine.Precision.Fp32);
+            case "cuda":
+                return IlgpuDevices.CreateCuda(precision ?? Engine.Precision.Bf16, Environment(), log);
+            default:
+                if (IlgpuDevices.TryCreateCuda(precision ?? Engine.Precision.Bf16, Environment(), log, out var cuda, out var why))
+                    return cuda!;
+                log?.Invoke($"--device auto: {why}; using the CPU");
+                return precision is { } p && p != Engine.Precision.Fp32
+                    ? throw new ArgumentException($"--precision {p.ToString().ToLowerInvariant()} needs a GPU, and none was found ({why})")
+                    : Cpu();
+        }
+    }
+
+    public static Precision? ParsePrecision(string? text) => text?.ToLowerInvariant() switch
+    {
+        null => null,
+        "fp32" => Engine.Precision.Fp32,
+        "tf32" => Engine.Precision.Tf32,
+        "bf16" => Engine.Precision.Bf16,
+        _ => throw new ArgumentException($"--precision '{text}' is not one of fp32, tf32, bf16"),
+    };
+
+    private static IReadOnlyDictionary<string, string?> Environment() =>
+        System.Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value);
 }

@@ -120,11 +120,13 @@ public sealed class MaskPredictTests
     }
 
     [TestMethod]
-    [DataRow("xlmr-tiny")]
-    [DataRow("xlmr-xl-tiny")]
-    public void CachedSourceGivesTheConcatenatedLayoutsPrediction(string fixture)
+    [DataRow("xlmr-tiny", "cpu")]
+    [DataRow("xlmr-xl-tiny", "cpu")]
+    [DataRow("xlmr-tiny", "ilgpu-cpu")]
+    [DataRow("xlmr-xl-tiny", "ilgpu-cpu")]
+    public void CachedSourceGivesTheConcatenatedLayoutsPrediction(string fixture, string backendName)
     {
-        using var backend = new CpuBackend(2);
+        using var backend = backendName == "cpu" ? new CpuBackend(2) : (IBackend)Engine.TestBackends.IlgpuCpu(4);
         using var model = ModelLoader.Load(SharedFixtures.Model(fixture), backend);
         int padId = model.Config.PadTokenId ?? 1, bos = 0, eos = 2, maskId = 3;
         int[][] sources = [[0, 41, 52, 63, 74, 85, 2], [0, 91, 17, 2]];
@@ -169,10 +171,12 @@ public sealed class MaskPredictTests
     }
 
     [TestMethod]
-    public void LengthHeadPicksTheTargetLengthAndItsAbsenceAsksForOne()
+    [DataRow("cpu")]
+    [DataRow("ilgpu-cpu")]
+    public void LengthHeadPicksTheTargetLengthAndItsAbsenceAsksForOne(string backendName)
     {
         var dir = SharedFixtures.Model("xlmr-tiny");
-        using var backend = new CpuBackend(2);
+        using var backend = backendName == "cpu" ? new CpuBackend(2) : (IBackend)Engine.TestBackends.IlgpuCpu(4);
         int[] source = [0, 41, 52, 63, 74, 2];
         int h;
         float[] pooled;
@@ -183,9 +187,10 @@ public sealed class MaskPredictTests
             StringAssert.Contains(error.Message, "--length");
             h = plain.Config.HiddenSize;
             using var output = plain.Forward(TokenBatch.FromSequences([source], 1));
+            using var hidden = backend.CopyToHost(output.LastHidden);
             pooled = new float[h];
             for (int i = 0; i < source.Length; i++)
-                for (int c = 0; c < h; c++) pooled[c] += output.LastHidden.Row(i)[c] / source.Length;
+                for (int c = 0; c < h; c++) pooled[c] += hidden.Row(i)[c] / source.Length;
         }
         // Row 9 of the length embedding is the pooled source state itself; the others are orthogonal noise of small norm.
         var table = new float[512 * h];

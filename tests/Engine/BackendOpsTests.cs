@@ -5,17 +5,13 @@ namespace Eval.Tests.Engine;
 
 /// <summary>
 /// Every backend op against the naive double-precision reference, over a table of shapes, for each backend
-/// configuration (single- and multi-threaded managed GEMM, BLAS GEMM).
+/// configuration (single- and multi-threaded managed GEMM, BLAS GEMM, and the GPU backend's kernels on ILGPU's CPU
+/// accelerator with 1-, 4- and 8-thread groups). Inputs go in and results come out through the backend's own copies.
 /// </summary>
 [TestClass]
 public sealed class BackendOpsTests
 {
-    public static IEnumerable<object[]> Backends() =>
-    [
-        ["managed-1", (Func<IBackend>)(() => new CpuBackend(1, GemmPath.Managed))],
-        ["managed-2", (Func<IBackend>)(() => new CpuBackend(2, GemmPath.Managed))],
-        ["blas-2", (Func<IBackend>)(() => new CpuBackend(2, GemmPath.Blas))],
-    ];
+    public static IEnumerable<object[]> Backends() => TestBackends.All();
 
     private static readonly (int N, int M, int K)[] LinearShapes =
         [(1, 1, 1), (1, 7, 3), (7, 13, 5), (6, 16, 256), (65, 96, 130), (300, 17, 257), (97, 203, 600), (2, 5000, 64)];
@@ -31,14 +27,14 @@ public sealed class BackendOpsTests
                 var x = Reference.Random(n * k, n + m + k);
                 var w = Reference.Random(m * k, 7 * m + k);
                 var bias = Reference.Random(m, 3);
-                using var tx = Tensor.FromArray(x, n, k);
-                using var tw = Tensor.FromArray(w, m, k);
-                using var tb = Tensor.FromArray(bias, m);
-                using var ty = Tensor.Allocate(n, m);
+                using var tx = be.Upload(x, n, k);
+                using var tw = be.Upload(w, m, k);
+                using var tb = be.Upload(bias, m);
+                using var ty = be.Allocate(n, m);
                 be.Linear(tx, tw, withBias ? tb : null, ty);
                 var expected = Reference.Gemm(false, true, n, m, k, 1f, x, k, w, k, withBias ? 1f : 0f,
                     Enumerable.Range(0, n * m).Select(i => bias[i % m]).ToArray(), m);
-                double diff = Reference.MaxAbsDiff(expected, ty.Span);
+                double diff = Reference.MaxAbsDiff(expected, be.Read(ty));
                 Assert.IsTrue(diff < 1e-4 * Math.Sqrt(k), $"{name} linear {n}x{m}x{k} bias={withBias}: max diff {diff}");
             }
     }
@@ -79,20 +75,23 @@ public sealed class BackendOpsTests
             var x = Reference.Random(rows * cols, rows, 3f).Select((v, i) => v + i % 5).ToArray();
             var w = Reference.Random(cols, 1);
             var b = Reference.Random(cols, 2);
-            using var tx = Tensor.FromArray(x, rows, cols);
-            using var tw = Tensor.FromArray(w, cols);
-            using var tb = Tensor.FromArray(b, cols);
-            using var ty = Tensor.Allocate(rows, cols);
+            using var tx = be.Upload(x, rows, cols);
+            using var tw = be.Upload(w, cols);
+            using var tb = be.Upload(b, cols);
+            using var ty = be.Allocate(rows, cols);
 
             be.LayerNorm(tx, tw, tb, 1e-5f, ty);
-            Assert.IsTrue(Reference.MaxAbsDiff(Reference.LayerNorm(x, cols, w, b, 1e-5), ty.Span) < 1e-4, $"{name} layernorm {rows}x{cols}");
+            Assert.IsTrue(Reference.MaxAbsDiff(Reference.LayerNorm(x, cols, w, b, 1e-5), be.Read(ty)) < 1e-4, $"{name} layernorm {rows}x{cols}");
             be.LayerNorm(tx, null, null, 1e-5f, ty);
-            Assert.IsTrue(Reference.MaxAbsDiff(Reference.LayerNorm(x, cols, null, null, 1e-5), ty.Span) < 1e-4, $"{name} bias-free layernorm");
+            Assert.IsTrue(Reference.MaxAbsDiff(Reference.LayerNorm(x, cols, null, null, 1e-5), be.Read(ty)) < 1e-4, $"{name} bias-free layernorm");
             be.RmsNorm(tx, tw, 1e-6f, ty);
-            Assert.IsTrue(Reference.MaxAbsDiff(Reference.RmsNorm(x, cols, w, 1e-6), ty.Span) < 1e-4, $"{name} rmsnorm {rows}x{cols}");
-            using var inPlace = tx.Clone();
+            Assert.IsTrue(Reference.MaxAbsDiff(Reference.RmsNorm(x, cols, w, 1e-6), be.Read(ty)) < 1e-4, $"{name} rmsnorm {rows}x{cols}");
+            using var inPlace = be.Upload(x, rows, cols);
             be.RmsNorm(inPlace, tw, 1e-6f, inPlace);
-            Assert.IsTrue(Reference.MaxAbsDiff(Reference.RmsNorm(x, cols, w, 1e-6), inPlace.Span) < 1e-4, $"{name} rmsnorm in place");
+            Assert.IsTrue(Reference.MaxAbsDiff(Reference.RmsNorm(x, cols, w, 1e-6), be.Read(inPlace)) < 1e-4, $"{name} rmsnorm in place");
+            using var layerInPlace = be.Upload(x, rows, cols);
+            be.LayerNorm(layerInPlace, tw, tb, 1e-5f, layerInPlace);
+            Assert.IsTrue(Reference.MaxAbsDiff(Reference.LayerNorm(x, cols, w, b, 1e-5), be.Read(layerInPlace)) < 1e-4, $"{name} layernorm in place");
         }
     }
 
@@ -103,28 +102,31 @@ public sealed class BackendOpsTests
         using var be = create();
         // Dense grid over the interesting range plus large magnitudes, odd length for the scalar tail.
         var x = Enumerable.Range(0, 4001).Select(i => (i - 2000) / 200f).Concat([-30f, -9f, 9f, 30f, 0f]).ToArray();
-        using var tx = Tensor.FromArray(x, 1, x.Length);
-        using var ty = Tensor.Allocate(1, x.Length);
+        using var tx = be.Upload(x, 1, x.Length);
+        using var ty = be.Allocate(1, x.Length);
         be.Activation(ActivationKind.Gelu, tx, ty);
+        var gelu = be.Read(ty);
         for (int i = 0; i < x.Length; i++)
-            Assert.AreEqual(Reference.Gelu(x[i]), ty.Span[i], 2e-6 * Math.Max(1, Math.Abs(x[i])), $"{name} gelu({x[i]})");
+            Assert.AreEqual(Reference.Gelu(x[i]), gelu[i], 2e-6 * Math.Max(1, Math.Abs(x[i])), $"{name} gelu({x[i]})");
         be.Activation(ActivationKind.Silu, tx, ty);
+        var silu = be.Read(ty);
         for (int i = 0; i < x.Length; i++)
-            Assert.AreEqual(Reference.Silu(x[i]), ty.Span[i], 2e-6 * Math.Max(1, Math.Abs(x[i])), $"{name} silu({x[i]})");
+            Assert.AreEqual(Reference.Silu(x[i]), silu[i], 2e-6 * Math.Max(1, Math.Abs(x[i])), $"{name} silu({x[i]})");
 
         foreach (var kind in new[] { ActivationKind.Gelu, ActivationKind.Silu })
         {
             int rows = 37, inner = 45;
             var fused = Reference.Random(rows * 2 * inner, 5, 4f);
-            using var tf = Tensor.FromArray(fused, rows, 2 * inner);
-            using var tg = Tensor.Allocate(rows, inner);
+            using var tf = be.Upload(fused, rows, 2 * inner);
+            using var tg = be.Allocate(rows, inner);
             be.GatedActivation(kind, tf, tg);
+            var gated = be.Read(tg);
             for (int r = 0; r < rows; r++)
                 for (int i = 0; i < inner; i++)
                 {
                     double a = fused[r * 2 * inner + i], g = fused[r * 2 * inner + inner + i];
                     double expected = (kind == ActivationKind.Gelu ? Reference.Gelu(a) : Reference.Silu(a)) * g;
-                    Assert.AreEqual(expected, tg.Span[r * inner + i], 1e-5, $"{name} gated {kind} ({r}, {i})");
+                    Assert.AreEqual(expected, gated[r * inner + i], 1e-5, $"{name} gated {kind} ({r}, {i})");
                 }
         }
     }
@@ -136,30 +138,34 @@ public sealed class BackendOpsTests
         using var be = create();
         var table = Reference.Random(50 * 8, 1);
         int[] ids = [3, 0, 49, 3, 17];
-        using var tt = Tensor.FromArray(table, 50, 8);
-        using var tg = Tensor.Allocate(ids.Length, 8);
+        using var tt = be.Upload(table, 50, 8);
+        using var tg = be.Allocate(ids.Length, 8);
         be.Gather(tt, ids, tg);
+        var gathered = be.Read(tg);
         for (int i = 0; i < ids.Length; i++)
-            CollectionAssert.AreEqual(table.Skip(ids[i] * 8).Take(8).ToArray(), tg.Row(i).ToArray(), $"{name} gather row {i}");
-        var error = Assert.ThrowsException<ArgumentOutOfRangeException>(() => be.Gather(tt, [1, 50], Tensor.Allocate(2, 8)));
+            CollectionAssert.AreEqual(table.Skip(ids[i] * 8).Take(8).ToArray(), gathered.Skip(i * 8).Take(8).ToArray(), $"{name} gather row {i}");
+        using var wrong = be.Allocate(2, 8);
+        var error = Assert.ThrowsException<ArgumentOutOfRangeException>(() => be.Gather(tt, [1, 50], wrong));
         StringAssert.Contains(error.Message, "id 50");
 
         var a = Reference.Random(1000, 2);
         var b = Reference.Random(1000, 3);
-        using var ta = Tensor.FromArray(a, 10, 100);
-        using var tb = Tensor.FromArray(b, 10, 100);
+        using var ta = be.Upload(a, 10, 100);
+        using var tb = be.Upload(b, 10, 100);
         be.Add(ta, tb, ta);
-        for (int i = 0; i < a.Length; i++) Assert.AreEqual(a[i] + b[i], ta.Span[i], 1e-6);
+        var sums = be.Read(ta);
+        for (int i = 0; i < a.Length; i++) Assert.AreEqual(a[i] + b[i], sums[i], 1e-6);
 
         var logits = Reference.Random(3 * 70, 4, 20f);
-        using var ts = Tensor.FromArray(logits, 3, 70);
+        using var ts = be.Upload(logits, 3, 70);
         be.Softmax(ts);
+        var probabilities = be.Read(ts);
         for (int r = 0; r < 3; r++)
         {
             var row = logits.Skip(r * 70).Take(70).Select(v => (double)v).ToArray();
             double max = row.Max(), sum = row.Sum(v => Math.Exp(v - max));
             for (int j = 0; j < 70; j++)
-                Assert.AreEqual(Math.Exp(row[j] - max) / sum, ts.Span[r * 70 + j], 1e-6, $"{name} softmax ({r}, {j})");
+                Assert.AreEqual(Math.Exp(row[j] - max) / sum, probabilities[r * 70 + j], 1e-6, $"{name} softmax ({r}, {j})");
         }
     }
 
@@ -172,10 +178,17 @@ public sealed class BackendOpsTests
         var x = Reference.Random(rows * cols, 9);
         var positions = Enumerable.Range(0, rows).Select(i => i * 37 % 500).ToArray();
         var inv = Enumerable.Range(0, d / 2).Select(i => 1f / MathF.Pow(10000f, 2f * i / d)).ToArray();
-        using var tx = Tensor.FromArray(x, rows, cols);
+        using var tx = be.Upload(x, rows, cols);
         be.Rope(new ColumnSlice(tx, offset), heads, d, positions, inv);
         var expected = Reference.Rope(x, cols, offset, heads, d, positions, inv);
-        Assert.IsTrue(Reference.MaxAbsDiff(expected, tx.Span) < 2e-4, $"{name} rope");
+        Assert.IsTrue(Reference.MaxAbsDiff(expected, be.Read(tx)) < 2e-4, $"{name} rope");
+        // The same positions again (the GPU backend reuses its uploaded cos/sin table), then other positions.
+        be.Rope(new ColumnSlice(tx, offset), heads, d, positions, inv);
+        Assert.IsTrue(Reference.MaxAbsDiff(Reference.Rope(expected, cols, offset, heads, d, positions, inv), be.Read(tx)) < 4e-4, $"{name} rope twice");
+        var shifted = positions.Select(p => p + 3).ToArray();
+        using var ty = be.Upload(x, rows, cols);
+        be.Rope(new ColumnSlice(ty, offset), heads, d, shifted, inv);
+        Assert.IsTrue(Reference.MaxAbsDiff(Reference.Rope(x, cols, offset, heads, d, shifted, inv), be.Read(ty)) < 2e-4, $"{name} rope at new positions");
     }
 
     public static IEnumerable<object[]> AttentionCases()
@@ -212,14 +225,56 @@ public sealed class BackendOpsTests
             var sources = sourceLength == 0 ? default(ReadOnlyMemory<int>)
                 : Enumerable.Range(0, batch).Select(b => sourceLength - 9 * b).ToArray();
             var mask = new AttentionMask(valid, causal, window, queryStart, sources);
-            using var tq = Tensor.FromArray(q, batch * qLen, qCols);
-            using var tkv = Tensor.FromArray(kv, batch * kvRows, kvCols);
-            using var output = Tensor.Allocate(batch * qLen, heads * d);
+            using var tq = be.Upload(q, batch * qLen, qCols);
+            using var tkv = be.Upload(kv, batch * kvRows, kvCols);
+            using var output = be.Allocate(batch * qLen, heads * d);
             be.Attention(new ColumnSlice(tq, 1), new ColumnSlice(tkv, 0), new ColumnSlice(tkv, kvHeads * d + 1), s, mask, output);
             var expected = Reference.Attention(q, qCols, 1, kv, kvCols, 0, kv, kvCols, kvHeads * d + 1, s, mask);
-            double diff = Reference.MaxAbsDiff(expected, output.Span);
+            double diff = Reference.MaxAbsDiff(expected, be.Read(output));
             Assert.IsTrue(diff < 1e-4, $"{caseName} on {name}: max diff {diff}");
         }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Backends), DynamicDataSourceType.Method)]
+    public void CopyRowsMovesStridedBlocks(string name, Func<IBackend> create)
+    {
+        using var be = create();
+        // Three batch elements of 4 new rows (stride 4) at column 5 of a [12, 11] tensor → rows 2.. of 7-row blocks, column 1.
+        var source = Reference.Random(12 * 11, 21);
+        var target = Reference.Random(21 * 9, 22);
+        using var ts = be.Upload(source, 12, 11);
+        using var tt = be.Upload(target, 21, 9);
+        be.CopyRows(new RowBlocks(ts, 0, 4, 5), new RowBlocks(tt, 2, 7, 1), 3, 4, 6);
+        var expected = (float[])target.Clone();
+        for (int b = 0; b < 3; b++)
+            for (int i = 0; i < 4; i++)
+                for (int c = 0; c < 6; c++)
+                    expected[(2 + b * 7 + i) * 9 + 1 + c] = source[(b * 4 + i) * 11 + 5 + c];
+        CollectionAssert.AreEqual(expected, be.Read(tt), $"{name}: copied blocks, and nothing else touched");
+        var e = Assert.ThrowsException<ArgumentException>(() => be.CopyRows(new RowBlocks(ts, 0, 4, 5), new RowBlocks(tt, 2, 7, 4), 3, 4, 6));
+        StringAssert.Contains(e.Message, "do not fit");
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Backends), DynamicDataSourceType.Method)]
+    public void MeanPoolAveragesTheIncludedRows(string name, Func<IBackend> create)
+    {
+        using var be = create();
+        int batch = 3, length = 5, cols = 7;
+        var x = Reference.Random(batch * length * cols, 31);
+        int[] include = [1, 1, 0, 1, 0, /**/ 0, 0, 0, 0, 0, /**/ 1, 1, 1, 1, 1];
+        using var tx = be.Upload(x, batch * length, cols);
+        using var ty = be.Allocate(batch, cols);
+        be.MeanPool(tx, length, include, ty);
+        var pooled = be.Read(ty);
+        for (int b = 0; b < batch; b++)
+            for (int c = 0; c < cols; c++)
+            {
+                var rows = Enumerable.Range(0, length).Where(i => include[b * length + i] != 0).ToList();
+                double expected = rows.Count == 0 ? 0 : rows.Average(i => (double)x[(b * length + i) * cols + c]);
+                Assert.AreEqual(expected, pooled[b * cols + c], 1e-6, $"{name} pooled ({b}, {c})");
+            }
     }
 
     [TestMethod]

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Eval.Cli;
+using Eval.Engine;
 using Eval.Engine.Cpu;
 using Eval.Engine.IO;
 using Eval.Models;
@@ -8,7 +9,8 @@ namespace Eval.Tests.Models;
 
 /// <summary>
 /// The fixture checkpoints against the transformers forward pass (golden.safetensors): `eval forward` writes every
-/// hidden state and the logits, each compared at the positions the attention mask marks real, with both GEMM paths.
+/// hidden state and the logits, each compared at the positions the attention mask marks real, on the CPU backend with
+/// both GEMM paths and on the GPU backend's kernels (ILGPU's CPU accelerator, float32 and bfloat16 weights).
 /// </summary>
 [TestClass]
 public sealed class GoldenParityTests
@@ -16,21 +18,26 @@ public sealed class GoldenParityTests
     private const double Tolerance = 1e-3;
 
     [TestMethod]
-    [DataRow("modernbert-tiny", GemmPath.Managed)]
-    [DataRow("modernbert-tiny", GemmPath.Blas)]
-    [DataRow("xlmr-tiny", GemmPath.Managed)]
-    [DataRow("xlmr-tiny", GemmPath.Blas)]
-    [DataRow("xlmr-xl-tiny", GemmPath.Managed)]
-    [DataRow("xlmr-xl-tiny", GemmPath.Blas)]
-    [DataRow("llama-tiny", GemmPath.Managed)]
-    [DataRow("llama-tiny", GemmPath.Blas)]
-    [DataRow("qwen2-tiny", GemmPath.Managed)]
-    [DataRow("qwen2-tiny", GemmPath.Blas)]
-    public void ForwardMatchesGolden(string fixture, GemmPath gemm)
+    [DataRow("modernbert-tiny", "managed")]
+    [DataRow("modernbert-tiny", "blas")]
+    [DataRow("modernbert-tiny", "ilgpu-cpu")]
+    [DataRow("xlmr-tiny", "managed")]
+    [DataRow("xlmr-tiny", "blas")]
+    [DataRow("xlmr-tiny", "ilgpu-cpu")]
+    [DataRow("xlmr-xl-tiny", "managed")]
+    [DataRow("xlmr-xl-tiny", "blas")]
+    [DataRow("xlmr-xl-tiny", "ilgpu-cpu")]
+    [DataRow("llama-tiny", "managed")]
+    [DataRow("llama-tiny", "blas")]
+    [DataRow("llama-tiny", "ilgpu-cpu")]
+    [DataRow("qwen2-tiny", "managed")]
+    [DataRow("qwen2-tiny", "blas")]
+    [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    public void ForwardMatchesGolden(string fixture, string backendName)
     {
         var dir = SharedFixtures.Model(fixture);
         var outputPath = Path.Combine(SharedFixtures.TempDirectory(), "out.safetensors");
-        using (var backend = new CpuBackend(2, gemm))
+        using (var backend = Backend(backendName))
         using (var model = ModelLoader.Load(dir, backend))
             ForwardDump.Run(model, Path.Combine(dir, "golden.safetensors"), outputPath);
 
@@ -59,23 +66,25 @@ public sealed class GoldenParityTests
             for (int i = 0; i < e.Length; i++)
                 if (!perPosition || mask[i / rowSize] != 0)
                     max = Math.Max(max, Math.Abs(e[i] - a[i]));
-            Assert.IsTrue(max <= Tolerance, $"{fixture} ({gemm}): '{name}' max |diff| {max:E2} > {Tolerance}");
+            Assert.IsTrue(max <= Tolerance, $"{fixture} ({backendName}): '{name}' max |diff| {max:E2} > {Tolerance}");
             compared++;
         }
         Assert.IsTrue(compared >= 4, $"{fixture}: only {compared} float tensors compared");
     }
 
     [TestMethod]
-    [DataRow("llama-tiny")]
-    [DataRow("qwen2-tiny")]
-    public void GreedyDecodingWithKvCacheReproducesGolden(string fixture)
+    [DataRow("llama-tiny", "cpu")]
+    [DataRow("qwen2-tiny", "cpu")]
+    [DataRow("llama-tiny", "ilgpu-cpu")]
+    [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    public void GreedyDecodingWithKvCacheReproducesGolden(string fixture, string backendName)
     {
         var dir = SharedFixtures.Model(fixture);
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "greedy.json")));
         var prompt = doc.RootElement.GetProperty("prompt").EnumerateArray().Select(e => e.GetInt32()).ToArray();
         var expected = doc.RootElement.GetProperty("greedy_new_tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
 
-        using var backend = new CpuBackend(2);
+        using var backend = Backend(backendName);
         using var model = (ICausalLanguageModel)ModelLoader.Load(dir, backend);
         using var cache = model.CreateCache(1, prompt.Length + expected.Length);
         var generated = new List<int>();
@@ -88,15 +97,17 @@ public sealed class GoldenParityTests
             generated.Add(token);
             next = new TokenBatch([token], [1], 1, 1);
         }
-        CollectionAssert.AreEqual(expected, generated, $"{fixture}: greedy tokens");
+        CollectionAssert.AreEqual(expected, generated, $"{fixture} ({backendName}): greedy tokens");
     }
 
     [TestMethod]
-    [DataRow("llama-tiny")]
-    [DataRow("qwen2-tiny")]
-    public void IncrementalDecodingEqualsFullRecomputation(string fixture)
+    [DataRow("llama-tiny", "cpu")]
+    [DataRow("qwen2-tiny", "cpu")]
+    [DataRow("llama-tiny", "ilgpu-cpu")]
+    [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    public void IncrementalDecodingEqualsFullRecomputation(string fixture, string backendName)
     {
-        using var backend = new CpuBackend(2);
+        using var backend = Backend(backendName);
         using var model = (ICausalLanguageModel)ModelLoader.Load(SharedFixtures.Model(fixture), backend);
         int[] tokens = [1, 5, 99, 421, 17, 625, 3, 496, 565, 282, 700, 12];
         using var full = model.Forward(new TokenBatch(tokens, Ones(tokens.Length), 1, tokens.Length));
@@ -113,7 +124,7 @@ public sealed class GoldenParityTests
             for (int i = 0; i < size; i++)
             {
                 double diff = Engine.Reference.MaxAbsDiff(fullLogits.Row(start + i), logits.Row(i));
-                Assert.IsTrue(diff < 1e-4, $"{fixture}: position {start + i} differs by {diff}");
+                Assert.IsTrue(diff < 1e-4, $"{fixture} ({backendName}): position {start + i} differs by {diff}");
             }
             start += size;
         }
@@ -121,14 +132,16 @@ public sealed class GoldenParityTests
     }
 
     [TestMethod]
-    [DataRow("modernbert-tiny")]
-    [DataRow("xlmr-tiny")]
-    [DataRow("xlmr-xl-tiny")]
-    [DataRow("llama-tiny")]
-    [DataRow("qwen2-tiny")]
-    public void LogitsDoNotDependOnBatchOrPadding(string fixture)
+    [DataRow("modernbert-tiny", "cpu")]
+    [DataRow("xlmr-tiny", "cpu")]
+    [DataRow("xlmr-xl-tiny", "cpu")]
+    [DataRow("llama-tiny", "cpu")]
+    [DataRow("qwen2-tiny", "cpu")]
+    [DataRow("modernbert-tiny", "ilgpu-cpu")]
+    [DataRow("llama-tiny", "ilgpu-cpu")]
+    public void LogitsDoNotDependOnBatchOrPadding(string fixture, string backendName)
     {
-        using var backend = new CpuBackend(2);
+        using var backend = Backend(backendName);
         using var model = ModelLoader.Load(SharedFixtures.Model(fixture), backend);
         int pad = model.Config.PadTokenId ?? 0;
         int vocab = Math.Min(model.Config.VocabSize, 1000);
@@ -147,7 +160,7 @@ public sealed class GoldenParityTests
             using var expected = model.Logits(single.LastHidden, rows);
             using var actual = model.Logits(together.LastHidden, rows.Select(r => b * batched.Length + r).ToArray());
             double diff = Engine.Reference.MaxAbsDiff(expected.Span, actual.Span);
-            Assert.IsTrue(diff < 1e-4, $"{fixture}: sequence {b} differs by {diff} between alone and padded batch");
+            Assert.IsTrue(diff < 1e-4, $"{fixture} ({backendName}): sequence {b} differs by {diff} between alone and padded batch");
         }
     }
 
@@ -169,6 +182,60 @@ public sealed class GoldenParityTests
             for (int j = 0; j < vocabIds.Length; j++)
                 Assert.AreEqual(full.Row(r)[vocabIds[j]], restricted.Row(r)[j], 1e-5, $"row {r} id {vocabIds[j]}");
     }
+
+    /// <summary>
+    /// bfloat16 weights on the GPU backend: every logits row keeps a cosine of at least 0.999 against the float32 golden
+    /// and its argmax wherever the golden's margin is real (the criterion the GPU check applies on CUDA).
+    /// </summary>
+    [TestMethod]
+    [DataRow("modernbert-tiny")]
+    [DataRow("xlmr-tiny")]
+    [DataRow("llama-tiny")]
+    public void Bf16WeightsKeepEveryArgmaxOfTheGolden(string fixture)
+    {
+        var dir = SharedFixtures.Model(fixture);
+        var outputPath = Path.Combine(SharedFixtures.TempDirectory(), "out.safetensors");
+        using (var backend = Engine.TestBackends.IlgpuCpu(4, Precision.Bf16))
+        using (var model = ModelLoader.Load(dir, backend))
+            ForwardDump.Run(model, Path.Combine(dir, "golden.safetensors"), outputPath);
+        using var golden = new SafetensorsFile(Path.Combine(dir, "golden.safetensors"));
+        using var ours = new SafetensorsFile(outputPath);
+        var e = new float[golden.Get("logits").ElementCount];
+        var a = new float[e.Length];
+        golden.ReadAsFloat32(golden.Get("logits"), e);
+        ours.ReadAsFloat32(ours.Get("logits"), a);
+        int vocab = (int)golden.Get("logits").Shape[^1];
+        var mask = golden.ReadAsInt32("attention_mask");
+        bool perPosition = golden.Get("logits").Shape.Length == 3;
+        double largestDifference = 0;
+        for (int r = 0; r < e.Length / vocab; r++)
+        {
+            if (perPosition && mask[r] == 0) continue;
+            var expected = e.AsSpan(r * vocab, vocab).ToArray();
+            var actual = a.AsSpan(r * vocab, vocab).ToArray();
+            double cosine = System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(expected, actual);
+            Assert.IsTrue(cosine >= 0.999, $"{fixture}: logits row {r} cosine {cosine:F5} < 0.999 with bf16 weights");
+            double difference = Engine.Reference.MaxAbsDiff(expected, actual);
+            largestDifference = Math.Max(largestDifference, difference);
+            // The random tiny models have near-ties; where the golden's top two are further apart than twice the row's
+            // largest change, rounding cannot honestly swap them.
+            int best = ArgMax(expected);
+            double runnerUp = Enumerable.Range(0, vocab).Where(i => i != best).Max(i => expected[i]);
+            if (expected[best] - runnerUp > 2 * difference)
+                Assert.AreEqual(best, ArgMax(actual), $"{fixture}: logits row {r} argmax changed with bf16 weights");
+        }
+        // bf16 weights really were used: the logits are not float32-exact any more (float32 runs agree to ~1e-6).
+        Assert.IsTrue(largestDifference > 1e-5, $"{fixture}: bf16 logits match float32 to {largestDifference:E1}; were the weights rounded?");
+    }
+
+    private static IBackend Backend(string name) => name switch
+    {
+        "managed" => new CpuBackend(2, GemmPath.Managed),
+        "blas" => new CpuBackend(2, GemmPath.Blas),
+        "cpu" => new CpuBackend(2),
+        "ilgpu-cpu" => Engine.TestBackends.IlgpuCpu(4),
+        _ => throw new ArgumentException(name),
+    };
 
     private static int[] Ones(int n) => Enumerable.Repeat(1, n).ToArray();
 

@@ -128,7 +128,7 @@ public sealed unsafe partial class CpuBackend
             buffer => NativeMemory.AlignedFree((void*)buffer));
     }
 
-    private static void ValidateAttention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape s, AttentionMask mask, Tensor output)
+    internal static void ValidateAttention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape s, AttentionMask mask, Tensor output)
     {
         if (s.QueryHeads % s.KeyValueHeads != 0)
             throw new ArgumentException($"Attention: {s.QueryHeads} query heads are not a multiple of {s.KeyValueHeads} key/value heads");

@@ -8,10 +8,10 @@ public static class VectorMath
 {
     // Rational approximation of erf on [-4, 4] (odd numerator of degree 13 over even denominator of degree 8),
     // the one Eigen and TensorFlow use for float; outside that range erf is ±1 in single precision.
-    private const float A1 = -1.60960333262415e-02f, A3 = -2.95459980854025e-03f, A5 = -7.34990630326855e-04f,
+    internal const float A1 = -1.60960333262415e-02f, A3 = -2.95459980854025e-03f, A5 = -7.34990630326855e-04f,
         A7 = -5.69250639462346e-05f, A9 = -2.10102402082508e-06f, A11 = 2.77068142495902e-08f,
         A13 = -2.72614225801306e-10f;
-    private const float B0 = -1.42647390514189e-02f, B2 = -7.37332916720468e-03f, B4 = -1.68282697438203e-03f,
+    internal const float B0 = -1.42647390514189e-02f, B2 = -7.37332916720468e-03f, B4 = -1.68282697438203e-03f,
         B6 = -2.13374055278905e-04f, B8 = -1.45660718464996e-05f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,0 +1,83 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Eval.Engine.Gpu;
+
+/// <summary>
+/// The small host arrays each op sends to the device (token ids, key masks, source lengths, RoPE's cos/sin table), each
+/// kind in its own growing buffer. A buffer is overwritten only by a later copy on the same stream, which runs after the
+/// kernels that read the earlier contents. Masks, source lengths and RoPE tables are re-sent only when they change: every
+/// layer of a forward passes the same ones.
+/// </summary>
+internal sealed class HostUploads(Accelerator accelerator) : IDisposable
+{
+    private readonly Upload<int> ids = new(accelerator), keyValid = new(accelerator), sourceLengths = new(accelerator);
+    private readonly Upload<float> rotary = new(accelerator);
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> noFloats = accelerator.Allocate1D<float>(1);
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> noInts = accelerator.Allocate1D<int>(1);
+    private int[] rotaryPositions = [];
+    private float[] rotaryFrequencies = [];
+
+    /// <summary>A one-element placeholder for an absent optional input (a kernel parameter cannot be null).</summary>
+    public ArrayView<float> NoFloats => noFloats.View;
+    public ArrayView<int> NoInts => noInts.View;
+
+    public ArrayView<int> Ids(ReadOnlySpan<int> values) => ids.Send(values, reuse: false);
+    public ArrayView<int> KeyValid(ReadOnlySpan<int> values) => keyValid.Send(values, reuse: true);
+    public ArrayView<int> SourceLengths(ReadOnlySpan<int> values) => sourceLengths.Send(values, reuse: true);
+
+    /// <summary>
+    /// Per row, headDim/2 cosines then headDim/2 sines of position · invFrequency: the angle in float32 as torch forms it,
+    /// its cosine and sine in double.
+    /// </summary>
+    public ArrayView<float> RotaryTable(ReadOnlySpan<int> positions, ReadOnlySpan<float> invFrequencies)
+    {
+        int half = invFrequencies.Length;
+        if (positions.SequenceEqual(rotaryPositions) && invFrequencies.SequenceEqual(rotaryFrequencies))
+            return rotary.Last;
+        var table = new float[positions.Length * 2 * half];
+        for (int r = 0; r < positions.Length; r++)
+            for (int i = 0; i < half; i++)
+            {
+                double angle = positions[r] * invFrequencies[i];
+                table[r * 2 * half + i] = (float)Math.Cos((float)angle);
+                table[r * 2 * half + half + i] = (float)Math.Sin((float)angle);
+            }
+        rotaryPositions = positions.ToArray();
+        rotaryFrequencies = invFrequencies.ToArray();
+        return rotary.Send(table, reuse: false);
+    }
+
+    public void Dispose()
+    {
+        ids.Dispose();
+        keyValid.Dispose();
+        sourceLengths.Dispose();
+        rotary.Dispose();
+        noFloats.Dispose();
+        noInts.Dispose();
+    }
+
+    private sealed class Upload<T>(Accelerator accelerator) : IDisposable where T : unmanaged, IEquatable<T>
+    {
+        private MemoryBuffer1D<T, Stride1D.Dense>? buffer;
+        private T[] sent = [];
+
+        public ArrayView<T> Last => buffer!.View.SubView(0, Math.Max(sent.Length, 1));
+
+        public ArrayView<T> Send(ReadOnlySpan<T> values, bool reuse)
+        {
+            if (reuse && buffer is not null && values.SequenceEqual(sent)) return Last;
+            if (buffer is null || buffer.Length < values.Length)
+            {
+                buffer?.Dispose();
+                buffer = accelerator.Allocate1D<T>(Math.Max(values.Length, 64) * 2L);
+            }
+            if (values.Length > 0) buffer.View.SubView(0, values.Length).CopyFromCPU(accelerator.DefaultStream, values);
+            sent = values.ToArray();
+            return Last;
+        }
+
+        public void Dispose() => buffer?.Dispose();
+    }
+}
