@@ -14,7 +14,7 @@ forward.Options.Add(outputOption);
 backendOptions.AddTo(forward);
 forward.SetAction(result => CommandRunner.Run(() =>
 {
-    using var backend = backendOptions.Create(result);
+    using var backend = backendOptions.Create(result, message => Console.Error.WriteLine(message));
     using var model = ModelLoader.Load(result.GetValue(modelOption)!, backend);
     ForwardDump.Run(model, result.GetValue(inputOption)!, result.GetValue(outputOption)!);
     Console.WriteLine($"wrote {result.GetValue(outputOption)} ({ModelLoader.ResolveArchitecture(model.Config)}, {backend.Name})");

@@ -65,7 +65,7 @@ public sealed class BenchCommand
             models.Add(new BenchModel(id, be => ModelLoader.Load(dir, be), "real"));
         }
 
-        using var engine = backend.Create(result);
+        using var engine = backend.Create(result, Log);
         var machine = Measurement.Machine();
         var command = "bench decode " + string.Join(' ', Environment.GetCommandLineArgs().SkipWhile(a => a != "decode").Skip(1));
         AnsiConsole.MarkupLine($"[bold]decode speed[/] on {Markup.Escape(machine)} · {Markup.Escape(engine.Name)} · 1 warm-up + {options.Repetitions} runs, median");

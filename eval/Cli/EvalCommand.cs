@@ -19,7 +19,11 @@ public sealed class EvalCommand
     private readonly Option<string[]> templates = new("--templates") { Description = "template name(s); repeat the option for several; default all", AllowMultipleArgumentsPerToken = false };
     private readonly Option<string?> split = new("--split") { Description = "split (default: the task's, e.g. validation for XNLI, test for XCOPA)" };
     private readonly Option<int?> limit = new("--limit") { Description = "first N examples of each language" };
-    private readonly Option<int> batchSize = new("--batch-size") { Description = "examples per forward pass", DefaultValueFactory = _ => 8 };
+    private readonly Option<int> batchSize = new("--batch-size") { Description = "examples per forward pass (with --max-batch-tokens: at most this many, default unlimited)", DefaultValueFactory = _ => 8 };
+    private readonly Option<int?> maxBatchTokens = new("--max-batch-tokens")
+    {
+        Description = "fill each batch up to this many padded tokens (count × longest prompt) instead of a fixed count: full batches on a GPU",
+    };
     private readonly Option<string?> output = new("--output") { Description = "results folder (default results/<model>-<task>)" };
     private readonly Option<string[]> dataDir = new("--data-dir") { Description = "folder(s) holding offline copies of the datasets (e.g. ../shared/datasets)" };
     private readonly Option<string?> scoring = new("--scoring")
@@ -40,7 +44,7 @@ public sealed class EvalCommand
     public Command Build()
     {
         var command = new Command("eval", "Evaluate a model zero-shot: a masked LM by its [MASK] (or fixed-length slot) over the answer choices, a causal LM by log-likelihood, next token or greedy generation");
-        foreach (var o in new Option[] { task, model, tokenizer, languages, templates, split, limit, batchSize, output, dataDir, scoring, maxLength, prompts, cache, offline, noSampleText })
+        foreach (var o in new Option[] { task, model, tokenizer, languages, templates, split, limit, batchSize, maxBatchTokens, output, dataDir, scoring, maxLength, prompts, cache, offline, noSampleText })
             command.Options.Add(o);
         backend.AddTo(command);
         command.SetAction(result => CommandRunner.Run(() => Run(result)));
@@ -50,6 +54,8 @@ public sealed class EvalCommand
     private void Run(ParseResult result)
     {
         var started = DateTime.UtcNow;
+        backend.Validate(result);
+        if (result.GetValue(maxBatchTokens) is < 1) throw new ArgumentException("--max-batch-tokens must be at least 1");
         var registry = TaskRegistry.Load(result.GetValue(prompts) ?? ProjectPaths.PromptsFolder());
         var tasks = Split(result.GetValue(task)).Select(registry.Get).ToList();
         bool isOffline = result.GetValue(offline);
@@ -61,7 +67,7 @@ public sealed class EvalCommand
         var tok = Tokenizer.Load(tokenizerDir);
         if (File.Exists(tokenizerDir)) tokenizerDir = Path.GetDirectoryName(Path.GetFullPath(tokenizerDir))!;
 
-        using var engine = backend.Create(result);
+        using var engine = backend.Create(result, Log);
         using var lm = ModelLoader.Load(modelDir, engine);
         tok.RequireFits(lm.Config.VocabSize, modelDir);
         int modelMax = lm.MaxSequenceLength;
@@ -76,8 +82,11 @@ public sealed class EvalCommand
         using var scores = new ScoreCache(result.GetValue(cache) ?? Path.Combine(outDir, "scores.sqlite"));
         var store = new DatasetStore(result.GetValue(dataDir) ?? [], DatasetStore.DefaultCacheDirectory(), isOffline ? null : new Downloader(http), Log);
 
+        var tokenBudget = result.GetValue(maxBatchTokens);
+        // With a token budget the batch size is only a cap, and an unset one does not cap.
+        int examplesPerBatch = tokenBudget is not null && result.GetResult(batchSize) is null or { Implicit: true } ? int.MaxValue : result.GetValue(batchSize);
         var request = new EvalRequest(tasks, Split(result.GetValue(languages)), result.GetValue(templates), result.GetValue(split),
-            result.GetValue(limit), result.GetValue(batchSize), mode, max);
+            result.GetValue(limit), examplesPerBatch, mode, max) { MaxBatchTokens = tokenBudget };
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(modelId)}[/] ({Markup.Escape(ModelLoader.ResolveArchitecture(lm.Config))}, {lm.ParameterCount / 1e6:0.#}M parameters, {Markup.Escape(engine.Name)}) · scores cached in {Markup.Escape(scores.Path)}");
 
         using var cancel = new CancellationTokenSource();

@@ -35,10 +35,11 @@ public sealed class GenerateCommand
 
     private void Run(ParseResult result)
     {
+        backend.Validate(result);
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
         var modelDir = HubModelStore.FromEnvironment(result.GetValue(offline) ? null : http, _ => { }).Resolve(result.GetValue(model)!);
         var tok = Tokenizer.Load(result.GetValue(tokenizer) ?? modelDir);
-        using var engine = backend.Create(result);
+        using var engine = backend.Create(result, message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
         using var lm = ModelLoader.Load(modelDir, engine);
         tok.RequireFits(lm.Config.VocabSize, modelDir);
         var text = result.GetValue(prompt)!;

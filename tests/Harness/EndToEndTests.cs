@@ -90,12 +90,18 @@ public sealed class EndToEndTests
     }
 
     [TestMethod]
-    public void PredictionsDoNotDependOnTheBatchSize()
+    public void PredictionsDoNotDependOnTheBatchSizeTokenBudgetOrBackend()
     {
-        var runs = new[] { "1", "8", "32" }.Select(b =>
+        // The CPU backend in batches of 1, 8 and 32, by a token budget, and the GPU backend's kernels (ILGPU's CPU accelerator).
+        string[][] variants =
+        [
+            ["--batch-size", "1"], ["--batch-size", "8"], ["--batch-size", "32"], ["--max-batch-tokens", "300"],
+            ["--device", "ilgpu-cpu", "--max-batch-tokens", "4096"],
+        ];
+        var runs = variants.Select(v =>
         {
             var dir = SharedFixtures.TempDirectory();
-            var (code, output) = RunEval(dir, "--task", "xcopa,mmlu", "--languages", "it,college_physics", "--limit", "12", "--batch-size", b);
+            var (code, output) = RunEval(dir, ["--task", "xcopa,mmlu", "--languages", "it,college_physics", "--limit", "12", .. v]);
             Assert.AreEqual(0, code, output);
             return Samples(dir, "xcopa", "mmlu");
         }).ToList();
@@ -254,5 +260,14 @@ public sealed class EndToEndTests
         (code, output) = RunEval(dir, "--task", "xnli", "--split", "train");
         Assert.AreEqual(1, code);
         StringAssert.Contains(output, "no split 'train'");
+        (code, output) = RunEval(dir, "--task", "xcopa", "--device", "tpu");
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(output, "--device 'tpu' is not one of auto, cpu, cuda, ilgpu-cpu");
+        (code, output) = RunEval(dir, "--task", "xcopa", "--device", "cpu", "--precision", "bf16");
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(output, "the CPU backend computes in fp32");
+        (code, output) = RunEval(dir, "--task", "xcopa", "--precision", "fp16");
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(output, "--precision 'fp16' is not one of fp32, tf32, bf16");
     }
 }

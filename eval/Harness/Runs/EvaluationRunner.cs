@@ -18,7 +18,11 @@ public sealed record EvalRequest(
     int? Limit,
     int BatchSize,
     ScoringMode Scoring,
-    int MaxLength);
+    int MaxLength)
+{
+    /// <summary>When set, a batch takes prompts while count × longest stays within this many tokens (and count ≤ BatchSize).</summary>
+    public int? MaxBatchTokens { get; init; }
+}
 
 /// <summary>One scored example.</summary>
 public sealed record ExampleResult(
@@ -83,7 +87,7 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
                     progress?.Report(new RunProgress(label, done, total));
                     var missing = docs.Where(d => !have.ContainsKey(d.Index)).Select(encode)
                         .OrderBy(p => p.TokenCount).ThenBy(p => p.Document.Index).ToList();
-                    foreach (var batch in missing.Chunk(request.BatchSize))
+                    foreach (var batch in Batches(missing, request))
                     {
                         cancel.ThrowIfCancellationRequested();
                         var scores = scorer.Score(batch, request.Scoring);
@@ -124,6 +128,34 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
             throw new ArgumentException($"none of the templates {string.Join(", ", request.Templates!.Select(t => $"\"{t}\""))} is in task '{task.Name}' ({string.Join(", ", task.Templates.Select(t => $"\"{t.Name}\""))})");
         var loaded = subsets.ToDictionary(s => s, s => data.Load(task, s, split));
         return new TaskRunInfo(task, split, subsets, templates, loaded, 0);
+    }
+
+    /// <summary>
+    /// Consecutive batches of prompts sorted by length: BatchSize prompts each, or with a token budget as many as fit
+    /// count × longest ≤ MaxBatchTokens (a prompt longer than the budget goes alone). Scores do not depend on the split.
+    /// </summary>
+    public static IEnumerable<IScoredPrompt[]> Batches(IReadOnlyList<IScoredPrompt> sorted, EvalRequest request)
+    {
+        if (request.MaxBatchTokens is not { } budget)
+        {
+            foreach (var chunk in sorted.Chunk(request.BatchSize)) yield return chunk;
+            yield break;
+        }
+        var batch = new List<IScoredPrompt>();
+        int longest = 0;
+        foreach (var prompt in sorted)
+        {
+            int widest = Math.Max(longest, prompt.TokenCount);
+            if (batch.Count > 0 && ((long)(batch.Count + 1) * widest > budget || batch.Count >= request.BatchSize))
+            {
+                yield return batch.ToArray();
+                batch.Clear();
+                widest = prompt.TokenCount;
+            }
+            batch.Add(prompt);
+            longest = widest;
+        }
+        if (batch.Count > 0) yield return batch.ToArray();
     }
 
     private static IReadOnlyList<Document> Limited(LoadedSplit split, EvalRequest request) =>
