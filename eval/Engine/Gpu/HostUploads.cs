@@ -12,11 +12,12 @@ namespace Eval.Engine.Gpu;
 internal sealed class HostUploads(Accelerator accelerator) : IDisposable
 {
     private readonly Upload<int> ids = new(accelerator), keyValid = new(accelerator), sourceLengths = new(accelerator);
-    private readonly Upload<float> rotary = new(accelerator);
+    private readonly List<DeviceRotaryTable> rotaryTables = [];
     private readonly MemoryBuffer1D<float, Stride1D.Dense> noFloats = accelerator.Allocate1D<float>(1);
     private readonly MemoryBuffer1D<int, Stride1D.Dense> noInts = accelerator.Allocate1D<int>(1);
-    private int[] rotaryPositions = [];
-    private float[] rotaryFrequencies = [];
+
+    /// <summary>RoPE tables kept on the device: ModernBERT alternates two frequency sets (global and local layers).</summary>
+    private const int RotaryTablesKept = 4;
 
     /// <summary>A one-element placeholder for an absent optional input (a kernel parameter cannot be null).</summary>
     public ArrayView<float> NoFloats => noFloats.View;
@@ -28,13 +29,20 @@ internal sealed class HostUploads(Accelerator accelerator) : IDisposable
 
     /// <summary>
     /// Per row, headDim/2 cosines then headDim/2 sines of position · invFrequency: the angle in float32 as torch forms it,
-    /// its cosine and sine in double.
+    /// its cosine and sine in double. The last few tables stay on the device and are reused while positions and
+    /// frequencies repeat (every layer of a forward).
     /// </summary>
     public ArrayView<float> RotaryTable(ReadOnlySpan<int> positions, ReadOnlySpan<float> invFrequencies)
     {
         int half = invFrequencies.Length;
-        if (positions.SequenceEqual(rotaryPositions) && invFrequencies.SequenceEqual(rotaryFrequencies))
-            return rotary.Last;
+        for (int i = 0; i < rotaryTables.Count; i++)
+            if (positions.SequenceEqual(rotaryTables[i].Positions) && invFrequencies.SequenceEqual(rotaryTables[i].Frequencies))
+            {
+                var hit = rotaryTables[i];
+                rotaryTables.RemoveAt(i);
+                rotaryTables.Insert(0, hit);
+                return hit.Values.View;
+            }
         var table = new float[positions.Length * 2 * half];
         for (int r = 0; r < positions.Length; r++)
             for (int i = 0; i < half; i++)
@@ -43,17 +51,24 @@ internal sealed class HostUploads(Accelerator accelerator) : IDisposable
                 table[r * 2 * half + i] = (float)Math.Cos((float)angle);
                 table[r * 2 * half + half + i] = (float)Math.Sin((float)angle);
             }
-        rotaryPositions = positions.ToArray();
-        rotaryFrequencies = invFrequencies.ToArray();
-        return rotary.Send(table, reuse: false);
+        if (rotaryTables.Count == RotaryTablesKept)
+        {
+            rotaryTables[^1].Values.Dispose();
+            rotaryTables.RemoveAt(rotaryTables.Count - 1);
+        }
+        var values = accelerator.Allocate1D(table);
+        rotaryTables.Insert(0, new DeviceRotaryTable(positions.ToArray(), invFrequencies.ToArray(), values));
+        return values.View;
     }
+
+    private sealed record DeviceRotaryTable(int[] Positions, float[] Frequencies, MemoryBuffer1D<float, Stride1D.Dense> Values);
 
     public void Dispose()
     {
         ids.Dispose();
         keyValid.Dispose();
         sourceLengths.Dispose();
-        rotary.Dispose();
+        foreach (var t in rotaryTables) t.Values.Dispose();
         noFloats.Dispose();
         noInts.Dispose();
     }
