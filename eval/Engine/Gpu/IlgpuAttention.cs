@@ -16,8 +16,6 @@ public readonly record struct AttentionGeometry(
     public static AttentionGeometry Create(AttentionShape shape, bool causal, int window, int queryStart, bool hasSourceLengths) =>
         new(shape.Batch, shape.QueryLength, shape.KeyLength, shape.KeyRowsPerBatch, shape.QueryHeads, shape.KeyValueHeads,
             shape.HeadDim, causal ? 1 : 0, window, queryStart, hasSourceLengths ? 1 : 0, 1f / MathF.Sqrt(shape.HeadDim));
-
-    public int HeadsPerKeyValueHead => QueryHeads / KeyValueHeads;
 }
 
 /// <summary>
@@ -76,8 +74,8 @@ public sealed class IlgpuAttention
     /// </summary>
     public static AttentionTiling ChooseTiling(AttentionGeometry g)
     {
-        int rowsPerHead = g.QueryLength * g.HeadsPerKeyValueHead;
-        int rows = Math.Min(rowsPerHead, g.HeadDim <= 128 ? 16 : 8);
+        int rowsPerHead = g.QueryLength * (g.QueryHeads / g.KeyValueHeads);
+        int rows = Math.Clamp(rowsPerHead, 1, g.HeadDim <= 128 ? 16 : 8);
         int keys = MaxKeysPerBlock;
         AttentionTiling Tiling() => new(rows, keys, (rowsPerHead + rows - 1) / rows);
         while (Tiling().SharedFloats(g.HeadDim) > SharedFloatBudget && keys > 8) keys /= 2;
