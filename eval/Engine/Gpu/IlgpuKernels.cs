@@ -71,9 +71,33 @@ public static class IlgpuKernels
         return p / q;
     }
 
+    /// <summary>
+    /// e^x in plain float arithmetic (Cephes' expf: x = n·ln2 + r with ln2 split in two, a degree-6 polynomial for e^r,
+    /// 2^n through the exponent bits; about 1 ulp). ILGPU's PTX backend has no exp of its own, and calling libdevice's
+    /// would need the CUDA toolkit on the machine; this compiles to PTX arithmetic and runs the same on the CPU accelerator.
+    /// </summary>
+    public static float Exp(float x)
+    {
+        if (x > 88.72283f) return float.PositiveInfinity;
+        if (x < -87.33654f) return 0f;
+        float n = MathF.Floor(x * 1.44269504088896341f + 0.5f);
+        float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+        float r2 = r * r;
+        float p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        p = p * r2 + r + 1f;
+        // n ≤ 127 here; at n = 128 (x just below ln(2^128)) scale in two steps so 2^n stays a normal float.
+        int e = (int)n;
+        return e > 127 ? p * 2f * Interop.IntAsFloat((uint)(e - 1 + 127) << 23) : p * Interop.IntAsFloat((uint)(e + 127) << 23);
+    }
+
     /// <summary>kind 0 = GELU (exact erf), 1 = SiLU, as <see cref="ActivationKind"/>.</summary>
     public static float Activate(int kind, float x) =>
-        kind == 0 ? 0.5f * x * (1f + Erf(x * 0.70710678118654752f)) : x / (1f + MathF.Exp(-x));
+        kind == 0 ? 0.5f * x * (1f + Erf(x * 0.70710678118654752f)) : x / (1f + Exp(-x));
 
     /// <summary>bfloat16 bits of x, rounded to nearest even (NaN stays a quiet NaN).</summary>
     public static ushort ToBFloat16(float x)
@@ -159,9 +183,9 @@ public static class IlgpuKernels
             for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX) max = IntrinsicMath.Max(max, x[row + c]);
             max = GroupMax(max, shared);
             float sum = 0;
-            for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX) sum += MathF.Exp(x[row + c] - max);
+            for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX) sum += Exp(x[row + c] - max);
             float inverse = 1f / GroupSum(sum, shared);
-            for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX) x[row + c] = MathF.Exp(x[row + c] - max) * inverse;
+            for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX) x[row + c] = Exp(x[row + c] - max) * inverse;
         }
     }
 
