@@ -101,10 +101,10 @@ def main():
     if speed:
         peer, ours = speed.get("peer", {}), speed.get("ours", {})
         md += [f"Same prompts on both sides: {fmt(speed.get('prompts'))} prompts, {fmt(speed.get('real_tokens'))} real tokens "
-               f"(longest {fmt(speed.get('longest'))}); FLOPs {fmt(speed.get('flops'), '.3e')} by {speed.get('flops_formula')}; "
+               f"({fmt(speed.get('padded_tokens'))} with the peer's padding; longest {fmt(speed.get('longest'))}); FLOPs {fmt(speed.get('flops'), '.3e')} by {speed.get('flops_formula')}; "
                f"MFU against {fmt(speed.get('peak_tflops'))} TFLOP/s (H200 dense BF16).", "",
                "| side | seconds | prompts/s | tokens/s | MFU | accuracy | note |", "|---|---:|---:|---:|---:|---:|---|"]
-        md.append(f"| peer: PyTorch {peer.get('torch')} bf16 SDPA, transformers {peer.get('transformers')} | {fmt(peer.get('seconds'))} | "
+        md.append(f"| peer: PyTorch {peer.get('torch')} {peer.get('dtype')} SDPA, transformers {peer.get('transformers')} | {fmt(peer.get('seconds'))} | "
                   f"{fmt(peer.get('prompts_per_s'))} | {fmt(peer.get('tokens_per_s'))} | {fmt(100 * peer['mfu'], '.2f') + '%' if peer.get('mfu') is not None else '–'} | "
                   f"{fmt(peer.get('accuracy'))} | read+render {fmt(peer.get('read_render_s'))} s, tokenize {fmt(peer.get('tokenize_s'))} s, "
                   f"{fmt(peer.get('batches'))} batches; timed after load and warm-up |")
