@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Writes gpu-check.md for bench/gpu/run: the table of every check (from the run's steps.tsv and the compare
+records in checks.jsonl), the MMLU speed comparison (speed.json, or our run.json alone when the peer did not run)
+and the decode benchmark's rows (decode-*.csv). Standard library only."""
+import argparse, csv, glob, json, os
+
+
+def fmt(v, spec=None):
+    if v is None:
+        return "–"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if spec:
+        return format(v, spec)
+    if isinstance(v, int) or abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--steps", required=True)
+    p.add_argument("--checks", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--speed")
+    p.add_argument("--run-ours")
+    p.add_argument("--reference")
+    p.add_argument("--decode-dir")
+    p.add_argument("--meta", action="append", default=[], help="key=value lines for the header")
+    a = p.parse_args()
+
+    records = {}
+    try:
+        with open(a.checks) as f:
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    records[r["name"]] = r
+    except OSError:
+        pass
+    rows = []
+    try:
+        with open(a.steps) as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) >= 5:
+                    rows.append(parts[:5])
+    except OSError:
+        pass
+
+    md = ["# GPU check", ""]
+    for m in a.meta:
+        k, _, v = m.partition("=")
+        md.append(f"- {k}: {v}")
+    counts = {}
+    for r in rows:
+        counts[r[2]] = counts.get(r[2], 0) + 1
+    md += ["- results: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), ""]
+
+    md += ["## Checks", "",
+           "| step | check | status | s | max abs diff | min cos | argmax same (near-tie, mismatch) | note |",
+           "|---|---|---|---:|---:|---:|---|---|"]
+    for step, name, status, secs, note in rows:
+        r = records.get(name)
+        diff = cos = arg = "–"
+        if r and r.get("summary"):
+            s = r["summary"]
+            diff = fmt(s.get("max_abs_diff"), ".2e")
+            cos = fmt(s.get("min_cos"), ".6f")
+            if s.get("argmax"):
+                arg = f"{s['argmax']} ({s.get('argmax_near_tie')}, {s.get('argmax_mismatch')})"
+        shown = status.upper() if status in ("fail", "error", "timeout") else status
+        md.append(f"| {step} | {name} | {shown} | {secs} | {diff} | {cos} | {arg} | {note.replace('|', '/')} |")
+    md.append("")
+
+    ref = load_json(a.reference) if a.reference else None
+    if ref:
+        md += ["## Reference models (step b)", "",
+               f"transformers {ref.get('transformers')}, torch {ref.get('torch')} (CUDA {ref.get('cuda')}), {ref.get('gpu') or ref.get('device')}; "
+               "prompts: " + ", ".join(f"{x['subject']}#{x['doc_id']} ({x['tokens']})" for x in ref.get("prompts", [])), "",
+               "| model | parameters | non-embedding | batch x seq | real tokens | logits rows | config keys transformers re-wrote (added / dropped) | status |",
+               "|---|---:|---:|---|---:|---:|---|---|"]
+        for name, m in ref.get("models", {}).items():
+            keys = f"{', '.join(m.get('saved_config_added_keys', [])) or '–'} / {', '.join(m.get('saved_config_dropped_keys', [])) or '–'}"
+            md.append(f"| {name} | {fmt(m.get('parameters'))} | {fmt(m.get('non_embedding_parameters'))} | "
+                      f"{m.get('batch', '–')} x {m.get('seq', '–')} | {fmt(m.get('real_tokens'))} | {fmt(m.get('logits_rows'))} | "
+                      f"{keys} | {'ok' if m.get('ok') else str(m.get('error', 'failed')).replace('|', '/')} |")
+        md.append("")
+
+    speed = load_json(a.speed) if a.speed else None
+    run = load_json(a.run_ours) if a.run_ours else None
+    md += ["## MMLU speed (step c): 14,042 test prompts, eval.py format, eval-py scoring, bf16", ""]
+    if speed:
+        peer, ours = speed.get("peer", {}), speed.get("ours", {})
+        md += [f"Same prompts on both sides: {fmt(speed.get('prompts'))} prompts, {fmt(speed.get('real_tokens'))} real tokens "
+               f"({fmt(speed.get('padded_tokens'))} with the peer's padding; longest {fmt(speed.get('longest'))}); FLOPs {fmt(speed.get('flops'), '.3e')} by {speed.get('flops_formula')}; "
+               f"MFU against {fmt(speed.get('peak_tflops'))} TFLOP/s (H200 dense BF16).", "",
+               "| side | seconds | prompts/s | tokens/s | MFU | accuracy | note |", "|---|---:|---:|---:|---:|---:|---|"]
+        md.append(f"| peer: PyTorch {peer.get('torch')} {peer.get('dtype')} SDPA, transformers {peer.get('transformers')} | {fmt(peer.get('seconds'))} | "
+                  f"{fmt(peer.get('prompts_per_s'))} | {fmt(peer.get('tokens_per_s'))} | {fmt(100 * peer['mfu'], '.2f') + '%' if peer.get('mfu') is not None else '–'} | "
+                  f"{fmt(peer.get('accuracy'))} | read+render {fmt(peer.get('read_render_s'))} s, tokenize {fmt(peer.get('tokenize_s'))} s, "
+                  f"{fmt(peer.get('batches'))} batches; timed after load and warm-up |")
+        if ours:
+            md.append(f"| ours: run.json timings.seconds | {fmt(ours.get('seconds'))} | {fmt(ours.get('prompts_per_s'))} | "
+                      f"{fmt(ours.get('tokens_per_s'))} | {fmt(100 * ours['mfu'], '.2f') + '%' if ours.get('mfu') is not None else '–'} | "
+                      f"{fmt(ours.get('accuracy'))} | {ours.get('device')}; predictions equal to the peer's: "
+                      f"{fmt(100 * ours['prediction_agreement'], '.1f') + '%' if ours.get('prediction_agreement') is not None else '–'} "
+                      f"of {fmt(ours.get('matched'))} {ours.get('note', '')} {ours.get('error', '')} |")
+            if ours.get("wall_s"):
+                md.append(f"| ours: whole command (start, load, run, write) | {fmt(ours.get('wall_s'))} | {fmt(ours.get('wall_prompts_per_s'))} | – | "
+                          f"{fmt(100 * ours['wall_mfu'], '.2f') + '%' if ours.get('wall_mfu') is not None else '–'} | – | |")
+    elif run:
+        t = run.get("timings", {})
+        md += [f"Peer did not run; ours alone (run.json): {t.get('scored')} prompts in {t.get('seconds')} s "
+               f"({t.get('scored_per_second')} prompts/s), device {run.get('device')}."]
+    else:
+        md += ["Neither side produced results."]
+    md.append("")
+
+    md += ["## Decode benchmark (step d)", ""]
+    files = sorted(glob.glob(os.path.join(a.decode_dir, "decode-*.csv"))) if a.decode_dir else []
+    if files:
+        with open(files[-1], newline="") as f:
+            data = list(csv.DictReader(f))
+        md += [f"`{os.path.basename(files[-1])}` ({len(data)} rows; backend {data[0].get('backend') if data else '–'})", "",
+               "| section | model | method | prompt | L | T | batch | median ms | tokens/s | peer | speed-up | status |",
+               "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|"]
+        for r in data:
+            md.append(f"| {r['section']} | {r['model']} | {r['method']} | {r['prompt_tokens']} | {r['new_tokens']} | {r['iterations']} | "
+                      f"{r['batch']} | {r['median_ms']} | {r['tokens_per_s']} | {r['peer']} | {r['speedup_vs_peer']} | {r['status']} |")
+    else:
+        md.append("No decode CSV.")
+    md.append("")
+    with open(a.out, "w") as f:
+        f.write("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
