@@ -6,7 +6,7 @@ namespace Eval.Engine.IO;
 /// The weights of a Hugging Face model folder: <c>model.safetensors</c>, or <c>model.safetensors.index.json</c> with
 /// its shards. Each tensor name maps to one file; nothing is read until asked for.
 /// </summary>
-public sealed class Checkpoint : IWeightSource, IDisposable
+public sealed class Checkpoint : IWeightSource, ITensorCatalog, IDisposable
 {
     public const string SingleFile = "model.safetensors";
     public const string IndexFile = "model.safetensors.index.json";
@@ -48,6 +48,17 @@ public sealed class Checkpoint : IWeightSource, IDisposable
     public string Description => Directory;
 
     public bool Contains(string name) => owner.ContainsKey(name);
+
+    /// <summary>Every tensor once: the files in name order (shard 1, 2, …), each in the order of its data.</summary>
+    public IEnumerable<StoredTensor> Tensors =>
+        files.OrderBy(f => f.Path, StringComparer.Ordinal)
+            .SelectMany(f => f.Tensors.Where(t => owner.TryGetValue(t.Name, out var o) && ReferenceEquals(o, f)));
+
+    public void ReadRaw(string name, long offset, Span<byte> destination)
+    {
+        var entry = Entry(name, out var file);
+        file.ReadRaw(entry, offset, destination);
+    }
 
     public void Read(string name, ReadOnlySpan<int> expectedShape, Span<float> destination)
     {

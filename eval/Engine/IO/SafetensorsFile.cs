@@ -23,7 +23,7 @@ public sealed class CheckpointFormatException(string message) : Exception(messag
 /// A memory-mapped .safetensors file: an 8-byte little-endian header length, a JSON header mapping names to
 /// {dtype, shape, data_offsets}, then the data. Every entry is validated when the file is opened.
 /// </summary>
-public sealed unsafe class SafetensorsFile : IDisposable
+public sealed unsafe class SafetensorsFile : ITensorCatalog, IDisposable
 {
     private const long MaxHeaderBytes = 100L << 20;
     private readonly MemoryMappedFile? map;
@@ -67,6 +67,11 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public string Path { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
     public IReadOnlyDictionary<string, SafetensorsEntry> Entries => entries;
+    public string Description => Path;
+
+    /// <summary>The tensors in the order of their data in the file.</summary>
+    public IEnumerable<StoredTensor> Tensors =>
+        entries.Values.OrderBy(e => e.Begin).ThenBy(e => e.Name, StringComparer.Ordinal).Select(e => new StoredTensor(e.Name, e.DType, e.Shape));
 
     public static int ElementSize(SafetensorsDType dtype) => dtype switch
     {
@@ -82,6 +87,18 @@ public sealed unsafe class SafetensorsFile : IDisposable
     /// <summary>The raw bytes of a tensor, straight from the mapping.</summary>
     public ReadOnlySpan<byte> Bytes(SafetensorsEntry entry) =>
         entry.End == entry.Begin ? [] : new ReadOnlySpan<byte>(basePointer + dataStart + entry.Begin, checked((int)(entry.End - entry.Begin)));
+
+    public void ReadRaw(string name, long offset, Span<byte> destination) => ReadRaw(Get(name), offset, destination);
+
+    /// <summary>Copies a window of a tensor's raw bytes (any size of tensor; the window fits a span).</summary>
+    public void ReadRaw(SafetensorsEntry entry, long offset, Span<byte> destination)
+    {
+        long size = entry.End - entry.Begin;
+        if (offset < 0 || offset > size || destination.Length > size - offset)
+            throw Error($"tensor '{entry.Name}': bytes [{offset}, {offset + destination.Length}) are outside its {size} bytes");
+        if (destination.Length == 0) return;
+        new ReadOnlySpan<byte>(basePointer + dataStart + entry.Begin + offset, destination.Length).CopyTo(destination);
+    }
 
     /// <summary>Converts a floating-point tensor (F32, F16, BF16) to float32 into destination, without an intermediate copy.</summary>
     public void ReadAsFloat32(SafetensorsEntry entry, Span<float> destination)
