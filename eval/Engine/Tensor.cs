@@ -111,16 +111,21 @@ public sealed unsafe class Tensor : IDisposable
 
     public TensorElementType ElementType => device?.ElementType ?? TensorElementType.Float32;
 
+    /// <summary>The host memory of a host tensor (a device tensor, or a disposed one, throws).</summary>
     public float* Pointer
     {
         get
         {
-            if (device is not null)
-                throw new InvalidOperationException($"{this} lives on {device.DeviceName}: read it through its backend (CopyToHost), not as host memory");
-            ObjectDisposedException.ThrowIf(data == null, this);
+            // One test on the hot path (a device tensor's data is null too); the messages live out of line so this inlines.
+            if (data == null) ThrowNotInHostMemory();
             return data;
         }
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowNotInHostMemory() => throw (device is not null
+        ? new InvalidOperationException($"{this} lives on {device.DeviceName}: read it through its backend (CopyToHost), not as host memory")
+        : new ObjectDisposedException(nameof(Tensor)));
 
     public Span<float> Span => new(Pointer, (int)Length);
     public Span<float> Row(int row) => new(Pointer + (long)row * Columns, Columns);
