@@ -14,10 +14,15 @@ public static partial class ModelFingerprint
     [GeneratedRegex("^[0-9a-f]{64}$")]
     private static partial Regex Sha256Name();
 
+    private static readonly string[] WeightPatterns = ["*.bin", "*.pt"];
+
     public static IReadOnlyDictionary<string, string> WeightDigests(string modelDirectory)
     {
+        // safetensors when the folder has them (what the loader reads first), else the PyTorch checkpoint files.
         var files = Directory.EnumerateFiles(modelDirectory, "*.safetensors").Order(StringComparer.Ordinal).ToList();
-        if (files.Count == 0) throw new FileNotFoundException($"{modelDirectory}: no .safetensors weights");
+        if (files.Count == 0)
+            files = WeightPatterns.SelectMany(p => Directory.EnumerateFiles(modelDirectory, p)).Order(StringComparer.Ordinal).ToList();
+        if (files.Count == 0) throw new FileNotFoundException($"{modelDirectory}: no .safetensors, .bin or .pt weights");
         return files.ToDictionary(f => Path.GetFileName(f), FileDigest);
     }
 
