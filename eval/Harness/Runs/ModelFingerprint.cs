@@ -37,7 +37,8 @@ public static partial class ModelFingerprint
     {
         var text = new StringBuilder();
         foreach (var (name, digest) in weights.OrderBy(kv => kv.Key, StringComparer.Ordinal)) text.Append(name).Append('=').Append(digest).Append('\n');
-        text.Append("config=").Append(Downloader.Sha256Of(configPath)).Append('\n');
+        // A fairseq folder has no config.json: its settings are inside the hashed checkpoint.
+        text.Append("config=").Append(File.Exists(configPath) ? Downloader.Sha256Of(configPath) : "none").Append('\n');
         text.Append("tokenizer=").Append(tokenizerDigest).Append('\n');
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
     }
