@@ -37,6 +37,7 @@ tokenize.SetAction(result => CommandRunner.Run(() =>
 var root = new RootCommand("Evaluation and benchmark harness for masked language models as zero-shot instruction followers");
 root.Subcommands.Add(forward);
 root.Subcommands.Add(tokenize);
+root.Subcommands.Add(ConvertCommand.Build());
 root.Subcommands.Add(new EvalCommand().Build());
 root.Subcommands.Add(TaskListing.TasksCommand());
 root.Subcommands.Add(TaskListing.TemplatesCommand());

@@ -22,7 +22,7 @@ public static class CommandRunner
                                       or DirectoryNotFoundException or NotSupportedException or ArgumentException
                                       or InvalidOperationException or Eval.Harness.Tasks.TaskFileException or Eval.Harness.Templates.TemplateException
                                       or Eval.Harness.Data.DatasetFormatException or Eval.Harness.Data.DownloadException
-                                      or FormatException or System.Text.Json.JsonException)
+                                      or FormatException or System.Text.Json.JsonException or IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return errorExitCode;

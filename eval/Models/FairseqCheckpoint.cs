@@ -17,7 +17,7 @@ public sealed record FairseqOverrides(int? Heads = null, bool? NormalizeBefore =
 /// Face names. Post-LN (normalize_before false) maps to XLMRobertaForMaskedLM, pre-LN to XLMRobertaXLForMaskedLM. fairseq
 /// has no token-type embedding: a zero row stands in for it.
 /// </summary>
-public sealed partial class FairseqCheckpoint : IWeightSource, IDisposable
+public sealed partial class FairseqCheckpoint : IWeightSource, ITensorCatalog, IDisposable
 {
     public static readonly IReadOnlyList<string> FileNames = ["model.pt", "checkpoint_last.pt", "checkpoint_best.pt"];
     private const string TokenTypes = "roberta.embeddings.token_type_embeddings.weight";
@@ -70,6 +70,7 @@ public sealed partial class FairseqCheckpoint : IWeightSource, IDisposable
             ["num_attention_heads"] = heads, ["max_position_embeddings"] = positions, ["type_vocab_size"] = 1,
             ["pad_token_id"] = 1, ["bos_token_id"] = 0, ["eos_token_id"] = 2, ["layer_norm_eps"] = 1e-5, ["hidden_act"] = activation,
         });
+        ConfigJson = json;
         Config = ModelConfig.Parse(json, $"{Path} (config from the fairseq {(settings.HasArgs ? "args" : "cfg/shapes")})");
 
         Map("roberta.embeddings.word_embeddings.weight", body + "embed_tokens.weight");
@@ -95,6 +96,29 @@ public sealed partial class FairseqCheckpoint : IWeightSource, IDisposable
     }
 
     public ModelConfig Config { get; }
+
+    /// <summary>The synthesised config.json (what `convert` writes beside the renamed tensors).</summary>
+    public byte[] ConfigJson { get; }
+
+    /// <summary>The tensors under their Hugging Face names, in the checkpoint's dtypes, with the zero token-type row.</summary>
+    public IEnumerable<StoredTensor> Tensors =>
+        fairseqName.Where(p => weights.Contains(p.Value)).Select(p => file.Info(p.Value) with { Name = p.Key })
+            .Append(new StoredTensor(TokenTypes, file.Info(fairseqName["roberta.embeddings.word_embeddings.weight"]).DType, [1, Config.HiddenSize]));
+
+    public void ReadRaw(string name, long offset, Span<byte> destination)
+    {
+        if (name == TokenTypes)
+        {
+            var zero = Tensors.Last();
+            if (offset < 0 || offset > zero.ByteCount || destination.Length > zero.ByteCount - offset)
+                throw new CheckpointFormatException($"{Description}: bytes [{offset}, {offset + destination.Length}) are outside '{name}'");
+            destination.Clear();
+            return;
+        }
+        if (!fairseqName.TryGetValue(name, out var theirs) || !weights.Contains(theirs))
+            throw new CheckpointFormatException($"{Description}: no fairseq tensor stands for '{name}'");
+        file.ReadRaw(theirs, offset, destination);
+    }
 
     /// <summary>"fairseq RoBERTa" or "Instruct-XLMR".</summary>
     public string Layout { get; }

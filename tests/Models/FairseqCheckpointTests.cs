@@ -102,6 +102,24 @@ public sealed class FairseqCheckpointTests
         StringAssert.Contains(e.Message, "symbol '<mask>' (appended last) has fairseq id 999 but is not in");
     }
 
+    /// <summary>`convert` of a fairseq folder: HF names, the derived config.json, the same outputs (length head included).</summary>
+    [TestMethod]
+    [DataRow("xlmr-xl-tiny-instruct")]
+    [DataRow("xlmr-tiny-fairseq")]
+    public void ConvertedFairseqFolderMatchesGolden(string fixture)
+    {
+        var dir = SharedFixtures.Checkpoint(fixture);
+        var converted = Path.Combine(SharedFixtures.TempDirectory(), "converted");
+        ModelFolderConverter.Convert(dir, converted);
+        Assert.IsTrue(File.Exists(Path.Combine(converted, "config.json")));
+        Assert.IsTrue(File.Exists(Path.Combine(converted, FairseqDictionary.FileName)), "dict.txt travels with the model");
+        var outputPath = Path.Combine(SharedFixtures.TempDirectory(), "out.safetensors");
+        using (var backend = new CpuBackend(2))
+        using (var model = ModelLoader.Load(converted, backend))
+            ForwardDump.Run(model, Path.Combine(dir, "golden.safetensors"), outputPath);
+        GoldenParityTests.AssertMatchesGolden(Path.Combine(dir, "golden.safetensors"), outputPath, fixture + " converted");
+    }
+
     /// <summary>Mask-Predict on an Instruct-XLMR folder without a given length takes it from the checkpoint's length head.</summary>
     [TestMethod]
     [DataRow("xlmr-tiny-instruct")]

@@ -31,7 +31,7 @@ public sealed class TorchCheckpointParityTests
     {
         using var zip = new TorchCheckpoint(Path.Combine(SharedFixtures.Checkpoint("xlmr-tiny-bin"), "pytorch_model.bin"));
         Assert.AreEqual("zip", zip.Layout);
-        var first = zip.Tensors["roberta.embeddings.word_embeddings.weight"];
+        var first = zip.Views["roberta.embeddings.word_embeddings.weight"];
         Assert.AreEqual(7L, first.StorageOffset, "the first tensor is a view at a non-zero storage offset");
         using var legacy = new TorchCheckpoint(Path.Combine(SharedFixtures.Checkpoint("xlmr-xl-tiny-bin-legacy"), "pytorch_model.bin"));
         Assert.AreEqual("legacy", legacy.Layout);

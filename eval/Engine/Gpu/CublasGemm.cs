@@ -51,10 +51,20 @@ public sealed class CublasGemm : IDisposable
         }
     }
 
-    /// <summary>The loaded cuBLAS's version, 10000·major + 100·minor + patch.</summary>
+    /// <summary>The loaded cuBLAS's version as cublasGetVersion_v2 gives it (see <see cref="FormatVersion"/>).</summary>
     public int Version { get; }
 
-    public string Name => $"cublas {Version / 10000}.{Version / 100 % 100}.{Version % 100} ({cublas.Source.CublasLibrary})";
+    public string Name => $"cublas {FormatVersion(Version, cublas.Source.Major)} ({cublas.Source.CublasLibrary})";
+
+    /// <summary>
+    /// "13.4.0" for 130400. CUBLAS_VERSION is 10000·major + 100·minor + patch from cuBLAS 12 on (cublas_api.h 13.4), but
+    /// 1000·major + 100·minor + patch in cuBLAS 11 (11605 for 11.6.5), so the major the library was found as decides.
+    /// </summary>
+    public static string FormatVersion(int version, int major)
+    {
+        var (found, rest) = version >= 100_000 ? (version / 10_000, version % 10_000) : (major, version - major * 1000);
+        return rest < 0 ? version.ToString() : $"{found}.{rest / 100}.{rest % 100}";
+    }
 
     /// <summary>
     /// Row-major y[n, m] = x[n, k] · w[m, k]ᵀ on the device (no bias: the caller adds it), as one cublasGemmEx
@@ -105,7 +115,7 @@ public sealed class CublasGemm : IDisposable
         var compute = precision == Precision.Tf32 ? CublasComputeType.Float32FastTf32 : CublasComputeType.Float32;
         return new GemmExArguments(
             TransA: CublasOperation.Transpose, TransB: CublasOperation.None, M: m, N: n, K: k,
-            A: w, AType: inputType, Lda: m,
+            A: w, AType: inputType, Lda: k,
             B: weightIsBf16 ? xBf16Scratch : x, BType: inputType, Ldb: k,
             C: y, CType: CudaDataType.Float32, Ldc: m,
             ComputeType: compute, Algorithm: CublasGemmAlgorithm.Default);

@@ -23,17 +23,34 @@ public static class CudaLibraries
     {
         var candidates = CudaLibraryProbe.Candidates(environment, driver.Version, systemRoot);
         var loaded = CublasNativeMethods.TryLoadFirst(candidates, out var failures);
-        var skipped = CudaLibraryProbe.SupportedMajors.Where(major => !CudaLibraryProbe.DriverSupports(driver.Version, major)).ToList();
-        var driverText = skipped.Count == 0
-            ? driver.Description
-            : $"{driver.Description}, too old for cuBLAS {string.Join(" and ", skipped)}";
+        var context = new List<string> { DescribeDriver(driver) };
+        if (EmptyLibraryFolder(environment, driver.Version, candidates) is { } empty) context.Add(empty);
         if (loaded is null)
         {
-            report = $"cuBLAS not found ({driverText}; tried: {(failures.Count > 0 ? string.Join("; ", failures) : "nothing")})";
+            report = $"cuBLAS not found ({string.Join("; ", context)}; tried: {(failures.Count > 0 ? string.Join("; ", failures) : "nothing")})";
             return null;
         }
-        report = $"cuBLAS {loaded.Source.Major} from {loaded.Source.CublasLibrary}; {driverText}" +
-            (failures.Count > 0 ? $" (failed before it: {string.Join("; ", failures)})" : "");
+        if (failures.Count > 0) context.Add($"failed before it: {string.Join("; ", failures)}");
+        report = $"cuBLAS {loaded.Source.Major} from {loaded.Source.CublasLibrary}; {string.Join("; ", context)}";
         return loaded;
+    }
+
+    private static string DescribeDriver(CudaDriverInfo driver)
+    {
+        var skipped = CudaLibraryProbe.SupportedMajors.Where(major => !CudaLibraryProbe.DriverSupports(driver.Version, major)).ToList();
+        return skipped.Count == 0 ? driver.Description : $"{driver.Description}, too old for cuBLAS {string.Join(" and ", skipped)}";
+    }
+
+    /// <summary>Says so when EVAL_CUDA_LIB_DIR is set but gave no candidate, which the probe skips silently.</summary>
+    private static string? EmptyLibraryFolder(
+        IReadOnlyDictionary<string, string?> environment, int? driverVersion, IReadOnlyList<CublasCandidate> candidates)
+    {
+        if (!environment.TryGetValue(CudaLibraryProbe.LibraryFolderVariable, out var folder) || string.IsNullOrWhiteSpace(folder))
+            return null;
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
+        if (candidates.Any(c => Path.GetDirectoryName(c.CublasLibrary) == full)) return null;
+        var majors = CudaLibraryProbe.SupportedMajors.Where(major => CudaLibraryProbe.DriverSupports(driverVersion, major));
+        return $"{CudaLibraryProbe.LibraryFolderVariable}={folder} holds no " +
+            string.Join(" or ", majors.Select(major => $"{CublasCandidate.LtSoname(major)} + {CublasCandidate.CublasSoname(major)}"));
     }
 }

@@ -7,7 +7,7 @@ namespace Eval.Engine.IO;
 /// shards, or (read by the safe unpickler) <c>pytorch_model.bin</c> / <c>pytorch_model.bin.index.json</c> with its
 /// shards. Each tensor name maps to one file; nothing is converted until asked for.
 /// </summary>
-public sealed class Checkpoint : IWeightSource, IDisposable
+public sealed class Checkpoint : IWeightSource, ITensorCatalog, IDisposable
 {
     public const string SingleFile = "model.safetensors";
     public const string IndexFile = "model.safetensors.index.json";
@@ -62,6 +62,17 @@ public sealed class Checkpoint : IWeightSource, IDisposable
 
     public bool Contains(string name) => owner.ContainsKey(name);
 
+    /// <summary>Every tensor once: the files in name order (shard 1, 2, …), each in the order of its data.</summary>
+    public IEnumerable<StoredTensor> Tensors =>
+        files.OrderBy(f => f.Path, StringComparer.Ordinal)
+            .SelectMany(f => f.Tensors.Where(t => owner.TryGetValue(t.Name, out var o) && ReferenceEquals(o, f)));
+
+    public void ReadRaw(string name, long offset, Span<byte> destination)
+    {
+        Info(name, out var file);
+        file.ReadRaw(name, offset, destination);
+    }
+
     public void Read(string name, ReadOnlySpan<int> expectedShape, Span<float> destination)
     {
         if (!owner.TryGetValue(name, out var file))
@@ -69,14 +80,14 @@ public sealed class Checkpoint : IWeightSource, IDisposable
         var info = file.Info(name);
         if (info.Shape.Length != expectedShape.Length || !info.Shape.Zip(expectedShape.ToArray()).All(p => p.First == p.Second))
             throw new CheckpointFormatException(
-                $"{file.Path}: tensor '{name}' has shape {info.ShapeText}, expected {Tensor.FormatShape(expectedShape)}");
+                $"{file.Path}: tensor '{name}' has shape {Tensor.FormatShape(info.Shape)}, expected {Tensor.FormatShape(expectedShape)}");
         if (info.DType is not (SafetensorsDType.F32 or SafetensorsDType.F16 or SafetensorsDType.BF16))
             throw new CheckpointFormatException($"{file.Path}: tensor '{name}' has dtype {info.DType}; weights must be F32, F16 or BF16");
         file.ReadAsFloat32(name, destination);
     }
 
     /// <summary>The stored dtype and shape of a tensor, and the file that holds it.</summary>
-    public TensorInfo Info(string name, out ITensorFile file)
+    public StoredTensor Info(string name, out ITensorFile file)
     {
         if (!owner.TryGetValue(name, out file!))
             throw new CheckpointFormatException($"{Directory}: tensor '{name}' is missing");

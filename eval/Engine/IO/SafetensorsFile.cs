@@ -57,13 +57,18 @@ public sealed class SafetensorsFile : ITensorFile
     public string Path { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
     public IReadOnlyDictionary<string, SafetensorsEntry> Entries => entries;
+    public string Description => Path;
+
+    /// <summary>The tensors in the order of their data in the file.</summary>
+    public IEnumerable<StoredTensor> Tensors =>
+        entries.Values.OrderBy(e => e.Begin).ThenBy(e => e.Name, StringComparer.Ordinal).Select(e => new StoredTensor(e.Name, e.DType, e.Shape));
 
     public IReadOnlyCollection<string> TensorNames => entries.Keys;
 
-    public TensorInfo Info(string name)
+    public StoredTensor Info(string name)
     {
         var entry = Get(name);
-        return new TensorInfo(name, entry.DType, entry.Shape);
+        return new StoredTensor(name, entry.DType, entry.Shape);
     }
 
     public void ReadAsFloat32(string name, Span<float> destination) => ReadAsFloat32(Get(name), destination);
@@ -104,6 +109,18 @@ public sealed class SafetensorsFile : ITensorFile
     /// <summary>The raw bytes of a tensor, straight from the mapping.</summary>
     public ReadOnlySpan<byte> Bytes(SafetensorsEntry entry) =>
         entry.End == entry.Begin ? [] : file.Span(dataStart + entry.Begin, checked((int)(entry.End - entry.Begin)));
+
+    public void ReadRaw(string name, long offset, Span<byte> destination) => ReadRaw(Get(name), offset, destination);
+
+    /// <summary>Copies a window of a tensor's raw bytes (any size of tensor; the window fits a span).</summary>
+    public void ReadRaw(SafetensorsEntry entry, long offset, Span<byte> destination)
+    {
+        long size = entry.End - entry.Begin;
+        if (offset < 0 || offset > size || destination.Length > size - offset)
+            throw Error($"tensor '{entry.Name}': bytes [{offset}, {offset + destination.Length}) are outside its {size} bytes");
+        if (destination.Length == 0) return;
+        file.Span(dataStart + entry.Begin + offset, destination.Length).CopyTo(destination);
+    }
 
     /// <summary>Converts a floating-point tensor (F32, F16, BF16) to float32 into destination, without an intermediate copy.</summary>
     public void ReadAsFloat32(SafetensorsEntry entry, Span<float> destination)

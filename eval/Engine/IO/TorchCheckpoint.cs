@@ -58,11 +58,31 @@ public sealed class TorchCheckpoint : ITensorFile
     /// <summary>The dict the tensors were taken from (the root, or its "model" entry for fairseq).</summary>
     public PickleDict StateDict { get; }
 
-    public IReadOnlyDictionary<string, TorchTensor> Tensors => tensors;
+    /// <summary>Each tensor as the pickle describes it: a view (offset, shape, strides) into a storage.</summary>
+    public IReadOnlyDictionary<string, TorchTensor> Views => tensors;
 
     public IReadOnlyCollection<string> TensorNames => tensors.Keys;
 
-    public TensorInfo Info(string name) => new(name, Get(name).Storage.DType, Get(name).Shape);
+    public StoredTensor Info(string name) => new(name, Get(name).Storage.DType, Get(name).Shape);
+
+    public string Description => Path;
+
+    /// <summary>The state dict's tensors in its order.</summary>
+    public IEnumerable<StoredTensor> Tensors => tensors.Keys.Select(Info);
+
+    /// <summary>A window of a tensor's bytes as stored, row-major (a strided view is gathered first).</summary>
+    public void ReadRaw(string name, long offset, Span<byte> destination)
+    {
+        var tensor = Get(name);
+        int size = SafetensorsFile.ElementSize(tensor.Storage.DType);
+        long total = tensor.ElementCount * size;
+        if (offset < 0 || offset > total || destination.Length > total - offset)
+            throw Error($"tensor '{name}': bytes [{offset}, {offset + destination.Length}) are outside its {total} bytes");
+        if (tensor.IsContiguous)
+            file.Span(storageBytes[tensor.Storage.Key].Offset + tensor.StorageOffset * size + offset, destination.Length).CopyTo(destination);
+        else
+            Gather(tensor).AsSpan(checked((int)offset), destination.Length).CopyTo(destination);
+    }
 
     public void ReadAsFloat32(string name, Span<float> destination)
     {
@@ -86,11 +106,18 @@ public sealed class TorchCheckpoint : ITensorFile
             }
             return;
         }
-        // A strided view: gather its elements in row-major order, then convert.
-        var gathered = new byte[destination.Length * (long)size];
+        SafetensorsFile.TryConvertToFloat32(Gather(tensor), dtype, destination);
+    }
+
+    /// <summary>A strided view's elements in row-major order, as stored bytes.</summary>
+    private byte[] Gather(TorchTensor tensor)
+    {
+        int size = SafetensorsFile.ElementSize(tensor.Storage.DType);
+        long storageStart = storageBytes[tensor.Storage.Key].Offset;
+        var gathered = new byte[checked(tensor.ElementCount * size)];
         var index = new long[tensor.Shape.Length];
         long source = tensor.StorageOffset;
-        for (long i = 0; i < destination.Length; i++)
+        for (long i = 0; i < tensor.ElementCount; i++)
         {
             file.Span(storageStart + source * size, size).CopyTo(gathered.AsSpan((int)(i * size), size));
             for (int d = index.Length - 1; d >= 0; d--)
@@ -101,7 +128,7 @@ public sealed class TorchCheckpoint : ITensorFile
                 index[d] = 0;
             }
         }
-        SafetensorsFile.TryConvertToFloat32(gathered, dtype, destination);
+        return gathered;
     }
 
     public void Dispose() => file.Dispose();
