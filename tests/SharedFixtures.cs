@@ -15,6 +15,15 @@ public static class SharedFixtures
         return dir;
     }
 
+    /// <summary>A folder of ../shared/fixtures/checkpoints (PyTorch pickles and fairseq checkpoints).</summary>
+    public static string Checkpoint(string name)
+    {
+        var dir = Path.Combine(Shared, "fixtures", "checkpoints", name);
+        if (!Directory.Exists(dir))
+            Assert.Fail($"fixture checkpoint folder {dir} is missing; the tests need ../shared beside the project root");
+        return dir;
+    }
+
     public static string TempDirectory()
     {
         var dir = Path.Combine(Path.GetTempPath(), "eval-tests", Guid.NewGuid().ToString("N"));

@@ -70,6 +70,7 @@ public sealed class EvalCommand
         using var engine = backend.Create(result, Log);
         using var lm = ModelLoader.Load(modelDir, engine);
         tok.RequireFits(lm.Config.VocabSize, modelDir);
+        FairseqDictionary.VerifyFolder(modelDir, tok.TokenToId, tok.Path);
         int modelMax = lm.MaxSequenceLength;
         int max = result.GetValue(maxLength) ?? modelMax;
         if (max < 2 || max > modelMax) throw new ArgumentException($"--max-length {max} must be between 2 and the model's {modelMax}");

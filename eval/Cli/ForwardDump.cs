@@ -7,7 +7,8 @@ namespace Eval.Cli;
 /// <summary>
 /// `eval forward`: runs a model on input_ids / attention_mask from a safetensors file and writes every hidden state
 /// and the logits under the names and shapes of the golden reference files, so a checkpoint can be compared with
-/// the transformers forward pass tensor by tensor.
+/// the transformers forward pass tensor by tensor. A model with a length head (Instruct-XLMR) adds `length_logits`
+/// [B, 512] and `length_argmax` [B].
 /// </summary>
 public static class ForwardDump
 {
@@ -67,6 +68,16 @@ public static class ForwardDump
             var rows = Enumerable.Range(0, tokens.Tokens).ToArray();
             using var logits = model.Logits(output.LastHidden, rows);
             writer.Add("logits", logits.Span, batch, length, logits.Columns);
+        }
+        if (model is ISourceTargetModel sourceTarget)
+        {
+            using var lengthLogits = sourceTarget.LengthLogits(output.LastHidden, tokens);
+            if (lengthLogits is not null)
+            {
+                writer.Add("length_logits", lengthLogits.Span, batch, lengthLogits.Columns);
+                writer.Add("length_argmax", Enumerable.Range(0, batch)
+                    .Select(b => (long)System.Numerics.Tensors.TensorPrimitives.IndexOfMax(lengthLogits.Row(b))).ToArray(), batch);
+            }
         }
         writer.Write(outputPath);
     }

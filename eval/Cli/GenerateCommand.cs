@@ -42,6 +42,7 @@ public sealed class GenerateCommand
         using var engine = backend.Create(result, message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
         using var lm = ModelLoader.Load(modelDir, engine);
         tok.RequireFits(lm.Config.VocabSize, modelDir);
+        FairseqDictionary.VerifyFolder(modelDir, tok.TokenToId, tok.Path);
         var text = result.GetValue(prompt)!;
         var clock = Stopwatch.StartNew();
         if (lm is ICausalLanguageModel causal) Greedy(causal, tok, text, result);

@@ -21,10 +21,16 @@ public static class ModelFolderConverter
         "dict.txt", "generation_config.json",
     ];
 
-    /// <summary>Opens the source folder's weights (through <see cref="Checkpoint.Open"/>) and converts it.</summary>
+    /// <summary>Opens the source folder's weights (<see cref="Checkpoint.Open"/>, or a fairseq checkpoint) and converts it.</summary>
     public static ConversionSummary Convert(string source, string destination, long maxShardBytes = ShardedCheckpointWriter.DefaultMaxShardBytes, bool force = false)
     {
         CheckFolders(source, destination, force);
+        if (!File.Exists(Path.Combine(source, "config.json")) && FairseqCheckpoint.FindFile(source) is { } fairseqPath)
+        {
+            // A fairseq folder: Hugging Face names and the config derived from its args.
+            using var fairseq = FairseqCheckpoint.Open(fairseqPath);
+            return Convert(fairseq, source, destination, maxShardBytes, force);
+        }
         using var checkpoint = Checkpoint.Open(source);
         if (checkpoint is not ITensorCatalog catalog)
             throw new NotSupportedException($"{source}: its weights cannot be listed tensor by tensor, so they cannot be converted");

@@ -3,7 +3,7 @@ using Eval.Engine.IO;
 
 namespace Eval.Models;
 
-/// <summary>Opens a Hugging Face model folder and builds the architecture its config.json names.</summary>
+/// <summary>Opens a model folder (Hugging Face, or fairseq) and builds the architecture its config names.</summary>
 public static class ModelLoader
 {
     public static readonly IReadOnlyList<string> SupportedArchitectures =
@@ -33,10 +33,20 @@ public static class ModelLoader
             $"{config.Path}: {named} is not supported; supported architectures: {string.Join(", ", SupportedArchitectures)}");
     }
 
-    public static ILanguageModel Load(string directory, IBackend backend)
+    /// <summary>
+    /// Opens a Hugging Face folder (config.json + safetensors or pytorch_model.bin), or a fairseq folder without
+    /// config.json (model.pt, checkpoint_last.pt: RoBERTa/XLM-R or Instruct-XLMR; overrides fill what it does not say).
+    /// </summary>
+    public static ILanguageModel Load(string directory, IBackend backend, FairseqOverrides? overrides = null)
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: model folder not found");
-        var config = ModelConfig.Load(Path.Combine(directory, "config.json"));
+        var configPath = Path.Combine(directory, "config.json");
+        if (!File.Exists(configPath) && FairseqCheckpoint.FindFile(directory) is { } fairseqPath)
+        {
+            using var fairseq = FairseqCheckpoint.Open(fairseqPath, overrides);
+            return Create(fairseq.Config, fairseq, backend);
+        }
+        var config = ModelConfig.Load(configPath);
         ResolveArchitecture(config);
         using var checkpoint = Checkpoint.Open(directory);
         // Weights are converted into engine tensors; the mapped files are closed when loading ends.

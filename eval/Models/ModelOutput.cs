@@ -84,4 +84,7 @@ public interface ISourceTargetModel : ILanguageModel
 
     /// <summary>Target lengths (counting &lt;s&gt; and &lt;/s&gt;) from the length head, or null when the checkpoint has none.</summary>
     int[]? PredictTargetLengths(Tensor sourceHidden, TokenBatch source);
+
+    /// <summary>The length head's scores as a host tensor [batch, 512] (the argmax is PredictTargetLengths), or null without a head.</summary>
+    Tensor? LengthLogits(Tensor sourceHidden, TokenBatch source);
 }

@@ -129,6 +129,15 @@ internal sealed class RobertaComponents
     /// </summary>
     public int[]? PredictTargetLengths(IBackend be, Tensor sourceHidden, TokenBatch source)
     {
+        using var scores = LengthLogits(be, sourceHidden, source);
+        if (scores is null) return null;
+        return Enumerable.Range(0, source.Batch)
+            .Select(b => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(scores.Row(b))).ToArray();
+    }
+
+    /// <summary>The length head's scores on the host, [batch, 512] (before the argmax), or null without a length head.</summary>
+    public Tensor? LengthLogits(IBackend be, Tensor sourceHidden, TokenBatch source)
+    {
         if (lengthEmbedding is null) return null;
         var include = new int[source.Tokens];
         for (int b = 0; b < source.Batch; b++)
@@ -138,11 +147,17 @@ internal sealed class RobertaComponents
         }
         using var pooled = be.Allocate(source.Batch, sourceHidden.Columns);
         be.MeanPool(sourceHidden, source.Length, include, pooled);
-        using var deviceScores = be.Allocate(source.Batch, lengthEmbedding.Rows);
-        be.Linear(pooled, lengthEmbedding, null, deviceScores);
-        using var scores = be.TakeToHost(deviceScores);
-        return Enumerable.Range(0, source.Batch)
-            .Select(b => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(scores.Row(b))).ToArray();
+        var deviceScores = be.Allocate(source.Batch, lengthEmbedding.Rows);
+        try
+        {
+            be.Linear(pooled, lengthEmbedding, null, deviceScores);
+        }
+        catch
+        {
+            deviceScores.Dispose();
+            throw;
+        }
+        return be.TakeToHost(deviceScores);   // takes ownership: the CPU backend returns the tensor itself
     }
 
     public Tensor Logits(IBackend be, Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds) =>

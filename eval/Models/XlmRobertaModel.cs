@@ -62,6 +62,8 @@ public sealed class XlmRobertaModel : ISourceTargetModel
 
     public int[]? PredictTargetLengths(Tensor sourceHidden, TokenBatch source) => parts.PredictTargetLengths(Backend, sourceHidden, source);
 
+    public Tensor? LengthLogits(Tensor sourceHidden, TokenBatch source) => parts.LengthLogits(Backend, sourceHidden, source);
+
     private ModelOutput Run(TokenBatch batch, KvCache? cache, bool append, bool keepHiddenStates)
     {
         var be = Backend;

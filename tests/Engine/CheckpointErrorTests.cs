@@ -122,13 +122,21 @@ public sealed class CheckpointErrorTests
     }
 
     [TestMethod]
-    public void PytorchBinOnlyAsksForSafetensors()
+    public void FolderWithoutWeightsNamesEveryAcceptedFile()
     {
         var dir = SharedFixtures.TempDirectory();
         File.Copy(Path.Combine(SharedFixtures.Model("xlmr-tiny"), "config.json"), Path.Combine(dir, "config.json"));
-        File.WriteAllBytes(Path.Combine(dir, "pytorch_model.bin"), [0x50, 0x4b]);
         var e = Assert.ThrowsException<CheckpointFormatException>(() => ModelLoader.Load(dir, new CpuBackend(1)));
-        StringAssert.Contains(e.Message, "safetensors weights are required");
+        StringAssert.Contains(e.Message, "no model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json");
+
+        // A pytorch_model.bin is read now; one that is not a checkpoint says so.
+        var path = Path.Combine(dir, "pytorch_model.bin");
+        File.WriteAllBytes(path, [0x50, 0x4b]);
+        e = Assert.ThrowsException<CheckpointFormatException>(() => ModelLoader.Load(dir, new CpuBackend(1)));
+        StringAssert.Contains(e.Message, $"{path}: file is 2 bytes: not a PyTorch checkpoint");
+        File.WriteAllBytes(path, "not a pickle at all"u8.ToArray());
+        e = Assert.ThrowsException<CheckpointFormatException>(() => ModelLoader.Load(dir, new CpuBackend(1)));
+        StringAssert.Contains(e.Message, "neither a zip archive");
     }
 
     [TestMethod]

@@ -3,39 +3,40 @@ using System.Text.Json;
 namespace Eval.Engine.IO;
 
 /// <summary>
-/// The weights of a Hugging Face model folder: <c>model.safetensors</c>, or <c>model.safetensors.index.json</c> with
-/// its shards. Each tensor name maps to one file; nothing is read until asked for.
+/// The weights of a Hugging Face model folder: <c>model.safetensors</c>, <c>model.safetensors.index.json</c> with its
+/// shards, or (read by the safe unpickler) <c>pytorch_model.bin</c> / <c>pytorch_model.bin.index.json</c> with its
+/// shards. Each tensor name maps to one file; nothing is converted until asked for.
 /// </summary>
 public sealed class Checkpoint : IWeightSource, ITensorCatalog, IDisposable
 {
     public const string SingleFile = "model.safetensors";
     public const string IndexFile = "model.safetensors.index.json";
-    private readonly List<SafetensorsFile> files = [];
-    private readonly Dictionary<string, SafetensorsFile> owner = new(StringComparer.Ordinal);
+    public const string PytorchFile = "pytorch_model.bin";
+    public const string PytorchIndexFile = "pytorch_model.bin.index.json";
+    private readonly List<ITensorFile> files = [];
+    private readonly Dictionary<string, ITensorFile> owner = new(StringComparer.Ordinal);
 
     private Checkpoint(string directory) => Directory = directory;
 
     public string Directory { get; }
     public IEnumerable<string> Names => owner.Keys;
-    public IReadOnlyList<SafetensorsFile> Files => files;
+    public IReadOnlyList<ITensorFile> Files => files;
 
     public static Checkpoint Open(string directory)
     {
         var checkpoint = new Checkpoint(directory);
         try
         {
-            var single = Path.Combine(directory, SingleFile);
-            var index = Path.Combine(directory, IndexFile);
-            if (File.Exists(single))
-                checkpoint.AddFile(single, null);
-            else if (File.Exists(index))
-                checkpoint.OpenShards(index);
-            else if (File.Exists(Path.Combine(directory, "pytorch_model.bin")) || File.Exists(Path.Combine(directory, "pytorch_model.bin.index.json")))
-                throw new CheckpointFormatException(
-                    $"{directory}: only pytorch_model.bin is present; safetensors weights are required " +
-                    "(convert with transformers: model.save_pretrained(dir, safe_serialization=True))");
+            if (File.Exists(Path.Combine(directory, SingleFile)))
+                checkpoint.AddFile(Path.Combine(directory, SingleFile), null);
+            else if (File.Exists(Path.Combine(directory, IndexFile)))
+                checkpoint.OpenShards(Path.Combine(directory, IndexFile));
+            else if (File.Exists(Path.Combine(directory, PytorchFile)))
+                checkpoint.AddFile(Path.Combine(directory, PytorchFile), null);
+            else if (File.Exists(Path.Combine(directory, PytorchIndexFile)))
+                checkpoint.OpenShards(Path.Combine(directory, PytorchIndexFile));
             else
-                throw new CheckpointFormatException($"{directory}: no {SingleFile} or {IndexFile} found");
+                throw new CheckpointFormatException($"{directory}: no {SingleFile}, {IndexFile}, {PytorchFile} or {PytorchIndexFile} found");
             return checkpoint;
         }
         catch
@@ -44,6 +45,18 @@ public sealed class Checkpoint : IWeightSource, ITensorCatalog, IDisposable
             throw;
         }
     }
+
+    /// <summary>A checkpoint of one tensor file (a fairseq model.pt, say), which it then owns.</summary>
+    public static Checkpoint Of(ITensorFile file)
+    {
+        var checkpoint = new Checkpoint(Path.GetDirectoryName(file.Path) ?? "");
+        checkpoint.Add(file, null);
+        return checkpoint;
+    }
+
+    /// <summary>Opens a tensor file by its extension: .safetensors, anything else as a PyTorch checkpoint.</summary>
+    public static ITensorFile OpenFile(string path) =>
+        path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? new SafetensorsFile(path) : new TorchCheckpoint(path);
 
     public string Description => Directory;
 
@@ -56,28 +69,29 @@ public sealed class Checkpoint : IWeightSource, ITensorCatalog, IDisposable
 
     public void ReadRaw(string name, long offset, Span<byte> destination)
     {
-        var entry = Entry(name, out var file);
-        file.ReadRaw(entry, offset, destination);
+        Info(name, out var file);
+        file.ReadRaw(name, offset, destination);
     }
 
     public void Read(string name, ReadOnlySpan<int> expectedShape, Span<float> destination)
     {
-        if (!owner.ContainsKey(name))
+        if (!owner.TryGetValue(name, out var file))
             throw new CheckpointFormatException($"{Directory}: tensor '{name}' is missing (expected shape {Tensor.FormatShape(expectedShape)})");
-        var entry = Entry(name, out var file);
-        if (entry.Shape.Length != expectedShape.Length || !entry.Shape.Zip(expectedShape.ToArray()).All(p => p.First == p.Second))
+        var info = file.Info(name);
+        if (info.Shape.Length != expectedShape.Length || !info.Shape.Zip(expectedShape.ToArray()).All(p => p.First == p.Second))
             throw new CheckpointFormatException(
-                $"{file.Path}: tensor '{name}' has shape {entry.ShapeText}, expected {Tensor.FormatShape(expectedShape)}");
-        if (entry.DType is not (SafetensorsDType.F32 or SafetensorsDType.F16 or SafetensorsDType.BF16))
-            throw new CheckpointFormatException($"{file.Path}: tensor '{name}' has dtype {entry.DType}; weights must be F32, F16 or BF16");
-        file.ReadAsFloat32(entry, destination);
+                $"{file.Path}: tensor '{name}' has shape {Tensor.FormatShape(info.Shape)}, expected {Tensor.FormatShape(expectedShape)}");
+        if (info.DType is not (SafetensorsDType.F32 or SafetensorsDType.F16 or SafetensorsDType.BF16))
+            throw new CheckpointFormatException($"{file.Path}: tensor '{name}' has dtype {info.DType}; weights must be F32, F16 or BF16");
+        file.ReadAsFloat32(name, destination);
     }
 
-    public SafetensorsEntry Entry(string name, out SafetensorsFile file)
+    /// <summary>The stored dtype and shape of a tensor, and the file that holds it.</summary>
+    public StoredTensor Info(string name, out ITensorFile file)
     {
         if (!owner.TryGetValue(name, out file!))
             throw new CheckpointFormatException($"{Directory}: tensor '{name}' is missing");
-        return file.Get(name);
+        return file.Info(name);
     }
 
     public void Dispose()
@@ -116,15 +130,16 @@ public sealed class Checkpoint : IWeightSource, ITensorCatalog, IDisposable
                 throw new CheckpointFormatException($"{indexPath}: tensor '{name}' is mapped to '{shard}' but that file does not hold it");
     }
 
-    private void AddFile(string path, HashSet<string>? expected)
+    private void AddFile(string path, HashSet<string>? expected) => Add(OpenFile(path), expected);
+
+    private void Add(ITensorFile file, HashSet<string>? expected)
     {
-        var file = new SafetensorsFile(path);
         files.Add(file);
-        foreach (var name in file.Entries.Keys)
+        foreach (var name in file.TensorNames)
         {
             if (expected is not null && !expected.Contains(name)) continue;
             if (!owner.TryAdd(name, file))
-                throw new CheckpointFormatException($"tensor '{name}' is in both {owner[name].Path} and {path}");
+                throw new CheckpointFormatException($"tensor '{name}' is in both {owner[name].Path} and {file.Path}");
         }
     }
 }

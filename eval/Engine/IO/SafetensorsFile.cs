@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -7,7 +6,7 @@ using System.Text.Json;
 namespace Eval.Engine.IO;
 
 /// <summary>Element types of the safetensors format that we read.</summary>
-public enum SafetensorsDType { F32, F16, BF16, I64, I32, U8, I8, F64, BOOL }
+public enum SafetensorsDType { F32, F16, BF16, I64, I32, I16, U8, I8, F64, BOOL }
 
 /// <summary>One entry of a safetensors header.</summary>
 public sealed record SafetensorsEntry(string Name, SafetensorsDType DType, long[] Shape, long Begin, long End)
@@ -23,12 +22,10 @@ public sealed class CheckpointFormatException(string message) : Exception(messag
 /// A memory-mapped .safetensors file: an 8-byte little-endian header length, a JSON header mapping names to
 /// {dtype, shape, data_offsets}, then the data. Every entry is validated when the file is opened.
 /// </summary>
-public sealed unsafe class SafetensorsFile : ITensorCatalog, IDisposable
+public sealed class SafetensorsFile : ITensorFile
 {
     private const long MaxHeaderBytes = 100L << 20;
-    private readonly MemoryMappedFile? map;
-    private readonly MemoryMappedViewAccessor? view;
-    private readonly byte* basePointer;
+    private readonly MappedFile file;
     private readonly long dataStart;
     private readonly Dictionary<string, SafetensorsEntry> entries;
 
@@ -54,14 +51,7 @@ public sealed unsafe class SafetensorsFile : ITensorCatalog, IDisposable
             Metadata = metadata;
         }
 
-        if (length > dataStart)
-        {
-            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
-            byte* pointer = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
-            basePointer = pointer + view.PointerOffset;
-        }
+        file = new MappedFile(path);
     }
 
     public string Path { get; }
@@ -73,20 +63,52 @@ public sealed unsafe class SafetensorsFile : ITensorCatalog, IDisposable
     public IEnumerable<StoredTensor> Tensors =>
         entries.Values.OrderBy(e => e.Begin).ThenBy(e => e.Name, StringComparer.Ordinal).Select(e => new StoredTensor(e.Name, e.DType, e.Shape));
 
+    public IReadOnlyCollection<string> TensorNames => entries.Keys;
+
+    public StoredTensor Info(string name)
+    {
+        var entry = Get(name);
+        return new StoredTensor(name, entry.DType, entry.Shape);
+    }
+
+    public void ReadAsFloat32(string name, Span<float> destination) => ReadAsFloat32(Get(name), destination);
+
     public static int ElementSize(SafetensorsDType dtype) => dtype switch
     {
         SafetensorsDType.F64 or SafetensorsDType.I64 => 8,
         SafetensorsDType.F32 or SafetensorsDType.I32 => 4,
-        SafetensorsDType.F16 or SafetensorsDType.BF16 => 2,
+        SafetensorsDType.F16 or SafetensorsDType.BF16 or SafetensorsDType.I16 => 2,
         _ => 1,
     };
+
+    /// <summary>
+    /// Widens little-endian F32/F16/BF16 elements to float32 (the one conversion every weight file uses); returns false
+    /// for any other dtype. bytes must hold exactly destination.Length elements.
+    /// </summary>
+    public static bool TryConvertToFloat32(ReadOnlySpan<byte> bytes, SafetensorsDType dtype, Span<float> destination)
+    {
+        switch (dtype)
+        {
+            case SafetensorsDType.F32:
+                MemoryMarshal.Cast<byte, float>(bytes).CopyTo(destination);
+                return true;
+            case SafetensorsDType.F16:
+                TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(bytes), destination);
+                return true;
+            case SafetensorsDType.BF16:
+                WidenBFloat16(MemoryMarshal.Cast<byte, ushort>(bytes), MemoryMarshal.Cast<float, uint>(destination));
+                return true;
+            default:
+                return false;
+        }
+    }
 
     public SafetensorsEntry Get(string name) =>
         entries.TryGetValue(name, out var e) ? e : throw Error($"tensor '{name}' is not in the file");
 
     /// <summary>The raw bytes of a tensor, straight from the mapping.</summary>
     public ReadOnlySpan<byte> Bytes(SafetensorsEntry entry) =>
-        entry.End == entry.Begin ? [] : new ReadOnlySpan<byte>(basePointer + dataStart + entry.Begin, checked((int)(entry.End - entry.Begin)));
+        entry.End == entry.Begin ? [] : file.Span(dataStart + entry.Begin, checked((int)(entry.End - entry.Begin)));
 
     public void ReadRaw(string name, long offset, Span<byte> destination) => ReadRaw(Get(name), offset, destination);
 
@@ -97,7 +119,7 @@ public sealed unsafe class SafetensorsFile : ITensorCatalog, IDisposable
         if (offset < 0 || offset > size || destination.Length > size - offset)
             throw Error($"tensor '{entry.Name}': bytes [{offset}, {offset + destination.Length}) are outside its {size} bytes");
         if (destination.Length == 0) return;
-        new ReadOnlySpan<byte>(basePointer + dataStart + entry.Begin + offset, destination.Length).CopyTo(destination);
+        file.Span(dataStart + entry.Begin + offset, destination.Length).CopyTo(destination);
     }
 
     /// <summary>Converts a floating-point tensor (F32, F16, BF16) to float32 into destination, without an intermediate copy.</summary>
@@ -105,21 +127,8 @@ public sealed unsafe class SafetensorsFile : ITensorCatalog, IDisposable
     {
         if (destination.Length != entry.ElementCount)
             throw Error($"tensor '{entry.Name}' has {entry.ElementCount} elements, destination {destination.Length}");
-        var bytes = Bytes(entry);
-        switch (entry.DType)
-        {
-            case SafetensorsDType.F32:
-                MemoryMarshal.Cast<byte, float>(bytes).CopyTo(destination);
-                break;
-            case SafetensorsDType.F16:
-                TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(bytes), destination);
-                break;
-            case SafetensorsDType.BF16:
-                WidenBFloat16(MemoryMarshal.Cast<byte, ushort>(bytes), MemoryMarshal.Cast<float, uint>(destination));
-                break;
-            default:
-                throw Error($"tensor '{entry.Name}' has dtype {entry.DType}; a floating-point tensor (F32, F16, BF16) is required");
-        }
+        if (!TryConvertToFloat32(Bytes(entry), entry.DType, destination))
+            throw Error($"tensor '{entry.Name}' has dtype {entry.DType}; a floating-point tensor (F32, F16, BF16) is required");
     }
 
     /// <summary>Reads an integer tensor (I64, I32) as int32, checking the range.</summary>
@@ -152,15 +161,7 @@ public sealed unsafe class SafetensorsFile : ITensorCatalog, IDisposable
         return tensor;
     }
 
-    public void Dispose()
-    {
-        if (view is not null)
-        {
-            view.SafeMemoryMappedViewHandle.ReleasePointer();
-            view.Dispose();
-        }
-        map?.Dispose();
-    }
+    public void Dispose() => file.Dispose();
 
     private static void WidenBFloat16(ReadOnlySpan<ushort> source, Span<uint> destination)
     {

@@ -14,10 +14,15 @@ public static partial class ModelFingerprint
     [GeneratedRegex("^[0-9a-f]{64}$")]
     private static partial Regex Sha256Name();
 
+    private static readonly string[] WeightPatterns = ["*.bin", "*.pt"];
+
     public static IReadOnlyDictionary<string, string> WeightDigests(string modelDirectory)
     {
+        // safetensors when the folder has them (what the loader reads first), else the PyTorch checkpoint files.
         var files = Directory.EnumerateFiles(modelDirectory, "*.safetensors").Order(StringComparer.Ordinal).ToList();
-        if (files.Count == 0) throw new FileNotFoundException($"{modelDirectory}: no .safetensors weights");
+        if (files.Count == 0)
+            files = WeightPatterns.SelectMany(p => Directory.EnumerateFiles(modelDirectory, p)).Order(StringComparer.Ordinal).ToList();
+        if (files.Count == 0) throw new FileNotFoundException($"{modelDirectory}: no .safetensors, .bin or .pt weights");
         return files.ToDictionary(f => Path.GetFileName(f), FileDigest);
     }
 
@@ -32,7 +37,8 @@ public static partial class ModelFingerprint
     {
         var text = new StringBuilder();
         foreach (var (name, digest) in weights.OrderBy(kv => kv.Key, StringComparer.Ordinal)) text.Append(name).Append('=').Append(digest).Append('\n');
-        text.Append("config=").Append(Downloader.Sha256Of(configPath)).Append('\n');
+        // A fairseq folder has no config.json: its settings are inside the hashed checkpoint.
+        text.Append("config=").Append(File.Exists(configPath) ? Downloader.Sha256Of(configPath) : "none").Append('\n');
         text.Append("tokenizer=").Append(tokenizerDigest).Append('\n');
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
     }

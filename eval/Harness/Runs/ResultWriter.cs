@@ -216,7 +216,9 @@ public static class ResultWriter
             ["id"] = meta.ModelId, ["path"] = meta.ModelPath, ["architecture"] = meta.Architecture, ["parameters"] = meta.Parameters,
             ["fingerprint"] = meta.ModelFingerprint,
             ["weights_sha256"] = new JsonObject(meta.WeightsSha256.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["config"] = JsonNode.Parse(File.ReadAllText(Path.Combine(meta.ModelPath, "config.json"))),
+            ["config"] = File.Exists(Path.Combine(meta.ModelPath, "config.json"))
+                ? JsonNode.Parse(File.ReadAllText(Path.Combine(meta.ModelPath, "config.json")))
+                : null,   // a fairseq folder: the config is synthesised from the checkpoint's args
         },
         ["tokenizer"] = new JsonObject { ["path"] = meta.TokenizerPath, ["sha256"] = meta.TokenizerSha256 },
         ["git_commit"] = meta.GitCommit,

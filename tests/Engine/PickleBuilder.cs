@@ -1,0 +1,90 @@
+using System.IO.Compression;
+using System.Text;
+
+namespace Eval.Tests.Engine;
+
+/// <summary>Writes pickle opcodes byte by byte, so the tests build their pickles (benign and malicious) without Python.</summary>
+internal sealed class PickleBuilder
+{
+    private readonly MemoryStream bytes = new();
+
+    public PickleBuilder Raw(params byte[] raw) { bytes.Write(raw); return this; }
+    public PickleBuilder Op(char opcode) => Raw((byte)opcode);
+    public PickleBuilder Proto(int version = 2) => Raw(0x80, (byte)version);
+    public PickleBuilder Line(string text) => Raw(Encoding.ASCII.GetBytes(text + "\n"));
+    public PickleBuilder Global(string module, string name) => Op('c').Line(module).Line(name);
+    public PickleBuilder Mark() => Op('(');
+    public PickleBuilder Tuple() => Op('t');
+    public PickleBuilder EmptyTuple() => Op(')');
+    public PickleBuilder Tuple1() => Raw(0x85);
+    public PickleBuilder Reduce() => Op('R');
+    public PickleBuilder False() => Raw(0x89);
+    public PickleBuilder None() => Op('N');
+    public PickleBuilder EmptyDict() => Op('}');
+    public PickleBuilder EmptyList() => Op(']');
+    public PickleBuilder Append() => Op('a');
+    public PickleBuilder SetItem() => Op('s');
+    public PickleBuilder SetItems() => Op('u');
+    public PickleBuilder BinPersId() => Op('Q');
+    public PickleBuilder Stop() => Op('.');
+    public PickleBuilder Put(int index) => Raw((byte)'r').Raw(BitConverter.GetBytes(index));
+    public PickleBuilder Get(int index) => Raw((byte)'j').Raw(BitConverter.GetBytes(index));
+
+    public PickleBuilder Str(string text)
+    {
+        var utf8 = Encoding.UTF8.GetBytes(text);
+        return Op('X').Raw(BitConverter.GetBytes(utf8.Length)).Raw(utf8);
+    }
+
+    public PickleBuilder Int(long value)
+    {
+        if (value is >= int.MinValue and <= int.MaxValue) return Op('J').Raw(BitConverter.GetBytes((int)value));
+        return Raw(0x8a, 8).Raw(BitConverter.GetBytes(value));
+    }
+
+    public PickleBuilder IntTuple(long[] values)
+    {
+        Mark();
+        foreach (var v in values) Int(v);
+        return Tuple();
+    }
+
+    /// <summary>torch._utils._rebuild_tensor_v2(persistent storage, offset, size, stride, False, OrderedDict()).</summary>
+    public PickleBuilder Tensor(string storageType, string key, long storageElements, long offset, long[] shape, long[] stride)
+    {
+        Global("torch._utils", "_rebuild_tensor_v2").Mark();
+        Mark().Str("storage").Global("torch", storageType).Str(key).Str("cpu").Int(storageElements).Tuple().BinPersId();
+        Int(offset).IntTuple(shape).IntTuple(stride).False();
+        Global("collections", "OrderedDict").EmptyTuple().Reduce();
+        return Tuple().Reduce();
+    }
+
+    /// <summary>A whole state dict: OrderedDict of name → tensor, then STOP.</summary>
+    public static byte[] StateDict(IEnumerable<(string Name, string StorageType, string Key, long StorageElements, long Offset, long[] Shape, long[] Stride)> tensors)
+    {
+        var pickle = new PickleBuilder().Proto(2).Global("collections", "OrderedDict").EmptyTuple().Reduce().Mark();
+        foreach (var t in tensors) pickle.Str(t.Name).Tensor(t.StorageType, t.Key, t.StorageElements, t.Offset, t.Shape, t.Stride);
+        return pickle.SetItems().Stop().ToArray();
+    }
+
+    public byte[] ToArray() => bytes.ToArray();
+}
+
+/// <summary>Writes torch.save's zip layout: ARCHIVE/data.pkl, ARCHIVE/data/KEY (stored), version and byteorder.</summary>
+internal static class TorchZipWriter
+{
+    public static void Write(string path, byte[] pickle, IEnumerable<(string Key, byte[] Data)> storages, string archive = "archive")
+    {
+        using var stream = File.Create(path);
+        using var zip = new ZipArchive(stream, ZipArchiveMode.Create);
+        void Add(string name, byte[] data)
+        {
+            using var entry = zip.CreateEntry($"{archive}/{name}", CompressionLevel.NoCompression).Open();
+            entry.Write(data);
+        }
+        Add("data.pkl", pickle);
+        Add("byteorder", "little"u8.ToArray());
+        foreach (var (key, data) in storages) Add($"data/{key}", data);
+        Add("version", "3\n"u8.ToArray());
+    }
+}
