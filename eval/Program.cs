@@ -3,6 +3,7 @@ using Eval.Cli;
 using Eval.Models;
 
 var backendOptions = new BackendOptions();
+var fairseqOptions = new FairseqOptions();
 
 var modelOption = new Option<string>("--model") { Description = "model folder in Hugging Face layout", Required = true };
 var inputOption = new Option<string>("--input") { Description = "safetensors file with input_ids, attention_mask (and logits_at)", Required = true };
@@ -12,10 +13,11 @@ forward.Options.Add(modelOption);
 forward.Options.Add(inputOption);
 forward.Options.Add(outputOption);
 backendOptions.AddTo(forward);
+fairseqOptions.AddTo(forward);
 forward.SetAction(result => CommandRunner.Run(() =>
 {
     using var backend = backendOptions.Create(result, message => Console.Error.WriteLine(message));
-    using var model = ModelLoader.Load(result.GetValue(modelOption)!, backend);
+    using var model = ModelLoader.Load(result.GetValue(modelOption)!, backend, fairseqOptions.Overrides(result));
     ForwardDump.Run(model, result.GetValue(inputOption)!, result.GetValue(outputOption)!);
     Console.WriteLine($"wrote {result.GetValue(outputOption)} ({ModelLoader.ResolveArchitecture(model.Config)}, {backend.Name})");
 }));

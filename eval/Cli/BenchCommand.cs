@@ -22,6 +22,7 @@ public sealed class BenchCommand
     private readonly Option<int?> maxBatch = new("--max-batch") { Description = "the throughput batch size (default 32)" };
     private readonly Option<int?> reps = new("--reps") { Description = "timed repetitions after one warm-up (default 5)" };
     private readonly BackendOptions backend = new();
+    private readonly FairseqOptions fairseq = new();
 
     public Command Build()
     {
@@ -29,6 +30,7 @@ public sealed class BenchCommand
         foreach (var o in new Option[] { quick, output, shapes, checkpoints, promptLengths, choices, lengths, iterations, generationPrompt, maxBatch, reps })
             decode.Options.Add(o);
         backend.AddTo(decode);
+        fairseq.AddTo(decode);
         decode.SetAction(result => CommandRunner.Run(() => Run(result)));
         var bench = new Command("bench", "Speed benchmarks");
         bench.Subcommands.Add(decode);
@@ -59,10 +61,11 @@ public sealed class BenchCommand
         if (unknown.Count > 0) throw new ArgumentException($"--models: unknown shape(s) {string.Join(", ", unknown)}; known: {string.Join(", ", ModelShapes.Names)}");
         var models = names.Select(n => BenchModel.FromShape(n, isQuick)).ToList();
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
+        var overrides = fairseq.Overrides(result);
         foreach (var id in result.GetValue(checkpoints) ?? [])
         {
             var dir = HubModelStore.FromEnvironment(http, Log).Resolve(id);
-            models.Add(new BenchModel(id, be => ModelLoader.Load(dir, be), "real"));
+            models.Add(new BenchModel(id, be => ModelLoader.Load(dir, be, overrides), "real"));
         }
 
         using var engine = backend.Create(result, Log);

@@ -40,6 +40,7 @@ public sealed class EvalCommand
         Description = "write samples_<task>.jsonl without prompts and choice texts (ids, scores, predictions only): for baselines kept where dataset text may not be copied",
     };
     private readonly BackendOptions backend = new();
+    private readonly FairseqOptions fairseq = new();
 
     public Command Build()
     {
@@ -47,6 +48,7 @@ public sealed class EvalCommand
         foreach (var o in new Option[] { task, model, tokenizer, languages, templates, split, limit, batchSize, maxBatchTokens, output, dataDir, scoring, maxLength, prompts, cache, offline, noSampleText })
             command.Options.Add(o);
         backend.AddTo(command);
+        fairseq.AddTo(command);
         command.SetAction(result => CommandRunner.Run(() => Run(result)));
         return command;
     }
@@ -68,7 +70,7 @@ public sealed class EvalCommand
         if (File.Exists(tokenizerDir)) tokenizerDir = Path.GetDirectoryName(Path.GetFullPath(tokenizerDir))!;
 
         using var engine = backend.Create(result, Log);
-        using var lm = ModelLoader.Load(modelDir, engine);
+        using var lm = ModelLoader.Load(modelDir, engine, fairseq.Overrides(result));
         tok.RequireFits(lm.Config.VocabSize, modelDir);
         FairseqDictionary.VerifyFolder(modelDir, tok.TokenToId, tok.Path);
         int modelMax = lm.MaxSequenceLength;

@@ -22,6 +22,7 @@ public sealed class GenerateCommand
     private readonly Option<string[]> stop = new("--stop") { Description = "causal LM: stop at this text (repeatable); the EOS token always stops" };
     private readonly Option<bool> offline = new("--offline") { Description = "never download" };
     private readonly BackendOptions backend = new();
+    private readonly FairseqOptions fairseq = new();
 
     public Command Build()
     {
@@ -29,6 +30,7 @@ public sealed class GenerateCommand
         foreach (var o in new Option[] { model, prompt, tokenizer, length, iterations, layout, maxNewTokens, stop, offline })
             command.Options.Add(o);
         backend.AddTo(command);
+        fairseq.AddTo(command);
         command.SetAction(result => CommandRunner.Run(() => Run(result)));
         return command;
     }
@@ -40,7 +42,7 @@ public sealed class GenerateCommand
         var modelDir = HubModelStore.FromEnvironment(result.GetValue(offline) ? null : http, _ => { }).Resolve(result.GetValue(model)!);
         var tok = Tokenizer.Load(result.GetValue(tokenizer) ?? modelDir);
         using var engine = backend.Create(result, message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
-        using var lm = ModelLoader.Load(modelDir, engine);
+        using var lm = ModelLoader.Load(modelDir, engine, fairseq.Overrides(result));
         tok.RequireFits(lm.Config.VocabSize, modelDir);
         FairseqDictionary.VerifyFolder(modelDir, tok.TokenToId, tok.Path);
         var text = result.GetValue(prompt)!;

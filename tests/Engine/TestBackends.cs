@@ -46,9 +46,17 @@ public static class TestBackends
         return host.ToArray();
     }
 
-    [AssemblyCleanup]
+    /// <summary>Frees the shared ILGPU context once every test has run.</summary>
     public static void DisposeContext()
     {
         if (IlgpuContext.IsValueCreated) IlgpuContext.Value.Dispose();
     }
+}
+
+/// <summary>Test-run lifetime hooks (MSTest looks for them on test classes).</summary>
+[TestClass]
+public sealed class TestRunLifetime
+{
+    [AssemblyCleanup]
+    public static void DisposeSharedResources() => TestBackends.DisposeContext();
 }
