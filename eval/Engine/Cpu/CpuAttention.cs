@@ -9,14 +9,9 @@ public sealed unsafe partial class CpuBackend
 
     public void Rope(ColumnSlice x, int heads, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFrequencies)
     {
+        OpChecks.Rope(x, heads, headDim, positions, invFrequencies);
         var t = x.Tensor;
         int half = headDim / 2;
-        if (headDim % 2 != 0 || invFrequencies.Length != half)
-            throw new ArgumentException($"Rope: head size {headDim} needs {headDim / 2} inverse frequencies, got {invFrequencies.Length}");
-        if (positions.Length != t.Rows)
-            throw new ArgumentException($"Rope: {positions.Length} positions for {t.Rows} rows");
-        if (x.Offset + heads * headDim > t.Columns)
-            throw new ArgumentException($"Rope: {heads} heads of {headDim} from column {x.Offset} exceed {t}");
         var frequencies = invFrequencies.ToArray();
         var rowPositions = positions.ToArray();
         int offset = x.Offset, cols = t.Columns;
@@ -50,7 +45,7 @@ public sealed unsafe partial class CpuBackend
 
     public void Attention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape s, AttentionMask mask, Tensor output)
     {
-        ValidateAttention(q, k, v, s, mask, output);
+        OpChecks.Attention(q, k, v, s, mask, output);
         int groups = s.QueryHeads / s.KeyValueHeads;
         int chunksPerHead = (s.QueryLength + QueryChunk - 1) / QueryChunk;
         int tasks = s.Batch * s.QueryHeads * chunksPerHead;
@@ -126,24 +121,5 @@ public sealed unsafe partial class CpuBackend
             () => (nint)NativeMemory.AlignedAlloc(Math.Max(scoreBytes, 64), 64),
             (t, _, buffer) => { RunTask(t, (float*)buffer); return buffer; },
             buffer => NativeMemory.AlignedFree((void*)buffer));
-    }
-
-    internal static void ValidateAttention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape s, AttentionMask mask, Tensor output)
-    {
-        if (s.QueryHeads % s.KeyValueHeads != 0)
-            throw new ArgumentException($"Attention: {s.QueryHeads} query heads are not a multiple of {s.KeyValueHeads} key/value heads");
-        if (q.Tensor.Rows < s.Batch * s.QueryLength || q.Offset + s.QueryHeads * s.HeadDim > q.Tensor.Columns)
-            throw new ArgumentException($"Attention: queries {q.Tensor} (from column {q.Offset}) do not hold {s}");
-        foreach (var (name, slice) in new[] { ("keys", k), ("values", v) })
-            if (slice.Tensor.Rows < s.Batch * s.KeyRowsPerBatch || slice.Offset + s.KeyValueHeads * s.HeadDim > slice.Tensor.Columns)
-                throw new ArgumentException($"Attention: {name} {slice.Tensor} (from column {slice.Offset}) do not hold {s}");
-        if (s.KeyLength > s.KeyRowsPerBatch)
-            throw new ArgumentException($"Attention: key length {s.KeyLength} exceeds the {s.KeyRowsPerBatch} rows per batch element");
-        if (!mask.SourceLengths.IsEmpty && mask.SourceLengths.Length != s.Batch)
-            throw new ArgumentException($"Attention: {mask.SourceLengths.Length} source lengths for a batch of {s.Batch}");
-        if (mask.KeyValid.Length < s.Batch * s.KeyRowsPerBatch)
-            throw new ArgumentException($"Attention: key mask has {mask.KeyValid.Length} entries, needs {s.Batch * s.KeyRowsPerBatch}");
-        if (output.Rows != s.Batch * s.QueryLength || output.Columns != s.QueryHeads * s.HeadDim)
-            throw new ArgumentException($"Attention: output {output} should be [{s.Batch * s.QueryLength}, {s.QueryHeads * s.HeadDim}]");
     }
 }

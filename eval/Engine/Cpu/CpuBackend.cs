@@ -48,13 +48,7 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor y)
     {
-        int n = x.Rows, k = x.Columns, m = weight.Rows;
-        if (weight.Columns != k)
-            throw new ArgumentException($"Linear: input has {k} features, weight {weight} expects {weight.Columns}");
-        if (y.Rows != n || y.Columns != m)
-            throw new ArgumentException($"Linear: output {y} should be [{n}, {m}]");
-        if (bias is not null && bias.Length != m)
-            throw new ArgumentException($"Linear: bias {bias} should have {m} elements");
+        var (n, k, m) = OpChecks.Linear(x, weight, bias, y);
         float beta = 0f;
         if (bias is not null)
         {
@@ -67,20 +61,13 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void Gather(Tensor table, ReadOnlySpan<int> ids, Tensor y)
     {
-        if (y.Rows != ids.Length || y.Columns != table.Columns)
-            throw new ArgumentException($"Gather: output {y} should be [{ids.Length}, {table.Columns}]");
-        for (int i = 0; i < ids.Length; i++)
-        {
-            int id = ids[i];
-            if ((uint)id >= (uint)table.Rows)
-                throw new ArgumentOutOfRangeException(nameof(ids), $"id {id} at index {i} is outside the table of {table.Rows} rows");
-            table.Row(id).CopyTo(y.Row(i));
-        }
+        OpChecks.Gather(table, ids, y);
+        for (int i = 0; i < ids.Length; i++) table.Row(ids[i]).CopyTo(y.Row(i));
     }
 
     public void LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float epsilon, Tensor y)
     {
-        CheckSameShape(x, y, nameof(LayerNorm));
+        OpChecks.SameShape(x, y, nameof(LayerNorm));
         int cols = x.Columns;
         ForRows(x.Rows, cols, (start, end) =>
         {
@@ -102,7 +89,7 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void RmsNorm(Tensor x, Tensor weight, float epsilon, Tensor y)
     {
-        CheckSameShape(x, y, nameof(RmsNorm));
+        OpChecks.SameShape(x, y, nameof(RmsNorm));
         int cols = x.Columns;
         ForRows(x.Rows, cols, (start, end) =>
         {
@@ -120,7 +107,7 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void Activation(ActivationKind kind, Tensor x, Tensor y)
     {
-        CheckSameShape(x, y, nameof(Activation));
+        OpChecks.SameShape(x, y, nameof(Activation));
         int cols = x.Columns;
         ForRows(x.Rows, cols, (start, end) =>
         {
@@ -132,9 +119,8 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void GatedActivation(ActivationKind kind, Tensor x, Tensor y)
     {
+        OpChecks.GatedActivation(x, y);
         int inner = y.Columns;
-        if (x.Columns != 2 * inner || x.Rows != y.Rows)
-            throw new ArgumentException($"GatedActivation: input {x} should be [{y.Rows}, {2 * inner}] for output {y}");
         ForRows(x.Rows, x.Columns, (start, end) =>
         {
             for (int r = start; r < end; r++)
@@ -149,8 +135,8 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void Add(Tensor a, Tensor b, Tensor y)
     {
-        CheckSameShape(a, b, nameof(Add));
-        CheckSameShape(a, y, nameof(Add));
+        OpChecks.SameShape(a, b, nameof(Add));
+        OpChecks.SameShape(a, y, nameof(Add));
         TensorPrimitives.Add(a.Span, b.Span, y.Span);
     }
 
@@ -168,8 +154,7 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void CopyRows(RowBlocks source, RowBlocks destination, int batches, int rows, int columns)
     {
-        CheckBlocks(source, batches, rows, columns, nameof(source));
-        CheckBlocks(destination, batches, rows, columns, nameof(destination));
+        OpChecks.CopyRows(source, destination, batches, rows, columns);
         for (int b = 0; b < batches; b++)
             for (int i = 0; i < rows; i++)
                 source.Tensor.Row(source.FirstRow + b * source.BatchStride + i).Slice(source.Column, columns)
@@ -178,7 +163,7 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void MeanPool(Tensor x, int length, ReadOnlySpan<int> include, Tensor y)
     {
-        CheckMeanPool(x, length, include, y);
+        OpChecks.MeanPool(x, length, include, y);
         y.Span.Clear();
         for (int b = 0; b < y.Rows; b++)
         {
@@ -194,25 +179,6 @@ public sealed unsafe partial class CpuBackend : IBackend
     }
 
     public void Dispose() { }
-
-    /// <summary>The checks every backend's CopyRows makes: each block lies inside its tensor.</summary>
-    public static void CheckBlocks(RowBlocks blocks, int batches, int rows, int columns, string name)
-    {
-        var t = blocks.Tensor;
-        long lastRow = blocks.FirstRow + (long)(batches - 1) * blocks.BatchStride + rows;
-        if (batches < 0 || rows < 0 || columns < 0 || blocks.FirstRow < 0 || blocks.Column < 0
-            || (batches > 0 && rows > 0 && (lastRow > t.Rows || blocks.FirstRow + (long)blocks.BatchStride * (batches - 1) < 0))
-            || blocks.Column + columns > t.Columns)
-            throw new ArgumentException(
-                $"CopyRows: {name} blocks of {rows}×{columns} from row {blocks.FirstRow} (stride {blocks.BatchStride}, column {blocks.Column}) × {batches} do not fit {t}");
-    }
-
-    /// <summary>The checks every backend's MeanPool makes.</summary>
-    public static void CheckMeanPool(Tensor x, int length, ReadOnlySpan<int> include, Tensor y)
-    {
-        if (length <= 0 || x.Rows != y.Rows * length || x.Columns != y.Columns || include.Length != x.Rows)
-            throw new ArgumentException($"MeanPool: input {x} with {include.Length} flags does not pool into {y} over {length} rows each");
-    }
 
     private static Tensor RequireHost(Tensor t, string op) =>
         t.IsHost ? t : throw new ArgumentException($"{op}: {t} does not belong to the CPU backend");
@@ -245,9 +211,4 @@ public sealed unsafe partial class CpuBackend : IBackend
         });
     }
 
-    private static void CheckSameShape(Tensor a, Tensor b, string op)
-    {
-        if (!a.Shape.SequenceEqual(b.Shape))
-            throw new ArgumentException($"{op}: shapes {a} and {b} differ");
-    }
 }

@@ -165,13 +165,7 @@ public sealed partial class IlgpuBackend : IBackend
 
     public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor y)
     {
-        int n = x.Rows, k = x.Columns, m = weight.Rows;
-        if (weight.Columns != k)
-            throw new ArgumentException($"Linear: input has {k} features, weight {weight} expects {weight.Columns}");
-        if (y.Rows != n || y.Columns != m)
-            throw new ArgumentException($"Linear: output {y} should be [{n}, {m}]");
-        if (bias is not null && bias.Length != m)
-            throw new ArgumentException($"Linear: bias {bias} should have {m} elements");
+        var (n, k, m) = OpChecks.Linear(x, weight, bias, y);
         if (n == 0 || m == 0) return;
         if (cublas is not null)
         {
@@ -188,11 +182,7 @@ public sealed partial class IlgpuBackend : IBackend
 
     public void Gather(Tensor table, ReadOnlySpan<int> ids, Tensor y)
     {
-        if (y.Rows != ids.Length || y.Columns != table.Columns)
-            throw new ArgumentException($"Gather: output {y} should be [{ids.Length}, {table.Columns}]");
-        for (int i = 0; i < ids.Length; i++)
-            if ((uint)ids[i] >= (uint)table.Rows)
-                throw new ArgumentOutOfRangeException(nameof(ids), $"id {ids[i]} at index {i} is outside the table of {table.Rows} rows");
+        OpChecks.Gather(table, ids, y);
         if (ids.Length == 0) return;
         var idView = uploads.Ids(ids);
         var config = ElementLaunch((long)ids.Length * table.Columns);
@@ -204,35 +194,34 @@ public sealed partial class IlgpuBackend : IBackend
 
     public void LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float epsilon, Tensor y)
     {
-        CheckSameShape(x, y, nameof(LayerNorm));
+        OpChecks.SameShape(x, y, nameof(LayerNorm));
         layerNorm(RowLaunch(x.Rows), Floats(x), weight is null ? uploads.NoFloats : Floats(weight), bias is null ? uploads.NoFloats : Floats(bias),
             Floats(y), new RowShape(x.Rows, x.Columns, x.Columns), weight is null ? 0 : 1, bias is null ? 0 : 1, epsilon);
     }
 
     public void RmsNorm(Tensor x, Tensor weight, float epsilon, Tensor y)
     {
-        CheckSameShape(x, y, nameof(RmsNorm));
+        OpChecks.SameShape(x, y, nameof(RmsNorm));
         rmsNorm(RowLaunch(x.Rows), Floats(x), Floats(weight), Floats(y), new RowShape(x.Rows, x.Columns, x.Columns), epsilon);
     }
 
     public void Activation(ActivationKind kind, Tensor x, Tensor y)
     {
-        CheckSameShape(x, y, nameof(Activation));
+        OpChecks.SameShape(x, y, nameof(Activation));
         activation(ElementLaunch(x.Length), Floats(x), Floats(y), (int)x.Length, KindCode(kind));
     }
 
     public void GatedActivation(ActivationKind kind, Tensor x, Tensor y)
     {
+        OpChecks.GatedActivation(x, y);
         int inner = y.Columns;
-        if (x.Columns != 2 * inner || x.Rows != y.Rows)
-            throw new ArgumentException($"GatedActivation: input {x} should be [{y.Rows}, {2 * inner}] for output {y}");
         gatedActivation(ElementLaunch(y.Length), Floats(x), Floats(y), y.Rows, inner, KindCode(kind));
     }
 
     public void Add(Tensor a, Tensor b, Tensor y)
     {
-        CheckSameShape(a, b, nameof(Add));
-        CheckSameShape(a, y, nameof(Add));
+        OpChecks.SameShape(a, b, nameof(Add));
+        OpChecks.SameShape(a, y, nameof(Add));
         add(ElementLaunch(a.Length), Floats(a), Floats(b), Floats(y), (int)a.Length);
     }
 
@@ -240,13 +229,8 @@ public sealed partial class IlgpuBackend : IBackend
 
     public void Rope(ColumnSlice x, int heads, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFrequencies)
     {
+        OpChecks.Rope(x, heads, headDim, positions, invFrequencies);
         var t = x.Tensor;
-        if (headDim % 2 != 0 || invFrequencies.Length != headDim / 2)
-            throw new ArgumentException($"Rope: head size {headDim} needs {headDim / 2} inverse frequencies, got {invFrequencies.Length}");
-        if (positions.Length != t.Rows)
-            throw new ArgumentException($"Rope: {positions.Length} positions for {t.Rows} rows");
-        if (x.Offset + heads * headDim > t.Columns)
-            throw new ArgumentException($"Rope: {heads} heads of {headDim} from column {x.Offset} exceed {t}");
         var table = uploads.RotaryTable(positions, invFrequencies);
         rope(ElementLaunch((long)t.Rows * heads * headDim / 2), Floats(t).SubView(x.Offset), table,
             new RowShape(t.Rows, t.Columns, t.Columns), heads, headDim);
@@ -254,7 +238,7 @@ public sealed partial class IlgpuBackend : IBackend
 
     public void Attention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape s, AttentionMask mask, Tensor output)
     {
-        CpuBackend.ValidateAttention(q, k, v, s, mask, output);
+        OpChecks.Attention(q, k, v, s, mask, output);
         var geometry = AttentionGeometry.Create(s, mask.Causal, mask.Window, mask.QueryStart, !mask.SourceLengths.IsEmpty);
         attention.Run(accelerator.DefaultStream,
             Floats(q.Tensor).SubView(q.Offset), q.Tensor.Columns,
@@ -267,8 +251,7 @@ public sealed partial class IlgpuBackend : IBackend
 
     public void CopyRows(RowBlocks source, RowBlocks destination, int batches, int rows, int columns)
     {
-        CpuBackend.CheckBlocks(source, batches, rows, columns, nameof(source));
-        CpuBackend.CheckBlocks(destination, batches, rows, columns, nameof(destination));
+        OpChecks.CopyRows(source, destination, batches, rows, columns);
         if (batches == 0 || rows == 0 || columns == 0) return;
         var from = Floats(source.Tensor).SubView((long)source.FirstRow * source.Tensor.Columns + source.Column);
         var to = Floats(destination.Tensor).SubView((long)destination.FirstRow * destination.Tensor.Columns + destination.Column);
@@ -279,7 +262,7 @@ public sealed partial class IlgpuBackend : IBackend
 
     public void MeanPool(Tensor x, int length, ReadOnlySpan<int> include, Tensor y)
     {
-        CpuBackend.CheckMeanPool(x, length, include, y);
+        OpChecks.MeanPool(x, length, include, y);
         meanPool(ElementLaunch(y.Length), Floats(x), uploads.Ids(include), Floats(y), y.Rows, length, y.Columns);
     }
 
@@ -373,9 +356,4 @@ public sealed partial class IlgpuBackend : IBackend
     private static Tensor RequireHost(Tensor t, string op) =>
         t.IsHost ? t : throw new ArgumentException($"{op}: {t} is not in host memory");
 
-    private static void CheckSameShape(Tensor a, Tensor b, string op)
-    {
-        if (!a.Shape.SequenceEqual(b.Shape))
-            throw new ArgumentException($"{op}: shapes {a} and {b} differ");
-    }
 }
