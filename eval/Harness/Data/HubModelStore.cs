@@ -18,7 +18,7 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
     public static HubModelStore FromEnvironment(HttpClient? http, Action<string>? log = null)
     {
         var home = Environment.GetEnvironmentVariable("HF_HOME")
-                   ?? Path.Combine(Downloader.UserCacheRoot(), "huggingface");
+                   ?? Path.Combine(Engine.UserCache.Root(), "huggingface");
         var cache = Environment.GetEnvironmentVariable("HF_HUB_CACHE") ?? Path.Combine(home, "hub");
         var offline = Environment.GetEnvironmentVariable("HF_HUB_OFFLINE") is "1" or "true" or "TRUE" or "yes";
         var endpoint = (Environment.GetEnvironmentVariable("HF_ENDPOINT") ?? "https://huggingface.co").TrimEnd('/');
