@@ -104,13 +104,14 @@ public sealed class EvalCommand
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(modelId)}[/] ({Markup.Escape(ModelLoader.ResolveArchitecture(lm.Config))}, {lm.ParameterCount / 1e6:0.#}M parameters, {Markup.Escape(engine.Name)}) · scores cached in {Markup.Escape(scores.Path)}");
 
         using var cancel = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
+        void StopAfterTheBatch(object? sender, ConsoleCancelEventArgs e)
         {
             e.Cancel = true;
             if (cancel.IsCancellationRequested) return;
             Console.Error.WriteLine("interrupting after the current batch…");
             cancel.Cancel();
-        };
+        }
+        Console.CancelKeyPress += StopAfterTheBatch;
         var runner = new EvaluationRunner(lm, tok, store, scores, fingerprint);
         RunOutcome outcome;
         try
@@ -121,6 +122,10 @@ public sealed class EvalCommand
         {
             Log($"{scores.Count()} scores are kept in {scores.Path}");
             throw;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= StopAfterTheBatch;
         }
 
         var meta = new RunMetadata(modelId, modelDir, ModelLoader.ResolveArchitecture(lm.Config), lm.ParameterCount, weights, fingerprint,

@@ -22,7 +22,7 @@ public sealed unsafe class BlasNativeMethods
 {
     private const int CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112;
 
-    public static readonly string[] Candidates =
+    public static readonly IReadOnlyList<string> Candidates =
     [
         "libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0", "libblas.so.3", "libblas.so",
         "/System/Library/Frameworks/Accelerate.framework/Accelerate", "libopenblas.dll",

@@ -71,7 +71,7 @@ public sealed class GemmSelector(IReadOnlyList<string> libraries, string probeCa
             : $"no optimised BLAS; rejected {string.Join("; ", rejected)}");
     }
 
-    /// <summary>Times one library against the managed GEMM on <see cref="ProbeShape"/>: best of a few runs each.</summary>
+    /// <summary>Times one library against the managed GEMM on <see cref="ProbeShape"/>: best of three runs each, after a warm-up.</summary>
     public static GemmProbeResult Probe(IMatrixMultiply blas, IMatrixMultiply managed)
     {
         var (m, n, k) = (ProbeShape.M, ProbeShape.N, ProbeShape.K);
@@ -80,26 +80,25 @@ public sealed class GemmSelector(IReadOnlyList<string> libraries, string probeCa
         var c = new float[m * n];
         for (int i = 0; i < a.Length; i++) a[i] = (i % 7 - 3) * 0.1f;
         for (int i = 0; i < b.Length; i++) b[i] = (i % 5 - 2) * 0.1f;
-        double managedMs = BestOf(managed, a, b, c, budgetMs: double.PositiveInfinity);
-        // A library already slower than the managed GEMM's best by a wide margin needs no further runs.
-        double blasMs = BestOf(blas, a, b, c, budgetMs: managedMs * 4);
+        double managedMs = BestOf(managed, a, b, c, stopAboveMs: double.PositiveInfinity);
+        // A library several times slower than the managed GEMM needs no further runs to be rejected.
+        double blasMs = BestOf(blas, a, b, c, stopAboveMs: managedMs * 4);
         return new GemmProbeResult(blasMs, managedMs);
     }
 
-    private static unsafe double BestOf(IMatrixMultiply gemm, float[] a, float[] b, float[] c, double budgetMs)
+    private static unsafe double BestOf(IMatrixMultiply gemm, float[] a, float[] b, float[] c, double stopAboveMs)
     {
         var (m, n, k) = (ProbeShape.M, ProbeShape.N, ProbeShape.K);
         double best = double.PositiveInfinity;
         fixed (float* pa = a, pb = b, pc = c)
         {
-            for (int run = 0; run < 4; run++)
+            for (int run = 0; run <= 3; run++)
             {
                 long start = Stopwatch.GetTimestamp();
                 gemm.Multiply(false, true, m, n, k, 1f, pa, k, pb, k, 0f, pc, n);
                 double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                if (run > 0) best = Math.Min(best, ms); // the first run warms caches and thread pools
-                else if (ms > budgetMs * 4) return ms;
-                if (run > 0 && ms > budgetMs) break;
+                if (run > 0) best = Math.Min(best, ms); // run 0 warms caches and thread pools
+                if (ms > stopAboveMs) return Math.Min(best, ms);
             }
         }
         return best;
