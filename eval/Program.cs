@@ -1,6 +1,10 @@
 using System.CommandLine;
 using Eval.Cli;
 using Eval.Models;
+using Spectre.Console;
+
+// One console for the whole process, chosen before any command writes: plain text when the output is redirected.
+AnsiConsole.Console = TerminalOutput.Create();
 
 var backendOptions = new BackendOptions();
 var fairseqOptions = new FairseqOptions();

@@ -24,11 +24,28 @@ public static class SharedFixtures
         return dir;
     }
 
+    /// <summary>This test run's own folder under the temp folder: every <see cref="TempDirectory"/> is inside it, and it
+    /// is deleted when the run ends (<see cref="Engine.TestRunLifetime"/>), so runs neither leave files nor touch another run's.</summary>
+    public static string TestRunRoot { get; } = Path.Combine(Path.GetTempPath(), "eval-tests", $"run-{Environment.ProcessId}-{Guid.NewGuid():N}");
+
     public static string TempDirectory()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "eval-tests", Guid.NewGuid().ToString("N"));
+        var dir = Path.Combine(TestRunRoot, Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         return dir;
+    }
+
+    /// <summary>Deletes <see cref="TestRunRoot"/>; what cannot be deleted (a file still open) is left to the system's temp cleaning.</summary>
+    public static void DeleteTestRunRoot()
+    {
+        try
+        {
+            if (Directory.Exists(TestRunRoot)) Directory.Delete(TestRunRoot, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"could not delete the test run's temp folder {TestRunRoot}: {e.Message}");
+        }
     }
 
     private static string FindProjectRoot()

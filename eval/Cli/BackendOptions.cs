@@ -29,7 +29,7 @@ public sealed class BackendOptions
 
     public Option<GemmPath> Gemm { get; } = new("--gemm")
     {
-        Description = "CPU matrix multiply: Auto (BLAS when found), Blas, Managed",
+        Description = "CPU matrix multiply: Auto (an optimised BLAS, or one a timed probe finds faster than the managed GEMM), Blas (the first BLAS found), Managed",
         DefaultValueFactory = _ => GemmPath.Auto,
     };
 

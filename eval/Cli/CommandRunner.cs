@@ -2,9 +2,12 @@ using Eval.Engine.IO;
 
 namespace Eval.Cli;
 
-/// <summary>Turns the errors users can cause (bad files, bad options) into one clear line and exit code 1 (2 for a command that uses 1 for its verdict).</summary>
+/// <summary>Turns the errors users can cause (bad files, bad options) into one clear line and exit code 1 (2 for a command that uses 1 for its verdict), and an interruption (Ctrl-C) into exit code 130.</summary>
 public static class CommandRunner
 {
+    /// <summary>128 + SIGINT, as shells report a command stopped by Ctrl-C.</summary>
+    public const int InterruptedExitCode = 130;
+
     public static int Run(Action action) => Run(() =>
     {
         action();
@@ -17,6 +20,11 @@ public static class CommandRunner
         try
         {
             return action();
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("interrupted — resume with the same command");
+            return InterruptedExitCode;
         }
         catch (Exception e) when (e is CheckpointFormatException or Eval.Tokenizers.TokenizerFormatException or InvalidDataException or FileNotFoundException
                                       or DirectoryNotFoundException or NotSupportedException or ArgumentException

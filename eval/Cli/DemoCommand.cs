@@ -75,7 +75,7 @@ public static partial class DemoCommand
 
     private static IEnumerable<string> TemplateWords()
     {
-        var xnli = TaskRegistry.Load(ProjectPaths.PromptsFolder()).Get("xnli");
+        var xnli = ProjectPaths.LoadTasks(null).Get("xnli");
         return xnli.Templates.SelectMany(t => Words(t.Source + " " + t.AnswerChoicesSource));
     }
 

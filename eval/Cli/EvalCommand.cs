@@ -13,7 +13,14 @@ namespace Eval.Cli;
 public sealed class EvalCommand
 {
     private readonly Option<string> task = new("--task") { Description = "task name(s), comma-separated (see `eval tasks`)", Required = true };
-    private readonly Option<string> model = new("--model") { Description = "model folder, or hub id org/name[@revision]", Required = true };
+    /// <summary>The model the project is about, evaluated when --model is not given.</summary>
+    public const string DefaultModel = "answerdotai/ModernBERT-Large-Instruct";
+
+    private readonly Option<string> model = new("--model")
+    {
+        Description = $"model folder, or hub id org/name[@revision] (downloaded into the hub cache; default {DefaultModel})",
+        DefaultValueFactory = _ => DefaultModel,
+    };
     private readonly Option<string?> tokenizer = new("--tokenizer") { Description = "folder with tokenizer.json, when it is not in the model folder" };
     private readonly Option<string?> languages = new("--languages") { Description = "languages (or MMLU subjects), comma-separated; default all" };
     private readonly Option<string[]> templates = new("--templates") { Description = "template name(s); repeat the option for several; default all", AllowMultipleArgumentsPerToken = false };
@@ -32,7 +39,7 @@ public sealed class EvalCommand
                       "causal LMs: loglik (default; acc and acc_norm as lm-evaluation-harness), next-token (verbalizers' first tokens), greedy (generate, then match)",
     };
     private readonly Option<int?> maxLength = new("--max-length") { Description = "longest prompt in tokens (default: the model's)" };
-    private readonly Option<string?> prompts = new("--prompts") { Description = "folder of task YAML files (default: prompts/ of this project)" };
+    private readonly Option<string?> prompts = ProjectPaths.PromptsOption();
     private readonly Option<string?> cache = new("--cache") { Description = "SQLite score cache (default: <output>/scores.sqlite)" };
     private readonly Option<bool> offline = new("--offline") { Description = "never download; use --data-dir, the caches and local folders only" };
     private readonly Option<bool> noSampleText = new("--no-sample-text")
@@ -58,8 +65,12 @@ public sealed class EvalCommand
         var started = DateTime.UtcNow;
         backend.Validate(result);
         if (result.GetValue(maxBatchTokens) is < 1) throw new ArgumentException("--max-batch-tokens must be at least 1");
-        var registry = TaskRegistry.Load(result.GetValue(prompts) ?? ProjectPaths.PromptsFolder());
+        var registry = ProjectPaths.LoadTasks(result.GetValue(prompts));
         var tasks = Split(result.GetValue(task)).Select(registry.Get).ToList();
+        // Everything the options alone can get wrong fails here, before a model is resolved, downloaded or loaded.
+        TaskSelection.Validate(tasks, Split(result.GetValue(languages)), result.GetValue(templates));
+        var namedMode = result.GetValue(scoring) is { } named ? ScoringModes.Parse(named) : (ScoringMode?)null;
+        if (result.GetValue(maxLength) is < 2) throw new ArgumentException($"--max-length {result.GetValue(maxLength)} must be at least 2");
         bool isOffline = result.GetValue(offline);
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
 
@@ -76,7 +87,7 @@ public sealed class EvalCommand
         int modelMax = lm.MaxSequenceLength;
         int max = result.GetValue(maxLength) ?? modelMax;
         if (max < 2 || max > modelMax) throw new ArgumentException($"--max-length {max} must be between 2 and the model's {modelMax}");
-        var mode = result.GetValue(scoring) is { } named ? ScoringModes.Parse(named) : ScoringModes.DefaultFor(lm.IsCausal);
+        var mode = namedMode ?? ScoringModes.DefaultFor(lm.IsCausal);
 
         var weights = ModelFingerprint.WeightDigests(modelDir);
         var tokenizerDigest = ModelFingerprint.TokenizerDigest(tokenizerDir);
@@ -93,11 +104,14 @@ public sealed class EvalCommand
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(modelId)}[/] ({Markup.Escape(ModelLoader.ResolveArchitecture(lm.Config))}, {lm.ParameterCount / 1e6:0.#}M parameters, {Markup.Escape(engine.Name)}) · scores cached in {Markup.Escape(scores.Path)}");
 
         using var cancel = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
+        void StopAfterTheBatch(object? sender, ConsoleCancelEventArgs e)
         {
             e.Cancel = true;
+            if (cancel.IsCancellationRequested) return;
+            Console.Error.WriteLine("interrupting after the current batch…");
             cancel.Cancel();
-        };
+        }
+        Console.CancelKeyPress += StopAfterTheBatch;
         var runner = new EvaluationRunner(lm, tok, store, scores, fingerprint);
         RunOutcome outcome;
         try
@@ -106,8 +120,12 @@ public sealed class EvalCommand
         }
         catch (OperationCanceledException)
         {
-            AnsiConsole.MarkupLine($"[yellow]interrupted[/]: {scores.Count()} scores are kept in {Markup.Escape(scores.Path)}; run the same command to resume");
-            throw new InvalidOperationException("interrupted");
+            Log($"{scores.Count()} scores are kept in {scores.Path}");
+            throw;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= StopAfterTheBatch;
         }
 
         var meta = new RunMetadata(modelId, modelDir, ModelLoader.ResolveArchitecture(lm.Config), lm.ParameterCount, weights, fingerprint,

@@ -8,7 +8,11 @@ namespace Eval.Cli;
 /// <summary>Spectre progress bar (examples/s, ETA) around a run, and the summary table after it.</summary>
 public static class ProgressDisplay
 {
+    /// <summary>A live bar on a terminal; redirected, one plain line each time the run moves to another task, language or template.</summary>
     public static RunOutcome Run(Func<IProgress<RunProgress>, RunOutcome> run) =>
+        TerminalOutput.IsInteractive ? RunWithBar(run) : run(new PlainLines());
+
+    private static RunOutcome RunWithBar(Func<IProgress<RunProgress>, RunOutcome> run) =>
         AnsiConsole.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ExamplesPerSecondColumn(),
@@ -29,6 +33,19 @@ public static class ProgressDisplay
             bar.MaxValue = Math.Max(1, value.Total);
             bar.Description = Markup.Escape(value.Description);
             bar.Value = value.Done;
+        }
+    }
+
+    /// <summary>Reports synchronously (no Progress&lt;T&gt; thread hop), so the lines come in order and none is left after the run.</summary>
+    private sealed class PlainLines : IProgress<RunProgress>
+    {
+        private string? last;
+
+        public void Report(RunProgress value)
+        {
+            if (value.Description == last) return;
+            last = value.Description;
+            Console.WriteLine($"{value.Description} ({value.Done}/{value.Total})");
         }
     }
 

@@ -1,22 +1,35 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using Eval.Harness.Tasks;
 
 namespace Eval.Cli;
 
-/// <summary>Where the program finds its prompts folder, names runs, and reads the code version.</summary>
+/// <summary>Where the program finds its task YAML, names runs, and reads the code version.</summary>
 public static partial class ProjectPaths
 {
-    /// <summary>EVAL_PROMPTS, else the first prompts/ holding task YAML above the working folder or the program.</summary>
-    public static string PromptsFolder()
+    /// <summary>The task YAML shipped beside the program (copied there by the build and by publish).</summary>
+    public static string ShippedPromptsFolder() => Path.Combine(AppContext.BaseDirectory, "prompts");
+
+    /// <summary>The --prompts option of the commands that read tasks.</summary>
+    public static Option<string?> PromptsOption() => new("--prompts")
     {
-        if (Environment.GetEnvironmentVariable("EVAL_PROMPTS") is { Length: > 0 } fromEnv) return fromEnv;
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "prompts");
-                if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, "*.yaml").Any()) return candidate;
-            }
-        throw new DirectoryNotFoundException("no prompts/ folder with task YAML found above the working folder; pass --prompts DIR");
+        Description = "folder of task YAML files that add to or override the tasks shipped with the program (also EVAL_PROMPTS)",
+    };
+
+    /// <summary>
+    /// The program's own task YAML, then EVAL_PROMPTS, then --prompts: a task defined again in a later folder
+    /// replaces the earlier one. Nothing is picked up from the working folder unless named.
+    /// </summary>
+    public static TaskRegistry LoadTasks(string? promptsOption)
+    {
+        var shipped = ShippedPromptsFolder();
+        if (!Directory.Exists(shipped))
+            throw new DirectoryNotFoundException($"the task YAML shipped with the program is missing ({shipped}); reinstall it or pass --prompts DIR");
+        var folders = new List<string> { shipped };
+        if (Environment.GetEnvironmentVariable("EVAL_PROMPTS") is { Length: > 0 } fromEnvironment) folders.Add(fromEnvironment);
+        if (promptsOption is { Length: > 0 }) folders.Add(promptsOption);
+        return TaskRegistry.Load(folders);
     }
 
     [GeneratedRegex("[^A-Za-z0-9._-]+")]

@@ -9,12 +9,12 @@ public static class TaskListing
 {
     public static Command TasksCommand()
     {
-        var prompts = new Option<string?>("--prompts") { Description = "folder of task YAML files" };
-        var command = new Command("tasks", "List the tasks defined in prompts/");
+        var prompts = ProjectPaths.PromptsOption();
+        var command = new Command("tasks", "List the tasks (shipped with the program, plus EVAL_PROMPTS and --prompts)");
         command.Options.Add(prompts);
         command.SetAction(result => CommandRunner.Run(() =>
         {
-            var registry = TaskRegistry.Load(result.GetValue(prompts) ?? ProjectPaths.PromptsFolder());
+            var registry = ProjectPaths.LoadTasks(result.GetValue(prompts));
             var table = new Table().Border(TableBorder.Simple).AddColumn("task").AddColumn("subsets").AddColumn("splits").AddColumn("templates").AddColumn("description");
             foreach (var t in registry.Tasks)
                 table.AddRow(t.Name, $"{t.Subsets.Count} {t.SubsetKind}s", Markup.Escape(string.Join(", ", t.Splits.Select(s => s == t.DefaultSplit ? s + "*" : s))),
@@ -27,14 +27,14 @@ public static class TaskListing
 
     public static Command TemplatesCommand()
     {
-        var prompts = new Option<string?>("--prompts") { Description = "folder of task YAML files" };
+        var prompts = ProjectPaths.PromptsOption();
         var task = new Option<string>("--task") { Description = "task name", Required = true };
         var command = new Command("templates", "List a task's templates with their answer choices and Jinja source");
         command.Options.Add(task);
         command.Options.Add(prompts);
         command.SetAction(result => CommandRunner.Run(() =>
         {
-            var t = TaskRegistry.Load(result.GetValue(prompts) ?? ProjectPaths.PromptsFolder()).Get(result.GetValue(task)!);
+            var t = ProjectPaths.LoadTasks(result.GetValue(prompts)).Get(result.GetValue(task)!);
             Console.WriteLine($"{t.Name}: {t.Description}");
             Console.WriteLine($"{t.SubsetKind}s: {string.Join(" ", t.Subsets)}");
             foreach (var p in t.Templates)

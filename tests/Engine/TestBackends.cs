@@ -58,5 +58,9 @@ public static class TestBackends
 public sealed class TestRunLifetime
 {
     [AssemblyCleanup]
-    public static void DisposeSharedResources() => TestBackends.DisposeContext();
+    public static void DisposeSharedResources()
+    {
+        TestBackends.DisposeContext();
+        SharedFixtures.DeleteTestRunRoot();
+    }
 }

@@ -116,35 +116,56 @@ public sealed class EndToEndTests
             }
     }
 
+    /// <summary>
+    /// An exclusive write transaction on the run's score cache: while it is held, the run scores its current batch and
+    /// then waits to store it, so the test decides what the cache holds when the run is stopped — no timing race.
+    /// </summary>
+    private static Microsoft.Data.Sqlite.SqliteConnection HoldScoreCacheWriteLock(string cachePath)
+    {
+        new ScoreCache(cachePath).Dispose(); // the schema exists before the run opens it
+        var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={cachePath};Pooling=False");
+        connection.Open();
+        using var begin = connection.CreateCommand();
+        begin.CommandText = "BEGIN IMMEDIATE;";
+        begin.ExecuteNonQuery();
+        return connection;
+    }
+
+    /// <summary>Reads the run's stdout until a line contains the text (the progress line of its first template).</summary>
+    private static void WaitForLine(Process process, string text)
+    {
+        for (string? line; (line = process.StandardOutput.ReadLine()) is not null;)
+            if (line.Contains(text)) return;
+        Assert.Fail($"the run ended before writing '{text}': {process.StandardError.ReadToEnd()}");
+    }
+
     [TestMethod]
     public void AKilledRunResumesWithNothingLostOrCountedTwice()
     {
         var dir = SharedFixtures.TempDirectory();
         string[] args = ["--task", "xcopa", "--languages", "tr", "--limit", "100", "--batch-size", "1"];
-        var first = StartEval(dir, args);
+        // 8 examples × 5 templates scored and stored by a finished run, then the full run killed (SIGKILL, no clean-up)
+        // while it cannot store anything: the resumed run must take exactly those 40 from the cache and score the rest.
+        Assert.AreEqual(0, RunEval(dir, [.. args[..5], "8", .. args[6..]]).ExitCode);
+        File.Delete(Path.Combine(dir, "results.json"));
         var cachePath = Path.Combine(dir, "scores.sqlite");
-        var clock = Stopwatch.StartNew();
-        long before = 0;
-        while (!first.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2))
+        var first = StartEval(dir, args);
+        using (HoldScoreCacheWriteLock(cachePath))
         {
-            Thread.Sleep(100);
-            if (!File.Exists(cachePath)) continue;
-            using var cache = new ScoreCache(cachePath);
-            before = cache.Count();
-            if (before >= 40) break;
+            WaitForLine(first, "xcopa tr");
+            Assert.IsFalse(first.HasExited, "the run waits for the score cache");
+            first.Kill(entireProcessTree: true);
+            first.WaitForExit();
         }
-        Assert.IsFalse(first.HasExited, "the run finished before it could be killed; give it more work");
-        first.Kill(entireProcessTree: true); // SIGKILL: no clean-up runs
-        first.WaitForExit();
         Assert.IsFalse(File.Exists(Path.Combine(dir, "results.json")));
+        using (var cache = new ScoreCache(cachePath)) Assert.AreEqual(40, cache.Count());
 
         var (code, output) = RunEval(dir, args);
         Assert.AreEqual(0, code, output);
         using var run = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "run.json")));
         var timings = run.RootElement.GetProperty("timings");
-        long cached = timings.GetProperty("from_cache").GetInt64(), scored = timings.GetProperty("scored").GetInt64();
-        Assert.IsTrue(cached >= before, $"{cached} kept of at least {before} stored before the kill");
-        Assert.AreEqual(500, cached + scored);
+        Assert.AreEqual(40, timings.GetProperty("from_cache").GetInt64());
+        Assert.AreEqual(460, timings.GetProperty("scored").GetInt64());
         var samples = Samples(dir, "xcopa");
         Assert.AreEqual(500, samples.Count);
 
@@ -155,12 +176,54 @@ public sealed class EndToEndTests
     }
 
     [TestMethod]
+    public void CtrlCStopsAfterTheCurrentBatchWithExit130AndTheSameCommandResumes()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        string[] args = ["--task", "xcopa", "--languages", "tr", "--limit", "20", "--batch-size", "4"];
+        var cachePath = Path.Combine(dir, "scores.sqlite");
+        var run = StartEval(dir, args);
+        var stderr = new System.Text.StringBuilder();
+        var interrupting = new ManualResetEventSlim();
+        run.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stderr) stderr.AppendLine(e.Data);
+            if (e.Data.Contains("interrupting after the current batch")) interrupting.Set();
+        };
+        run.BeginErrorReadLine();
+        using (HoldScoreCacheWriteLock(cachePath))
+        {
+            WaitForLine(run, "xcopa tr");
+            using (var kill = Process.Start("kill", ["-INT", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+            Assert.IsTrue(interrupting.Wait(TimeSpan.FromSeconds(30)), "the run acknowledges Ctrl-C");
+        } // the batch in hand is stored, then the run stops
+        var rest = run.StandardOutput.ReadToEnd();
+        run.WaitForExit();
+        string errors;
+        lock (stderr) errors = stderr.ToString();
+        Assert.AreEqual(130, run.ExitCode, rest + errors);
+        StringAssert.Contains(errors, "interrupted — resume with the same command");
+        Assert.IsFalse(File.Exists(Path.Combine(dir, "results.json")));
+        long kept;
+        using (var cache = new ScoreCache(cachePath)) kept = cache.Count();
+        // Ctrl-C came before the first batch (nothing scored) or while its scores waited for the cache (stored whole).
+        Assert.IsTrue(kept is 0 or 4, $"{kept} scores kept: a batch is stored whole or not at all");
+
+        var (code, output) = RunEval(dir, args);
+        Assert.AreEqual(0, code, output);
+        StringAssert.Contains(output, $"({100 - kept} scored, {kept} from the cache)");
+    }
+
+    [TestMethod]
     public void TheOfflineDemoBuildsItsOwnModelAndDataAndEvaluates()
     {
         var dir = SharedFixtures.TempDirectory();
         var (code, output) = ProgramProcess.Wait(ProgramProcess.Start(["demo", "--output", dir],
             new Dictionary<string, string> { ["EVAL_PROMPTS"] = Path.Combine(SharedFixtures.ProjectRoot, "prompts") }));
         Assert.AreEqual(0, code, output);
+        // Redirected output is plain: no ANSI codes, no wrapping at 80 columns (the run's header is one long line).
+        Assert.IsFalse(output.Contains('\u001b'), "ANSI escape codes in redirected output");
+        Assert.IsTrue(output.Split('\n').Any(l => l.Length > 80 && l.Contains("parameters, cpu (") && l.Contains("scores cached in")), output);
         Assert.AreEqual(48 * 5, Samples(Path.Combine(dir, "run"), "xnli").Count);
         Assert.IsTrue(File.Exists(Path.Combine(dir, "model", "model.safetensors")));
         using var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "run", "results.json")));
@@ -256,7 +319,7 @@ public sealed class EndToEndTests
         StringAssert.Contains(output, "error: unknown task 'nosuchtask'");
         (code, output) = RunEval(dir, "--task", "xcopa", "--templates", "no such template");
         Assert.AreEqual(1, code);
-        StringAssert.Contains(output, "none of the templates \"no such template\"");
+        StringAssert.Contains(output, "--templates: unknown \"no such template\"");
         (code, output) = RunEval(dir, "--task", "xnli", "--split", "train");
         Assert.AreEqual(1, code);
         StringAssert.Contains(output, "no split 'train'");

@@ -14,8 +14,23 @@ public sealed class MetricsTests
         Assert.AreEqual(10, e.N);
         // sd with n - 1: sqrt((6·0.16 + 4·0.36) / 9) = sqrt(2.4 / 9); stderr = sd / sqrt(10).
         Assert.AreEqual(Math.Sqrt(2.4 / 9) / Math.Sqrt(10), e.StdErr, 1e-12);
-        Assert.IsTrue(e.CiLow <= 0.6 && e.CiHigh >= 0.6 && e.CiLow >= 0 && e.CiHigh <= 1);
-        Assert.AreEqual(e, Metrics.Accuracy(outcomes), "the bootstrap is seeded");
+        // Resampled accuracies are Binomial(10, 0.6) / 10: P(X ≤ 2) = 1.2% and P(X ≤ 3) = 5.5%, so the 2.5th percentile
+        // of 1000 resamples is 0.3; P(X ≥ 9) = 4.6% and P(X = 10) = 0.6%, so the 97.5th is 0.9.
+        Assert.AreEqual(0.3, e.CiLow, 1e-12);
+        Assert.AreEqual(0.9, e.CiHigh, 1e-12);
+    }
+
+    [TestMethod]
+    public void TheBootstrapIsDeterministicForASeedAndDependsOnIt()
+    {
+        var values = Enumerable.Range(0, 200).Select(i => (i * 37 % 101) / 100.0).ToList();
+        var first = Metrics.BootstrapInterval(values, seed: 7, samples: 200);
+        Assert.AreEqual(first, Metrics.BootstrapInterval(values, seed: 7, samples: 200), "the same seed, the same interval");
+        Assert.AreNotEqual(first, Metrics.BootstrapInterval(values, seed: 8, samples: 200), "the seed is what fixes it");
+        // Around the sample mean, about 1.96 standard errors either side.
+        double mean = values.Average(), se = Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1) / values.Count);
+        Assert.AreEqual(mean - 1.96 * se, first.Low, 0.3 * se);
+        Assert.AreEqual(mean + 1.96 * se, first.High, 0.3 * se);
     }
 
     [TestMethod]

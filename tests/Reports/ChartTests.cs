@@ -54,7 +54,27 @@ public sealed class ChartTests
     }
 
     [TestMethod]
-    public void OutputIsDeterministic() => Assert.AreEqual(Grouped().ToSvg(), Grouped().ToSvg());
+    public void OutputDoesNotDependOnTheCultureOrTheMomentItIsRendered()
+    {
+        static string RenderIn(string culture)
+        {
+            var saved = System.Globalization.CultureInfo.CurrentCulture;
+            try
+            {
+                System.Globalization.CultureInfo.CurrentCulture = new System.Globalization.CultureInfo(culture);
+                return Grouped().ToSvg();
+            }
+            finally
+            {
+                System.Globalization.CultureInfo.CurrentCulture = saved;
+            }
+        }
+        var invariant = RenderIn("");
+        // German writes 41,5 and 1.000: a chart formatted with the current culture would differ here.
+        Assert.AreEqual(invariant, RenderIn("de-DE"));
+        Assert.IsFalse(System.Text.RegularExpressions.Regex.IsMatch(invariant, @"=""-?\d+,\d"), "numbers in attributes use a decimal point");
+        Assert.IsFalse(invariant.Contains(DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)), "no timestamp");
+    }
 
     [TestMethod]
     public void SeriesLengthMismatchIsAnError()

@@ -5,7 +5,7 @@ namespace Eval.Engine.Cpu;
 /// <summary>Which SGEMM the CPU backend uses.</summary>
 public enum GemmPath
 {
-    /// <summary>BLAS when a library is found, else managed.</summary>
+    /// <summary>An optimised BLAS (OpenBLAS, MKL, BLIS, Accelerate) or one a timed probe finds faster; else managed.</summary>
     Auto,
     Blas,
     Managed,
@@ -18,26 +18,19 @@ public sealed unsafe partial class CpuBackend : IBackend
     private readonly ParallelOptions parallel;
     private readonly IMatrixMultiply attentionGemm;
 
-    public CpuBackend(int threads = 0, GemmPath gemm = GemmPath.Auto)
+    /// <param name="selector">where BLAS libraries are looked for and probes cached (default: this machine's)</param>
+    public CpuBackend(int threads = 0, GemmPath gemm = GemmPath.Auto, GemmSelector? selector = null)
     {
         Threads = threads > 0 ? threads : Environment.ProcessorCount;
         parallel = new ParallelOptions { MaxDegreeOfParallelism = Threads };
-        Gemm = gemm switch
-        {
-            GemmPath.Managed => new ManagedGemm(Threads),
-            GemmPath.Blas => BlasNativeMethods.TryLoad(out var tried) is { } blas
-                ? new BlasGemm(blas, Threads)
-                : throw new InvalidOperationException(
-                    $"no BLAS library exporting cblas_sgemm was found (tried {tried}); install OpenBLAS " +
-                    "(Debian: apt-get install libopenblas0-pthread) or use the managed GEMM"),
-            _ => BlasNativeMethods.TryLoad(out _) is { } found ? new BlasGemm(found, Threads) : new ManagedGemm(Threads),
-        };
+        GemmChoice = (selector ?? GemmSelector.ForThisMachine()).Choose(gemm, Threads);
         attentionGemm = new ManagedGemm(1);
     }
 
     public int Threads { get; }
-    public IMatrixMultiply Gemm { get; }
-    public string Name => $"cpu ({Threads} threads, {Gemm.Name} gemm)";
+    public GemmChoice GemmChoice { get; }
+    public IMatrixMultiply Gemm => GemmChoice.Gemm;
+    public string Name => $"cpu ({Threads} threads, {Gemm.Name} gemm: {GemmChoice.Reason})";
 
     public Tensor Allocate(params int[] shape) => Tensor.Allocate(shape);
     public Tensor Zeros(params int[] shape) => Tensor.Zeros(shape);

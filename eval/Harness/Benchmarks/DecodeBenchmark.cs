@@ -76,10 +76,10 @@ public sealed class DecodeBenchmark(IBackend backend, Action<string> log)
     }
 
     /// <summary>Pairs each masked-LM row with the nearest-sized causal LM's matching row: log-likelihood over 3 choices (or the most measured), or greedy.</summary>
-    private static List<DecodeBenchmarkRow> WithPeers(List<DecodeBenchmarkRow> rows)
+    public static List<DecodeBenchmarkRow> WithPeers(IReadOnlyList<DecodeBenchmarkRow> rows)
     {
         var causal = rows.Where(r => r.Method is "loglik" or "next-token" or "greedy").Select(r => (r.Model, r.Parameters)).Distinct().ToList();
-        if (causal.Count == 0) return rows;
+        if (causal.Count == 0) return [.. rows];
         return rows.Select(r =>
         {
             if (r.Method is not ("single-mask" or "mask-predict")) return r;

@@ -20,7 +20,7 @@ public sealed class DatasetStore(IReadOnlyList<string> dataDirectories, string c
 
     public static string DefaultCacheDirectory() =>
         Environment.GetEnvironmentVariable("EVAL_DATA_CACHE")
-        ?? Path.Combine(Downloader.UserCacheRoot(), "mlm-eval", "datasets");
+        ?? Path.Combine(Engine.UserCache.ProgramFolder(), "datasets");
 
     public LoadedSplit Load(TaskDefinition task, string subset, string split)
     {

@@ -11,10 +11,6 @@ public sealed class DownloadException(string message, Exception? inner = null) :
 /// </summary>
 public sealed class Downloader(HttpClient http)
 {
-    /// <summary>XDG_CACHE_HOME, else ~/.cache: where downloads are kept between runs.</summary>
-    public static string UserCacheRoot() =>
-        Environment.GetEnvironmentVariable("XDG_CACHE_HOME") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-
     public static string Sha256Of(string path)
     {
         using var stream = File.OpenRead(path);

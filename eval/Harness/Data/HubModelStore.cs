@@ -18,7 +18,7 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
     public static HubModelStore FromEnvironment(HttpClient? http, Action<string>? log = null)
     {
         var home = Environment.GetEnvironmentVariable("HF_HOME")
-                   ?? Path.Combine(Downloader.UserCacheRoot(), "huggingface");
+                   ?? Path.Combine(Engine.UserCache.Root(), "huggingface");
         var cache = Environment.GetEnvironmentVariable("HF_HUB_CACHE") ?? Path.Combine(home, "hub");
         var offline = Environment.GetEnvironmentVariable("HF_HUB_OFFLINE") is "1" or "true" or "TRUE" or "yes";
         var endpoint = (Environment.GetEnvironmentVariable("HF_ENDPOINT") ?? "https://huggingface.co").TrimEnd('/');
@@ -44,9 +44,18 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
         var repoDir = Path.Combine(cacheDirectory, "models--" + repo.Replace("/", "--"));
         if (CachedSnapshot(repoDir, revision) is { } cached && HasWeights(cached)) return cached;
         if (offline || http is null)
-            throw new FileNotFoundException($"{repo}@{revision} is not complete in the hub cache {repoDir}, and the hub is offline (HF_HUB_OFFLINE)");
-        return DownloadAsync(repo, revision, repoDir).GetAwaiter().GetResult();
+            throw new FileNotFoundException($"{repo}@{revision} is not complete in the hub cache {repoDir}, and downloads are off (--offline or HF_HUB_OFFLINE); {Alternatives}");
+        try
+        {
+            return DownloadAsync(repo, revision, repoDir).GetAwaiter().GetResult();
+        }
+        catch (HttpRequestException e)
+        {
+            throw new DownloadException($"{repo}@{revision} is not complete in the hub cache {repoDir}, and {endpoint} cannot be reached ({e.Message}); {Alternatives}", e);
+        }
     }
+
+    private const string Alternatives = "pass --model DIR (a local model folder), or run `demo` (offline, random weights)";
 
     private static string? CachedSnapshot(string repoDir, string revision)
     {

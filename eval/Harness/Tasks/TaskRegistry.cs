@@ -8,33 +8,45 @@ public sealed class TaskRegistry
 {
     private readonly Dictionary<string, TaskDefinition> tasks;
 
-    private TaskRegistry(string folder, Dictionary<string, TaskDefinition> tasks)
+    private TaskRegistry(IReadOnlyList<string> folders, Dictionary<string, TaskDefinition> tasks)
     {
-        Folder = folder;
+        Folders = folders;
         this.tasks = tasks;
     }
 
-    public string Folder { get; }
+    /// <summary>The folders the tasks were read from, later ones overriding earlier ones.</summary>
+    public IReadOnlyList<string> Folders { get; }
     public IEnumerable<TaskDefinition> Tasks => tasks.Values.OrderBy(t => t.Name, StringComparer.Ordinal);
 
-    public static TaskRegistry Load(string folder)
+    public static TaskRegistry Load(string folder) => Load([folder]);
+
+    /// <summary>
+    /// The tasks of every folder in order: a task in a later folder replaces the one of the same name in an earlier
+    /// folder (the program's own prompts, then EVAL_PROMPTS, then --prompts); within one folder a name is defined once.
+    /// </summary>
+    public static TaskRegistry Load(IReadOnlyList<string> folders)
     {
-        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: prompts folder not found");
         var tasks = new Dictionary<string, TaskDefinition>();
-        foreach (var file in Directory.EnumerateFiles(folder, "*.yaml").Order(StringComparer.Ordinal))
+        foreach (var folder in folders)
         {
-            var task = LoadTask(file);
-            if (tasks.TryGetValue(task.Name, out var other))
-                throw new TaskFileException(file, 1, $"task '{task.Name}' is already defined in {other.FilePath}");
-            tasks[task.Name] = task;
+            if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: prompts folder not found");
+            var inFolder = new Dictionary<string, TaskDefinition>();
+            foreach (var file in Directory.EnumerateFiles(folder, "*.yaml").Order(StringComparer.Ordinal))
+            {
+                var task = LoadTask(file);
+                if (inFolder.TryGetValue(task.Name, out var other))
+                    throw new TaskFileException(file, 1, $"task '{task.Name}' is already defined in {other.FilePath}");
+                inFolder[task.Name] = task;
+            }
+            foreach (var (name, task) in inFolder) tasks[name] = task;
         }
-        return new TaskRegistry(folder, tasks);
+        return new TaskRegistry(folders, tasks);
     }
 
     public TaskDefinition Get(string name) =>
         tasks.TryGetValue(name, out var task)
             ? task
-            : throw new ArgumentException($"unknown task '{name}' (tasks in {Folder}: {string.Join(", ", tasks.Keys.Order(StringComparer.Ordinal))})");
+            : throw new ArgumentException($"unknown task '{name}' (tasks in {string.Join(" + ", Folders)}: {string.Join(", ", tasks.Keys.Order(StringComparer.Ordinal))})");
 
     public static TaskDefinition LoadTask(string file)
     {
