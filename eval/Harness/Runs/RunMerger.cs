@@ -82,7 +82,7 @@ public static class RunMerger
         foreach (var shard in shards)
         {
             using var cache = new ScoreCache(shard.CachePath);
-            foreach (var (group, ids) in Slices(plan, shard.Assignment.FirstUnit, shard.Assignment.EndUnit))
+            foreach (var (group, ids) in plan.Slices(shard.Assignment.FirstUnit, shard.Assignment.EndUnit))
             {
                 var have = cache.Load(modelFingerprint, group.Task, group.Subset, group.Split, group.TemplateKey);
                 var lacking = ids.Where(id => !have.ContainsKey(id)).ToList();
@@ -146,18 +146,6 @@ public static class RunMerger
         var absent = Enumerable.Range(0, count).Where(i => shards.All(s => s.Assignment.Shard.Index != i)).ToList();
         if (absent.Count > 0) problems.Insert(0, $"shard(s) {string.Join(", ", absent.Select(i => $"{i}/{count}"))} missing");
         if (problems.Count > 0) throw new InvalidOperationException($"the shards do not cover the run exactly once: {string.Join(". ", problems)}");
-    }
-
-    /// <summary>The documents of each group that fall in plan positions [first, end).</summary>
-    private static IEnumerable<(PlanGroup Group, IReadOnlyList<int> Ids)> Slices(RunPlan plan, long first, long end)
-    {
-        long start = 0;
-        foreach (var g in plan.Groups)
-        {
-            long from = Math.Max(first, start), to = Math.Min(end, start + g.DocIds.Count);
-            if (from < to) yield return (g, g.DocIds.Skip((int)(from - start)).Take((int)(to - from)).ToList());
-            start += g.DocIds.Count;
-        }
     }
 
     /// <summary>What produced the run, from the first shard: the same model, tokenizer, code and options; started when the first shard did.</summary>

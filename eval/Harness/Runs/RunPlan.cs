@@ -25,7 +25,7 @@ public sealed record RunPlan(string ModelFingerprint, IReadOnlyList<TaskRunInfo>
 {
     public long Units => Groups.Sum(g => (long)g.DocIds.Count);
 
-    public string Fingerprint { get; } = ComputeFingerprint(ModelFingerprint, Tasks, Groups);
+    public string Fingerprint => ComputeFingerprint(ModelFingerprint, Tasks, Groups);
 
     private static string ComputeFingerprint(string model, IReadOnlyList<TaskRunInfo> tasks, IReadOnlyList<PlanGroup> groups)
     {
@@ -97,19 +97,21 @@ public sealed record RunPlan(string ModelFingerprint, IReadOnlyList<TaskRunInfo>
         return rebuilt;
     }
 
-    /// <summary>The units in [first, end) of the plan's order, named as "task · subset · split · template documents 0-4,7".</summary>
-    public IReadOnlyList<string> Describe(long first, long end)
+    /// <summary>The documents of each group that fall in plan positions [first, end).</summary>
+    public IEnumerable<(PlanGroup Group, IReadOnlyList<int> DocIds)> Slices(long first, long end)
     {
-        var parts = new List<string>();
         long start = 0;
         foreach (var g in Groups)
         {
             long from = Math.Max(first, start), to = Math.Min(end, start + g.DocIds.Count);
-            if (from < to) parts.Add($"{g} documents {DocumentRanges.Format(g.DocIds.Skip((int)(from - start)).Take((int)(to - from)).ToList())}");
+            if (from < to) yield return (g, g.DocIds.Skip((int)(from - start)).Take((int)(to - from)).ToList());
             start += g.DocIds.Count;
         }
-        return parts;
     }
+
+    /// <summary>The units in [first, end) of the plan's order, named as "task · subset · split · template documents 0-4,7".</summary>
+    public IReadOnlyList<string> Describe(long first, long end) =>
+        Slices(first, end).Select(s => $"{s.Group} documents {DocumentRanges.Format(s.DocIds)}").ToList();
 }
 
 /// <summary>Document ids written as ranges: "0-4,7,9-12" (ascending runs of consecutive ids).</summary>

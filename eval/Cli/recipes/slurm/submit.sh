@@ -22,7 +22,8 @@ shift 2
 case $count in '' | *[!0-9]* | 0) echo "error: N must be a positive number, got '$count'" >&2; exit 2 ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$root/logs"
-gpus=${SHARD_GPUS:-$(sinfo -h -o '%G' 2>/dev/null | grep -q 'gpu' && echo 1 || echo 0)}
+case "$(sinfo -h -o '%G' 2>/dev/null || true)" in *gpu*) cluster_gpus=1 ;; *) cluster_gpus=0 ;; esac
+gpus=${SHARD_GPUS:-$cluster_gpus}
 gpu_option=()
 [ "$gpus" -gt 0 ] && gpu_option=(--gres="gpu:$gpus")
 # shellcheck disable=SC2086 # the *_SBATCH_OPTIONS are lists of options
