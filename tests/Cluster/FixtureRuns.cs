@@ -21,7 +21,10 @@ public static class FixtureRuns
     };
 
     /// <summary>Runs eval into output with the standard arguments, a standard option's value replaced where extra names it again.</summary>
-    public static (int ExitCode, string Output) Eval(string output, params string[] extra)
+    public static (int ExitCode, string Output) Eval(string output, params string[] extra) => Eval(output, new Dictionary<string, string>(), extra);
+
+    /// <summary>Eval with more environment variables (a scheduler's).</summary>
+    public static (int ExitCode, string Output) Eval(string output, IReadOnlyDictionary<string, string> scheduler, params string[] extra)
     {
         var args = EvalArguments().ToList();
         int standard = args.Count;
@@ -32,7 +35,9 @@ public static class FixtureRuns
             else args.AddRange(extra.Skip(i).Take(2));
         }
         args.AddRange(["--output", output]);
-        return ProgramProcess.Wait(ProgramProcess.Start(args, Environment(Path.Combine(output, "data-cache"))), TimeSpan.FromMinutes(3));
+        var environment = Environment(Path.Combine(output, "data-cache"));
+        foreach (var (name, value) in scheduler) environment[name] = value;
+        return ProgramProcess.Wait(ProgramProcess.Start(args, environment), TimeSpan.FromMinutes(3));
     }
 
     public static (int ExitCode, string Output) Merge(string output, params string[] shards) =>

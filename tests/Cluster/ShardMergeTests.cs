@@ -147,4 +147,42 @@ public sealed class ShardMergeTests
         Assert.AreEqual(1, code, output);
         StringAssert.Contains(output, "its score cache lacks");
     }
+
+    [TestMethod]
+    public void ShardAutoTakesTheShardFromSlurmOrKubernetes()
+    {
+        var root = SharedFixtures.TempDirectory();
+        var explicitShard = Path.Combine(root, "explicit");
+        Assert.AreEqual(0, FixtureRuns.Eval(explicitShard, "--shard", "1/3").ExitCode);
+        var expected = RunJson(explicitShard)["shard"]!.ToJsonString();
+        var slurm = Path.Combine(root, "slurm");
+        var (code, output) = FixtureRuns.Eval(slurm, new Dictionary<string, string>
+        {
+            ["SLURM_ARRAY_TASK_ID"] = "5", ["SLURM_ARRAY_TASK_MIN"] = "4", ["SLURM_ARRAY_TASK_COUNT"] = "3",
+        }, "--shard", "auto");
+        Assert.AreEqual(0, code, output);
+        Assert.AreEqual(expected, RunJson(slurm)["shard"]!.ToJsonString());
+        var kubernetes = Path.Combine(root, "kubernetes");
+        (code, output) = FixtureRuns.Eval(kubernetes, new Dictionary<string, string> { ["JOB_COMPLETION_INDEX"] = "1" }, "--shard", "auto", "--shard-count", "3");
+        Assert.AreEqual(0, code, output);
+        Assert.AreEqual(expected, RunJson(kubernetes)["shard"]!.ToJsonString());
+        (code, output) = FixtureRuns.Eval(Path.Combine(root, "no-count"), new Dictionary<string, string> { ["JOB_COMPLETION_INDEX"] = "1" }, "--shard", "auto");
+        Assert.AreEqual(1, code, output);
+        StringAssert.Contains(output, "--shard-count");
+    }
+
+    [TestMethod]
+    public void MoreShardsThanUnitsLeaveSomeEmptyAndStillMerge()
+    {
+        var root = SharedFixtures.TempDirectory();
+        string[] small = ["--task", "xcopa", "--languages", "et", "--limit", "2", "--templates", "best_option"];
+        var single = Path.Combine(root, "single");
+        Assert.AreEqual(0, FixtureRuns.Eval(single, small).ExitCode);
+        var shards = Shards(root, 4, small);
+        Assert.AreEqual(2, shards.Count(s => RunJson(s)["shard"]!["units"]!.GetValue<long>() == 0), "two units in four shards");
+        var merged = Path.Combine(root, "merged");
+        var (code, output) = FixtureRuns.Merge(merged, shards);
+        Assert.AreEqual(0, code, output);
+        FixtureRuns.AssertSameRun(single, merged);
+    }
 }
