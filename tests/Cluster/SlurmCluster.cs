@@ -89,14 +89,12 @@ public sealed class SlurmCluster : IDisposable
     private void StartDaemons()
     {
         var munge = Path.Combine(Folder, "munge");
-        foreach (var dir in new[] { Folder, munge, Path.Combine(Folder, "state"), Path.Combine(Folder, "spool"), Path.Combine(Folder, "log") })
-        {
-            Directory.CreateDirectory(dir);
-            File.SetUnixFileMode(dir, (UnixFileMode)Convert.ToInt32("755", 8));
-        }
+        string[] folders = [Folder, munge, Path.Combine(Folder, "state"), Path.Combine(Folder, "spool"), Path.Combine(Folder, "log")];
+        foreach (var dir in folders) Directory.CreateDirectory(dir);
+        Execute("chmod", ["0755", .. folders], null, Folder);
         var key = Path.Combine(munge, "munge.key");
         File.WriteAllBytes(key, System.Security.Cryptography.RandomNumberGenerator.GetBytes(1024));
-        File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Execute("chmod", ["0600", key], null, Folder);
         Execute("chown", ["-R", "munge:munge", munge], null, Folder);
         var socket = Path.Combine(munge, "munge.socket");
         daemons.Add(Daemon("munged", "setpriv", ["--reuid=munge", "--regid=munge", "--init-groups", "munged", "--foreground", $"--socket={socket}",
