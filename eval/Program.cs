@@ -45,6 +45,7 @@ root.Subcommands.Add(forward);
 root.Subcommands.Add(tokenize);
 root.Subcommands.Add(ConvertCommand.Build());
 root.Subcommands.Add(new EvalCommand().Build());
+root.Subcommands.Add(MergeCommand.Build());
 root.Subcommands.Add(TaskListing.TasksCommand());
 root.Subcommands.Add(TaskListing.TemplatesCommand());
 root.Subcommands.Add(DemoCommand.Build());

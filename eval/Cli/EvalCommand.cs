@@ -48,6 +48,7 @@ public sealed class EvalCommand
     };
     private readonly BackendOptions backend = new();
     private readonly FairseqOptions fairseq = new();
+    private readonly ShardOptions shard = new();
 
     public Command Build()
     {
@@ -56,6 +57,7 @@ public sealed class EvalCommand
             command.Options.Add(o);
         backend.AddTo(command);
         fairseq.AddTo(command);
+        shard.AddTo(command);
         command.SetAction(result => CommandRunner.Run(() => Run(result)));
         return command;
     }
@@ -64,6 +66,7 @@ public sealed class EvalCommand
     {
         var started = DateTime.UtcNow;
         backend.Validate(result);
+        var shardSpec = shard.Resolve(result, Environment.GetEnvironmentVariable);
         if (result.GetValue(maxBatchTokens) is < 1) throw new ArgumentException("--max-batch-tokens must be at least 1");
         var registry = ProjectPaths.LoadTasks(result.GetValue(prompts));
         var tasks = Split(result.GetValue(task)).Select(registry.Get).ToList();
@@ -100,7 +103,7 @@ public sealed class EvalCommand
         // With a token budget the batch size is only a cap, and an unset one does not cap.
         int examplesPerBatch = tokenBudget is not null && result.GetResult(batchSize) is null or { Implicit: true } ? int.MaxValue : result.GetValue(batchSize);
         var request = new EvalRequest(tasks, Split(result.GetValue(languages)), result.GetValue(templates), result.GetValue(split),
-            result.GetValue(limit), examplesPerBatch, mode, max) { MaxBatchTokens = tokenBudget };
+            result.GetValue(limit), examplesPerBatch, mode, max) { MaxBatchTokens = tokenBudget, Shard = shardSpec };
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(modelId)}[/] ({Markup.Escape(ModelLoader.ResolveArchitecture(lm.Config))}, {lm.ParameterCount / 1e6:0.#}M parameters, {Markup.Escape(engine.Name)}) · scores cached in {Markup.Escape(scores.Path)}");
 
         using var cancel = new CancellationTokenSource();

@@ -22,6 +22,9 @@ public sealed record EvalRequest(
 {
     /// <summary>When set, a batch takes prompts while count × longest stays within this many tokens (and count ≤ BatchSize).</summary>
     public int? MaxBatchTokens { get; init; }
+
+    /// <summary>When set, only this shard's part of the plan is evaluated (see ShardPartition).</summary>
+    public ShardSpec? Shard { get; init; }
 }
 
 /// <summary>One scored example.</summary>
@@ -33,6 +36,11 @@ public sealed record ExampleResult(
 
     /// <summary>acc_norm's outcome, for log-likelihood scoring; null otherwise.</summary>
     public bool? NormalizedCorrect => NormalizedPrediction is { } p ? p == Gold : null;
+
+    /// <summary>A stored score as an example of its group; acc_norm's prediction is derived for log-likelihood scoring.</summary>
+    public static ExampleResult FromScore(PlanGroup group, CachedScore s, ScoringMode scoring) => new(group.Task, group.Subset, group.Split,
+        group.Template, s.DocId, s.Prompt, s.Choices, s.Scores, s.Prediction, s.Gold, s.Truncated, s.ChoiceLengths,
+        scoring == ScoringMode.LogLikelihood ? CausalChoiceScorer.NormalizedPrediction(s.Scores, s.Choices) : null);
 }
 
 /// <summary>What a task's part of the run used: split, subsets, templates and the data file of each subset.</summary>
@@ -41,7 +49,12 @@ public sealed record TaskRunInfo(TaskDefinition Task, string Split, IReadOnlyLis
 
 public sealed record RunProgress(string Description, long Done, long Total);
 
-public sealed record RunOutcome(IReadOnlyList<ExampleResult> Examples, IReadOnlyList<TaskRunInfo> Tasks, long Scored, long Cached, double Seconds);
+/// <summary>A run's examples and tasks; Plan is the whole run's plan, Shard the part this run evaluated when it was one shard.</summary>
+public sealed record RunOutcome(IReadOnlyList<ExampleResult> Examples, IReadOnlyList<TaskRunInfo> Tasks, long Scored, long Cached, double Seconds)
+{
+    public RunPlan? Plan { get; init; }
+    public ShardAssignment? Shard { get; init; }
+}
 
 /// <summary>
 /// Runs evaluation: loads each (task, subset) split, renders and tokenizes every example per template (for a masked LM's
@@ -62,58 +75,97 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
             : new MaskedPromptEncoder(tokenizer, task, template, request.MaxLength).Encode;
 
         // Plan first, so progress knows the total and bad data or templates fail before any model time is spent.
-        var plans = request.Tasks.Select(t => Plan(t, request)).ToList();
-        long total = plans.Sum(p => p.Templates.Count * p.Data.Values.Sum(d => Limited(d, request).Count));
-        long done = 0, scored = 0, cached = 0;
+        var plan = Plan(request);
+        var assignment = request.Shard is { } shard ? ShardPartition.Assign(UnitTokens(plan, request, Encoder, progress, cancel), shard) : null;
+        long total = assignment?.Units ?? plan.Units;
+        long done = 0, scored = 0, cached = 0, position = 0;
         var examples = new List<ExampleResult>();
-        var infos = new List<TaskRunInfo>();
-        foreach (var info in plans)
+        var seconds = plan.Tasks.ToDictionary(t => t.Task.Name, _ => 0.0);
+        var evaluated = new List<PlanGroup>();
+        foreach (var group in plan.Groups)
         {
-            var taskClock = Stopwatch.StartNew();
-            foreach (var subset in info.Subsets)
+            cancel.ThrowIfCancellationRequested();
+            var groupClock = Stopwatch.StartNew();
+            var info = plan.Tasks.First(t => t.Task.Name == group.Task);
+            var start = position;
+            var docs = Limited(info.Data[group.Subset], request).Where((_, i) => assignment?.Contains(start + i) ?? true).ToList();
+            position += group.DocIds.Count;
+            if (docs.Count == 0 && assignment is not null) continue;
+            evaluated.Add(group);
+            var have = cache.Load(modelFingerprint, group.Task, group.Subset, group.Split, group.TemplateKey);
+            var label = $"{group.Task} {group.Subset} · {group.Template}";
+            int hits = docs.Count(d => have.ContainsKey(d.Index));
+            cached += hits;
+            done += hits;
+            progress?.Report(new RunProgress(label, done, total));
+            if (hits < docs.Count)
             {
-                var docs = Limited(info.Data[subset], request);
-                foreach (var templateName in info.Templates)
+                // The batches a single process forms from all the group's documents, length-sorted: a shard (or a resumed
+                // run) scores whole batches of that layout, so its scores are bit for bit those of one uninterrupted process.
+                var wanted = docs.Where(d => !have.ContainsKey(d.Index)).Select(d => d.Index).ToHashSet();
+                var encode = Encoder(info.Task, info.Task.Template(group.Template));
+                var layout = Limited(info.Data[group.Subset], request).Select(encode).OrderBy(p => p.TokenCount).ThenBy(p => p.Document.Index).ToList();
+                foreach (var batch in Batches(layout, request))
                 {
+                    int needed = batch.Count(p => wanted.Contains(p.Document.Index));
+                    if (needed == 0) continue;
                     cancel.ThrowIfCancellationRequested();
-                    var template = info.Task.Template(templateName);
-                    var encode = Encoder(info.Task, template);
-                    var key = TemplateKey(info.Task, template, request);
-                    var have = cache.Load(modelFingerprint, info.Task.Name, subset, info.Split, key);
-                    var label = $"{info.Task.Name} {subset} · {templateName}";
-                    int hits = docs.Count(d => have.ContainsKey(d.Index));
-                    cached += hits;
-                    done += hits;
+                    var scores = scorer.Score(batch, request.Scoring);
+                    var stored = batch.Select((p, i) => new CachedScore(p.Document.Index, scores[i].Prediction, p.Gold, scores[i].Scores,
+                        p.Truncated, p.Text, p.Choices, p.ChoiceIds.Select(c => c.Length).ToArray())).ToList();
+                    cache.Store(modelFingerprint, group.Task, group.Subset, group.Split, group.TemplateKey, stored);
+                    foreach (var s in stored) have[s.DocId] = s;
+                    done += needed;
+                    scored += needed;
                     progress?.Report(new RunProgress(label, done, total));
-                    var missing = docs.Where(d => !have.ContainsKey(d.Index)).Select(encode)
-                        .OrderBy(p => p.TokenCount).ThenBy(p => p.Document.Index).ToList();
-                    foreach (var batch in Batches(missing, request))
-                    {
-                        cancel.ThrowIfCancellationRequested();
-                        var scores = scorer.Score(batch, request.Scoring);
-                        var stored = batch.Select((p, i) => new CachedScore(p.Document.Index, scores[i].Prediction, p.Gold, scores[i].Scores,
-                            p.Truncated, p.Text, p.Choices, p.ChoiceIds.Select(c => c.Length).ToArray())).ToList();
-                        cache.Store(modelFingerprint, info.Task.Name, subset, info.Split, key, stored);
-                        foreach (var s in stored) have[s.DocId] = s;
-                        done += batch.Length;
-                        scored += batch.Length;
-                        progress?.Report(new RunProgress(label, done, total));
-                    }
-                    foreach (var d in docs)
-                    {
-                        var s = have[d.Index];
-                        int? normalized = request.Scoring == ScoringMode.LogLikelihood ? CausalChoiceScorer.NormalizedPrediction(s.Scores, s.Choices) : null;
-                        examples.Add(new ExampleResult(info.Task.Name, subset, info.Split, templateName, d.Index, s.Prompt, s.Choices,
-                            s.Scores, s.Prediction, s.Gold, s.Truncated, s.ChoiceLengths, normalized));
-                    }
                 }
             }
-            infos.Add(info with { Seconds = taskClock.Elapsed.TotalSeconds });
+            examples.AddRange(docs.Select(d => ExampleResult.FromScore(group, have[d.Index], request.Scoring)));
+            seconds[group.Task] += groupClock.Elapsed.TotalSeconds;
         }
-        return new RunOutcome(examples, infos, scored, cached, clock.Elapsed.TotalSeconds);
+        var infos = plan.Tasks.Select(t => t with { Seconds = seconds[t.Task.Name] }).ToList();
+        if (assignment is not null) infos = infos.Select(t => Covering(t, evaluated)).Where(t => t.Subsets.Count > 0).ToList();
+        return new RunOutcome(examples, infos, scored, cached, clock.Elapsed.TotalSeconds) { Plan = plan, Shard = assignment };
     }
 
-    private TaskRunInfo Plan(TaskDefinition task, EvalRequest request)
+    /// <summary>The run's plan: each task's split, subsets, templates and data, and every (subset, template) group's documents.</summary>
+    public RunPlan Plan(EvalRequest request)
+    {
+        var tasks = request.Tasks.Select(t => PlanTask(t, request)).ToList();
+        var groups = tasks.SelectMany(info => info.Subsets.SelectMany(subset => info.Templates.Select(name => new PlanGroup(
+            info.Task.Name, subset, info.Split, name, TemplateKey(info.Task, info.Task.Template(name), request.Scoring, request.MaxLength),
+            Limited(info.Data[subset], request).Select(d => d.Index).ToList())))).ToList();
+        return new RunPlan(modelFingerprint, tasks, groups);
+    }
+
+    /// <summary>Each unit's prompt length in tokens, in plan order: what the shards are balanced by.</summary>
+    private static List<int> UnitTokens(RunPlan plan, EvalRequest request, Func<TaskDefinition, Templates.PromptTemplate, Func<Document, IScoredPrompt>> encoder,
+        IProgress<RunProgress>? progress, CancellationToken cancel)
+    {
+        var tokens = new List<int>((int)plan.Units);
+        foreach (var group in plan.Groups)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var info = plan.Tasks.First(t => t.Task.Name == group.Task);
+            var encode = encoder(info.Task, info.Task.Template(group.Template));
+            tokens.AddRange(Limited(info.Data[group.Subset], request).Select(d => encode(d).TokenCount));
+            progress?.Report(new RunProgress($"sharding: {group.Task} {group.Subset} · {group.Template}", tokens.Count, plan.Units));
+        }
+        return tokens;
+    }
+
+    /// <summary>A task's part of the run restricted to the subsets and templates a shard evaluated.</summary>
+    private static TaskRunInfo Covering(TaskRunInfo task, IReadOnlyList<PlanGroup> evaluated)
+    {
+        var mine = evaluated.Where(g => g.Task == task.Task.Name).ToList();
+        return task with
+        {
+            Subsets = task.Subsets.Where(s => mine.Any(g => g.Subset == s)).ToList(),
+            Templates = task.Templates.Where(t => mine.Any(g => g.Template == t)).ToList(),
+        };
+    }
+
+    private TaskRunInfo PlanTask(TaskDefinition task, EvalRequest request)
     {
         var split = request.Split ?? task.DefaultSplit;
         if (!task.Splits.Contains(split))
@@ -162,10 +214,10 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
         request.Limit is { } limit ? split.Documents.Take(limit).ToList() : split.Documents;
 
     /// <summary>Everything besides the model and the document that decides a score: a change to any of it means rescoring.</summary>
-    public static string TemplateKey(TaskDefinition task, Templates.PromptTemplate template, EvalRequest request)
+    public static string TemplateKey(TaskDefinition task, Templates.PromptTemplate template, ScoringMode scoring, int maxLength)
     {
         var text = string.Join("\u001F", template.Name, template.Source, template.AnswerChoicesSource ?? "", task.AnswerSlot.Source,
-            task.Gold.Source, request.Scoring.ToString(), request.MaxLength.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            task.Gold.Source, scoring.ToString(), maxLength.ToString(System.Globalization.CultureInfo.InvariantCulture));
         return template.Name + "#" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
     }
 }

@@ -9,7 +9,14 @@ namespace Eval.Harness.Runs;
 public sealed record RunMetadata(
     string ModelId, string ModelPath, string Architecture, long Parameters, IReadOnlyDictionary<string, string> WeightsSha256,
     string ModelFingerprint, string TokenizerPath, string TokenizerSha256, string? GitCommit, string Device, string Scoring,
-    int BatchSize, int MaxLength, int? Limit, IReadOnlyList<string> CommandLine, DateTime StartedUtc);
+    int BatchSize, int MaxLength, int? Limit, IReadOnlyList<string> CommandLine, DateTime StartedUtc)
+{
+    /// <summary>The model's config.json as run.json records it; when null it is read from ModelPath.</summary>
+    public JsonNode? ModelConfig { get; init; }
+
+    /// <summary>The shard folders a merged run was assembled from; null for a run that evaluated its units itself.</summary>
+    public IReadOnlyList<string>? MergedFrom { get; init; }
+}
 
 /// <summary>
 /// Writes a run's folder: results.json (shaped like lm-evaluation-harness's, so its tools read it), results.csv,
@@ -32,7 +39,7 @@ public static class ResultWriter
         };
         foreach (var task in outcome.Tasks)
             written.Add(ResultFiles.WriteText(Path.Combine(folder, $"samples_{task.Task.Name}.jsonl"), Samples(outcome, task.Task.Name, sampleText)));
-        written.Add(ResultFiles.WriteText(Path.Combine(folder, "run.json"), RunJson(outcome, meta).ToJsonString(Indented)));
+        written.Add(ResultFiles.WriteText(Path.Combine(folder, "run.json"), RunJson(outcome, meta, sampleText).ToJsonString(Indented)));
         return written;
     }
 
@@ -209,16 +216,25 @@ public static class ResultWriter
         return sb.ToString();
     }
 
-    private static JsonObject RunJson(RunOutcome outcome, RunMetadata meta) => new()
+    private static JsonObject RunJson(RunOutcome outcome, RunMetadata meta, bool sampleText)
+    {
+        var run = RunJsonCommon(outcome, meta, sampleText);
+        if (outcome.Plan is { } plan) run["plan"] = plan.ToJson();
+        if (outcome.Shard is { } shard) run["shard"] = shard.ToJson();
+        if (meta.MergedFrom is { } shards) run["merged_from"] = new JsonArray(shards.Select(f => (JsonNode)f!).ToArray());
+        return run;
+    }
+
+    private static JsonObject RunJsonCommon(RunOutcome outcome, RunMetadata meta, bool sampleText) => new()
     {
         ["model"] = new JsonObject
         {
             ["id"] = meta.ModelId, ["path"] = meta.ModelPath, ["architecture"] = meta.Architecture, ["parameters"] = meta.Parameters,
             ["fingerprint"] = meta.ModelFingerprint,
             ["weights_sha256"] = new JsonObject(meta.WeightsSha256.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["config"] = File.Exists(Path.Combine(meta.ModelPath, "config.json"))
+            ["config"] = meta.ModelConfig?.DeepClone() ?? (File.Exists(Path.Combine(meta.ModelPath, "config.json"))
                 ? JsonNode.Parse(File.ReadAllText(Path.Combine(meta.ModelPath, "config.json")))
-                : null,   // a fairseq folder: the config is synthesised from the checkpoint's args
+                : null),   // a fairseq folder: the config is synthesised from the checkpoint's args
         },
         ["tokenizer"] = new JsonObject { ["path"] = meta.TokenizerPath, ["sha256"] = meta.TokenizerSha256 },
         ["git_commit"] = meta.GitCommit,
@@ -231,7 +247,7 @@ public static class ResultWriter
         ["machine"] = new JsonObject { ["cores"] = Environment.ProcessorCount, ["arch"] = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString() },
         ["options"] = new JsonObject
         {
-            ["scoring"] = meta.Scoring, ["batch_size"] = meta.BatchSize, ["max_length"] = meta.MaxLength, ["limit"] = meta.Limit,
+            ["scoring"] = meta.Scoring, ["batch_size"] = meta.BatchSize, ["max_length"] = meta.MaxLength, ["limit"] = meta.Limit, ["sample_text"] = sampleText,
             ["command_line"] = new JsonArray(meta.CommandLine.Select(a => (JsonNode)a!).ToArray()),
         },
         ["tasks"] = new JsonArray(outcome.Tasks.Select(t => (JsonNode)new JsonObject
