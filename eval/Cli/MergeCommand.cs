@@ -12,14 +12,14 @@ public static class MergeCommand
     {
         var shards = new Argument<string[]>("SHARD_DIR") { Description = "the run folders of every shard (`eval --shard K/N`)", Arity = ArgumentArity.OneOrMore };
         var output = new Option<string>("--output") { Description = "folder for the merged run (results, samples, run.json, scores.sqlite)", Required = true };
-        var prompts = new Option<string?>("--prompts") { Description = "folder of task YAML files the shards ran with (default: prompts/ of this project)" };
+        var prompts = ProjectPaths.PromptsOption();
         var command = new Command("merge", "Join the shard folders of one sharded evaluation into one run folder, identical to a single-process run's; refuses shards of different runs and missing or repeated units");
         command.Arguments.Add(shards);
         command.Options.Add(output);
         command.Options.Add(prompts);
         command.SetAction(result => CommandRunner.Run(() =>
         {
-            var registry = TaskRegistry.Load(result.GetValue(prompts) ?? ProjectPaths.PromptsFolder());
+            var registry = ProjectPaths.LoadTasks(result.GetValue(prompts));
             var folders = result.GetValue(shards)!;
             var written = RunMerger.Merge(folders, result.GetValue(output)!, registry.Get);
             AnsiConsole.MarkupLine($"merged {folders.Length} shard(s) → {Markup.Escape(result.GetValue(output)!)}");

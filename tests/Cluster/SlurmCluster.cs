@@ -18,6 +18,7 @@ public sealed class SlurmCluster : IDisposable
 
     private readonly List<Process> daemons = [];
 
+
     private SlurmCluster(string folder)
     {
         Folder = folder;
@@ -37,9 +38,13 @@ public sealed class SlurmCluster : IDisposable
         return null;
     }
 
-    public static SlurmCluster Start(string folder)
+    /// <summary>
+    /// Starts a cluster in a short folder of its own under /tmp (deleted with it): munged's and slurmd's unix sockets live
+    /// there, and a socket path must fit a sockaddr_un (108 bytes), which a test run's temp folder need not.
+    /// </summary>
+    public static SlurmCluster Start()
     {
-        var cluster = new SlurmCluster(folder);
+        var cluster = new SlurmCluster(Path.Combine("/tmp", "mlm-slurm-" + Guid.NewGuid().ToString("N")[..12]));
         try
         {
             cluster.StartDaemons();
@@ -176,6 +181,7 @@ public sealed class SlurmCluster : IDisposable
         foreach (var pid in ProcessesWithOurConfig()) Stop(pid);
         foreach (var d in daemons) d.Dispose();
         daemons.Clear();
+        if (Directory.Exists(Folder)) Directory.Delete(Folder, recursive: true);
     }
 
     private IEnumerable<int> ProcessesWithOurConfig()

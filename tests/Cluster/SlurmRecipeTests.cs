@@ -34,7 +34,7 @@ public sealed class SlurmRecipeTests
         if (SlurmCluster.Unavailable() is { } reason) Assert.Inconclusive(reason);
         var root = SharedFixtures.TempDirectory();
         var clock = Stopwatch.StartNew();
-        using var cluster = SlurmCluster.Start(Path.Combine(root, "slurm"));
+        using var cluster = SlurmCluster.Start();
         var started = clock.Elapsed;
 
         var run = Path.Combine(root, "run");
