@@ -59,7 +59,8 @@ public sealed partial class HtmlReportTests
         Assert.AreEqual(0, code, log);
 
         var html = File.ReadAllText(Path.Combine(output, "report.html"));
-        Assert.IsFalse(Regex.IsMatch(html, @"<script|<link|<img|src=|url\("), "the report must not fetch or run anything");
+        // Clip paths are referenced within the document (url(#…)); nothing else may point anywhere, nor embed images.
+        Assert.IsFalse(Regex.IsMatch(html, @"<script|<link|<img|<image|src=|href=""(?!#)|url\((?!#)"), "the report must not fetch or run anything");
         // Per task: languages and templates; the model comparison; Mask-Predict and single [MASK] speed.
         const int expectedCharts = 2 * 2 + 1 + 2;
         Assert.AreEqual(expectedCharts, Regex.Matches(html, "<svg ").Count);
@@ -88,8 +89,15 @@ public sealed partial class HtmlReportTests
         Assert.AreEqual(expectedCharts, sizes.Count, match.Value);
         foreach (var s in sizes)
             Assert.IsTrue(int.Parse(s[1]) > 100 && int.Parse(s[2]) > 100, $"chart {s[0]} rendered at {s[1]}×{s[2]}");
-        CollectionAssert.AreEquivalent(new[] { "xnli-languages", "xnli-templates", "xcopa-languages", "xcopa-templates", "models", "decode-mb-base-mask-predict", "decode-single-mask" },
-            sizes.Select(s => s[0]).ToList());
+        CollectionAssert.AreEquivalent(new[] { "xnli-languages", "xnli-templates", "xcopa-languages", "xcopa-templates", "models", "decode-mb-base-mask-predict",
+            "decode-single-mask" }, sizes.Select(s => s[0]).ToList());
+
+        // Every id is defined once in the page, and every local reference points at an id of its own figure.
+        var ids = Regex.Matches(html, @"\bid=""([^""]+)""").Select(m => m.Groups[1].Value).ToList();
+        Assert.AreEqual(ids.Count, ids.Distinct().Count(), "duplicate ids: " + string.Join(", ", ids.GroupBy(i => i).Where(g => g.Count() > 1).Select(g => g.Key)));
+        foreach (var figure in Regex.Matches(html, @"<figure id=""(?<name>[^""]+)"">(?<body>.*?)</figure>", RegexOptions.Singleline).Cast<Match>())
+            foreach (var reference in Regex.Matches(figure.Groups["body"].Value, @"url\(#(?<id>[^)]+)\)").Cast<Match>())
+                StringAssert.StartsWith(reference.Groups["id"].Value, figure.Groups["name"].Value + "-");
     }
 
     [TestMethod]
@@ -98,11 +106,16 @@ public sealed partial class HtmlReportTests
         var dir = SharedFixtures.TempDirectory();
         var (a, b) = TwoRuns(dir);
         var document = EvaluationReport.Build(RunRecord.LoadAll([a, b]), DecodeCsv(dir));
-        var files = document.WriteTo(Path.Combine(dir, "out"), "report", rasterizer: null);
+        var files = document.WriteTo(Path.Combine(dir, "out"), "report");
         var md = File.ReadAllText(Path.Combine(dir, "out", "report.md"));
         var links = Regex.Matches(md, @"!\[(?:\\.|[^\]])*\]\((?<path>[^)]+)\)").Select(m => m.Groups["path"].Value).ToList();
         Assert.AreEqual(7, links.Count);
-        foreach (var link in links) Assert.IsTrue(File.Exists(Path.Combine(dir, "out", link)), link);
+        foreach (var link in links)
+        {
+            StringAssert.EndsWith(link, ".png");
+            Assert.IsTrue(File.Exists(Path.Combine(dir, "out", link)), link);
+            Assert.IsTrue(File.Exists(Path.Combine(dir, "out", Path.ChangeExtension(link, ".svg"))), link);
+        }
         StringAssert.Contains(md, "| language | model-a | model-b |");
         Assert.IsTrue(files.All(File.Exists));
     }
