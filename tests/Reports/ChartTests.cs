@@ -18,7 +18,7 @@ public sealed class ChartTests
     private static BarChart Grouped() => new(new ChartFrame("Accuracy <per> language & model", "language", "accuracy (%)"),
         ["en", "fr", "sw"],
         [
-            new BarSeries("model A", [60, 55, 41], [new Interval(50, 70), new Interval(45, 65), new Interval(30, 52)]),
+            new BarSeries("model A", [60, 55, 41], [new Interval(50, 70), new Interval(45, 65), new Interval(33, 52)]),
             new BarSeries("model B", [62, double.NaN, 38], [new Interval(52, 72), null, new Interval(28, 48)]),
         ], YMax: 100, Reference: (33.3, "chance"));
 
@@ -52,10 +52,10 @@ public sealed class ChartTests
         Assert.AreEqual(Palette.Colour(0), series[0].Bars[0].FillColor);
         Assert.AreEqual(Color.FromHex("#E69F00"), series[1].Bars[0].FillColor, "Okabe–Ito orange second");
 
-        // Whiskers: from the interval's low to its high end, around the bar's value.
+        // Whiskers: from the interval's low to its high end, around the bar's value (sw of model A: 8 below, 11 above).
         var whiskers = plot.GetPlottables<ErrorBar>().ToList();
         Assert.AreEqual(2, whiskers.Count);
-        CollectionAssert.AreEqual(new[] { 10.0, 10, 11 }, whiskers[0].YErrorNegative!.ToArray());
+        CollectionAssert.AreEqual(new[] { 10.0, 10, 8 }, whiskers[0].YErrorNegative!.ToArray());
         CollectionAssert.AreEqual(new[] { 10.0, 10, 11 }, whiskers[0].YErrorPositive!.ToArray());
         CollectionAssert.AreEqual(new[] { 10.0, 10 }, whiskers[1].YErrorNegative!.ToArray());
         CollectionAssert.AreEqual(new[] { 62.0, 38 }, whiskers[1].Ys!.ToArray());
@@ -195,6 +195,31 @@ public sealed class ChartTests
         Assert.IsTrue(strips[1].Data.GetScatterPoints().All(p => Math.Abs(p.X - 1) < 0.25), "b's points lie over b's box");
         CollectionAssert.AreEqual(new[] { (0.0, "a"), (1.0, "b") }, Ticks(plot.Axes.Bottom));
         Assert.AreEqual(33.3, plot.GetPlottables<HorizontalLine>().Single().Y);
+    }
+
+    [TestMethod]
+    public void HeatmapHoldsEachCellWithItsValueWrittenInItAndTheFirstRowOnTop()
+    {
+        var chart = new HeatmapChart(new ChartFrame("xnli: accuracy", "template", "language"), ["en", "fr", "sw"], ["t1", "t2"],
+            [[80, 70], [60, double.NaN], [40, 35.25]]);
+        var plot = Rendered(chart);
+        var heatmap = plot.GetPlottables<Heatmap>().Single();
+        Assert.AreEqual(80, heatmap.Intensities[0, 0]);
+        Assert.AreEqual(35.25, heatmap.Intensities[2, 1]);
+        Assert.IsTrue(double.IsNaN(heatmap.Intensities[1, 1]));
+        Assert.AreEqual(new ScottPlot.Range(0, 100), heatmap.ManualRange);
+        Assert.IsInstanceOfType<ScottPlot.Colormaps.Viridis>(heatmap.Colormap);
+
+        var labels = plot.GetPlottables<Text>().ToDictionary(t => (t.Location.X, t.Location.Y), t => t.LabelText);
+        Assert.AreEqual(5, labels.Count, "six cells, one NaN");
+        Assert.AreEqual("80.0", labels[(0, 2)], "en is the top row (y = 2)");
+        Assert.AreEqual("35.3", labels[(1, 0)], "sw · t2 at the bottom right, one decimal");
+        Assert.IsFalse(labels.ContainsKey((1, 1)), "fr · t2 has no examples");
+        CollectionAssert.AreEqual(new[] { (2.0, "en"), (1.0, "fr"), (0.0, "sw") }, Ticks(plot.Axes.Left));
+        CollectionAssert.AreEqual(new[] { (0.0, "t1"), (1.0, "t2") }, Ticks(plot.Axes.Bottom));
+
+        var e = Assert.ThrowsException<ArgumentException>(() => new HeatmapChart(new ChartFrame("bad", "x", "y"), ["a"], ["t1", "t2"], [[1]]).ToPlot());
+        StringAssert.Contains(e.Message, "1 rows of 2 values");
     }
 
     [TestMethod]

@@ -61,8 +61,8 @@ public sealed partial class HtmlReportTests
         var html = File.ReadAllText(Path.Combine(output, "report.html"));
         // Clip paths are referenced within the document (url(#…)); nothing else may point anywhere, nor embed images.
         Assert.IsFalse(Regex.IsMatch(html, @"<script|<link|<img|<image|src=|href=""(?!#)|url\((?!#)"), "the report must not fetch or run anything");
-        // Per task: languages and templates; the model comparison; Mask-Predict and single [MASK] speed.
-        const int expectedCharts = 2 * 2 + 1 + 2;
+        // Per task: languages, templates and a heatmap per model; the model comparison; Mask-Predict and single [MASK] speed.
+        const int expectedCharts = 2 * (2 + 2) + 1 + 2;
         Assert.AreEqual(expectedCharts, Regex.Matches(html, "<svg ").Count);
 
         // Chromium loads a copy with a probe that writes each chart's rendered size into the DOM it dumps.
@@ -89,8 +89,8 @@ public sealed partial class HtmlReportTests
         Assert.AreEqual(expectedCharts, sizes.Count, match.Value);
         foreach (var s in sizes)
             Assert.IsTrue(int.Parse(s[1]) > 100 && int.Parse(s[2]) > 100, $"chart {s[0]} rendered at {s[1]}×{s[2]}");
-        CollectionAssert.AreEquivalent(new[] { "xnli-languages", "xnli-templates", "xcopa-languages", "xcopa-templates", "models", "decode-mb-base-mask-predict",
-            "decode-single-mask" }, sizes.Select(s => s[0]).ToList());
+        CollectionAssert.AreEquivalent(new[] { "xnli-languages", "xnli-templates", "xnli-heatmap-model-a", "xnli-heatmap-model-b", "xcopa-languages", "xcopa-templates",
+            "xcopa-heatmap-model-a", "xcopa-heatmap-model-b", "models", "decode-mb-base-mask-predict", "decode-single-mask" }, sizes.Select(s => s[0]).ToList());
 
         // Every id is defined once in the page, and every local reference points at an id of its own figure.
         var ids = Regex.Matches(html, @"\bid=""([^""]+)""").Select(m => m.Groups[1].Value).ToList();
@@ -109,7 +109,7 @@ public sealed partial class HtmlReportTests
         var files = document.WriteTo(Path.Combine(dir, "out"), "report");
         var md = File.ReadAllText(Path.Combine(dir, "out", "report.md"));
         var links = Regex.Matches(md, @"!\[(?:\\.|[^\]])*\]\((?<path>[^)]+)\)").Select(m => m.Groups["path"].Value).ToList();
-        Assert.AreEqual(7, links.Count);
+        Assert.AreEqual(11, links.Count);
         foreach (var link in links)
         {
             StringAssert.EndsWith(link, ".png");
@@ -118,6 +118,23 @@ public sealed partial class HtmlReportTests
         }
         StringAssert.Contains(md, "| language | model-a | model-b |");
         Assert.IsTrue(files.All(File.Exists));
+    }
+
+    [TestMethod]
+    public void EachModelHasAHeatmapOfAccuracyPerLanguageAndTemplate()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var (a, b) = TwoRuns(dir);
+        var document = EvaluationReport.Build(RunRecord.LoadAll([a, b]), null);
+        var xnli = document.Sections.Single(s => s.Heading == "Task: xnli").Blocks.OfType<ReportFigure>().ToDictionary(f => f.FileName, f => f.Chart);
+        var heatmapA = (Eval.Charts.HeatmapChart)xnli["xnli-heatmap-model-a"];
+        CollectionAssert.AreEqual(Languages, heatmapA.Rows.ToArray());
+        CollectionAssert.AreEqual(Templates, heatmapA.Columns.ToArray());
+        // A is right on the even documents (10 of 20), except on sw with "can we infer", where it is never right.
+        CollectionAssert.AreEqual(new[] { 50.0, 50, 50, 50, 50, 50, 50, 50, 0 }, heatmapA.Values.SelectMany(r => r).ToArray());
+        // B adds every fourth document from 1: 15 of 20, and 5 of 20 where A has none.
+        var heatmapB = (Eval.Charts.HeatmapChart)xnli["xnli-heatmap-model-b"];
+        CollectionAssert.AreEqual(new[] { 75.0, 75, 75, 75, 75, 75, 75, 75, 25 }, heatmapB.Values.SelectMany(r => r).ToArray());
     }
 
     [TestMethod]
