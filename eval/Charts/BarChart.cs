@@ -24,7 +24,7 @@ public sealed record BarChart(ChartFrame Frame, IReadOnlyList<string> Categories
             .Where(double.IsFinite).ToList();
         if (Reference is { } r) values.Add(r.Value);
         double Axis(double v) => PlotAxes.ToAxis(YAxis, v, "y");
-        values.ForEach(v => Axis(v));
+        values.ForEach(v => Axis(v)); // a log axis refuses values ≤ 0 before anything is drawn
 
         double lowest = values.Count > 0 ? values.Min() : 1, highest = values.Count > 0 ? values.Max() : 1;
         double yMin = YMin ?? (YAxis == AxisKind.Linear ? Math.Min(0, lowest) : lowest), yMax = YMax ?? highest;

@@ -16,11 +16,12 @@ public static partial class ChartFiles
     /// <summary>
     /// The chart as a standalone SVG document. Skia names clip paths from a process-wide counter, so the ids are
     /// renumbered in order of appearance: the same chart gives the same bytes whatever was rendered before it. Skia's SVG
-    /// backend draws dashed lines as filled dash outlines (saying "Unsupported path effect" on stderr as it does).
+    /// backend draws dashed lines as filled dash outlines (and says so on stderr, which <see cref="NativeStderr"/> mutes).
     /// </summary>
     public static string Svg(IChart chart)
     {
-        var svg = chart.ToPlot().GetSvgXml(chart.Frame.Width, chart.Frame.Height);
+        using var plot = chart.ToPlot();
+        var svg = NativeStderr.Silenced(() => plot.GetSvgXml(chart.Frame.Width, chart.Frame.Height));
         var renamed = new Dictionary<string, string>();
         foreach (Match m in IdAttribute().Matches(svg)) renamed.TryAdd(m.Groups[1].Value, $"clip{renamed.Count + 1}");
         return RenameIds(svg, id => renamed.GetValueOrDefault(id, id));
@@ -36,9 +37,10 @@ public static partial class ChartFiles
     /// <summary>The chart as PNG bytes, <see cref="PngScale"/> times the frame's size.</summary>
     public static byte[] Png(IChart chart)
     {
-        var plot = chart.ToPlot();
+        using var plot = chart.ToPlot();
         plot.ScaleFactor = PngScale;
-        return plot.GetImage(chart.Frame.Width * PngScale, chart.Frame.Height * PngScale).GetImageBytes(ImageFormat.Png);
+        using var image = plot.GetImage(chart.Frame.Width * PngScale, chart.Frame.Height * PngScale);
+        return image.GetImageBytes(ImageFormat.Png);
     }
 
     /// <summary>

@@ -23,6 +23,7 @@ public sealed record XyChart(ChartFrame Frame, IReadOnlyList<XySeries> Series, A
         if (Reference is { } r) yValues.Add(r.Value);
         double X(double v) => PlotAxes.ToAxis(XAxis, v, "x");
         double Y(double v) => PlotAxes.ToAxis(YAxis, v, "y");
+        // A log axis refuses values ≤ 0 before anything is drawn.
         foreach (var p in points) X(p.X);
         yValues.ForEach(v => Y(v));
 

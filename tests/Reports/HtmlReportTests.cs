@@ -57,6 +57,7 @@ public sealed partial class HtmlReportTests
         var output = Path.Combine(dir, "report");
         var (code, log) = ProgramProcess.Run(dir, "report", a, b, "--bench", DecodeCsv(dir), "--output", output);
         Assert.AreEqual(0, code, log);
+        Assert.IsFalse(log.Contains("Unsupported path effect", StringComparison.Ordinal), "Skia's note on dashed lines reaches stderr: " + log);
 
         var html = File.ReadAllText(Path.Combine(output, "report.html"));
         // Clip paths are referenced within the document (url(#…)); nothing else may point anywhere, nor embed images.
