@@ -139,6 +139,38 @@ public sealed partial class HtmlReportTests
     }
 
     [TestMethod]
+    public void MaskPredictSpeedUpsArePlottedOnLogAxesOneLinePerIterationCount()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var csv = DecodeCsv(dir);
+        // T = 1 also at batch 8, half as fast relative to greedy: 0.75·L.
+        var batch8 = File.ReadAllLines(csv).Select(l => l.Split(',')).Where(f => f[5] == "mask-predict" && f[9] == "1")
+            .Select(f => string.Join(",", f.Select((v, i) => i == 12 ? "8" : i == 22 ? (0.75 * int.Parse(f[8])).ToString(System.Globalization.CultureInfo.InvariantCulture) : v)));
+        File.AppendAllLines(csv, batch8);
+        var section = DecodeSpeedSection.Build(csv);
+        var chart = (Eval.Charts.XyChart)section.Blocks.OfType<ReportFigure>().Single(f => f.FileName == "decode-mb-base-mask-predict").Chart;
+        var plot = chart.ToPlot();
+        plot.RenderInMemory(chart.Frame.Width, chart.Frame.Height);
+        var lines = plot.GetPlottables<ScottPlot.Plottables.Scatter>().ToList();
+        CollectionAssert.AreEqual(new[] { "T = 1", "T = 4", "T = 1, batch 8" }, lines.Select(l => l.LegendText).ToArray());
+        Assert.AreEqual(ScottPlot.LinePattern.Dashed.Name, lines[2].LinePattern.Name, "the largest batch is dashed");
+        Assert.AreEqual(lines[0].LineColor, lines[2].LineColor, "in T = 1's colour");
+        Assert.AreNotEqual(lines[0].LineColor, lines[1].LineColor);
+        CollectionAssert.AreEqual(new[] { 1.0, 4, 16 }.Select(l => Math.Round(Math.Log10(0.75 * l), 9)).ToArray(), lines[2].Data.GetScatterPoints().Select(p => Math.Round(p.Y, 9)).ToArray());
+        // The CSV's speed-up is 1.5·L/T at batch 1: each line holds log10 of it at log10 L.
+        foreach (var (line, t) in lines.Take(2).Zip(new[] { 1, 4 }))
+        {
+            CollectionAssert.AreEqual(new[] { 1.0, 4, 16 }.Select(l => Math.Round(Math.Log10(l), 9)).ToArray(), line.Data.GetScatterPoints().Select(p => Math.Round(p.X, 9)).ToArray());
+            CollectionAssert.AreEqual(new[] { 1.0, 4, 16 }.Select(l => Math.Round(Math.Log10(1.5 * l / t), 9)).ToArray(), line.Data.GetScatterPoints().Select(p => Math.Round(p.Y, 9)).ToArray());
+            Assert.AreEqual(ScottPlot.LinePattern.Solid.Name, line.LinePattern.Name, "batch 1 is solid");
+        }
+        var xTicks = ((ScottPlot.TickGenerators.NumericManual)plot.Axes.Bottom.TickGenerator).Ticks.Where(t => t.IsMajor).Select(t => t.Label).ToArray();
+        CollectionAssert.AreEqual(new[] { "1", "4", "16" }, xTicks, "the measured lengths are the x ticks");
+        Assert.AreEqual(0, plot.GetPlottables<ScottPlot.Plottables.HorizontalLine>().Single().Y, "1× at log10 1");
+        StringAssert.Contains(plot.Axes.Title.Label.Text, "Mask-Predict vs greedy: mb-base");
+    }
+
+    [TestMethod]
     public void ComparisonTableCallsAClearImprovementSignificant()
     {
         var dir = SharedFixtures.TempDirectory();
