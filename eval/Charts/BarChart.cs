@@ -1,3 +1,5 @@
+using ScottPlot;
+
 namespace Eval.Charts;
 
 /// <summary>One series of a bar chart: a value per category (NaN where it has none) and optional intervals.</summary>
@@ -5,53 +7,70 @@ public sealed record BarSeries(string Name, IReadOnlyList<double> Values, IReadO
 
 /// <summary>
 /// Bars per category; with several series, grouped side by side. Intervals draw as whiskers. The y axis starts at zero
-/// unless given, so bar lengths stay comparable; a log y axis has bars rising from its bottom, or from BarBase (a ratio
-/// of 1, say) up or down.
+/// unless given, so bar lengths stay comparable; on a log y axis bars rise from the axis bottom, or from BarBase (a
+/// ratio of 1, say) up or down.
 /// </summary>
 public sealed record BarChart(ChartFrame Frame, IReadOnlyList<string> Categories, IReadOnlyList<BarSeries> Series,
     AxisKind YAxis = AxisKind.Linear, double? YMin = null, double? YMax = null, (double Value, string Label)? Reference = null,
     double? BarBase = null) : IChart
 {
-    public string ToSvg()
+    public Plot ToPlot()
     {
         foreach (var s in Series)
             if (s.Values.Count != Categories.Count || s.Intervals is { } iv && iv.Count != Categories.Count)
                 throw new ArgumentException($"bar series '{s.Name}' has {s.Values.Count} values for {Categories.Count} categories in chart '{Frame.Title}'");
-        var legend = Series.Select((s, i) => new LegendEntry(s.Name, Palette.Colour(i), null, null, true)).ToList();
-        var svg = new SvgCanvas(Frame.Width, Frame.Height, Frame.Title);
-        var area = ChartLayout.CategoryArea(Frame, legend, Categories);
-        var values = Series.SelectMany(s => s.Values.Concat((s.Intervals ?? []).Where(i => i is not null).SelectMany(i => new[] { i!.Value.Low, i.Value.High })));
-        if (Reference is { } r) values = values.Append(r.Value);
-        var y = Scale.For(YAxis, values, area.Bottom, area.Top, "y", YMin ?? (YAxis == AxisKind.Linear ? 0 : null), YMax);
+        var plot = PlotAxes.Framed(Frame);
+        var values = Series.SelectMany(s => s.Values.Concat((s.Intervals ?? []).Where(i => i is not null).SelectMany(i => new[] { i!.Value.Low, i.Value.High })))
+            .Where(double.IsFinite).ToList();
+        if (Reference is { } r) values.Add(r.Value);
+        double Axis(double v) => PlotAxes.ToAxis(YAxis, v, "y");
+        values.ForEach(v => Axis(v)); // a log axis refuses values ≤ 0 before anything is drawn
 
-        ChartLayout.Title(svg, Frame);
-        ChartLayout.YAxis(svg, Frame, area, y);
-        ChartLayout.CategoryAxis(svg, Frame, area, Categories);
-        double slot = area.Width / Math.Max(1, Categories.Count);
-        double barWidth = Math.Min(56, slot * 0.8 / Math.Max(1, Series.Count)), groupWidth = barWidth * Series.Count;
-        double baseline = BarBase is { } from ? Math.Clamp(y.Map(from), area.Top, area.Bottom)
-            : YAxis == AxisKind.Log ? area.Bottom : y.Map(Math.Max(y.Min, Math.Min(0, y.Max)));
+        double lowest = values.Count > 0 ? values.Min() : 1, highest = values.Count > 0 ? values.Max() : 1;
+        double yMin = YMin ?? (YAxis == AxisKind.Linear ? Math.Min(0, lowest) : lowest), yMax = YMax ?? highest;
+        if (YAxis == AxisKind.Log) PlotAxes.Log(plot.Axes.Left, Math.Min(yMin, BarBase ?? yMin), Math.Max(yMax, BarBase ?? yMax));
+        double baseline = BarBase is { } from ? Axis(from) : YAxis == AxisKind.Log ? plot.Axes.Left.Min : 0;
+
+        double groupWidth = 0.8, barWidth = groupWidth / Math.Max(1, Series.Count);
         for (int s = 0; s < Series.Count; s++)
         {
             var series = Series[s];
-            svg.BeginGroup("series");
+            var bars = new List<Bar>();
+            var whiskers = (X: new List<double>(), Y: new List<double>(), Low: new List<double>(), High: new List<double>());
             for (int c = 0; c < Categories.Count; c++)
             {
                 double v = series.Values[c];
                 if (!double.IsFinite(v)) continue;
-                double x = area.Left + slot * c + (slot - groupWidth) / 2 + barWidth * s;
-                double top = Math.Clamp(y.Map(v), area.Top, area.Bottom);
-                var tip = $"{series.Name} · {Categories[c]}: {Format.Number(v)}";
-                if (series.Intervals?[c] is { } ci) tip += $" [{Format.Number(ci.Low)}, {Format.Number(ci.High)}]";
-                svg.Rect(x + 0.5, Math.Min(top, baseline), barWidth - 1, Math.Abs(baseline - top), "bar", Palette.Colour(s), tooltip: tip);
+                double x = c - groupWidth / 2 + barWidth * (s + 0.5);
+                bars.Add(new Bar { Position = x, Value = Axis(v), ValueBase = baseline, Size = barWidth * 0.92, FillColor = Palette.Colour(s), LineWidth = 0 });
                 if (series.Intervals?[c] is { } interval)
-                    svg.ErrorBar(x + barWidth / 2, Math.Clamp(y.Map(interval.Low), area.Top, area.Bottom), Math.Clamp(y.Map(interval.High), area.Top, area.Bottom),
-                        Math.Min(5, barWidth / 4), "#222");
+                {
+                    whiskers.X.Add(x);
+                    whiskers.Y.Add(Axis(v));
+                    whiskers.Low.Add(Axis(v) - Axis(interval.Low));
+                    whiskers.High.Add(Axis(interval.High) - Axis(v));
+                }
             }
-            svg.EndGroup();
+            var barPlot = plot.Add.Bars(bars);
+            barPlot.LegendText = series.Name;
+            barPlot.Color = Palette.Colour(s);
+            if (whiskers.X.Count > 0)
+            {
+                var errors = plot.Add.ErrorBar(whiskers.X, whiskers.Y, whiskers.High);
+                errors.YErrorNegative = whiskers.Low;
+                errors.Color = Color.FromHex("#222222");
+                errors.LineWidth = 1.3f;
+                errors.CapSize = Math.Min(8, (float)(barWidth * 30));
+            }
         }
-        if (Reference is { } reference) ChartLayout.ReferenceLine(svg, area, y, reference.Value, reference.Label);
-        ChartLayout.Legend(svg, area, legend);
-        return svg.ToSvg();
+        if (Reference is { } reference) PlotAxes.Reference(plot, Axis(reference.Value), reference.Label);
+        PlotAxes.Categories(plot, Categories);
+        if (YAxis == AxisKind.Linear)
+        {
+            double pad = (yMax - yMin) * 0.04;
+            plot.Axes.SetLimitsY(YMin ?? (yMin < 0 ? yMin - pad : yMin), YMax ?? yMax + pad);
+        }
+        PlotAxes.LegendWhenSeveral(plot, Series.Count);
+        return plot;
     }
 }

@@ -1,11 +1,13 @@
+using ScottPlot;
+
 namespace Eval.Charts;
 
 public enum XyStyle { Line, Markers, LineAndMarkers }
 
-/// <summary>A point, with an optional interval on y and a label for its tooltip.</summary>
+/// <summary>A point, with an optional interval on y and a label naming it (a run, a latency).</summary>
 public readonly record struct XyPoint(double X, double Y, Interval? Interval = null, string? Label = null);
 
-/// <summary>One series of a line or scatter chart. Dashed draws its line dashed (a fitted curve beside measured points).</summary>
+/// <summary>One series of a line or scatter chart. Dashed draws its line dashed (a fitted curve, a second batch size).</summary>
 public sealed record XySeries(string Name, IReadOnlyList<XyPoint> Points, XyStyle Style = XyStyle.LineAndMarkers, bool Dashed = false,
     int? ColourIndex = null);
 
@@ -13,45 +15,47 @@ public sealed record XySeries(string Name, IReadOnlyList<XyPoint> Points, XyStyl
 public sealed record XyChart(ChartFrame Frame, IReadOnlyList<XySeries> Series, AxisKind XAxis = AxisKind.Linear, AxisKind YAxis = AxisKind.Linear,
     double? YMin = null, double? YMax = null, IReadOnlyList<double>? XTicks = null, (double Value, string Label)? Reference = null) : IChart
 {
-    public string ToSvg()
+    public Plot ToPlot()
     {
-        int Colour(int i) => Series[i].ColourIndex ?? i;
-        var legend = Series.Select((s, i) => new LegendEntry(s.Name, Palette.Colour(Colour(i)), s.Style == XyStyle.Line ? null : Colour(i),
-            s.Dashed ? "6 4" : Palette.Dash(Colour(i)), false, HasLine: s.Style != XyStyle.Markers)).ToList();
-        var svg = new SvgCanvas(Frame.Width, Frame.Height, Frame.Title);
-        var area = ChartLayout.Area(Frame, legend);
+        var plot = PlotAxes.Framed(Frame);
         var points = Series.SelectMany(s => s.Points).Where(p => double.IsFinite(p.X) && double.IsFinite(p.Y)).ToList();
-        var yValues = points.SelectMany(p => p.Interval is { } iv ? new[] { p.Y, iv.Low, iv.High } : [p.Y]);
-        if (Reference is { } r) yValues = yValues.Append(r.Value);
-        var x = Scale.For(XAxis, points.Select(p => p.X), area.Left, area.Right, "x", tickValues: XTicks);
-        var y = Scale.For(YAxis, yValues, area.Bottom, area.Top, "y", YMin, YMax);
+        var yValues = points.SelectMany(p => p.Interval is { } iv ? new[] { p.Y, iv.Low, iv.High } : [p.Y]).ToList();
+        if (Reference is { } r) yValues.Add(r.Value);
+        double X(double v) => PlotAxes.ToAxis(XAxis, v, "x");
+        double Y(double v) => PlotAxes.ToAxis(YAxis, v, "y");
+        // A log axis refuses values ≤ 0 before anything is drawn.
+        foreach (var p in points) X(p.X);
+        yValues.ForEach(v => Y(v));
 
-        ChartLayout.Title(svg, Frame);
-        ChartLayout.YAxis(svg, Frame, area, y);
-        ChartLayout.XAxis(svg, Frame, area, x);
-        if (Reference is { } reference) ChartLayout.ReferenceLine(svg, area, y, reference.Value, reference.Label);
         for (int s = 0; s < Series.Count; s++)
         {
             var series = Series[s];
-            string colour = Palette.Colour(Colour(s));
+            int colourIndex = series.ColourIndex ?? s;
+            var colour = Palette.Colour(colourIndex);
             var visible = series.Points.Where(p => double.IsFinite(p.X) && double.IsFinite(p.Y)).OrderBy(p => p.X).ToList();
-            svg.BeginGroup("series");
-            if (series.Style != XyStyle.Markers && visible.Count > 1)
-                svg.Polyline(visible.Select(p => (x.Map(p.X), Clamp(y.Map(p.Y), area))).ToList(), "line", colour, 2,
-                    series.Dashed ? "6 4" : Palette.Dash(Colour(s)), series.Name);
-            foreach (var p in visible)
+            var scatter = plot.Add.Scatter(visible.Select(p => X(p.X)).ToArray(), visible.Select(p => Y(p.Y)).ToArray(), colour);
+            scatter.LegendText = series.Name;
+            scatter.LineWidth = series.Style == XyStyle.Markers ? 0 : 2;
+            scatter.LinePattern = series.Dashed || Palette.IsDashed(colourIndex) ? LinePattern.Dashed : LinePattern.Solid;
+            scatter.MarkerShape = series.Style == XyStyle.Line ? MarkerShape.None : Palette.Shape(colourIndex);
+            scatter.MarkerSize = series.Style == XyStyle.Line ? 0 : 8;
+            var withInterval = visible.Where(p => p.Interval is not null).ToList();
+            if (withInterval.Count > 0)
             {
-                double px = x.Map(p.X), py = y.Map(p.Y);
-                if (p.Interval is { } iv) svg.ErrorBar(px, Clamp(y.Map(iv.Low), area), Clamp(y.Map(iv.High), area), 4, colour);
-                if (series.Style != XyStyle.Line && py >= area.Top - 0.5 && py <= area.Bottom + 0.5)
-                    svg.Marker(px, py, Colour(s), "point", colour,
-                        tooltip: $"{series.Name}{(p.Label is null ? "" : " · " + p.Label)}: ({Format.Number(p.X)}, {Format.Number(p.Y)})");
+                var errors = plot.Add.ErrorBar(withInterval.Select(p => X(p.X)).ToList(), withInterval.Select(p => Y(p.Y)).ToList(),
+                    withInterval.Select(p => Y(p.Interval!.Value.High) - Y(p.Y)).ToList());
+                errors.YErrorNegative = withInterval.Select(p => Y(p.Y) - Y(p.Interval!.Value.Low)).ToList();
+                errors.Color = colour;
+                errors.CapSize = 6;
             }
-            svg.EndGroup();
         }
-        ChartLayout.Legend(svg, area, legend);
-        return svg.ToSvg();
-    }
+        if (Reference is { } reference) PlotAxes.Reference(plot, Y(reference.Value), reference.Label);
 
-    private static double Clamp(double py, PlotArea area) => Math.Clamp(py, area.Top, area.Bottom);
+        if (XAxis == AxisKind.Log && points.Count > 0) PlotAxes.Log(plot.Axes.Bottom, points.Min(p => p.X), points.Max(p => p.X), XTicks);
+        else if (XTicks is not null) plot.Axes.Bottom.SetTicks(XTicks.ToArray(), XTicks.Select(Format.Number).ToArray());
+        if (YAxis == AxisKind.Log && yValues.Count > 0) PlotAxes.Log(plot.Axes.Left, YMin ?? yValues.Min(), YMax ?? yValues.Max());
+        else if (YMin is not null || YMax is not null) plot.Axes.SetLimitsY(YMin ?? yValues.DefaultIfEmpty(0).Min(), YMax ?? yValues.DefaultIfEmpty(1).Max());
+        PlotAxes.LegendWhenSeveral(plot, Series.Count);
+        return plot;
+    }
 }

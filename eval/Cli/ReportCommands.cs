@@ -30,7 +30,7 @@ public static class ReportCommands
             var records = RunRecord.LoadAll(result.GetValue(runs)!);
             var csv = result.GetValue(bench) ?? DecodeSpeedSection.Latest(Path.Combine("results", "bench"));
             var document = EvaluationReport.Build(records, csv, result.GetValue(metric)!);
-            Written(document.WriteTo(result.GetValue(output)!, "report", Rasterizer()));
+            Written(document.WriteTo(result.GetValue(output)!, "report"));
         }));
         return command;
     }
@@ -57,7 +57,7 @@ public static class ReportCommands
             var table = result.GetValue(xValues) is { } path ? ScalingReport.ReadXValues(path) : null;
             var fits = ScalingReport.Fit(records, ScalingReport.XValues(records, axis, table));
             var folder = result.GetValue(output)!;
-            var files = ScalingReport.Document(fits, axis).WriteTo(folder, "scaling", Rasterizer()).ToList();
+            var files = ScalingReport.Document(fits, axis).WriteTo(folder, "scaling").ToList();
             files.Add(ScalingReport.WriteFitsCsv(Path.Combine(folder, "scaling-fits.csv"), fits, axis));
             foreach (var t in fits)
                 AnsiConsole.MarkupLine(Markup.Escape($"{t.Task}: {t.Points.Count} runs" +
@@ -97,13 +97,6 @@ public static class ReportCommands
             return code;
         });
         return command;
-    }
-
-    private static string? Rasterizer()
-    {
-        var found = ChartFiles.FindRasterizer();
-        if (found is null) AnsiConsole.MarkupLine("[grey]rsvg-convert is not installed: charts are written as SVG only (apt-get install librsvg2-bin for PNGs)[/]");
-        return found;
     }
 
     private static void Written(IEnumerable<string> files)

@@ -281,7 +281,7 @@ public sealed class EndToEndTests
         var figures = section.Blocks.OfType<Eval.Harness.Reports.ReportFigure>().Select(f => f.FileName).ToList();
         CollectionAssert.AreEquivalent(new[] { "decode-modernbert-base-mini-mask-predict", "decode-modernbert-large-mini-mask-predict",
             "decode-xlm-roberta-large-mini-mask-predict", "decode-xlm-roberta-xl-mini-mask-predict", "decode-single-mask" }, figures);
-        foreach (var f in section.Blocks.OfType<Eval.Harness.Reports.ReportFigure>()) System.Xml.Linq.XDocument.Parse(f.Chart.ToSvg());
+        foreach (var f in section.Blocks.OfType<Eval.Harness.Reports.ReportFigure>()) System.Xml.Linq.XDocument.Parse(Eval.Charts.ChartFiles.Svg(f.Chart));
         var lines = File.ReadAllLines(csv);
         CollectionAssert.AreEqual(Eval.Harness.Benchmarks.DecodeBenchmark.CsvHeader, lines[0].Split(','));
         using var reader = CsvHelper.CsvReader.FromFile(csv, new CsvHelper.CsvReaderOptions { HasHeader = true });

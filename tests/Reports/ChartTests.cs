@@ -1,56 +1,90 @@
+using System.Globalization;
 using System.Xml.Linq;
 using Eval.Charts;
+using ScottPlot;
+using BarSeries = Eval.Charts.BarSeries;
+using Palette = Eval.Charts.Palette;
+using ScottPlot.Plottables;
 
 namespace Eval.Tests.Reports;
 
-/// <summary>Charts render as well-formed SVG holding the marks their data asks for, the same bytes every time.</summary>
+/// <summary>
+/// Charts build the ScottPlot plot their data asks for (series, values, axes, labels, legend) and write SVG and PNG
+/// files of the frame's size. Every expectation here is computed from the inputs, not read back from an earlier render.
+/// </summary>
 [TestClass]
 public sealed class ChartTests
 {
-    private static readonly XNamespace Svg = "http://www.w3.org/2000/svg";
-
-    private static XDocument Parse(IChart chart) => XDocument.Parse(chart.ToSvg());
-
-    private static List<XElement> WithClass(XDocument doc, string cssClass) =>
-        doc.Descendants().Where(e => ((string?)e.Attribute("class"))?.Split(' ').Contains(cssClass) == true).ToList();
-
-    private static List<string> TickLabels(XDocument doc, string axis) =>
-        WithClass(doc, axis).SelectMany(g => g.Descendants(Svg + "text")).Where(t => (string?)t.Attribute("class") == "tick").Select(t => t.Value).ToList();
-
     private static BarChart Grouped() => new(new ChartFrame("Accuracy <per> language & model", "language", "accuracy (%)"),
         ["en", "fr", "sw"],
         [
-            new BarSeries("model A", [60, 55, 41], [new Interval(50, 70), new Interval(45, 65), new Interval(30, 52)]),
+            new BarSeries("model A", [60, 55, 41], [new Interval(50, 70), new Interval(45, 65), new Interval(33, 52)]),
             new BarSeries("model B", [62, double.NaN, 38], [new Interval(52, 72), null, new Interval(28, 48)]),
         ], YMax: 100, Reference: (33.3, "chance"));
 
-    [TestMethod]
-    public void GroupedBarChartHasABarPerValueWhiskersLegendAndEscapedTitle()
+    /// <summary>The plot, laid out at the frame's size (ScottPlot fills in the ticks it will draw while rendering).</summary>
+    private static Plot Rendered(IChart chart)
     {
-        var doc = Parse(Grouped());
-        Assert.AreEqual("svg", doc.Root!.Name.LocalName);
-        Assert.AreEqual(5, WithClass(doc, "bar").Count, "six values, one NaN");
-        Assert.AreEqual(5, WithClass(doc, "error-bar").Count);
-        Assert.AreEqual(2, WithClass(doc, "legend-item").Count);
-        Assert.AreEqual("Accuracy <per> language & model", WithClass(doc, "title").Single().Value);
-        CollectionAssert.AreEqual(new[] { "en", "fr", "sw" }, TickLabels(doc, "x-axis"));
-        CollectionAssert.AreEqual(new[] { "0", "20", "40", "60", "80", "100" }, TickLabels(doc, "y-axis"));
-        Assert.AreEqual(1, WithClass(doc, "reference").Count);
-        // Taller value, taller bar: en of model A (60) against sw (41).
-        var bars = WithClass(doc, "bar").Select(b => double.Parse((string)b.Attribute("height")!, System.Globalization.CultureInfo.InvariantCulture)).ToList();
-        Assert.IsTrue(bars[0] > bars[2], $"{bars[0]} vs {bars[2]}");
-        Assert.AreEqual(bars[0] * 41 / 60, bars[2], 0.05);
+        var plot = chart.ToPlot();
+        plot.RenderInMemory(chart.Frame.Width, chart.Frame.Height);
+        return plot;
+    }
+
+    private static List<(double Position, string Label)> Ticks(IAxis axis) =>
+        ((ScottPlot.TickGenerators.NumericManual)axis.TickGenerator).Ticks.Where(t => t.IsMajor).Select(t => (t.Position, t.Label)).ToList();
+
+    private static List<string> LegendNames(Plot plot) =>
+        plot.GetPlottables().SelectMany(p => p.LegendItems).Select(i => i.LabelText).Where(t => !string.IsNullOrEmpty(t)).ToList();
+
+    [TestMethod]
+    public void GroupedBarsHoldEachValueAtItsCategoryWithItsIntervalAndAChanceLine()
+    {
+        var plot = Rendered(Grouped());
+        var series = plot.GetPlottables<BarPlot>().ToList();
+        Assert.AreEqual(2, series.Count);
+        CollectionAssert.AreEqual(new[] { "model A", "model B" }, series.Select(s => s.LegendText).ToArray());
+        CollectionAssert.AreEqual(new[] { 60.0, 55, 41 }, series[0].Bars.Select(b => b.Value).ToArray());
+        CollectionAssert.AreEqual(new[] { 62.0, 38 }, series[1].Bars.Select(b => b.Value).ToArray(), "the NaN of model B has no bar");
+        // Two series share each category's 0.8 slot: A left of the category's centre, B right of it.
+        CollectionAssert.AreEqual(new[] { -0.2, 0.8, 1.8 }, series[0].Bars.Select(b => Math.Round(b.Position, 9)).ToArray());
+        CollectionAssert.AreEqual(new[] { 0.2, 2.2 }, series[1].Bars.Select(b => Math.Round(b.Position, 9)).ToArray());
+        Assert.IsTrue(series.SelectMany(s => s.Bars).All(b => b.ValueBase == 0), "bars rise from zero");
+        Assert.AreEqual(Palette.Colour(0), series[0].Bars[0].FillColor);
+        Assert.AreEqual(Color.FromHex("#E69F00"), series[1].Bars[0].FillColor, "Okabe–Ito orange second");
+
+        // Whiskers: from the interval's low to its high end, around the bar's value (sw of model A: 8 below, 11 above).
+        var whiskers = plot.GetPlottables<ErrorBar>().ToList();
+        Assert.AreEqual(2, whiskers.Count);
+        CollectionAssert.AreEqual(new[] { 10.0, 10, 8 }, whiskers[0].YErrorNegative!.ToArray());
+        CollectionAssert.AreEqual(new[] { 10.0, 10, 11 }, whiskers[0].YErrorPositive!.ToArray());
+        CollectionAssert.AreEqual(new[] { 10.0, 10 }, whiskers[1].YErrorNegative!.ToArray());
+        CollectionAssert.AreEqual(new[] { 62.0, 38 }, whiskers[1].Ys!.ToArray());
+
+        CollectionAssert.AreEqual(new[] { (0.0, "en"), (1.0, "fr"), (2.0, "sw") }, Ticks(plot.Axes.Bottom));
+        var chance = plot.GetPlottables<HorizontalLine>().Single();
+        Assert.AreEqual(33.3, chance.Y);
+        Assert.AreEqual("chance", chance.Text);
+        Assert.AreEqual("Accuracy <per> language & model", plot.Axes.Title.Label.Text);
+        Assert.AreEqual("language", plot.Axes.Bottom.Label.Text);
+        Assert.AreEqual("accuracy (%)", plot.Axes.Left.Label.Text);
+        Assert.AreEqual(0, plot.Axes.Left.Min);
+        Assert.AreEqual(100, plot.Axes.Left.Max);
+        CollectionAssert.AreEqual(new[] { "model A", "model B" }, LegendNames(plot));
     }
 
     [TestMethod]
     public void RatioBarsOnALogAxisRiseAndFallFromTheirBase()
     {
-        var doc = Parse(new BarChart(new ChartFrame("speed-up", "prompt", "×"), ["64", "256"], [new BarSeries("m", [2, 0.5])], AxisKind.Log, BarBase: 1));
-        double Attr(XElement e, string name) => double.Parse((string)e.Attribute(name)!, System.Globalization.CultureInfo.InvariantCulture);
-        var bars = WithClass(doc, "bar");
-        // 2× rises to the base line's height, ½× hangs from it, and on a log axis both are equally long.
-        Assert.AreEqual(Attr(bars[0], "y") + Attr(bars[0], "height"), Attr(bars[1], "y"), 0.02);
-        Assert.AreEqual(Attr(bars[0], "height"), Attr(bars[1], "height"), 0.02);
+        var plot = Rendered(new BarChart(new ChartFrame("speed-up", "prompt", "×"), ["64", "256"], [new BarSeries("m", [2, 0.5])], AxisKind.Log, BarBase: 1));
+        var bars = plot.GetPlottables<BarPlot>().Single().Bars;
+        // On a log axis a bar spans log10 of its value from log10 of the base: 2× rises as far as ½× falls.
+        Assert.AreEqual(Math.Log10(2), bars[0].Value, 1e-12);
+        Assert.AreEqual(-Math.Log10(2), bars[1].Value, 1e-12);
+        Assert.IsTrue(bars.All(b => b.ValueBase == 0), "log10 of the base 1");
+        var ticks = Ticks(plot.Axes.Left);
+        foreach (var (position, label) in ticks) Assert.AreEqual(Math.Log10(double.Parse(label, CultureInfo.InvariantCulture)), position, 1e-9, label);
+        CollectionAssert.Contains(ticks.Select(t => t.Label).ToList(), "1");
+        Assert.IsTrue(plot.Axes.Left.Min < -Math.Log10(2) && plot.Axes.Left.Max > Math.Log10(2), "both bars inside the axis");
     }
 
     [TestMethod]
@@ -62,7 +96,7 @@ public sealed class ChartTests
             try
             {
                 System.Globalization.CultureInfo.CurrentCulture = new System.Globalization.CultureInfo(culture);
-                return Grouped().ToSvg();
+                return ChartFiles.Svg(Grouped());
             }
             finally
             {
@@ -80,36 +114,58 @@ public sealed class ChartTests
     public void SeriesLengthMismatchIsAnError()
     {
         var chart = new BarChart(new ChartFrame("t", "x", "y"), ["a", "b"], [new BarSeries("s", [1])]);
-        var e = Assert.ThrowsException<ArgumentException>(() => chart.ToSvg());
+        var e = Assert.ThrowsException<ArgumentException>(() => chart.ToPlot());
         StringAssert.Contains(e.Message, "'s'");
     }
 
     [TestMethod]
-    public void LogAxesTickAtPowersOfTenAndLinesConnectPoints()
+    public void LogLogLinesHoldLog10OfTheirPointsWithPowerOfTenTicks()
     {
         var chart = new XyChart(new ChartFrame("speed-up", "new tokens", "speed-up (×)"),
             [
-                new XySeries("T = 1", [new(1, 8), new(16, 20), new(256, 90)]),
-                new XySeries("T = 10", [new(1, 0.9), new(16, 2), new(256, 9, new Interval(7, 11))]),
+                new XySeries("T = 1", [new(16, 20), new(1, 8), new(256, 90)]),
+                new XySeries("T = 10", [new(1, 0.9), new(16, 2), new(256, 9, new Interval(7, 11))], Dashed: true),
                 new XySeries("measured", [new(4, 3), new(64, double.NaN)], XyStyle.Markers),
             ], AxisKind.Log, AxisKind.Log, Reference: (1, "1×"));
-        var doc = Parse(chart);
-        Assert.AreEqual(2, WithClass(doc, "line").Count, "markers-only series draws no line");
-        Assert.AreEqual(7, WithClass(doc, "point").Count, "the NaN point is left out");
-        Assert.AreEqual(1, WithClass(doc, "error-bar").Count);
-        CollectionAssert.IsSubsetOf(new[] { "1", "10", "100" }, TickLabels(doc, "x-axis"));
-        CollectionAssert.IsSubsetOf(new[] { "1", "10" }, TickLabels(doc, "y-axis"));
-        Assert.AreEqual(3, WithClass(doc, "legend-item").Count);
+        var plot = Rendered(chart);
+        var lines = plot.GetPlottables<Scatter>().ToList();
+        Assert.AreEqual(3, lines.Count);
+        var first = lines[0].Data.GetScatterPoints();
+        CollectionAssert.AreEqual(new[] { 0, Math.Log10(16), Math.Log10(256) }, first.Select(p => p.X).ToArray(), "sorted by x, log10");
+        CollectionAssert.AreEqual(new[] { Math.Log10(8), Math.Log10(20), Math.Log10(90) }, first.Select(p => p.Y).ToArray());
+        Assert.AreEqual(1, lines[2].Data.GetScatterPoints().Count, "the NaN point is left out");
+        Assert.AreEqual(0, lines[2].LineWidth, "a markers-only series draws no line");
+        Assert.AreNotEqual(MarkerShape.None, lines[2].MarkerShape);
+        Assert.AreEqual(LinePattern.Dashed.Name, lines[1].LinePattern.Name);
+        Assert.AreEqual(LinePattern.Solid.Name, lines[0].LinePattern.Name);
+
+        var whisker = plot.GetPlottables<ErrorBar>().Single();
+        Assert.AreEqual(Math.Log10(256), whisker.Xs.Single(), 1e-12);
+        Assert.AreEqual(Math.Log10(9) - Math.Log10(7), whisker.YErrorNegative!.Single(), 1e-12);
+        Assert.AreEqual(Math.Log10(11) - Math.Log10(9), whisker.YErrorPositive!.Single(), 1e-12);
+        Assert.AreEqual(0, plot.GetPlottables<HorizontalLine>().Single().Y, "1× sits at log10 1 = 0");
+
+        // x spans 1..256 (2.4 decades): 1-2-5 ticks; y spans 0.9..90 (2 decades).
+        CollectionAssert.AreEqual(new[] { "1", "2", "5", "10", "20", "50", "100", "200" }, Ticks(plot.Axes.Bottom).Select(t => t.Label).ToArray());
+        CollectionAssert.AreEqual(new[] { 0, Math.Log10(2), Math.Log10(5), 1 }, Ticks(plot.Axes.Bottom).Take(4).Select(t => t.Position).ToArray());
+        CollectionAssert.IsSubsetOf(new[] { "1", "10" }, Ticks(plot.Axes.Left).Select(t => t.Label).ToList());
+        CollectionAssert.AreEqual(new[] { "T = 1", "T = 10", "measured" }, LegendNames(plot));
     }
 
     [TestMethod]
-    public void LogAxisOverAFewDecadesTicksAtOneTwoAndFive()
+    public void GivenXTicksOnALogAxisAreTheOnlyTicks()
     {
-        var labels = new LogScale(2.6e8, 1.1e11, 0, 100).Ticks().Select(t => t.Label).ToList();
-        CollectionAssert.AreEqual(new[] { "500M", "1B", "2B", "5B", "10B", "20B", "50B", "100B" }, labels);
-        CollectionAssert.AreEqual(new[] { "1k", "10k", "100k", "1M", "10M" }, new LogScale(900, 2e7, 0, 100).Ticks().Select(t => t.Label).ToList(),
+        var plot = Rendered(new XyChart(new ChartFrame("t", "L", "×"), [new XySeries("s", [new(1, 1), new(4, 2), new(16, 3)])], AxisKind.Log, XTicks: [1, 4, 16]));
+        CollectionAssert.AreEqual(new[] { (0.0, "1"), (Math.Log10(4), "4"), (Math.Log10(16), "16") }, Ticks(plot.Axes.Bottom));
+    }
+
+    [TestMethod]
+    public void LogTicksAreRoundValuesForTheSpan()
+    {
+        CollectionAssert.AreEqual(new[] { "500M", "1B", "2B", "5B", "10B", "20B", "50B", "100B" }, PlotAxes.LogTicks(2.6e8, 1.1e11).Select(Format.Number).ToList());
+        CollectionAssert.AreEqual(new[] { "1k", "10k", "100k", "1M", "10M" }, PlotAxes.LogTicks(900, 2e7).Select(Format.Number).ToList(),
             "over more than three decades, powers of ten only");
-        CollectionAssert.AreEqual(new[] { "0.6", "0.8", "1", "1.2", "1.4", "1.6" }, new LogScale(0.55, 1.65, 0, 100).Ticks().Select(t => t.Label).ToList(),
+        CollectionAssert.AreEqual(new[] { "0.6", "0.8", "1", "1.2", "1.4", "1.6" }, PlotAxes.LogTicks(0.55, 1.65).Select(Format.Number).ToList(),
             "within a decade, evenly spaced nice values");
     }
 
@@ -117,7 +173,7 @@ public sealed class ChartTests
     public void LogAxisRefusesNonPositiveValues()
     {
         var chart = new XyChart(new ChartFrame("t", "x", "y"), [new XySeries("s", [new(0, 1), new(10, 2)])], AxisKind.Log);
-        var e = Assert.ThrowsException<ArgumentException>(() => chart.ToSvg());
+        var e = Assert.ThrowsException<ArgumentException>(() => chart.ToPlot());
         StringAssert.Contains(e.Message, "x axis is logarithmic");
     }
 
@@ -128,7 +184,7 @@ public sealed class ChartTests
     [DataRow(12.0, 13.0, 0.2)]
     [DataRow(0.0, 7000.0, 2000.0)]
     public void NiceStepsAreOneTwoOrFiveTimesAPowerOfTen(double min, double max, double step) =>
-        Assert.AreEqual(step, LinearScale.NiceStep(min, max, 6), step * 1e-9);
+        Assert.AreEqual(step, PlotAxes.NiceStep(min, max, 6), step * 1e-9);
 
     [DataTestMethod]
     [DataRow(135e6, "135M")]
@@ -139,7 +195,7 @@ public sealed class ChartTests
     public void NumbersAreLabelledCompactly(double value, string label) => Assert.AreEqual(label, Format.Number(value));
 
     [TestMethod]
-    public void BoxPlotDrawsQuartilesAndEveryValue()
+    public void BoxPlotHoldsQuartilesAndEveryValueAsAPoint()
     {
         var stats = BoxStatistics.Of([1, 2, 3, 4, 5, 6, 7, 8, 9, 40]);
         Assert.AreEqual(3.25, stats.Q1, 1e-12);
@@ -148,26 +204,98 @@ public sealed class ChartTests
         Assert.AreEqual(9, stats.WhiskerHigh, "40 lies beyond 1.5 IQR");
         Assert.AreEqual(1, stats.WhiskerLow);
 
-        var doc = Parse(new BoxChart(new ChartFrame("spread", "model", "accuracy"),
-            [new BoxGroup("a", [50, 52, 55, 61, 48], ["t1", "t2", "t3", "t4", "t5"]), new BoxGroup("b", [40, 45])]));
-        Assert.AreEqual(2, WithClass(doc, "box").Count);
-        Assert.AreEqual(2, WithClass(doc, "median").Count);
-        Assert.AreEqual(7, WithClass(doc, "point").Count);
-        StringAssert.Contains(WithClass(doc, "point")[0].Element(Svg + "title")!.Value, "t1");
+        var plot = Rendered(new BoxChart(new ChartFrame("spread", "model", "accuracy"),
+            [new BoxGroup("a", [50, 52, 55, 61, 48], ["t1", "t2", "t3", "t4", "t5"]), new BoxGroup("b", [40, 45])], Reference: (33.3, "chance")));
+        var boxes = plot.GetPlottables<BoxPlot>().SelectMany(b => b.Boxes).ToList();
+        Assert.AreEqual(2, boxes.Count);
+        // a sorted: 48 50 52 55 61 → Q1 50, median 52, Q3 55; whiskers reach 48 and 61 (within 1.5 IQR = 7.5).
+        Assert.AreEqual((0.0, 50.0, 52.0, 55.0, 48.0, 61.0), (boxes[0].Position, boxes[0].BoxMin, boxes[0].BoxMiddle!.Value, boxes[0].BoxMax, boxes[0].WhiskerMin!.Value, boxes[0].WhiskerMax!.Value));
+        Assert.AreEqual((1.0, 41.25, 42.5, 43.75), (boxes[1].Position, boxes[1].BoxMin, boxes[1].BoxMiddle!.Value, boxes[1].BoxMax));
+        CollectionAssert.AreEqual(new[] { Palette.Colour(0).WithAlpha(0.33), Palette.Colour(1).WithAlpha(0.33) }, boxes.Select(b => b.FillColor).ToArray());
+        var strips = plot.GetPlottables<Scatter>().ToList();
+        CollectionAssert.AreEqual(new[] { 50.0, 52, 55, 61, 48 }, strips[0].Data.GetScatterPoints().Select(p => p.Y).ToArray());
+        CollectionAssert.AreEqual(new[] { 40.0, 45 }, strips[1].Data.GetScatterPoints().Select(p => p.Y).ToArray());
+        Assert.IsTrue(strips[1].Data.GetScatterPoints().All(p => Math.Abs(p.X - 1) < 0.25), "b's points lie over b's box");
+        CollectionAssert.AreEqual(new[] { (0.0, "a"), (1.0, "b") }, Ticks(plot.Axes.Bottom));
+        Assert.AreEqual(33.3, plot.GetPlottables<HorizontalLine>().Single().Y);
     }
 
     [TestMethod]
-    public void SavesAPngBesideTheSvgWithRsvgConvert()
+    public void HeatmapHoldsEachCellWithItsValueWrittenInItAndTheFirstRowOnTop()
     {
-        var rasterizer = ChartFiles.FindRasterizer();
-        Assert.IsNotNull(rasterizer, "rsvg-convert is not installed (apt-get install librsvg2-bin; .ci/run installs it)");
+        var chart = new HeatmapChart(new ChartFrame("xnli: accuracy", "template", "language"), ["en", "fr", "sw"], ["t1", "t2"],
+            [[80, 70], [60, double.NaN], [40, 35.25]]);
+        var plot = Rendered(chart);
+        var heatmap = plot.GetPlottables<Heatmap>().Single();
+        Assert.AreEqual(80, heatmap.Intensities[0, 0]);
+        Assert.AreEqual(35.25, heatmap.Intensities[2, 1]);
+        Assert.IsTrue(double.IsNaN(heatmap.Intensities[1, 1]));
+        Assert.AreEqual(new ScottPlot.Range(0, 100), heatmap.ManualRange);
+        Assert.IsInstanceOfType<ScottPlot.Colormaps.Viridis>(heatmap.Colormap);
+
+        var labels = plot.GetPlottables<Text>().ToDictionary(t => (t.Location.X, t.Location.Y), t => t.LabelText);
+        Assert.AreEqual(5, labels.Count, "six cells, one NaN");
+        Assert.AreEqual("80.0", labels[(0, 2)], "en is the top row (y = 2)");
+        Assert.AreEqual("35.3", labels[(1, 0)], "sw · t2 at the bottom right, one decimal");
+        Assert.IsFalse(labels.ContainsKey((1, 1)), "fr · t2 has no examples");
+        CollectionAssert.AreEqual(new[] { (2.0, "en"), (1.0, "fr"), (0.0, "sw") }, Ticks(plot.Axes.Left));
+        CollectionAssert.AreEqual(new[] { (0.0, "t1"), (1.0, "t2") }, Ticks(plot.Axes.Bottom));
+
+        var e = Assert.ThrowsException<ArgumentException>(() => new HeatmapChart(new ChartFrame("bad", "x", "y"), ["a"], ["t1", "t2"], [[1]]).ToPlot());
+        StringAssert.Contains(e.Message, "1 rows of 2 values");
+    }
+
+    [TestMethod]
+    public void SavesAnSvgAndAPngOfTheFramesSize()
+    {
         var dir = SharedFixtures.TempDirectory();
-        var files = ChartFiles.Save(Grouped(), Path.Combine(dir, "grouped"), rasterizer);
-        Assert.AreEqual(2, files.Count);
+        var files = ChartFiles.Save(Grouped() with { Frame = Grouped().Frame with { Width = 640, Height = 380 } }, Path.Combine(dir, "grouped"));
+        CollectionAssert.AreEqual(new[] { Path.Combine(dir, "grouped.svg"), Path.Combine(dir, "grouped.png") }, files.ToArray());
+
+        var svg = XDocument.Load(files[0]).Root!;
+        Assert.AreEqual("svg", svg.Name.LocalName);
+        Assert.AreEqual("640", (string?)svg.Attribute("width"));
+        Assert.AreEqual("380", (string?)svg.Attribute("height"));
+
         var png = File.ReadAllBytes(files[1]);
-        CollectionAssert.AreEqual(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
-        // IHDR: width and height, big-endian, at bytes 16..24; the chart is 720×420 at zoom 2.
-        Assert.AreEqual(1440, (png[16] << 24) | (png[17] << 16) | (png[18] << 8) | png[19]);
-        Assert.AreEqual(840, (png[20] << 24) | (png[21] << 16) | (png[22] << 8) | png[23]);
+        CollectionAssert.AreEqual(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A }, png[..8]);
+        CollectionAssert.AreEqual("IHDR"u8.ToArray(), png[12..16]);
+        // IHDR: width and height, big-endian, at bytes 16..24; twice the frame's size.
+        Assert.AreEqual(640 * ChartFiles.PngScale, (png[16] << 24) | (png[17] << 16) | (png[18] << 8) | png[19]);
+        Assert.AreEqual(380 * ChartFiles.PngScale, (png[20] << 24) | (png[21] << 16) | (png[22] << 8) | png[23]);
+    }
+
+    /// <summary>
+    /// Rendering another chart in between must not change a chart's bytes (no process-wide id counters, no time stamps),
+    /// and different charts must differ — so the equality is not that of an output that ignores its input.
+    /// </summary>
+    [TestMethod]
+    public void TheSameChartGivesTheSameBytesWhateverWasRenderedBefore()
+    {
+        var first = ChartFiles.Svg(Grouped());
+        var other = ChartFiles.Svg(new BoxChart(new ChartFrame("other", "x", "y"), [new BoxGroup("a", [1, 2, 3])]));
+        ChartFiles.Png(new BarChart(new ChartFrame("third", "x", "y"), ["a"], [new BarSeries("s", [1])]));
+        Assert.AreNotEqual(first, other);
+        Assert.AreEqual(first, ChartFiles.Svg(Grouped()));
+        CollectionAssert.AreEqual(ChartFiles.Png(Grouped()), ChartFiles.Png(Grouped() with { }));
+        Assert.IsFalse(System.Text.RegularExpressions.Regex.IsMatch(first, @"\d{4}-\d{2}-\d{2}"), "no dates in the SVG");
+    }
+
+    [TestMethod]
+    public void InlinedSvgsHaveTheirOwnIdsAViewBoxAndATitle()
+    {
+        var a = XElement.Parse(ChartFiles.InlineSvg(Grouped(), "fig-a"));
+        var b = XElement.Parse(ChartFiles.InlineSvg(Grouped(), "fig-b"));
+        var idsA = a.DescendantsAndSelf().Select(e => (string?)e.Attribute("id")).OfType<string>().ToList();
+        Assert.IsTrue(idsA.Count > 0 && idsA.All(i => i.StartsWith("fig-a-", StringComparison.Ordinal)), string.Join(", ", idsA));
+        var idsB = b.DescendantsAndSelf().Select(e => (string?)e.Attribute("id")).OfType<string>().ToList();
+        Assert.AreEqual(0, idsA.Intersect(idsB).Count());
+        var references = a.DescendantsAndSelf().SelectMany(e => e.Attributes()).Select(x => System.Text.RegularExpressions.Regex.Match(x.Value, @"url\(#([^)]+)\)"))
+            .Where(m => m.Success).Select(m => m.Groups[1].Value).ToList();
+        Assert.IsTrue(references.Count > 0);
+        CollectionAssert.IsSubsetOf(references, idsA, "every clip-path reference resolves inside its own figure");
+        Assert.AreEqual("chart", (string?)a.Attribute("class"));
+        Assert.AreEqual("0 0 720 420", (string?)a.Attribute("viewBox"));
+        Assert.AreEqual("Accuracy <per> language & model", a.Elements().First(e => e.Name.LocalName == "title").Value);
     }
 }

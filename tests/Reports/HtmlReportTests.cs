@@ -57,11 +57,13 @@ public sealed partial class HtmlReportTests
         var output = Path.Combine(dir, "report");
         var (code, log) = ProgramProcess.Run(dir, "report", a, b, "--bench", DecodeCsv(dir), "--output", output);
         Assert.AreEqual(0, code, log);
+        Assert.IsFalse(log.Contains("Unsupported path effect", StringComparison.Ordinal), "Skia's note on dashed lines reaches stderr: " + log);
 
         var html = File.ReadAllText(Path.Combine(output, "report.html"));
-        Assert.IsFalse(Regex.IsMatch(html, @"<script|<link|<img|src=|url\("), "the report must not fetch or run anything");
-        // Per task: languages and templates; the model comparison; Mask-Predict and single [MASK] speed.
-        const int expectedCharts = 2 * 2 + 1 + 2;
+        // Clip paths are referenced within the document (url(#…)); nothing else may point anywhere, nor embed images.
+        Assert.IsFalse(Regex.IsMatch(html, @"<script|<link|<img|<image|src=|href=""(?!#)|url\((?!#)"), "the report must not fetch or run anything");
+        // Per task: languages, templates and a heatmap per model; the model comparison; Mask-Predict and single [MASK] speed.
+        const int expectedCharts = 2 * (2 + 2) + 1 + 2;
         Assert.AreEqual(expectedCharts, Regex.Matches(html, "<svg ").Count);
 
         // Chromium loads a copy with a probe that writes each chart's rendered size into the DOM it dumps.
@@ -88,8 +90,15 @@ public sealed partial class HtmlReportTests
         Assert.AreEqual(expectedCharts, sizes.Count, match.Value);
         foreach (var s in sizes)
             Assert.IsTrue(int.Parse(s[1]) > 100 && int.Parse(s[2]) > 100, $"chart {s[0]} rendered at {s[1]}×{s[2]}");
-        CollectionAssert.AreEquivalent(new[] { "xnli-languages", "xnli-templates", "xcopa-languages", "xcopa-templates", "models", "decode-mb-base-mask-predict", "decode-single-mask" },
-            sizes.Select(s => s[0]).ToList());
+        CollectionAssert.AreEquivalent(new[] { "xnli-languages", "xnli-templates", "xnli-heatmap-model-a", "xnli-heatmap-model-b", "xcopa-languages", "xcopa-templates",
+            "xcopa-heatmap-model-a", "xcopa-heatmap-model-b", "models", "decode-mb-base-mask-predict", "decode-single-mask" }, sizes.Select(s => s[0]).ToList());
+
+        // Every id is defined once in the page, and every local reference points at an id of its own figure.
+        var ids = Regex.Matches(html, @"\bid=""([^""]+)""").Select(m => m.Groups[1].Value).ToList();
+        Assert.AreEqual(ids.Count, ids.Distinct().Count(), "duplicate ids: " + string.Join(", ", ids.GroupBy(i => i).Where(g => g.Count() > 1).Select(g => g.Key)));
+        foreach (var figure in Regex.Matches(html, @"<figure id=""(?<name>[^""]+)"">(?<body>.*?)</figure>", RegexOptions.Singleline).Cast<Match>())
+            foreach (var reference in Regex.Matches(figure.Groups["body"].Value, @"url\(#(?<id>[^)]+)\)").Cast<Match>())
+                StringAssert.StartsWith(reference.Groups["id"].Value, figure.Groups["name"].Value + "-");
     }
 
     [TestMethod]
@@ -98,13 +107,67 @@ public sealed partial class HtmlReportTests
         var dir = SharedFixtures.TempDirectory();
         var (a, b) = TwoRuns(dir);
         var document = EvaluationReport.Build(RunRecord.LoadAll([a, b]), DecodeCsv(dir));
-        var files = document.WriteTo(Path.Combine(dir, "out"), "report", rasterizer: null);
+        var files = document.WriteTo(Path.Combine(dir, "out"), "report");
         var md = File.ReadAllText(Path.Combine(dir, "out", "report.md"));
         var links = Regex.Matches(md, @"!\[(?:\\.|[^\]])*\]\((?<path>[^)]+)\)").Select(m => m.Groups["path"].Value).ToList();
-        Assert.AreEqual(7, links.Count);
-        foreach (var link in links) Assert.IsTrue(File.Exists(Path.Combine(dir, "out", link)), link);
+        Assert.AreEqual(11, links.Count);
+        foreach (var link in links)
+        {
+            StringAssert.EndsWith(link, ".png");
+            Assert.IsTrue(File.Exists(Path.Combine(dir, "out", link)), link);
+            Assert.IsTrue(File.Exists(Path.Combine(dir, "out", Path.ChangeExtension(link, ".svg"))), link);
+        }
         StringAssert.Contains(md, "| language | model-a | model-b |");
         Assert.IsTrue(files.All(File.Exists));
+    }
+
+    [TestMethod]
+    public void EachModelHasAHeatmapOfAccuracyPerLanguageAndTemplate()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var (a, b) = TwoRuns(dir);
+        var document = EvaluationReport.Build(RunRecord.LoadAll([a, b]), null);
+        var xnli = document.Sections.Single(s => s.Heading == "Task: xnli").Blocks.OfType<ReportFigure>().ToDictionary(f => f.FileName, f => f.Chart);
+        var heatmapA = (Eval.Charts.HeatmapChart)xnli["xnli-heatmap-model-a"];
+        CollectionAssert.AreEqual(Languages, heatmapA.Rows.ToArray());
+        CollectionAssert.AreEqual(Templates, heatmapA.Columns.ToArray());
+        // A is right on the even documents (10 of 20), except on sw with "can we infer", where it is never right.
+        CollectionAssert.AreEqual(new[] { 50.0, 50, 50, 50, 50, 50, 50, 50, 0 }, heatmapA.Values.SelectMany(r => r).ToArray());
+        // B adds every fourth document from 1: 15 of 20, and 5 of 20 where A has none.
+        var heatmapB = (Eval.Charts.HeatmapChart)xnli["xnli-heatmap-model-b"];
+        CollectionAssert.AreEqual(new[] { 75.0, 75, 75, 75, 75, 75, 75, 75, 25 }, heatmapB.Values.SelectMany(r => r).ToArray());
+    }
+
+    [TestMethod]
+    public void MaskPredictSpeedUpsArePlottedOnLogAxesOneLinePerIterationCount()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var csv = DecodeCsv(dir);
+        // T = 1 also at batch 8, half as fast relative to greedy: 0.75·L.
+        var batch8 = File.ReadAllLines(csv).Select(l => l.Split(',')).Where(f => f[5] == "mask-predict" && f[9] == "1")
+            .Select(f => string.Join(",", f.Select((v, i) => i == 12 ? "8" : i == 22 ? (0.75 * int.Parse(f[8])).ToString(System.Globalization.CultureInfo.InvariantCulture) : v)));
+        File.AppendAllLines(csv, batch8);
+        var section = DecodeSpeedSection.Build(csv);
+        var chart = (Eval.Charts.XyChart)section.Blocks.OfType<ReportFigure>().Single(f => f.FileName == "decode-mb-base-mask-predict").Chart;
+        var plot = chart.ToPlot();
+        plot.RenderInMemory(chart.Frame.Width, chart.Frame.Height);
+        var lines = plot.GetPlottables<ScottPlot.Plottables.Scatter>().ToList();
+        CollectionAssert.AreEqual(new[] { "T = 1", "T = 4", "T = 1, batch 8" }, lines.Select(l => l.LegendText).ToArray());
+        Assert.AreEqual(ScottPlot.LinePattern.Dashed.Name, lines[2].LinePattern.Name, "the largest batch is dashed");
+        Assert.AreEqual(lines[0].LineColor, lines[2].LineColor, "in T = 1's colour");
+        Assert.AreNotEqual(lines[0].LineColor, lines[1].LineColor);
+        CollectionAssert.AreEqual(new[] { 1.0, 4, 16 }.Select(l => Math.Round(Math.Log10(0.75 * l), 9)).ToArray(), lines[2].Data.GetScatterPoints().Select(p => Math.Round(p.Y, 9)).ToArray());
+        // The CSV's speed-up is 1.5·L/T at batch 1: each line holds log10 of it at log10 L.
+        foreach (var (line, t) in lines.Take(2).Zip(new[] { 1, 4 }))
+        {
+            CollectionAssert.AreEqual(new[] { 1.0, 4, 16 }.Select(l => Math.Round(Math.Log10(l), 9)).ToArray(), line.Data.GetScatterPoints().Select(p => Math.Round(p.X, 9)).ToArray());
+            CollectionAssert.AreEqual(new[] { 1.0, 4, 16 }.Select(l => Math.Round(Math.Log10(1.5 * l / t), 9)).ToArray(), line.Data.GetScatterPoints().Select(p => Math.Round(p.Y, 9)).ToArray());
+            Assert.AreEqual(ScottPlot.LinePattern.Solid.Name, line.LinePattern.Name, "batch 1 is solid");
+        }
+        var xTicks = ((ScottPlot.TickGenerators.NumericManual)plot.Axes.Bottom.TickGenerator).Ticks.Where(t => t.IsMajor).Select(t => t.Label).ToArray();
+        CollectionAssert.AreEqual(new[] { "1", "4", "16" }, xTicks, "the measured lengths are the x ticks");
+        Assert.AreEqual(0, plot.GetPlottables<ScottPlot.Plottables.HorizontalLine>().Single().Y, "1× at log10 1");
+        StringAssert.Contains(plot.Axes.Title.Label.Text, "Mask-Predict vs greedy: mb-base");
     }
 
     [TestMethod]

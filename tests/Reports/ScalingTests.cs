@@ -48,6 +48,33 @@ public sealed class ScalingTests
         Assert.IsTrue(fit.RSquared > 0.98, $"R² = {fit.RSquared}");
     }
 
+    /// <summary>The scaling chart puts each run at log10 of its size, with the fit as a dashed line through a + b·log10 N.</summary>
+    [TestMethod]
+    public void ScalingChartPlotsRunsOnALogXAxisWithTheFit()
+    {
+        var points = Sizes.Select((n, i) => new ScalingPoint("xnli", $"run-{i}", n, new Eval.Harness.Runs.AccuracyEstimate(0.1 + 0.05 * Math.Log10(n), 100, 0.01, 0.08 + 0.05 * Math.Log10(n), 0.12 + 0.05 * Math.Log10(n)))).ToList();
+        var fit = new LogLinearFit(0.1, 0.05, 1, 0, Sizes.Length);
+        var document = ScalingReport.Document([new TaskScaling("xnli", points, fit, null)], ScalingAxis.Parameters);
+        var chart = (Eval.Charts.XyChart)document.Figures.Single(f => f.FileName == "scaling-xnli").Chart;
+        var plot = chart.ToPlot();
+        plot.RenderInMemory(chart.Frame.Width, chart.Frame.Height);
+        var series = plot.GetPlottables<ScottPlot.Plottables.Scatter>().ToList();
+        Assert.AreEqual(2, series.Count, "the runs and the log-linear fit (no power law given)");
+        CollectionAssert.AreEqual(Sizes.Select(Math.Log10).ToArray(), series[0].Data.GetScatterPoints().Select(p => p.X).ToArray());
+        CollectionAssert.AreEqual(points.Select(p => Math.Round(100 * p.Accuracy.Accuracy, 9)).ToArray(), series[0].Data.GetScatterPoints().Select(p => Math.Round(p.Y, 9)).ToArray());
+        Assert.AreEqual(0, series[0].LineWidth, "runs are markers only");
+        Assert.AreEqual(ScottPlot.LinePattern.Dashed.Name, series[1].LinePattern.Name);
+        // The fit's curve at the smallest and largest size: 100·(0.1 + 0.05·log10 N).
+        var curve = series[1].Data.GetScatterPoints();
+        Assert.AreEqual(100 * (0.1 + 0.05 * Math.Log10(Sizes[0])), curve[0].Y, 1e-9);
+        Assert.AreEqual(100 * (0.1 + 0.05 * Math.Log10(Sizes[^1])), curve[^1].Y, 1e-9);
+        var ticks = ((ScottPlot.TickGenerators.NumericManual)plot.Axes.Bottom.TickGenerator).Ticks.Where(t => t.IsMajor).ToList();
+        // 20M–3.5B spans 2.2 decades: 1-2-5 ticks, each at log10 of its value.
+        CollectionAssert.AreEqual(new[] { "20M", "50M", "100M", "200M", "500M", "1B", "2B" }, ticks.Select(t => t.Label).ToArray());
+        CollectionAssert.AreEqual(new[] { 2e7, 5e7, 1e8, 2e8, 5e8, 1e9, 2e9 }.Select(v => Math.Round(Math.Log10(v), 9)).ToArray(), ticks.Select(t => Math.Round(t.Position, 9)).ToArray());
+        Assert.AreEqual("parameters (log scale)", plot.Axes.Bottom.Label.Text);
+    }
+
     /// <summary>`mlm-eval scaling` on runs whose accuracies lie on a known curve writes that curve's parameters.</summary>
     [TestMethod]
     public void ScalingCommandWritesFitsChartsAndReport()
@@ -73,7 +100,7 @@ public sealed class ScalingTests
         Assert.AreEqual(-0.2, double.Parse(logLinear[4], CultureInfo.InvariantCulture), 0.003);
         Assert.AreEqual(0.08, double.Parse(logLinear[5], CultureInfo.InvariantCulture), 0.001);
         Assert.IsTrue(rows.Any(r => r[2] == "saturating-power-law"));
-        foreach (var f in new[] { "scaling.html", "scaling.md", "charts/scaling-all.svg", "charts/scaling-xcopa.svg" })
+        foreach (var f in new[] { "scaling.html", "scaling.md", "charts/scaling-all.svg", "charts/scaling-all.png", "charts/scaling-xcopa.svg", "charts/scaling-xcopa.png" })
             Assert.IsTrue(File.Exists(Path.Combine(output, f)), f);
 
         // Fine-tuning tokens come from --x-values; 20× the sizes shifts the intercept by −b·log10 20.

@@ -70,6 +70,17 @@ public static class EvaluationReport
                     templates.Where((_, i) => perTemplate[m][i].N > 0).ToList())).ToList(),
                 Reference: double.IsFinite(chance) ? (100 * chance, "chance") : null),
             "One point per template (accuracy pooled over languages); box: quartiles and median; whiskers: 1.5 IQR."));
+
+        foreach (var run in runs)
+        {
+            var grid = languages.Select(l => (IReadOnlyList<double>)templates.Select(t =>
+                run.Accuracy(s => s.Task == task && s.Language == l && s.Template == t) is { N: > 0 } e ? 100 * e.Accuracy : double.NaN).ToList()).ToList();
+            blocks.Add(new ReportFigure($"{Slug(task)}-heatmap-{Slug(run.Name)}",
+                new HeatmapChart(new ChartFrame($"{task}: accuracy per language and template, {run.Name}", "template", "language",
+                    Width: Math.Max(560, 160 + templates.Count * 120), Height: Math.Max(300, 150 + languages.Count * 30), Subtitle: "accuracy (%) per cell"),
+                    languages, templates, grid),
+                "Each cell: accuracy (%) on one language with one template; grey: no examples."));
+        }
         return new ReportSection($"Task: {task}", blocks);
     }
 

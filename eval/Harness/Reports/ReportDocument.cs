@@ -15,7 +15,7 @@ public sealed record ReportParagraph(string Text) : ReportBlock;
 /// <summary>A table; cells are plain text. Columns whose cells all look numeric are right-aligned.</summary>
 public sealed record ReportTable(IReadOnlyList<string> Header, IReadOnlyList<IReadOnlyList<string>> Rows) : ReportBlock;
 
-/// <summary>A chart, saved as charts/&lt;FileName&gt;.svg (and .png) and inlined in the HTML.</summary>
+/// <summary>A chart, saved as charts/&lt;FileName&gt;.svg and .png and inlined in the HTML.</summary>
 public sealed record ReportFigure(string FileName, IChart Chart, string? Caption = null) : ReportBlock;
 
 public sealed record ReportSection(string Heading, IReadOnlyList<ReportBlock> Blocks, int Level = 2);
@@ -30,8 +30,8 @@ public sealed partial record ReportDocument(string Title, IReadOnlyList<ReportSe
 
     public IEnumerable<ReportFigure> Figures => Sections.SelectMany(s => s.Blocks).OfType<ReportFigure>();
 
-    /// <summary>Writes charts/, &lt;name&gt;.md and &lt;name&gt;.html into the folder; returns the files written.</summary>
-    public IReadOnlyList<string> WriteTo(string folder, string baseName, string? rasterizer)
+    /// <summary>Writes charts/ (SVG and PNG per figure), &lt;name&gt;.md and &lt;name&gt;.html into the folder; returns the files written.</summary>
+    public IReadOnlyList<string> WriteTo(string folder, string baseName)
     {
         Directory.CreateDirectory(folder);
         var written = new List<string>();
@@ -39,13 +39,14 @@ public sealed partial record ReportDocument(string Title, IReadOnlyList<ReportSe
         var duplicate = names.GroupBy(n => n).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw new InvalidOperationException($"two charts of report '{Title}' are both named {duplicate.Key}");
         foreach (var figure in Figures)
-            written.AddRange(ChartFiles.Save(figure.Chart, Path.Combine(folder, ChartsFolder, figure.FileName), rasterizer));
-        written.Add(ResultFiles.WriteText(Path.Combine(folder, baseName + ".md"), ToMarkdown(rasterizer is not null)));
+            written.AddRange(ChartFiles.Save(figure.Chart, Path.Combine(folder, ChartsFolder, figure.FileName)));
+        written.Add(ResultFiles.WriteText(Path.Combine(folder, baseName + ".md"), ToMarkdown()));
         written.Add(ResultFiles.WriteText(Path.Combine(folder, baseName + ".html"), ToHtml()));
         return written;
     }
 
-    public string ToMarkdown(bool linkPng = false)
+    /// <summary>The report as Markdown; charts are linked as their PNGs (what every Markdown viewer shows).</summary>
+    public string ToMarkdown()
     {
         var md = new StringBuilder($"# {Title}\n\n");
         if (Lead is not null) md.Append(Lead).Append("\n\n");
@@ -67,7 +68,7 @@ public sealed partial record ReportDocument(string Title, IReadOnlyList<ReportSe
                         md.Append('\n');
                         break;
                     case ReportFigure f:
-                        md.Append($"![{f.Chart.Frame.Title.Replace("[", "\\[").Replace("]", "\\]")}]({ChartsFolder}/{f.FileName}.{(linkPng ? "png" : "svg")})\n\n");
+                        md.Append($"![{f.Chart.Frame.Title.Replace("[", "\\[").Replace("]", "\\]")}]({ChartsFolder}/{f.FileName}.png)\n\n");
                         if (f.Caption is not null) md.Append('*').Append(f.Caption).Append("*\n\n");
                         break;
                 }
@@ -113,7 +114,7 @@ public sealed partial record ReportDocument(string Title, IReadOnlyList<ReportSe
                         html.Append("</tbody></table></div>\n");
                         break;
                     case ReportFigure f:
-                        var svg = f.Chart.ToSvg();
+                        var svg = ChartFiles.InlineSvg(f.Chart, f.FileName);
                         html.Append($"<figure id=\"{Encode(f.FileName)}\">\n{svg}");
                         if (f.Caption is not null) html.Append($"<figcaption>{Inline(f.Caption)}</figcaption>\n");
                         html.Append("</figure>\n");
