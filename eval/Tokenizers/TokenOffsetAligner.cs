@@ -36,7 +36,7 @@ public sealed class TokenOffsetAligner
     private const string Metaspace = "\u2581";
     private readonly Tokenizer tokenizer;
     private readonly AddedTokenSplitter rawSplitter;
-    private readonly HashSet<int> addedIds;
+    private readonly Dictionary<int, AddedToken> addedById = [];
     private readonly bool byteLevel, spacesDropped;
 
     public TokenOffsetAligner(Tokenizer tokenizer)
@@ -44,7 +44,7 @@ public sealed class TokenOffsetAligner
         this.tokenizer = tokenizer;
         rawSplitter = new AddedTokenSplitter(tokenizer.AddedTokens
             .Where(t => !t.Normalized || tokenizer.Normalizer is null).Select(t => (t.Content, t)));
-        addedIds = tokenizer.AddedTokens.Select(t => t.Id).ToHashSet();
+        foreach (var t in tokenizer.AddedTokens) addedById.TryAdd(t.Id, t);
         byteLevel = PreTokenizerHas(tokenizer.Path, "ByteLevel");
         spacesDropped = PreTokenizerHas(tokenizer.Path, "WhitespaceSplit") || PreTokenizerHas(tokenizer.Path, "Whitespace");
     }
@@ -118,7 +118,7 @@ public sealed class TokenOffsetAligner
     /// <summary>The UTF-8 bytes of the normalised text a token spells.</summary>
     private void AppendSurface(string token, int id, List<byte> output)
     {
-        if (addedIds.Contains(id) && tokenizer.AddedTokens.FirstOrDefault(t => t.Id == id) is { } added && added.Content == token)
+        if (addedById.TryGetValue(id, out var added) && added.Content == token)
         {
             var content = added.Normalized && tokenizer.Normalizer is not null ? tokenizer.Normalizer.Normalize(token) : token;
             AppendText(byteLevel ? content : content.Replace(" ", Metaspace, StringComparison.Ordinal), output);
