@@ -5,6 +5,7 @@ return args.FirstOrDefault() switch
     "forward" => ForwardThroughput.Run(args[1..]),
     "gemm" => GemmComparison.Run(args[1..]),
     "tokenize" => TokenizerThroughput.Run(args[1..]),
+    "tokenize-cold" => TokenizerColdThroughput.Run(args[1..]),
     "steps" => DecoderStepComparison.Run(args[1..]),
     _ => Usage(),
 };
@@ -18,6 +19,9 @@ static int Usage()
               our forward (random weights, model shapes from eval/Harness/Benchmarks/ModelShapes) beside PyTorch eager (bench/peers/torch_forward.py)
           tokenize [reps]
               our tokenizers beside @huggingface/tokenizers (node) on the fixture texts, single-threaded
+          tokenize-cold [--reps 3] [--threads N] [--no-node] [--tokenizers modernbert,smollm2,...]
+              cold caches over the unique XNLI test premises, 1 thread and N: ours beside the Rust library (Tokenizers.DotNet
+              in-process; npm tokenizers with RAYON_NUM_THREADS=1 and default) and Microsoft.ML.Tokenizers, with exactness
           steps [BenchmarkDotNet options]
               the ops of a decoding step at ModernBERT-base width (1 and 80 rows), and one Mask-Predict iteration of
               ModernBERT-base beside one greedy step of SmolLM2-135M (BenchmarkDotNet); end to end: `mlm-eval bench decode`
