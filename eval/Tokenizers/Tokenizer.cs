@@ -168,7 +168,7 @@ internal static class TokenizerModelFactory
             }
             case "Unigram":
             {
-                var vocab = c.Child("vocab").Element.EnumerateArray().Select(e => (e[0].GetString()!, e[1].GetDouble())).ToArray();
+                var vocab = c.Child("vocab").Element.EnumerateArray().Select(e => (e[0].GetString()!, RustJsonNumber.Parse(e[1].GetRawText()))).ToArray();
                 return new UnigramModel(vocab, c.Int("unk_id") ?? 0, c.Bool("byte_fallback", false));
             }
             case "WordPiece":
