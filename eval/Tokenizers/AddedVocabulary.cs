@@ -4,9 +4,11 @@ namespace Eval.Tokenizers;
 public sealed record AddedToken(int Id, string Content, bool Special, bool SingleWord, bool LeftStrip, bool RightStrip, bool Normalized);
 
 /// <summary>
-/// Splits text around added tokens: at each position the longest added token starting there is taken (a trie walk),
-/// lstrip/rstrip tokens swallow the whitespace beside them. Separate instances serve the raw text (tokens with
-/// normalized = false) and the normalised text (normalized = true, matched by their normalised content).
+/// Splits text around added tokens as the Rust library does: the leftmost-longest matches, each found after the end of
+/// the one before (a trie walk); a single_word match with a word character (\w) beside it is dropped; lstrip and
+/// rstrip matches take the whitespace beside them into the token (not past an earlier token), so the token's text
+/// is the span with its whitespace. Separate instances serve the raw text (tokens with normalized = false) and the
+/// normalised text (normalized = true, matched by their normalised content).
 /// </summary>
 public sealed class AddedTokenSplitter
 {
@@ -36,7 +38,7 @@ public sealed class AddedTokenSplitter
         }
     }
 
-    /// <summary>Sections of text in order: plain text (Token null) and added tokens.</summary>
+    /// <summary>Sections of text in order: plain text (Token null) and added tokens with the text they cover.</summary>
     public List<(string Text, AddedToken? Token)> Split(string text)
     {
         var sections = new List<(string Text, AddedToken? Token)>();
@@ -45,30 +47,25 @@ public sealed class AddedTokenSplitter
             sections.Add((text, null));
             return sections;
         }
-        int start = 0;
+        int sectionStart = 0;
         for (int i = 0; i < text.Length;)
         {
             var (length, token) = LongestMatch(text, i);
-            if (token is null || token.SingleWord && !IsWordBoundary(text, i, i + length))
+            if (token is null)
             {
                 i++;
                 continue;
             }
-            if (i > start) sections.Add((text[start..i], null));
-            sections.Add((text.Substring(i, length), token));
-            i += length;
-            start = i;
+            int start = i, stop = i + length;
+            i = stop;
+            if (token.SingleWord && !IsSingleWord(text, start, stop)) continue;
+            if (token.LeftStrip) start = Math.Max(sectionStart, TrailingWhiteSpaceStart(text, start));
+            if (token.RightStrip) stop = LeadingWhiteSpaceEnd(text, stop);
+            if (start > sectionStart) sections.Add((text[sectionStart..start], null));
+            sections.Add((text[start..stop], token));
+            sectionStart = stop;
         }
-        if (start < text.Length) sections.Add((text[start..], null));
-
-        for (int k = 0; k < sections.Count; k++)
-        {
-            if (sections[k].Token is not { } t) continue;
-            if (t.LeftStrip && k > 0 && sections[k - 1].Token is null)
-                sections[k - 1] = (sections[k - 1].Text.TrimEnd(), null);
-            if (t.RightStrip && k + 1 < sections.Count && sections[k + 1].Token is null)
-                sections[k + 1] = (sections[k + 1].Text.TrimStart(), null);
-        }
+        if (sectionStart < text.Length) sections.Add((text[sectionStart..], null));
         return sections;
     }
 
@@ -81,6 +78,26 @@ public sealed class AddedTokenSplitter
         return best;
     }
 
-    private static bool IsWordBoundary(string text, int start, int end) =>
-        (start == 0 || !char.IsLetterOrDigit(text[start - 1])) && (end == text.Length || !char.IsLetterOrDigit(text[end]));
+    private static int TrailingWhiteSpaceStart(string text, int end)
+    {
+        while (end > 0 && char.IsWhiteSpace(text[end - 1])) end--;
+        return end;
+    }
+
+    private static int LeadingWhiteSpaceEnd(string text, int start)
+    {
+        while (start < text.Length && char.IsWhiteSpace(text[start])) start++;
+        return start;
+    }
+
+    /// <summary>No word character (\w) just before start or just after end.</summary>
+    private static bool IsSingleWord(string text, int start, int end)
+    {
+        if (start > 0)
+        {
+            int before = char.IsLowSurrogate(text[start - 1]) && start > 1 ? start - 2 : start - 1;
+            if (UnicodeProperties.IsWordCharacter(UnicodeProperties.At(text, before, out _))) return false;
+        }
+        return end == text.Length || !UnicodeProperties.IsWordCharacter(UnicodeProperties.At(text, end, out _));
+    }
 }

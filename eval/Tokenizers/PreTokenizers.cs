@@ -10,26 +10,17 @@ public interface IPreTokenizer
     IEnumerable<string> Split(string text, int sectionIndex);
 }
 
-internal static class CharacterClasses
-{
-    /// <summary>ECMAScript's \s, which the reference implementation's regexes use.</summary>
-    public const string Space = @"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff";
-    public static readonly Regex NonSpaceRuns = new($"[^{Space}]+", RegexOptions.Compiled | RegexOptions.CultureInvariant);
-}
-
-/// <summary>GPT-2 byte-level: optional GPT-2 regex split, then every UTF-8 byte mapped to a printable character.</summary>
+/// <summary>GPT-2 byte-level: optional GPT-2 pattern split, then every UTF-8 byte mapped to a printable character.</summary>
 public sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) : IPreTokenizer
 {
-    private static readonly Regex Gpt2Pattern = new(
-        $@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{{L}}+| ?\p{{N}}+| ?[^{CharacterClasses.Space}\p{{L}}\p{{N}}]+|[{CharacterClasses.Space}]+(?![^{CharacterClasses.Space}])|[{CharacterClasses.Space}]+",
-        RegexOptions.Compiled | RegexOptions.CultureInvariant);
-
     public IEnumerable<string> Split(string text, int sectionIndex)
     {
         if (addPrefixSpace && !text.StartsWith(' ')) text = " " + text;
         if (!useRegex) return [ByteLevelAlphabet.Encode(text)];
-        var pieces = new List<string>();
-        foreach (Match m in Gpt2Pattern.Matches(text)) pieces.Add(ByteLevelAlphabet.Encode(m.Value));
+        var matches = new List<(int Start, int Length)>();
+        Gpt2Pattern.Matches(text, matches);
+        var pieces = new List<string>(matches.Count);
+        foreach (var (start, length) in matches) pieces.Add(ByteLevelAlphabet.Encode(text.AsSpan(start, length)));
         return pieces;
     }
 }
@@ -40,10 +31,14 @@ public static class ByteLevelAlphabet
     private static readonly char[] ByteToChar = BuildTable();
     private static readonly Dictionary<char, byte> CharToByte = ByteToChar.Select((c, b) => (c, (byte)b)).ToDictionary(p => p.c, p => p.Item2);
 
-    public static string Encode(string text)
+    public static string Encode(ReadOnlySpan<char> text)
     {
-        var bytes = Encoding.UTF8.GetBytes(text);
-        return string.Create(bytes.Length, bytes, (span, b) => { for (int i = 0; i < b.Length; i++) span[i] = ByteToChar[b[i]]; });
+        int count = Encoding.UTF8.GetByteCount(text);
+        Span<byte> bytes = count <= 256 ? stackalloc byte[count] : new byte[count];
+        Encoding.UTF8.GetBytes(text, bytes);
+        Span<char> chars = count <= 256 ? stackalloc char[count] : new char[count];
+        for (int i = 0; i < count; i++) chars[i] = ByteToChar[bytes[i]];
+        return new string(chars);
     }
 
     /// <summary>Back to bytes; characters outside the alphabet are kept as their UTF-8.</summary>
@@ -95,20 +90,58 @@ public sealed class MetaspacePreTokenizer(string replacement, PrependScheme sche
 
 public enum SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous }
 
-/// <summary>Splits around matches of a pattern, keeping the matches as the behaviour says (Split, Punctuation, Digits).</summary>
-public sealed class PatternPreTokenizer(Regex pattern, SplitBehavior behavior, bool invert = false) : IPreTokenizer
+/// <summary>
+/// Splits around matches, keeping them as the behaviour says: matches of a regex (Split) or every code point of a class
+/// (Punctuation; Digits, where Contiguous keeps runs together).
+/// </summary>
+public sealed class PatternPreTokenizer : IPreTokenizer
 {
+    private readonly Regex? pattern;
+    private readonly Func<Rune, bool>? codePointClass;
+    private readonly SplitBehavior behavior;
+    private readonly bool invert;
+
+    private PatternPreTokenizer(Regex? pattern, Func<Rune, bool>? codePointClass, SplitBehavior behavior, bool invert)
+    {
+        this.pattern = pattern;
+        this.codePointClass = codePointClass;
+        this.behavior = behavior;
+        this.invert = invert;
+    }
+
+    public static PatternPreTokenizer RegexMatches(Regex pattern, SplitBehavior behavior, bool invert = false) => new(pattern, null, behavior, invert);
+
+    /// <summary>Each code point of the class is a match of its own, as Rust's split on a char predicate.</summary>
+    public static PatternPreTokenizer EachCodePoint(Func<Rune, bool> codePointClass, SplitBehavior behavior) => new(null, codePointClass, behavior, false);
+
+    private List<(int Start, int End)> Matches(string text)
+    {
+        var matches = new List<(int Start, int End)>();
+        if (pattern is not null)
+        {
+            foreach (Match m in pattern.Matches(text))
+                if (m.Length > 0) matches.Add((m.Index, m.Index + m.Length));
+            return matches;
+        }
+        for (int i = 0; i < text.Length;)
+        {
+            var rune = UnicodeProperties.At(text, i, out int length);
+            if (codePointClass!(rune)) matches.Add((i, i + length));
+            i += length;
+        }
+        return matches;
+    }
+
     public IEnumerable<string> Split(string text, int sectionIndex)
     {
         // (start, end, isMatch) spans covering the text.
         var spans = new List<(int Start, int End, bool IsMatch)>();
         int position = 0;
-        foreach (Match m in pattern.Matches(text))
+        foreach (var (start, end) in Matches(text))
         {
-            if (m.Length == 0) continue;
-            if (m.Index > position) spans.Add((position, m.Index, invert));
-            spans.Add((m.Index, m.Index + m.Length, !invert));
-            position = m.Index + m.Length;
+            if (start > position) spans.Add((position, start, invert));
+            spans.Add((start, end, !invert));
+            position = end;
         }
         if (position < text.Length) spans.Add((position, text.Length, invert));
 
@@ -150,13 +183,41 @@ public sealed class PatternPreTokenizer(Regex pattern, SplitBehavior behavior, b
     }
 }
 
-/// <summary>Pieces are the runs of non-whitespace (WhitespaceSplit) or of \w / other non-space (Whitespace).</summary>
-public sealed class RegexMatchesPreTokenizer(Regex pieces) : IPreTokenizer
+/// <summary>
+/// Pieces are the maximal runs of code points of one class, whitespace dropped: runs of non-whitespace
+/// (WhitespaceSplit), or of \w and of other non-space (Whitespace, the regex <c>\w+|[^\w\s]+</c>).
+/// </summary>
+public sealed class CodePointRunsPreTokenizer : IPreTokenizer
 {
-    public static readonly RegexMatchesPreTokenizer WhitespaceSplit = new(CharacterClasses.NonSpaceRuns);
-    public static readonly RegexMatchesPreTokenizer Whitespace = new(new Regex($@"\w+|[^\w{CharacterClasses.Space}]+", RegexOptions.Compiled | RegexOptions.CultureInvariant));
+    private readonly bool separateWords;
 
-    public IEnumerable<string> Split(string text, int sectionIndex) => pieces.Matches(text).Select(m => m.Value);
+    private CodePointRunsPreTokenizer(bool separateWords) => this.separateWords = separateWords;
+
+    public static readonly CodePointRunsPreTokenizer WhitespaceSplit = new(false);
+    public static readonly CodePointRunsPreTokenizer Whitespace = new(true);
+
+    /// <summary>0 for whitespace, else the class whose runs are pieces.</summary>
+    private int ClassOf(Rune rune) =>
+        UnicodeProperties.IsWhiteSpace(rune) ? 0 : !separateWords || UnicodeProperties.IsWordCharacter(rune) ? 1 : 2;
+
+    public IEnumerable<string> Split(string text, int sectionIndex)
+    {
+        var pieces = new List<string>();
+        int runStart = 0, runClass = 0;
+        for (int i = 0; i < text.Length;)
+        {
+            int cls = ClassOf(UnicodeProperties.At(text, i, out int length));
+            if (cls != runClass)
+            {
+                if (runClass != 0) pieces.Add(text[runStart..i]);
+                runStart = i;
+                runClass = cls;
+            }
+            i += length;
+        }
+        if (runClass != 0) pieces.Add(text[runStart..]);
+        return pieces;
+    }
 }
 
 public sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> steps) : IPreTokenizer
@@ -171,18 +232,17 @@ public sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> steps) : I
 
 internal static class PreTokenizerFactory
 {
-    private const string Punctuation = @"\p{P}\u0021-\u002F\u003A-\u0040\u005B-\u0060\u007B-\u007E";
-
     public static IPreTokenizer Create(JsonConfig c) => c.Type switch
     {
         "ByteLevel" => new ByteLevelPreTokenizer(c.Bool("add_prefix_space", false), c.Bool("use_regex", true)),
         "Metaspace" => new MetaspacePreTokenizer(c.String("replacement") ?? "\u2581", Scheme(c), c.Bool("split", true)),
-        "Whitespace" => RegexMatchesPreTokenizer.Whitespace,
-        "WhitespaceSplit" => RegexMatchesPreTokenizer.WhitespaceSplit,
-        "Digits" => new PatternPreTokenizer(new Regex(c.Bool("individual_digits", false) ? "[0-9]" : "[0-9]+", RegexOptions.Compiled), SplitBehavior.Isolated),
-        "Punctuation" => new PatternPreTokenizer(new Regex($"[{Punctuation}]", RegexOptions.Compiled), Behavior(c, SplitBehavior.Isolated)),
-        "BertPreTokenizer" => new SequencePreTokenizer([RegexMatchesPreTokenizer.WhitespaceSplit,
-            new PatternPreTokenizer(new Regex($"[{Punctuation}]", RegexOptions.Compiled), SplitBehavior.Isolated)]),
+        "Whitespace" => CodePointRunsPreTokenizer.Whitespace,
+        "WhitespaceSplit" => CodePointRunsPreTokenizer.WhitespaceSplit,
+        "Digits" => PatternPreTokenizer.EachCodePoint(UnicodeProperties.IsNumeric,
+            c.Bool("individual_digits", false) ? SplitBehavior.Isolated : SplitBehavior.Contiguous),
+        "Punctuation" => PatternPreTokenizer.EachCodePoint(UnicodeProperties.IsPunctuation, Behavior(c, SplitBehavior.Isolated)),
+        "BertPreTokenizer" => new SequencePreTokenizer([CodePointRunsPreTokenizer.WhitespaceSplit,
+            PatternPreTokenizer.EachCodePoint(UnicodeProperties.IsPunctuation, SplitBehavior.Isolated)]),
         "Split" => CreateSplit(c),
         "Sequence" => new SequencePreTokenizer(c.Array("pretokenizers").Select(Create).ToArray()),
         _ => throw c.Unsupported("pre_tokenizer", "ByteLevel, Metaspace, Whitespace, WhitespaceSplit, Digits, Punctuation, BertPreTokenizer, Split, Sequence"),
@@ -192,7 +252,7 @@ internal static class PreTokenizerFactory
     {
         var (literal, regex) = Patterns.Read(c.Child("pattern"));
         regex ??= new Regex(Regex.Escape(literal!), RegexOptions.Compiled);
-        return new PatternPreTokenizer(regex, Behavior(c, SplitBehavior.Isolated), c.Bool("invert", false));
+        return PatternPreTokenizer.RegexMatches(regex, Behavior(c, SplitBehavior.Isolated), c.Bool("invert", false));
     }
 
     private static SplitBehavior Behavior(JsonConfig c, SplitBehavior fallback) =>

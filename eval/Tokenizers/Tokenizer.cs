@@ -32,9 +32,11 @@ public sealed class Tokenizer
             addedByContent.TryAdd(t.Content, t);
             addedById.TryAdd(t.Id, t);
         }
-        rawSplitter = new AddedTokenSplitter(addedTokens.Where(t => !t.Normalized || normalizer is null).Select(t => (t.Content, t)));
-        normalizedSplitter = new AddedTokenSplitter(addedTokens.Where(t => t.Normalized && normalizer is not null)
-            .Select(t => (normalizer!.Normalize(t.Content), t)));
+        // As in the Rust library: tokens with normalized = false are split out of the raw text first, then those with
+        // normalized = true, by their normalised content, out of the normalised pieces between.
+        rawSplitter = new AddedTokenSplitter(addedTokens.Where(t => !t.Normalized).Select(t => (t.Content, t)));
+        normalizedSplitter = new AddedTokenSplitter(addedTokens.Where(t => t.Normalized)
+            .Select(t => (normalizer?.Normalize(t.Content) ?? t.Content, t)));
     }
 
     public string Path { get; }
@@ -119,7 +121,7 @@ public sealed class Tokenizer
             var (raw, token) = sections[sectionIndex];
             if (token is not null)
             {
-                output.Add(new Token(token.Content, token.Id));
+                output.Add(new Token(raw, token.Id));
                 continue;
             }
             if (raw.Length == 0) continue;
@@ -128,7 +130,7 @@ public sealed class Tokenizer
             {
                 if (inner is not null)
                 {
-                    output.Add(new Token(inner.Content, inner.Id));
+                    output.Add(new Token(piece, inner.Id));
                     continue;
                 }
                 if (piece.Length == 0) continue;
@@ -166,7 +168,7 @@ internal static class TokenizerModelFactory
             }
             case "Unigram":
             {
-                var vocab = c.Child("vocab").Element.EnumerateArray().Select(e => (e[0].GetString()!, e[1].GetDouble())).ToArray();
+                var vocab = c.Child("vocab").Element.EnumerateArray().Select(e => (e[0].GetString()!, RustJsonNumber.Parse(e[1].GetRawText()))).ToArray();
                 return new UnigramModel(vocab, c.Int("unk_id") ?? 0, c.Bool("byte_fallback", false));
             }
             case "WordPiece":

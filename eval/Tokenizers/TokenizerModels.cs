@@ -56,16 +56,25 @@ internal static class ByteFallback
 }
 
 /// <summary>
-/// Byte-pair encoding: the piece starts as code points, and the adjacent pair with the lowest merge rank (leftmost on
-/// ties) is merged until no pair has a rank. Unknown results fall back to &lt;0xXX&gt; byte tokens or the unk token.
+/// Byte-pair encoding as the Rust library does it: the piece becomes one symbol per code point (its vocabulary id, with
+/// the continuing-subword prefix on all but the first and the end-of-word suffix on the last; a code point outside the
+/// vocabulary becomes its &lt;0xXX&gt; byte tokens with byte fallback, else the unk token, consecutive unks fused with
+/// fuse_unk), then the adjacent pair with the lowest merge rank (leftmost on ties) is merged, by a priority queue
+/// over a linked list of symbols, until no pair has a merge.
 /// </summary>
 public sealed class BpeModel : ITokenizerModel
 {
+    private struct Symbol
+    {
+        public int Id, Previous, Next;
+        public bool Removed;
+    }
+
     private readonly Dictionary<string, int> vocab;
     private readonly string[] idToToken;
-    private readonly Dictionary<(string, string), int> ranks;
+    private readonly Dictionary<(int Left, int Right), (int Rank, int Merged)> merges;
     private readonly PieceCache cache = new();
-    private readonly string? unkToken;
+    private readonly int? unkId;
     private readonly bool byteFallback, fuseUnknown, ignoreMerges;
     private readonly string continuingSubwordPrefix, endOfWordSuffix;
 
@@ -75,14 +84,22 @@ public sealed class BpeModel : ITokenizerModel
         this.vocab = vocab;
         idToToken = new string[vocab.Count == 0 ? 0 : vocab.Values.Max() + 1];
         foreach (var (token, id) in vocab) idToToken[id] = token;
-        ranks = new Dictionary<(string, string), int>(merges.Count);
-        for (int i = 0; i < merges.Count; i++) ranks.TryAdd(merges[i], i);
-        this.unkToken = unkToken;
+        this.continuingSubwordPrefix = continuingSubwordPrefix ?? "";
+        this.endOfWordSuffix = endOfWordSuffix ?? "";
+        // As the Rust library builds its merge map: a later duplicate of a pair replaces the earlier.
+        this.merges = new Dictionary<(int, int), (int, int)>(merges.Count);
+        for (int rank = 0; rank < merges.Count; rank++)
+        {
+            var (left, right) = merges[rank];
+            var merged = left + right[Math.Min(this.continuingSubwordPrefix.Length, right.Length)..];
+            if (!vocab.TryGetValue(left, out int leftId) || !vocab.TryGetValue(right, out int rightId) || !vocab.TryGetValue(merged, out int mergedId))
+                throw new TokenizerFormatException($"BPE merge '{left} {right}' has a part or a result ('{merged}') that is not in the vocabulary");
+            this.merges[(leftId, rightId)] = (rank, mergedId);
+        }
+        unkId = unkToken is not null && vocab.TryGetValue(unkToken, out int unk) ? unk : null;
         this.byteFallback = byteFallback;
         this.fuseUnknown = fuseUnknown;
         this.ignoreMerges = ignoreMerges;
-        this.continuingSubwordPrefix = continuingSubwordPrefix ?? "";
-        this.endOfWordSuffix = endOfWordSuffix ?? "";
     }
 
     public int VocabularySize => idToToken.Length;
@@ -102,40 +119,83 @@ public sealed class BpeModel : ITokenizerModel
 
     private Token[] Encode(string piece)
     {
-        var symbols = CodePoints.Of(piece);
-        if (endOfWordSuffix.Length > 0) symbols[^1] += endOfWordSuffix;
-        while (symbols.Count > 1)
-        {
-            int best = -1, bestRank = int.MaxValue;
-            for (int i = 0; i + 1 < symbols.Count; i++)
-                if (ranks.TryGetValue((symbols[i], symbols[i + 1]), out int rank) && rank < bestRank)
-                {
-                    bestRank = rank;
-                    best = i;
-                }
-            if (best < 0) break;
-            symbols[best] += symbols[best + 1];
-            symbols.RemoveAt(best + 1);
-        }
-        if (continuingSubwordPrefix.Length > 0)
-            for (int i = 1; i < symbols.Count; i++) symbols[i] = continuingSubwordPrefix + symbols[i];
-
+        var symbols = InitialSymbols(piece);
+        MergeAll(symbols);
         var result = new List<Token>(symbols.Count);
         foreach (var symbol in symbols)
+            if (!symbol.Removed) result.Add(new Token(idToToken[symbol.Id], symbol.Id));
+        return result.ToArray();
+    }
+
+    private List<Symbol> InitialSymbols(string piece)
+    {
+        var ids = new List<int>(piece.Length);
+        int? pendingUnk = null;
+        for (int i = 0; i < piece.Length;)
         {
-            if (vocab.TryGetValue(symbol, out int id))
+            int length = char.IsSurrogatePair(piece, i) ? 2 : 1;
+            var text = piece.Substring(i, length);
+            if (i > 0) text = continuingSubwordPrefix + text;
+            i += length;
+            if (i == piece.Length) text += endOfWordSuffix;
+            if (vocab.TryGetValue(text, out int id))
             {
-                result.Add(new Token(symbol, id));
+                if (pendingUnk is { } unk) ids.Add(unk);
+                pendingUnk = null;
+                ids.Add(id);
                 continue;
             }
-            if (byteFallback && ByteFallback.TryAppend(symbol, vocab, result)) continue;
-            if (unkToken is not null && vocab.TryGetValue(unkToken, out int unkId))
+            // Byte fallback: the UTF-8 bytes of the symbol (with its prefix or suffix) when all are tokens; as in the
+            // Rust library, a pending unk is not written before them.
+            if (byteFallback && ByteTokens(text) is { } bytes)
             {
-                if (fuseUnknown && result.Count > 0 && result[^1].Id == unkId) continue;
-                result.Add(new Token(unkToken, unkId));
+                ids.AddRange(bytes);
+                continue;
+            }
+            if (unkId is { } unkToken)
+            {
+                if (pendingUnk is { } unk && !fuseUnknown) ids.Add(unk);
+                pendingUnk = unkToken;
             }
         }
-        return result.ToArray();
+        if (pendingUnk is { } last) ids.Add(last);
+        var symbols = new List<Symbol>(ids.Count);
+        for (int k = 0; k < ids.Count; k++) symbols.Add(new Symbol { Id = ids[k], Previous = k - 1, Next = k + 1 < ids.Count ? k + 1 : -1 });
+        return symbols;
+    }
+
+    private int[]? ByteTokens(string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var ids = new int[bytes.Length];
+        for (int b = 0; b < bytes.Length; b++)
+            if (!vocab.TryGetValue($"<0x{bytes[b]:X2}>", out ids[b])) return null;
+        return ids;
+    }
+
+    private void MergeAll(List<Symbol> symbols)
+    {
+        var queue = new PriorityQueue<(int Position, int Merged), (int Rank, int Position)>();
+        for (int i = 0; i + 1 < symbols.Count; i++)
+            if (merges.TryGetValue((symbols[i].Id, symbols[i + 1].Id), out var m)) queue.Enqueue((i, m.Merged), (m.Rank, i));
+        var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(symbols);
+        while (queue.TryDequeue(out var top, out _))
+        {
+            ref var current = ref span[top.Position];
+            if (current.Removed || current.Next < 0) continue;
+            int nextPosition = current.Next;
+            ref var right = ref span[nextPosition];
+            // A stale entry: the pair here has changed since it was queued.
+            if (!merges.TryGetValue((current.Id, right.Id), out var now) || now.Merged != top.Merged) continue;
+            current.Id = top.Merged;
+            current.Next = right.Next;
+            right.Removed = true;
+            if (current.Next >= 0) span[current.Next].Previous = top.Position;
+            if (current.Previous >= 0 && merges.TryGetValue((span[current.Previous].Id, current.Id), out var before))
+                queue.Enqueue((current.Previous, before.Merged), (before.Rank, current.Previous));
+            if (current.Next >= 0 && merges.TryGetValue((current.Id, span[current.Next].Id), out var after))
+                queue.Enqueue((top.Position, after.Merged), (after.Rank, top.Position));
+        }
     }
 }
 

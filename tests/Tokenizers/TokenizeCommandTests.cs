@@ -12,7 +12,7 @@ public sealed class TokenizeCommandTests
     {
         var dir = SharedFixtures.TempDirectory();
         var input = Path.Combine(dir, "in.jsonl");
-        var fixture = TokenizerFixtureTests.Lines("llama2-phi3").Take(40).ToArray();
+        var fixture = TokenizerFixtureTests.Lines("llama2-phi3-adversarial").Take(40).ToArray();
         File.WriteAllLines(input, fixture.Select((l, i) => JsonSerializer.Serialize(new { text = l.Text, add_special_tokens = l.AddSpecial, row = i })));
         var output = Path.Combine(dir, "out.jsonl");
         int count = TokenizeFile.Run(Tokenizer.Load(TokenizerFixtureTests.TokenizerDirectory("llama2-phi3")), input, output);

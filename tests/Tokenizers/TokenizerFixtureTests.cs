@@ -3,11 +3,22 @@ using Eval.Tokenizers;
 
 namespace Eval.Tests.Tokenizers;
 
-/// <summary>Every line of ../shared/fixtures/tokenizers/*.jsonl: ids and tokens exactly as Hugging Face's tokenizers.</summary>
+/// <summary>
+/// Every line of ../shared/fixtures/tokenizers/*.jsonl: ids and tokens exactly as Hugging Face's Rust tokenizers.
+/// The *-adversarial files come from the Rust library itself. The others were written by the JavaScript port and
+/// checked against the Rust library by id (RustOracleTests checks them again); their token strings for added tokens
+/// are the bare content, where the Rust library gives the span with the whitespace an lstrip/rstrip token takes, so
+/// there an added token's string is not compared.
+/// </summary>
 [TestClass]
 public sealed class TokenizerFixtureTests
 {
     public static string TokenizerDirectory(string name) => Path.Combine(SharedFixtures.Shared, "tokenizers", name);
+
+    /// <summary>The tokenizer a fixture file is for: "smollm2-adversarial" → "smollm2".</summary>
+    public static bool IsFromRustLibrary(string fixture) => fixture.EndsWith("-adversarial", StringComparison.Ordinal);
+
+    public static string TokenizerOf(string fixture) => fixture.EndsWith("-adversarial", StringComparison.Ordinal) ? fixture[..^"-adversarial".Length] : fixture;
 
     public static IEnumerable<(string Text, bool AddSpecial, int[] Ids, string[] Tokens)> Lines(string name)
     {
@@ -28,21 +39,30 @@ public sealed class TokenizerFixtureTests
     [DataRow("llama2-phi3")]
     [DataRow("unigram-t5-small")]
     [DataRow("unigram-t5-ru")]
+    [DataRow("modernbert-adversarial")]
+    [DataRow("smollm2-adversarial")]
+    [DataRow("llama2-phi3-adversarial")]
+    [DataRow("unigram-t5-small-adversarial")]
+    [DataRow("unigram-t5-ru-adversarial")]
     public void EveryFixtureLineIsIdAndTokenExact(string name)
     {
-        var tokenizer = Tokenizer.Load(TokenizerDirectory(name));
+        var tokenizer = Tokenizer.Load(TokenizerDirectory(TokenizerOf(name)));
         var failures = new List<string>();
         int lines = 0;
         foreach (var (text, addSpecial, ids, tokens) in Lines(name))
         {
             lines++;
             var encoding = tokenizer.Encode(text, addSpecial);
-            if (!encoding.Ids.SequenceEqual(ids) || !encoding.Tokens.SequenceEqual(tokens))
+            bool tokensAgree = IsFromRustLibrary(name)
+                ? encoding.Tokens.SequenceEqual(tokens)
+                : encoding.Tokens.Count == tokens.Length && tokens.Select((t, i) =>
+                    t == encoding.Tokens[i] || tokenizer.AddedTokens.Any(a => a.Id == ids[i] && a.Content == t)).All(agree => agree);
+            if (!encoding.Ids.SequenceEqual(ids) || !tokensAgree)
                 failures.Add($"line {lines} {JsonSerializer.Serialize(text)[..Math.Min(80, JsonSerializer.Serialize(text).Length)]} special={addSpecial}\n" +
                              $"   expected {string.Join(" ", tokens.Zip(ids, (t, i) => $"{t}/{i}"))}\n" +
                              $"   actual   {string.Join(" ", encoding.Tokens.Zip(encoding.Ids, (t, i) => $"{t}/{i}"))}");
         }
         Assert.IsTrue(lines > 800, $"{name}: only {lines} fixture lines");
-        Assert.AreEqual(0, failures.Count, $"{name}: {failures.Count} of {lines} lines differ:\n{string.Join("\n", failures.Take(8))}");
+        Assert.AreEqual(0, failures.Count, $"{name}: {failures.Count} of {lines} lines differ:\n{string.Join("\n", failures.Take(12))}");
     }
 }

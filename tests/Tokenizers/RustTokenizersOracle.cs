@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+
+namespace Eval.Tests.Tokenizers;
+
+/// <summary>What Hugging Face's Rust tokenizers make of one text: ids, and the other fields when asked for.</summary>
+public sealed record RustEncoding(int[] Ids, string[]? Tokens, string? Decoded, string? DecodedSkippingSpecials);
+
+/// <summary>
+/// Hugging Face's Rust tokenizers 0.23.2 through their official Node binding (npm <c>tokenizers</c>, in
+/// tests/Tokenizers/RustOracle), the reference the tokenizer tests compare against. The NuGet wrapper
+/// Tokenizers.DotNet 1.4.1 was the first choice, but its Encode(string) has no add_special_tokens switch.
+/// The first use installs the package from its lock file (<c>npm ci</c>) when node_modules lacks it.
+/// </summary>
+public static class RustTokenizersOracle
+{
+    private static readonly Lock InstallLock = new();
+
+    public static string Folder => Path.Combine(SharedFixtures.ProjectRoot, "tests", "Tokenizers", "RustOracle");
+
+    /// <summary>Encodes every (text, add_special_tokens) in order; fields: ids, tokens, decoded, decoded_skip.</summary>
+    public static IReadOnlyList<RustEncoding> Encode(string tokenizerDirectory, IReadOnlyList<(string Text, bool AddSpecial)> items,
+        string fields = "ids")
+    {
+        EnsureInstalled();
+        var dir = SharedFixtures.TempDirectory();
+        var input = Path.Combine(dir, "input.jsonl");
+        var output = Path.Combine(dir, "output.jsonl");
+        using (var writer = new StreamWriter(input, false, new UTF8Encoding(false)))
+            foreach (var (text, addSpecial) in items)
+                writer.WriteLine(JsonSerializer.Serialize(new { text, add_special_tokens = addSpecial }));
+        Run("node", ["encode.mjs", Path.Combine(tokenizerDirectory, "tokenizer.json"), input, output, fields], TimeSpan.FromMinutes(10));
+
+        var results = new List<RustEncoding>(items.Count);
+        foreach (var line in File.ReadLines(output))
+        {
+            using var doc = JsonDocument.Parse(line);
+            var r = doc.RootElement;
+            results.Add(new RustEncoding(
+                r.TryGetProperty("ids", out var ids) ? ids.EnumerateArray().Select(e => e.GetInt32()).ToArray() : [],
+                r.TryGetProperty("tokens", out var tokens) ? tokens.EnumerateArray().Select(e => e.GetString()!).ToArray() : null,
+                r.TryGetProperty("decoded", out var decoded) ? decoded.GetString() : null,
+                r.TryGetProperty("decoded_skip", out var skip) ? skip.GetString() : null));
+        }
+        Directory.Delete(dir, recursive: true);
+        Assert.AreEqual(items.Count, results.Count, "the Rust oracle answered a different number of lines");
+        return results;
+    }
+
+    private static void EnsureInstalled()
+    {
+        lock (InstallLock)
+        {
+            if (File.Exists(Path.Combine(Folder, "node_modules", "tokenizers", "package.json"))) return;
+            Run("npm", ["ci", "--no-audit", "--no-fund"], TimeSpan.FromMinutes(5));
+        }
+    }
+
+    private static void Run(string program, IReadOnlyList<string> arguments, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(program) { WorkingDirectory = Folder, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in arguments) start.ArgumentList.Add(a);
+        Process process;
+        try { process = Process.Start(start)!; }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            Assert.Fail($"cannot start {program} ({e.Message}): the Rust tokenizers oracle needs Node.js and npm");
+            throw;
+        }
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(timeout))
+            {
+                process.Kill(entireProcessTree: true);
+                Assert.Fail($"{program} {string.Join(" ", arguments)} ran past {timeout}");
+            }
+            if (process.ExitCode != 0)
+                Assert.Fail($"{program} {string.Join(" ", arguments)} in {Folder} exited {process.ExitCode}:\n{stderr.Result}\n{stdout.Result}");
+        }
+    }
+}
