@@ -35,8 +35,13 @@ public sealed class MlTokenizersAdapterTests
             lines++;
             var tokenizer = addSpecial ? withSpecials : withoutSpecials;
             var encoded = tokenizer.EncodeToTokens(text, out var normalized);
+            // These older files (made with the JS port, ids checked against Rust) give an lstrip/rstrip added token's bare
+            // content, where Rust's token text — and ours — includes the whitespace it takes (TokenizerFixtureTests).
+            var inner = ((MlTokenizersAdapter)tokenizer).Inner;
+            bool tokensAgree = encoded.Count == tokens.Length && tokens.Select((t, i) =>
+                t == encoded[i].Value || inner.AddedTokens.Any(a => a.Id == ids[i] && a.Content == t)).All(agree => agree);
             if (!tokenizer.EncodeToIds(text).SequenceEqual(ids) || tokenizer.CountTokens(text) != ids.Length
-                || !encoded.Select(t => t.Id).SequenceEqual(ids) || !encoded.Select(t => t.Value).SequenceEqual(tokens)
+                || !encoded.Select(t => t.Id).SequenceEqual(ids) || !tokensAgree
                 || normalized is not null || !WellFormed(encoded, text.Length))
                 failures.Add($"line {lines} {text[..Math.Min(60, text.Length)]} special={addSpecial}");
         }
