@@ -66,9 +66,9 @@ public sealed class BackendOptions
             case "ilgpu-cpu":
                 return IlgpuDevices.CreateOnCpuAccelerator(precision ?? Engine.Precision.Fp32);
             case "cuda":
-                return IlgpuDevices.CreateCuda(precision ?? Engine.Precision.Bf16, Environment(), log);
+                return IlgpuDevices.CreateCuda(precision ?? Engine.Precision.Bf16, CudaLibraryProbe.ProcessEnvironment(), log);
             default:
-                if (IlgpuDevices.TryCreateCuda(precision ?? Engine.Precision.Bf16, Environment(), log, out var cuda, out var why))
+                if (IlgpuDevices.TryCreateCuda(precision ?? Engine.Precision.Bf16, CudaLibraryProbe.ProcessEnvironment(), log, out var cuda, out var why))
                     return cuda!;
                 log?.Invoke($"--device auto: {why}; using the CPU");
                 return precision is { } p && p != Engine.Precision.Fp32
@@ -85,8 +85,4 @@ public sealed class BackendOptions
         "bf16" => Engine.Precision.Bf16,
         _ => throw new ArgumentException($"--precision '{text}' is not one of fp32, tf32, bf16"),
     };
-
-    private static IReadOnlyDictionary<string, string?> Environment() =>
-        System.Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-            .ToDictionary(e => (string)e.Key, e => (string?)e.Value);
 }

@@ -11,7 +11,8 @@ namespace Eval.Engine.Gpu;
 /// </summary>
 internal sealed class HostUploads(Accelerator accelerator) : IDisposable
 {
-    private readonly Upload<int> ids = new(accelerator), keyValid = new(accelerator), sourceLengths = new(accelerator);
+    private readonly Upload<int> ids = new(accelerator, reuse: false), keyValid = new(accelerator, reuse: true),
+        sourceLengths = new(accelerator, reuse: true);
     private readonly List<DeviceRotaryTable> rotaryTables = [];
     private readonly MemoryBuffer1D<float, Stride1D.Dense> noFloats = accelerator.Allocate1D<float>(1);
     private readonly MemoryBuffer1D<int, Stride1D.Dense> noInts = accelerator.Allocate1D<int>(1);
@@ -23,9 +24,9 @@ internal sealed class HostUploads(Accelerator accelerator) : IDisposable
     public ArrayView<float> NoFloats => noFloats.View;
     public ArrayView<int> NoInts => noInts.View;
 
-    public ArrayView<int> Ids(ReadOnlySpan<int> values) => ids.Send(values, reuse: false);
-    public ArrayView<int> KeyValid(ReadOnlySpan<int> values) => keyValid.Send(values, reuse: true);
-    public ArrayView<int> SourceLengths(ReadOnlySpan<int> values) => sourceLengths.Send(values, reuse: true);
+    public ArrayView<int> Ids(ReadOnlySpan<int> values) => ids.Send(values);
+    public ArrayView<int> KeyValid(ReadOnlySpan<int> values) => keyValid.Send(values);
+    public ArrayView<int> SourceLengths(ReadOnlySpan<int> values) => sourceLengths.Send(values);
 
     /// <summary>
     /// Per row, headDim/2 cosines then headDim/2 sines of position · invFrequency: the angle in float32 as torch forms it,
@@ -73,14 +74,14 @@ internal sealed class HostUploads(Accelerator accelerator) : IDisposable
         noInts.Dispose();
     }
 
-    private sealed class Upload<T>(Accelerator accelerator) : IDisposable where T : unmanaged, IEquatable<T>
+    /// <summary>One kind of upload; with reuse, a host copy of the last values sent decides whether they are sent again.</summary>
+    private sealed class Upload<T>(Accelerator accelerator, bool reuse) : IDisposable where T : unmanaged, IEquatable<T>
     {
         private MemoryBuffer1D<T, Stride1D.Dense>? buffer;
         private T[] sent = [];
+        private int length;
 
-        public ArrayView<T> Last => buffer!.View.SubView(0, Math.Max(sent.Length, 1));
-
-        public ArrayView<T> Send(ReadOnlySpan<T> values, bool reuse)
+        public ArrayView<T> Send(ReadOnlySpan<T> values)
         {
             if (reuse && buffer is not null && values.SequenceEqual(sent)) return Last;
             if (buffer is null || buffer.Length < values.Length)
@@ -89,9 +90,12 @@ internal sealed class HostUploads(Accelerator accelerator) : IDisposable
                 buffer = accelerator.Allocate1D<T>(Math.Max(values.Length, 64) * 2L);
             }
             if (values.Length > 0) buffer.View.SubView(0, values.Length).CopyFromCPU(accelerator.DefaultStream, values);
-            sent = values.ToArray();
+            if (reuse) sent = values.ToArray();
+            length = values.Length;
             return Last;
         }
+
+        private ArrayView<T> Last => buffer!.View.SubView(0, Math.Max(length, 1));
 
         public void Dispose() => buffer?.Dispose();
     }

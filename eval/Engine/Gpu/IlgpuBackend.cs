@@ -110,9 +110,6 @@ public sealed partial class IlgpuBackend : IBackend
     public string GemmName => cublas?.Name ?? "ILGPU tiled SGEMM";
     public string Name => $"{DeviceName} ({Precision.ToString().ToLowerInvariant()}, {GemmName}, {launch.GroupSize}-thread groups)";
 
-    /// <summary>Device bytes held by live tensors (weights, caches, activations).</summary>
-    public long DeviceBytesInUse => pool.LiveBytes;
-
     public Tensor Allocate(params int[] shape) => NewTensor(shape, bfloat16: false, "an activation");
 
     public Tensor Zeros(params int[] shape)

@@ -217,11 +217,11 @@ public sealed class IlgpuGemm
         public float Load(long index) => values[index];
     }
 
-    /// <summary>bfloat16 is the top half of a float32, so widening is a shift.</summary>
+    /// <summary>bfloat16 is the top half of a float32, so widening is a shift (<see cref="IlgpuKernels.FromBFloat16"/>).</summary>
     internal readonly struct BFloat16Weights(ArrayView<ushort> bits) : IWeightMatrix
     {
         private readonly ArrayView<ushort> bits = bits;
-        public float Load(long index) => Interop.IntAsFloat((uint)bits[index] << 16);
+        public float Load(long index) => IlgpuKernels.FromBFloat16(bits[index]);
     }
 
     /// <summary>The 4×4 sums one thread owns, as sixteen fields so they live in registers.</summary>
