@@ -217,13 +217,9 @@ public sealed class BackendOpsTests
             int kvCols = 2 * kvHeads * d + 1;
             var q = Reference.Random(batch * qLen * qCols, 1, 2f);
             var kv = Reference.Random(batch * kvRows * kvCols, 2, 2f);
-            var valid = new int[batch * kvRows];
-            for (int b = 0; b < batch; b++)
-                for (int j = 0; j < kLen; j++)
-                    valid[b * kvRows + j] = b == batch - 1 && j >= kLen - padTail ? 0 : 1;
+            var valid = Reference.KeyValid(batch, kvRows, kLen, padTail);
             // The second batch element's source is shorter, so the boundary falls inside a query chunk there.
-            var sources = sourceLength == 0 ? default(ReadOnlyMemory<int>)
-                : Enumerable.Range(0, batch).Select(b => sourceLength - 9 * b).ToArray();
+            var sources = Reference.SourceLengths(batch, sourceLength);
             var mask = new AttentionMask(valid, causal, window, queryStart, sources);
             using var tq = be.Upload(q, batch * qLen, qCols);
             using var tkv = be.Upload(kv, batch * kvRows, kvCols);

@@ -102,12 +102,9 @@ public sealed class IlgpuKernelTests
         int outWidth = heads * d, ldo = outWidth + 5;
         var q = Reference.Random(batch * qLen * qCols, 1, 2f);
         var kv = Reference.Random(batch * kvRows * kvCols, 2, 2f);
-        var valid = new int[batch * kvRows];
-        for (int b = 0; b < batch; b++)
-            for (int j = 0; j < kLen; j++)
-                valid[b * kvRows + j] = b == batch - 1 && j >= kLen - padTail ? 0 : 1;
+        var valid = Reference.KeyValid(batch, kvRows, kLen, padTail);
         // The second batch element's source is shorter, so the boundary falls inside a group's rows there.
-        int[]? sources = sourceLength == 0 ? null : Enumerable.Range(0, batch).Select(b => sourceLength - 9 * b).ToArray();
+        var sources = Reference.SourceLengths(batch, sourceLength);
         var mask = new AttentionMask(valid, causal, window, queryStart, sources);
         var expected = Reference.Attention(q, qCols, qOffset, kv, kvCols, 0, kv, kvCols, vOffset, shape, mask);
         var geometry = AttentionGeometry.Create(shape, causal, window, queryStart, sources is not null);

@@ -123,6 +123,23 @@ public static class Reference
         return output;
     }
 
+    /// <summary>
+    /// The attention cases' key mask: keys 0..kLen of every batch element are real, except the last element's final
+    /// padTail (its padding); rows past kLen of each kvRows-row block stay 0.
+    /// </summary>
+    public static int[] KeyValid(int batch, int kvRows, int kLen, int padTail)
+    {
+        var valid = new int[batch * kvRows];
+        for (int b = 0; b < batch; b++)
+            for (int j = 0; j < kLen; j++)
+                valid[b * kvRows + j] = b == batch - 1 && j >= kLen - padTail ? 0 : 1;
+        return valid;
+    }
+
+    /// <summary>The attention cases' source lengths (none for 0): each batch element's 9 shorter than the one before.</summary>
+    public static int[]? SourceLengths(int batch, int sourceLength) =>
+        sourceLength == 0 ? null : Enumerable.Range(0, batch).Select(b => sourceLength - 9 * b).ToArray();
+
     public static float[] Random(int count, int seed, float scale = 1f)
     {
         var rng = new Random(seed);

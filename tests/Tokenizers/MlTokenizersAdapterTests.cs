@@ -19,11 +19,7 @@ public sealed class MlTokenizersAdapterTests
         MlTokenizersAdapter.Load(TokenizerFixtureTests.TokenizerDirectory(name), addSpecialTokens);
 
     [TestMethod]
-    [DataRow("modernbert")]
-    [DataRow("smollm2")]
-    [DataRow("llama2-phi3")]
-    [DataRow("unigram-t5-small")]
-    [DataRow("unigram-t5-ru")]
+    [DynamicData(nameof(TokenizerFixtureTests.TokenizerNames), typeof(TokenizerFixtureTests), DynamicDataSourceType.Method)]
     public void EveryFixtureLineIsIdExactThroughTheBaseClass(string name)
     {
         var withSpecials = Load(name, addSpecialTokens: true);
@@ -50,11 +46,7 @@ public sealed class MlTokenizersAdapterTests
     }
 
     [TestMethod]
-    [DataRow("modernbert")]
-    [DataRow("smollm2")]
-    [DataRow("llama2-phi3")]
-    [DataRow("unigram-t5-small")]
-    [DataRow("unigram-t5-ru")]
+    [DynamicData(nameof(TokenizerFixtureTests.TokenizerNames), typeof(TokenizerFixtureTests), DynamicDataSourceType.Method)]
     public void AdversarialLinesGiveTheWrappedTokenizersIdsWithWellFormedOffsets(string name)
     {
         var adapter = MlTokenizersAdapter.Load(TokenizerFixtureTests.TokenizerDirectory(name), addSpecialTokens: true);

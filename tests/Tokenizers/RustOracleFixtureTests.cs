@@ -13,16 +13,7 @@ namespace Eval.Tests.Tokenizers;
 public sealed class RustOracleFixtureTests
 {
     [TestMethod]
-    [DataRow("modernbert")]
-    [DataRow("smollm2")]
-    [DataRow("llama2-phi3")]
-    [DataRow("unigram-t5-small")]
-    [DataRow("unigram-t5-ru")]
-    [DataRow("modernbert-adversarial")]
-    [DataRow("smollm2-adversarial")]
-    [DataRow("llama2-phi3-adversarial")]
-    [DataRow("unigram-t5-small-adversarial")]
-    [DataRow("unigram-t5-ru-adversarial")]
+    [DynamicData(nameof(TokenizerFixtureTests.FixtureFiles), typeof(TokenizerFixtureTests), DynamicDataSourceType.Method)]
     public void FixtureLinesAreTheRustLibrarysAndWeDecodeAsItDoes(string name)
     {
         var directory = TokenizerFixtureTests.TokenizerDirectory(TokenizerFixtureTests.TokenizerOf(name));

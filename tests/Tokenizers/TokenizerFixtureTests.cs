@@ -13,6 +13,14 @@ namespace Eval.Tests.Tokenizers;
 [TestClass]
 public sealed class TokenizerFixtureTests
 {
+    /// <summary>The five tokenizers of ../shared/tokenizers that have fixture files.</summary>
+    public static IEnumerable<object[]> TokenizerNames() =>
+        new[] { "modernbert", "smollm2", "llama2-phi3", "unigram-t5-small", "unigram-t5-ru" }.Select(n => new object[] { n });
+
+    /// <summary>Every fixture file: each tokenizer's older file and its Rust-made adversarial one.</summary>
+    public static IEnumerable<object[]> FixtureFiles() =>
+        TokenizerNames().Concat(TokenizerNames().Select(n => new object[] { n[0] + "-adversarial" }));
+
     public static string TokenizerDirectory(string name) => Path.Combine(SharedFixtures.Shared, "tokenizers", name);
 
     /// <summary>The tokenizer a fixture file is for: "smollm2-adversarial" → "smollm2".</summary>
@@ -34,16 +42,7 @@ public sealed class TokenizerFixtureTests
     }
 
     [TestMethod]
-    [DataRow("modernbert")]
-    [DataRow("smollm2")]
-    [DataRow("llama2-phi3")]
-    [DataRow("unigram-t5-small")]
-    [DataRow("unigram-t5-ru")]
-    [DataRow("modernbert-adversarial")]
-    [DataRow("smollm2-adversarial")]
-    [DataRow("llama2-phi3-adversarial")]
-    [DataRow("unigram-t5-small-adversarial")]
-    [DataRow("unigram-t5-ru-adversarial")]
+    [DynamicData(nameof(FixtureFiles), typeof(TokenizerFixtureTests), DynamicDataSourceType.Method)]
     public void EveryFixtureLineIsIdAndTokenExact(string name)
     {
         var tokenizer = Tokenizer.Load(TokenizerDirectory(TokenizerOf(name)));
