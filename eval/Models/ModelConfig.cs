@@ -3,8 +3,11 @@ using Eval.Engine;
 
 namespace Eval.Models;
 
-/// <summary>RoPE frequency scaling from config.json's <c>rope_scaling</c>.</summary>
+/// <summary>RoPE frequency scaling from config.json's <c>rope_scaling</c> (or a <c>rope_parameters</c> entry).</summary>
 public sealed record RopeScaling(string Type, double Factor, double LowFrequencyFactor, double HighFrequencyFactor, int OriginalMaxPositions);
+
+/// <summary>One <c>rope_parameters</c> entry: its base (when given) and its scaling (null for "default").</summary>
+public sealed record RopeSetting(double? Theta, RopeScaling? Scaling);
 
 /// <summary>
 /// The fields of a Hugging Face config.json that our architectures use. This is the one place config.json is parsed;
@@ -41,6 +44,8 @@ public sealed record ModelConfig
     public double GlobalRopeTheta { get; init; } = 160000;
     public double? LocalRopeTheta { get; init; }
     public int GlobalAttentionEveryNLayers { get; init; } = 1;
+    /// <summary>transformers 5's per-layer attention kinds ("full_attention" / "sliding_attention"); null when absent.</summary>
+    public IReadOnlyList<string>? LayerTypes { get; init; }
     public int LocalAttention { get; init; } = -1;
     public string? TorchDType { get; init; }
 
@@ -64,6 +69,11 @@ public sealed record ModelConfig
         int hidden = reader.Int("hidden_size") ?? reader.Int("d_model") ?? 0;
         int heads = reader.Int("num_attention_heads") ?? 0;
         var architectures = reader.Strings("architectures");
+        // transformers >= 5 writes RoPE settings as rope_parameters: one object, or one per attention kind
+        // ({"full_attention": {...}, "sliding_attention": {...}}); older files use rope_theta / rope_scaling and
+        // ModernBERT's global_rope_theta / local_rope_theta. Where both are present the newer form wins, as in transformers.
+        var rope = reader.RopeParameters("rope_parameters");
+        int layerCount = reader.Int("num_hidden_layers") ?? 0;
         return new ModelConfig
         {
             Path = path,
@@ -90,15 +100,26 @@ public sealed record ModelConfig
             NormBias = reader.Bool("norm_bias") ?? true,
             ClassifierBias = reader.Bool("classifier_bias") ?? false,
             DecoderBias = reader.Bool("decoder_bias") ?? true,
-            RopeTheta = reader.Double("rope_theta") ?? 10000,
-            RopeScaling = reader.RopeScaling("rope_scaling"),
-            GlobalRopeTheta = reader.Double("global_rope_theta") ?? 160000,
-            LocalRopeTheta = reader.Double("local_rope_theta"),
+            RopeTheta = rope.Full?.Theta ?? reader.Double("rope_theta") ?? 10000,
+            RopeScaling = rope.Full is { } full ? full.Scaling : reader.RopeScaling("rope_scaling"),
+            GlobalRopeTheta = rope.Full?.Theta ?? reader.Double("global_rope_theta") ?? 160000,
+            // transformers 5 gives a sliding_attention entry without a base 10,000; transformers 4's ModernBERT had
+            // local layers fall back to the global base when local_rope_theta was absent.
+            LocalRopeTheta = rope.Sliding?.Theta ?? reader.Double("local_rope_theta") ?? (rope.Sliding is null ? null : 10000),
             GlobalAttentionEveryNLayers = reader.Int("global_attn_every_n_layers") ?? 1,
+            LayerTypes = reader.LayerTypes("layer_types", layerCount),
             LocalAttention = reader.Int("local_attention") ?? -1,
             TorchDType = reader.String("torch_dtype") ?? reader.String("dtype"),
         };
     }
+
+    /// <summary>
+    /// Whether layer i attends globally: layer_types when the file has it (transformers >= 5), else ModernBERT's
+    /// every-n-th-layer rule.
+    /// </summary>
+    public bool IsGlobalAttentionLayer(int layer) => LayerTypes is { } types
+        ? types[layer] == "full_attention"
+        : layer % Math.Max(1, GlobalAttentionEveryNLayers) == 0;
 
     /// <summary>Throws unless every named dimension is positive; names the file and field.</summary>
     public void RequirePositive(params (string Field, int Value)[] fields)
@@ -136,14 +157,17 @@ public sealed record ModelConfig
             : null;
 
         public IReadOnlyList<string> Strings(string name) => Get(name) is { } v
-            ? v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select(e => e.GetString() ?? "").ToArray() : throw Bad(name, "a list of strings")
+            ? v.ValueKind == JsonValueKind.Array && v.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String)
+                ? v.EnumerateArray().Select(e => e.GetString()!).ToArray()
+                : throw Bad(name, "a list of strings")
             : [];
 
         public IReadOnlyList<int> IntOrInts(string name) => Get(name) is { } v
             ? v.ValueKind switch
             {
-                JsonValueKind.Number => [v.GetInt32()],
-                JsonValueKind.Array => v.EnumerateArray().Select(e => e.GetInt32()).ToArray(),
+                JsonValueKind.Number when v.TryGetInt32(out var one) => [one],
+                JsonValueKind.Array when v.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out _)) =>
+                    v.EnumerateArray().Select(e => e.GetInt32()).ToArray(),
                 _ => throw Bad(name, "an integer or a list of integers"),
             }
             : [];
@@ -152,10 +176,54 @@ public sealed record ModelConfig
         {
             if (Get(name) is not { } v) return null;
             if (v.ValueKind != JsonValueKind.Object) throw Bad(name, "an object");
-            var fields = new JsonFields(path, v);
-            var type = fields.String("rope_type") ?? fields.String("type") ?? "default";
-            return new RopeScaling(type, fields.Double("factor") ?? 1, fields.Double("low_freq_factor") ?? 1,
-                fields.Double("high_freq_factor") ?? 4, fields.Int("original_max_position_embeddings") ?? 8192);
+            return new JsonFields(path, v).ScalingFields();
+        }
+
+        private RopeScaling ScalingFields()
+        {
+            var type = String("rope_type") ?? String("type") ?? "default";
+            return new RopeScaling(type, Double("factor") ?? 1, Double("low_freq_factor") ?? 1,
+                Double("high_freq_factor") ?? 4, Int("original_max_position_embeddings") ?? 8192);
+        }
+
+        /// <summary>
+        /// rope_parameters as transformers 5 writes it: {"rope_type", "rope_theta", scaling fields} for every layer,
+        /// or one such object per attention kind. Full is the global (or only) setting, Sliding the local one.
+        /// </summary>
+        public (RopeSetting? Full, RopeSetting? Sliding) RopeParameters(string name)
+        {
+            if (Get(name) is not { } v) return (null, null);
+            if (v.ValueKind != JsonValueKind.Object) throw Bad(name, "an object");
+            bool perKind = v.TryGetProperty("full_attention", out _) || v.TryGetProperty("sliding_attention", out _);
+            if (!perKind) return (new JsonFields($"{path}: '{name}'", v).Setting(), null);
+            foreach (var kind in v.EnumerateObject())
+                if (kind.Name is not ("full_attention" or "sliding_attention"))
+                    throw new InvalidDataException($"{path}: '{name}' has an entry '{kind.Name}' (expected full_attention and sliding_attention)");
+            return (KindSetting(v, name, "full_attention"), KindSetting(v, name, "sliding_attention"));
+        }
+
+        private RopeSetting? KindSetting(JsonElement parameters, string name, string kind) =>
+            parameters.TryGetProperty(kind, out var k) && k.ValueKind != JsonValueKind.Null
+                ? k.ValueKind == JsonValueKind.Object ? new JsonFields($"{path}: '{name}.{kind}'", k).Setting() : throw Bad($"{name}.{kind}", "an object")
+                : null;
+
+        private RopeSetting Setting()
+        {
+            var scaling = ScalingFields();
+            return new RopeSetting(Double("rope_theta"), scaling.Type == "default" ? null : scaling);
+        }
+
+        /// <summary>layer_types: one "full_attention" or "sliding_attention" per hidden layer.</summary>
+        public IReadOnlyList<string>? LayerTypes(string name, int layerCount)
+        {
+            if (Get(name) is not { } v) return null;
+            var types = Strings(name);
+            if (types.Count != layerCount)
+                throw new InvalidDataException($"{path}: '{name}' lists {types.Count} layers but num_hidden_layers is {layerCount}");
+            for (int i = 0; i < types.Count; i++)
+                if (types[i] is not ("full_attention" or "sliding_attention"))
+                    throw new InvalidDataException($"{path}: '{name}'[{i}] is '{types[i]}' (supported: full_attention, sliding_attention)");
+            return types;
         }
 
         private InvalidDataException Bad(string name, string expected) =>

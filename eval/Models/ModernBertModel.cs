@@ -50,7 +50,7 @@ public sealed class ModernBertModel : ILanguageModel
         for (int i = 0; i < layers.Length; i++)
         {
             string p = $"model.layers.{i}.";
-            bool isGlobal = i % Math.Max(1, config.GlobalAttentionEveryNLayers) == 0;
+            bool isGlobal = config.IsGlobalAttentionLayer(i);
             layers[i] = new Layer(
                 AttnNorm: i == 0 ? null : weights.Load(p + "attn_norm.weight", h),
                 AttnNormBias: i == 0 ? null : weights.LoadIf(nb, p + "attn_norm.bias", h),
