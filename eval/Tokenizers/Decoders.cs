@@ -80,10 +80,25 @@ public sealed class StripDecoder(string content, int start, int stop) : IDecoder
     }).ToList();
 }
 
-public sealed class WordPieceDecoder(string prefix) : IDecoder
+/// <summary>
+/// WordPiece: after the first token, a continuation drops its prefix (compared ordinally: "##" followed by a combining
+/// mark is still "##") and any other token gets a space before it; with cleanup, the tokenization spaces before
+/// punctuation and English contractions are removed token by token, as the Rust library does.
+/// </summary>
+public sealed class WordPieceDecoder(string prefix, bool cleanup = true) : IDecoder
 {
-    public List<string> Decode(List<string> tokens) =>
-        tokens.Select((t, i) => t.StartsWith(prefix) ? t[prefix.Length..] : i == 0 ? t : " " + t).ToList();
+    public List<string> Decode(List<string> tokens) => tokens.Select((t, i) =>
+    {
+        if (i != 0) t = t.StartsWith(prefix, StringComparison.Ordinal) ? t[prefix.Length..] : " " + t;
+        return cleanup ? Cleanup(t) : t;
+    }).ToList();
+
+    private static string Cleanup(string token) => token.Replace(" .", ".", StringComparison.Ordinal)
+        .Replace(" ?", "?", StringComparison.Ordinal).Replace(" !", "!", StringComparison.Ordinal)
+        .Replace(" ,", ",", StringComparison.Ordinal).Replace(" ' ", "'", StringComparison.Ordinal)
+        .Replace(" n't", "n't", StringComparison.Ordinal).Replace(" 'm", "'m", StringComparison.Ordinal)
+        .Replace(" do not", " don't", StringComparison.Ordinal).Replace(" 's", "'s", StringComparison.Ordinal)
+        .Replace(" 've", "'ve", StringComparison.Ordinal).Replace(" 're", "'re", StringComparison.Ordinal);
 }
 
 public sealed class SequenceDecoder(IReadOnlyList<IDecoder> steps) : IDecoder
@@ -106,7 +121,7 @@ internal static class DecoderFactory
         "ByteFallback" => new ByteFallbackDecoder(),
         "Fuse" => new FuseDecoder(),
         "Strip" => new StripDecoder(c.String("content") ?? " ", c.Int("start") ?? 0, c.Int("stop") ?? 0),
-        "WordPiece" => new WordPieceDecoder(c.String("prefix") ?? "##"),
+        "WordPiece" => new WordPieceDecoder(c.String("prefix") ?? "##", c.Bool("cleanup", true)),
         "Sequence" => new SequenceDecoder(c.Array("decoders").Select(Create).ToArray()),
         _ => throw c.Unsupported("decoder", "ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip, WordPiece, Sequence"),
     };

@@ -59,7 +59,7 @@ public static class Gpt2Pattern
     {
         var rune = UnicodeProperties.At(text, index, out length);
         return UnicodeProperties.IsLetter(rune) ? CharacterClass.Letter
-            : UnicodeProperties.IsNumeric(rune) ? CharacterClass.Number
+            : UnicodeProperties.IsNumber(rune) ? CharacterClass.Number
             : UnicodeProperties.IsWhiteSpace(rune) ? CharacterClass.Space
             : CharacterClass.Other;
     }

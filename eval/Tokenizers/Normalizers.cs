@@ -11,12 +11,38 @@ public interface INormalizer
 
 public sealed record UnicodeNormalizer(NormalizationForm Form) : INormalizer
 {
-    public string Normalize(string text) => text.IsNormalized(Form) ? text : text.Normalize(Form);
+    public string Normalize(string text) => Apply(text, Form);
+
+    /// <summary>
+    /// The Unicode normalization form of text. .NET refuses the noncharacter U+FFFE, which the Rust library passes
+    /// through; it has no decomposition and combining class 0, so nothing composes or reorders across it and the parts
+    /// between are normalized on their own.
+    /// </summary>
+    internal static string Apply(string text, NormalizationForm form)
+    {
+        if (text.Contains('\uFFFE')) return string.Join('\uFFFE', text.Split('\uFFFE').Select(part => Apply(part, form)));
+        return text.IsNormalized(form) ? text : text.Normalize(form);
+    }
 }
 
 public sealed record LowercaseNormalizer : INormalizer
 {
-    public string Normalize(string text) => text.ToLowerInvariant();
+    public string Normalize(string text) => Lower(text);
+
+    /// <summary>
+    /// Rust's <c>char::to_lowercase</c> code point by code point, from the Rust library's own mapping (not the
+    /// machine's ICU, whose Unicode version varies): the simple mappings and the one full mapping, İ → i̇.
+    /// </summary>
+    public static string Lower(string text)
+    {
+        var builder = new StringBuilder(text.Length);
+        foreach (var rune in text.EnumerateRunes())
+        {
+            if (rune.Value == 0x130) builder.Append("i\u0307");
+            else builder.Append(new Rune(RustUnicodeTables.ToLower(rune.Value)).ToString());
+        }
+        return builder.ToString();
+    }
 }
 
 public sealed record StripNormalizer(bool Left, bool Right) : INormalizer
@@ -26,12 +52,16 @@ public sealed record StripNormalizer(bool Left, bool Right) : INormalizer
 
 public sealed record StripAccentsNormalizer : INormalizer
 {
-    public string Normalize(string text)
+    /// <summary>The Rust library drops every combining mark (Mn, Mc, Me of its table) by code point, without decomposing.</summary>
+    public string Normalize(string text) => Strip(text, RustUnicodeTables.CombiningMarks);
+
+    /// <summary>Drops the code points in the (first, last) ranges.</summary>
+    internal static string Strip(string text, ReadOnlySpan<int> marks)
     {
         var builder = new StringBuilder(text.Length);
-        foreach (var c in text)
-            if (System.Globalization.CharUnicodeInfo.GetUnicodeCategory(c) != System.Globalization.UnicodeCategory.NonSpacingMark)
-                builder.Append(c);
+        foreach (var rune in text.EnumerateRunes())
+            if (!RustUnicodeTables.Contains(marks, rune.Value))
+                builder.Append(rune.ToString());
         return builder.ToString();
     }
 }
@@ -69,11 +99,14 @@ internal static class NormalizerFactory
             "Lowercase" => new LowercaseNormalizer(),
             "Strip" => new StripNormalizer(c.Bool("strip_left", true), c.Bool("strip_right", true)),
             "StripAccents" => new StripAccentsNormalizer(),
+            "BertNormalizer" => new BertNormalizer(c.Bool("clean_text", true), c.Bool("handle_chinese_chars", true),
+                c.Has("strip_accents") ? c.Bool("strip_accents", false) : null,
+                c.Bool("lowercase", true)),
             "Prepend" => new PrependNormalizer(c.String("prepend") ?? throw c.Error("has no \"prepend\"")),
             "Replace" => CreateReplace(c),
             "Precompiled" => PrecompiledNormalizer.FromBase64(c.String("precompiled_charsmap") ?? "", c.Where),
             "Sequence" => new SequenceNormalizer(c.Array("normalizers").Select(Create).OfType<INormalizer>().ToArray()),
-            _ => throw c.Unsupported("normalizer", "NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, Prepend, Replace, Precompiled, Sequence"),
+            _ => throw c.Unsupported("normalizer", "NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, BertNormalizer, Prepend, Replace, Precompiled, Sequence"),
         };
     }
 

@@ -18,7 +18,7 @@ public sealed record SpecialTokens(string? Mask, string? Pad, string? Cls, strin
                 using var doc = JsonDocument.Parse(File.ReadAllBytes(configPath));
                 foreach (var p in doc.RootElement.EnumerateObject())
                 {
-                    if (!p.Name.EndsWith("_token")) continue;
+                    if (!p.Name.EndsWith("_token", StringComparison.Ordinal)) continue;
                     var value = p.Value.ValueKind switch
                     {
                         JsonValueKind.String => p.Value.GetString(),

@@ -17,15 +17,22 @@ public static class UnicodeProperties
     /// <summary>\p{L}.</summary>
     public static bool IsLetter(Rune r) => Rune.IsLetter(r);
 
-    /// <summary>\p{N}, and Rust's <c>char::is_numeric</c>: decimal digits, letter numbers (Ⅷ) and other numbers (², ½, ①).</summary>
-    public static bool IsNumeric(Rune r) => Rune.IsNumber(r);
+    /// <summary>The regex class \p{N}: decimal digits, letter numbers (Ⅷ) and other numbers (², ½, ①).</summary>
+    public static bool IsNumber(Rune r) => Rune.IsNumber(r);
 
-    /// <summary>Rust's <c>char::is_ascii_punctuation() || is_punctuation()</c>: ASCII symbols and every \p{P}.</summary>
-    public static bool IsPunctuation(Rune r) =>
-        r.Value is > 0x20 and < 0x7F && !char.IsAsciiLetterOrDigit((char)r.Value)
-        || Rune.GetUnicodeCategory(r) is UnicodeCategory.ConnectorPunctuation or UnicodeCategory.DashPunctuation
-            or UnicodeCategory.OpenPunctuation or UnicodeCategory.ClosePunctuation or UnicodeCategory.InitialQuotePunctuation
-            or UnicodeCategory.FinalQuotePunctuation or UnicodeCategory.OtherPunctuation;
+    /// <summary>
+    /// Rust's <c>char::is_numeric</c> (the Digits pre-tokenizer's class): \p{N} as Rust's standard library has it,
+    /// which may know digits newer than the machine's ICU. ASCII and Latin-1 answer without the table.
+    /// </summary>
+    public static bool IsNumeric(Rune r) => r.Value < 0x100
+        ? r.Value is >= '0' and <= '9' or 0xB2 or 0xB3 or 0xB9 or >= 0xBC and <= 0xBE
+        : RustUnicodeTables.Contains(RustUnicodeTables.Numeric, r.Value);
+
+    /// <summary>
+    /// Rust's <c>char::is_ascii_punctuation() || is_punctuation()</c> as the library has it (the unicode_categories
+    /// crate's older table, not today's \p{P}): the Punctuation and BERT pre-tokenizers' class.
+    /// </summary>
+    public static bool IsPunctuation(Rune r) => RustUnicodeTables.Contains(RustUnicodeTables.Punctuation, r.Value);
 
     /// <summary>
     /// The regex class \w: Alphabetic, marks, decimal digits, connector punctuation and the joiners. Alphabetic is

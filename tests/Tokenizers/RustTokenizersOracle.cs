@@ -48,6 +48,36 @@ public static class RustTokenizersOracle
         return results;
     }
 
+    /// <summary>
+    /// The tokenizer.json's normalizer and pre-tokenizer run alone on each text: the normalized string (null without a
+    /// normalizer) and the pre-tokenizer's pieces of it (null without a pre-tokenizer).
+    /// </summary>
+    public static IReadOnlyList<(string? Normalized, string[]? Pieces)> RunComponents(string tokenizerJson, IReadOnlyList<string> texts)
+    {
+        EnsureInstalled();
+        var dir = SharedFixtures.TempDirectory();
+        var input = Path.Combine(dir, "input.jsonl");
+        var output = Path.Combine(dir, "output.jsonl");
+        using (var writer = new StreamWriter(input, false, new UTF8Encoding(false)))
+            foreach (var text in texts)
+                writer.WriteLine(JsonSerializer.Serialize(new { text }));
+        Run("node", ["components.mjs", tokenizerJson, input, output], TimeSpan.FromMinutes(10));
+
+        var results = new List<(string?, string[]?)>(texts.Count);
+        foreach (var line in File.ReadLines(output))
+        {
+            using var doc = JsonDocument.Parse(line);
+            var r = doc.RootElement;
+            var normalized = r.GetProperty("normalized");
+            var pieces = r.GetProperty("pieces");
+            results.Add((normalized.ValueKind == JsonValueKind.Null ? null : normalized.GetString(),
+                pieces.ValueKind == JsonValueKind.Null ? null : pieces.EnumerateArray().Select(e => e.GetString()!).ToArray()));
+        }
+        Directory.Delete(dir, recursive: true);
+        Assert.AreEqual(texts.Count, results.Count, "the Rust oracle answered a different number of lines");
+        return results;
+    }
+
     private static void EnsureInstalled()
     {
         lock (InstallLock)
