@@ -48,7 +48,20 @@ internal sealed class NormalizedView
     /// (that ▁ shares the next character's span), or after whitespace the pre-tokenizer dropped. When spaces are dropped
     /// (WhitespaceSplit) skipping comes first, so a lone prepended ▁ takes the next word's first character, as in Rust.
     /// </summary>
-    public bool TryMatch(List<byte> surface, bool spacesDropped, ref int cursor, out int start, out int end)
+    public bool TryMatch(List<byte> surface, bool spacesDropped, ref int cursor, out int start, out int end, bool[]? unproducible = null)
+    {
+        if (TryMatchAt(surface, spacesDropped, ref cursor, out start, out end)) return true;
+        // A byte-level model drops a byte its vocabulary has no token for (no unk_token): no token spells it, so the
+        // next token starts past it.
+        if (unproducible is null) return false;
+        int past = cursor;
+        while (past < bytes.Count && unproducible[bytes[past]]) past++;
+        if (past == cursor || !TryMatchAt(surface, spacesDropped, ref past, out start, out end)) return false;
+        cursor = past;
+        return true;
+    }
+
+    private bool TryMatchAt(List<byte> surface, bool spacesDropped, ref int cursor, out int start, out int end)
     {
         int skipped = SkipSpaces(cursor);
         int prefix = PrependedPrefixLength(surface);
