@@ -246,7 +246,8 @@ public sealed class SafetensorsProperties
             switch (entry.DType)
             {
                 case SafetensorsDType.F32 or SafetensorsDType.F16 or SafetensorsDType.BF16:
-                    file.ReadTensor(entry.Name);
+                    var tensor = file.ReadTensor(entry.Name);
+                    CollectionAssert.AreEqual(entry.Shape, tensor.Shape.ToArray().Select(d => (long)d).ToArray(), $"tensor '{entry.Name}' read as a Tensor");
                     break;
                 case SafetensorsDType.I32 or SafetensorsDType.I64:
                     file.ReadAsInt32(entry.Name);
@@ -255,7 +256,7 @@ public sealed class SafetensorsProperties
         }
         catch (CheckpointFormatException)
         {
-            // An I64 value outside int32 is a documented rejection.
+            // An I64 value outside int32, or a dimension no Tensor can have, is a documented rejection.
         }
     }
 }

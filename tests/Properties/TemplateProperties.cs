@@ -16,7 +16,7 @@ public sealed partial class TemplateProperties
     private const int IterationsPerTask = 250;
 
     // What AnswerSlotPrompt adds to every document before rendering.
-    private static readonly Dictionary<string, object?> SlotFields = new() { ["mask"] = "\uE000", ["anchor"] = "\uE001" };
+    private static readonly IReadOnlyDictionary<string, object?> SlotFields = new Dictionary<string, object?> { ["mask"] = "\uE000", ["anchor"] = "\uE001" };
 
     private static readonly Gen<object?> AnyText = PropertyGens.TemplateHostileText(12).Select(s => (object?)s);
 
@@ -25,23 +25,23 @@ public sealed partial class TemplateProperties
     /// xwinograd-tsv, mmlu-csv/-original) make them: a task file does not list its fields, so they are spelled here,
     /// and a task added to prompts/ without an entry fails <see cref="EveryShippedTaskHasADocumentSchema"/>.
     /// </summary>
-    private static readonly Dictionary<string, Dictionary<string, Gen<object?>>> Schemas = new()
+    private static readonly IReadOnlyDictionary<string, IReadOnlyDictionary<string, Gen<object?>>> Schemas = new Dictionary<string, IReadOnlyDictionary<string, Gen<object?>>>
     {
-        ["xnli"] = new()
+        ["xnli"] = new Dictionary<string, Gen<object?>>
         {
             ["premise"] = AnyText, ["hypothesis"] = AnyText, ["label"] = Gen.Long[0, 2].Select(l => (object?)l),
         },
-        ["xcopa"] = new()
+        ["xcopa"] = new Dictionary<string, Gen<object?>>
         {
             ["premise"] = AnyText, ["choice1"] = AnyText, ["choice2"] = AnyText,
             ["question"] = Gen.OneOf(new[] { "cause", "effect" }).Select(q => (object?)q), ["label"] = Gen.Long[0, 1].Select(l => (object?)l),
         },
-        ["xwinograd"] = new()
+        ["xwinograd"] = new Dictionary<string, Gen<object?>>
         {
             ["sentence"] = AnyText, ["option1"] = AnyText, ["option2"] = AnyText, ["pronoun"] = AnyText,
             ["answer"] = Gen.OneOf(new[] { "1", "2" }).Select(a => (object?)a),
         },
-        ["mmlu"] = new()
+        ["mmlu"] = new Dictionary<string, Gen<object?>>
         {
             ["question"] = AnyText, ["subject"] = AnyText, ["answer"] = Gen.Long[0, 3].Select(l => (object?)l),
             ["choices"] = AnyText.Array[4].Select(c => (object?)c.ToList()),

@@ -159,7 +159,7 @@ public sealed class SafetensorsFile : ITensorFile
         // A valid file may hold an empty tensor with a dimension past int32 ([0, 2^40]); a Tensor cannot have one.
         if (entry.Shape.Any(d => d > int.MaxValue))
             throw Error($"tensor '{name}': shape {entry.ShapeText} has a dimension beyond {int.MaxValue}, which a tensor cannot hold");
-        var tensor = Tensor.Allocate(entry.Shape.Select(d => (int)d).ToArray());
+        var tensor = Tensor.Allocate(entry.Shape.Select(d => checked((int)d)).ToArray());
         ReadAsFloat32(entry, tensor.Span);
         return tensor;
     }
