@@ -98,5 +98,16 @@ public sealed class PropertyFindingsTests
         var tokens = new TokenOffsetAligner(tokenizer).Encode("a\u0006\r", addSpecialTokens: false);
         Assert.AreEqual("a\r", tokenizer.Decode(tokens.Select(t => t.Id)));
         CollectionAssert.AreEqual(new[] { (0, 1), (2, 3) }, tokens.Select(t => (t.Start, t.End)).ToArray());
+
+        // BPE merges the symbols either side of the dropped U+0013 into "@@"; its span is the whole "@\u0013@". (The
+        // Rust library reports [0, 2) here: its word offsets count only the bytes kept, so its span misses the second '@'.)
+        tokens = new TokenOffsetAligner(tokenizer).Encode("@\u0013@", addSpecialTokens: false);
+        CollectionAssert.AreEqual(new[] { "@@" }, tokens.Select(t => t.Text).ToArray());
+        CollectionAssert.AreEqual(new[] { (0, 3) }, tokens.Select(t => (t.Start, t.End)).ToArray());
+
+        // A dropped byte before a token that starts with a space: the space was given the dropped U+0016's [0, 1).
+        tokens = new TokenOffsetAligner(tokenizer).Encode("\u0016 ]", addSpecialTokens: false);
+        Assert.AreEqual(1, tokens[0].Start);
+        Assert.AreEqual(3, tokens[^1].End);
     }
 }

@@ -95,6 +95,16 @@ public sealed class TokenizerProperties
                 // Byte-level tokens all come from the text: each covers at least one character.
                 Assert.IsTrue(t.FromText, where);
                 Assert.IsTrue(t.Start >= previousStart && t.End >= previousEnd, $"{where}, after [{previousStart}, {previousEnd})");
+                // Without a normaliser the span is the token's own text: its UTF-8, less the bytes the model drops,
+                // holds the bytes the token spells (all of them, or the whole character when the token is part of one).
+                if (tokenizer.Normalizer is null)
+                {
+                    var spelled = new List<byte>();
+                    ByteLevelAlphabet.Decode(t.Text, spelled);
+                    var span = Encoding.UTF8.GetBytes(text[t.Start..t.End])
+                        .Where(b => tokenizer.TokenToId(ByteLevelAlphabet.CharOf(b).ToString()) is not null).ToArray();
+                    Assert.IsTrue(span.AsSpan().IndexOf(spelled.ToArray()) >= 0, $"{where}: {Show(text[t.Start..t.End])} does not spell it");
+                }
                 (previousStart, previousEnd) = (t.Start, t.End);
             }
         }, iter: Iterations, threads: 1, print: Show);
