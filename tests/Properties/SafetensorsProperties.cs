@@ -121,7 +121,7 @@ public sealed class SafetensorsProperties
                 files.ForEach(f => f.Dispose());
             }
             Directory.Delete(run, recursive: true);
-        }, iter: 150, threads: 1);
+        }, iter: 100, threads: 1);
     }
 
     /// <summary>A damage to a valid file: cut it to a length, or flip one bit.</summary>
@@ -153,7 +153,7 @@ public sealed class SafetensorsProperties
             var damaged = damage.Apply(File.ReadAllBytes(valid));
             File.Delete(valid);
             CheckOpensConsistentlyOrRejects(dir, damaged);
-        }, iter: 600, threads: 1);
+        }, iter: 500, threads: 1);
     }
 
     /// <summary>
