@@ -48,7 +48,47 @@ internal sealed class NormalizedView
     /// (that ▁ shares the next character's span), or after whitespace the pre-tokenizer dropped. When spaces are dropped
     /// (WhitespaceSplit) skipping comes first, so a lone prepended ▁ takes the next word's first character, as in Rust.
     /// </summary>
-    public bool TryMatch(List<byte> surface, bool spacesDropped, ref int cursor, out int start, out int end)
+    public bool TryMatch(List<byte> surface, bool spacesDropped, ref int cursor, out int start, out int end, bool[]? unproducible = null)
+    {
+        // A byte-level model drops a byte its vocabulary has no token for (no unk_token), and BPE then merges the
+        // symbols on either side of it ("@\x13@" → "@@" in smollm2): no token spells such a byte, so matching steps
+        // over it before a token and inside one.
+        if (unproducible is not null)
+            while (cursor < bytes.Count && unproducible[bytes[cursor]]) cursor++;
+        if (TryMatchAt(surface, spacesDropped, ref cursor, out start, out end)) return true;
+        if (unproducible is null || surface.Count == 0) return false;
+        foreach (int at in (int[])[cursor, SkipSpaces(cursor)])
+        {
+            if (!MatchesSkipping(surface, at, unproducible, out int first, out int past)) continue;
+            start = int.MaxValue;
+            end = 0;
+            for (int b = first; b < past; b++)
+            {
+                start = Math.Min(start, starts[b]);
+                end = Math.Max(end, ends[b]);
+            }
+            cursor = past;
+            return true;
+        }
+        start = end = 0;
+        return false;
+    }
+
+    private bool MatchesSkipping(List<byte> surface, int at, bool[] unproducible, out int first, out int past)
+    {
+        first = -1;
+        past = at;
+        foreach (var expected in surface)
+        {
+            while (past < bytes.Count && bytes[past] != expected && unproducible[bytes[past]]) past++;
+            if (past >= bytes.Count || bytes[past] != expected) return false;
+            if (first < 0) first = past;
+            past++;
+        }
+        return true;
+    }
+
+    private bool TryMatchAt(List<byte> surface, bool spacesDropped, ref int cursor, out int start, out int end)
     {
         int skipped = SkipSpaces(cursor);
         int prefix = PrependedPrefixLength(surface);

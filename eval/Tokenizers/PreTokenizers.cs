@@ -31,6 +31,9 @@ public static class ByteLevelAlphabet
     private static readonly char[] ByteToChar = BuildTable();
     private static readonly Dictionary<char, byte> CharToByte = ByteToChar.Select((c, b) => (c, (byte)b)).ToDictionary(p => p.c, p => p.Item2);
 
+    /// <summary>The character that stands for one byte.</summary>
+    public static char CharOf(byte value) => ByteToChar[value];
+
     public static string Encode(ReadOnlySpan<char> text)
     {
         int count = Encoding.UTF8.GetByteCount(text);

@@ -38,6 +38,7 @@ public sealed class TokenOffsetAligner
     private readonly AddedTokenSplitter rawSplitter;
     private readonly Dictionary<int, AddedToken> addedById = [];
     private readonly bool byteLevel, spacesDropped;
+    private readonly bool[]? unproducible;
 
     public TokenOffsetAligner(Tokenizer tokenizer)
     {
@@ -46,6 +47,14 @@ public sealed class TokenOffsetAligner
             .Where(t => !t.Normalized || tokenizer.Normalizer is null).Select(t => (t.Content, t)));
         foreach (var t in tokenizer.AddedTokens) addedById.TryAdd(t.Id, t);
         byteLevel = PreTokenizerHas(tokenizer.Path, "ByteLevel");
+        // Bytes whose byte-level character is not in the vocabulary (smollm2 lacks 0x04, 0x06, 0x13, …): the model
+        // drops them, and matching steps over them.
+        if (byteLevel)
+        {
+            unproducible = new bool[256];
+            for (int b = 0; b < 256; b++)
+                unproducible[b] = !tokenizer.Model.TryGetId(ByteLevelAlphabet.CharOf((byte)b).ToString(), out _);
+        }
         spacesDropped = PreTokenizerHas(tokenizer.Path, "WhitespaceSplit") || PreTokenizerHas(tokenizer.Path, "Whitespace");
     }
 
@@ -72,7 +81,7 @@ public sealed class TokenOffsetAligner
             var token = plain.Tokens[i];
             surface.Clear();
             AppendSurface(token, plain.Ids[i], surface);
-            if (view.TryMatch(surface, spacesDropped, ref cursor, out var start, out var end))
+            if (view.TryMatch(surface, spacesDropped, ref cursor, out var start, out var end, unproducible))
             {
                 result[i] = new OffsetToken(plain.Ids[i], token, start, end);
                 matched[i] = true;

@@ -156,6 +156,9 @@ public sealed class SafetensorsFile : ITensorFile
     public Tensor ReadTensor(string name)
     {
         var entry = Get(name);
+        // A valid file may hold an empty tensor with a dimension past int32 ([0, 2^40]); a Tensor cannot have one.
+        if (entry.Shape.Any(d => d > int.MaxValue))
+            throw Error($"tensor '{name}': shape {entry.ShapeText} has a dimension beyond {int.MaxValue}, which a tensor cannot hold");
         var tensor = Tensor.Allocate(entry.Shape.Select(d => checked((int)d)).ToArray());
         ReadAsFloat32(entry, tensor.Span);
         return tensor;
@@ -182,6 +185,10 @@ public sealed class SafetensorsFile : ITensorFile
 
     private Dictionary<string, SafetensorsEntry> ParseHeader(byte[] header, long dataLength, out IReadOnlyDictionary<string, string> metadata)
     {
+        // The reference reader takes the header as UTF-8 text first; JsonDocument would only notice bad UTF-8 in a
+        // string when the string is read.
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw Error("header is not valid UTF-8");
         JsonDocument document;
         try
         {
@@ -194,10 +201,24 @@ public sealed class SafetensorsFile : ITensorFile
         using var _ = document;
         if (document.RootElement.ValueKind != JsonValueKind.Object)
             throw Error("header is not a JSON object");
+        try
+        {
+            return ParseEntries(document.RootElement, dataLength, out metadata);
+        }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json checks a string's escapes only when it is read: "\ud800" (a lone surrogate) parses as
+            // JSON but is no Unicode text, so it cannot name a tensor (the reference reader rejects it too).
+            throw Error($"header holds a string that is not valid Unicode: {e.Message}");
+        }
+    }
+
+    private Dictionary<string, SafetensorsEntry> ParseEntries(JsonElement root, long dataLength, out IReadOnlyDictionary<string, string> metadata)
+    {
 
         var result = new Dictionary<string, SafetensorsEntry>(StringComparer.Ordinal);
         var meta = new Dictionary<string, string>();
-        foreach (var property in document.RootElement.EnumerateObject())
+        foreach (var property in root.EnumerateObject())
         {
             if (property.Name == "__metadata__")
             {
@@ -225,7 +246,8 @@ public sealed class SafetensorsFile : ITensorFile
         if (!value.TryGetProperty("dtype", out var dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
             throw Error($"tensor '{name}': missing dtype");
         var dtypeText = dtypeElement.GetString()!;
-        if (!Enum.TryParse<SafetensorsDType>(dtypeText, ignoreCase: false, out var dtype))
+        // The exact name only: Enum.TryParse would also take "5", " F32" or "F32, I8" as some dtype.
+        if (!Enum.GetNames<SafetensorsDType>().Contains(dtypeText, StringComparer.Ordinal) || !Enum.TryParse<SafetensorsDType>(dtypeText, out var dtype))
             throw Error($"tensor '{name}': unsupported dtype '{dtypeText}' (supported: {string.Join(", ", Enum.GetNames<SafetensorsDType>())})");
         if (!value.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
             throw Error($"tensor '{name}': missing shape");
@@ -237,6 +259,7 @@ public sealed class SafetensorsFile : ITensorFile
             shape.Add(dim);
         }
         if (!value.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2
+            || offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number
             || !offsets[0].TryGetInt64(out var begin) || !offsets[1].TryGetInt64(out var end))
             throw Error($"tensor '{name}': data_offsets must be [begin, end]");
         if (begin < 0 || end < begin)
@@ -244,7 +267,16 @@ public sealed class SafetensorsFile : ITensorFile
         if (end > dataLength)
             throw Error($"tensor '{name}': data_offsets [{begin}, {end}] run past the end of the data ({dataLength} bytes; the file may be truncated)");
         var entry = new SafetensorsEntry(name, dtype, shape.ToArray(), begin, end);
-        long expected = entry.ElementCount * ElementSize(dtype);
+        long expected;
+        try
+        {
+            expected = checked(shape.Aggregate(1L, (a, b) => a * b) * ElementSize(dtype));
+        }
+        catch (OverflowException)
+        {
+            // Unchecked, [2^62, 4] × U8 would wrap to 0 bytes and pass for an empty tensor.
+            throw Error($"tensor '{name}': shape {entry.ShapeText} × {dtype} does not fit in 2^63 bytes");
+        }
         if (end - begin != expected)
             throw Error($"tensor '{name}': shape {entry.ShapeText} × {dtype} needs {expected} bytes but data_offsets span {end - begin}");
         return entry;

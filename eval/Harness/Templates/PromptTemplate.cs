@@ -6,7 +6,11 @@ public sealed record RenderedPrompt(string Input, string Target, IReadOnlyList<s
 /// <summary>
 /// A PromptSource-style template: Jinja whose output is "input ||| target", and answer choices given as Jinja too
 /// ("{{choice1}} ||| {{choice2}}" or "Yes ||| Maybe ||| No"). Parts are stripped, as PromptSource does. The
-/// rendered choices are available to the main template as answer_choices.
+/// rendered choices are available to the main template as answer_choices. As in PromptSource, a "|||" inside a
+/// document's value is not a separator: a value's pipes are swapped for markers before rendering and restored in each
+/// part (PromptSource swaps a top-level string's "|||"; here every '|', in strings inside lists and dictionaries too,
+/// so an MMLU choice holding "|||" or a sentence ending in '|' renders as itself). A template that compares a value
+/// with a literal holding '|' would see the marker; none of prompts/ does.
 /// </summary>
 public sealed class PromptTemplate
 {
@@ -30,12 +34,13 @@ public sealed class PromptTemplate
 
     public RenderedPrompt Render(IReadOnlyDictionary<string, object?> fields)
     {
-        var variables = new Dictionary<string, object?>(fields);
+        var variables = fields.ToDictionary(f => f.Key, f => ProtectPipes(f.Value));
         IReadOnlyList<string> choices = [];
         if (answerChoices is not null)
         {
             choices = SplitParts(answerChoices.Render(variables));
-            variables["answer_choices"] = choices.Cast<object?>().ToList();
+            // Protected again for the main template, which may print a choice before its own "|||".
+            variables["answer_choices"] = choices.Select(ProtectPipes).ToList();
         }
         var parts = SplitParts(jinja.Render(variables));
         if (parts.Count > 2)
@@ -43,5 +48,23 @@ public sealed class PromptTemplate
         return new RenderedPrompt(parts[0], parts.Count > 1 ? parts[1] : "", choices);
     }
 
-    private static List<string> SplitParts(string text) => text.Split("|||").Select(p => p.Trim()).ToList();
+    // A value's '|' is rendered as Escape + Pipe (and a value's own Escape as Escape + Self), so no value can add to
+    // or complete a "|||" of the template: PromptSource protects only a value's whole "|||", and a value ending in
+    // "||" before the template's "|||" (xwinograd's "{{sentence}}|||") still moved its split. U+FDD0.. are
+    // noncharacters, which text does not carry; the pairs are undone in each part after the split.
+    private const string Escape = "\uFDD0", EscapedSelf = "\uFDD0\uFDD1", EscapedPipe = "\uFDD0\uFDD2";
+
+    private static object? ProtectPipes(object? value) => value switch
+    {
+        string s => s.Replace(Escape, EscapedSelf, StringComparison.Ordinal).Replace("|", EscapedPipe, StringComparison.Ordinal),
+        IReadOnlyList<object?> list => list.Select(ProtectPipes).ToList(),
+        IReadOnlyDictionary<string, object?> map => map.ToDictionary(p => p.Key, p => ProtectPipes(p.Value)),
+        _ => value,
+    };
+
+    private static string RestorePipes(string part) =>
+        part.Replace(EscapedPipe, "|", StringComparison.Ordinal).Replace(EscapedSelf, Escape, StringComparison.Ordinal);
+
+    private static List<string> SplitParts(string text) =>
+        text.Split("|||").Select(p => RestorePipes(p).Trim()).ToList();
 }
