@@ -114,7 +114,7 @@ public sealed class ParallelPromptEncodingTests
         var failing = new HashSet<int> { 37, 38, 211, 499 };
         var error = Assert.ThrowsException<InvalidDataException>(() => ParallelPromptEncoding.EncodeAll(docs, doc =>
         {
-            if (doc.Index > 37) Thread.Sleep(0);
+            if (doc.Index == 37) Thread.Sleep(50);   // later failures are seen first
             return failing.Contains(doc.Index) ? throw new InvalidDataException($"{doc.Origin}: bad") : doc.Index;
         }, threads, rangeSize));
         Assert.AreEqual("synthetic:37: bad", error.Message);
