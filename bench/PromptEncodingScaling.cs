@@ -61,16 +61,15 @@ public static class PromptEncodingScaling
         var expected = documents.Select(reference).ToArray();
         long tokens = expected.Sum(p => (long)p.TokenCount + p.ChoiceIds.Sum(c => c.Length));
         Console.WriteLine($"{tokens:N0} tokens per pass (prompts and choices; each pass also tokenizes the choices once more bare or in context)");
-        Console.WriteLine($"{"threads",7} {"cold prompts/s",15} {"speedup",8} {"efficiency",10} {"warm prompts/s",15} {"speedup",8} {"efficiency",10}");
 
         // Thread counts take turns pass by pass, so a change in the machine's load falls on all of them alike.
         var cold = Measure(documents, expected, reps, threadCounts, _ => EncoderFor(Tokenizer.Load(tokenizerFolder)));
         var warmEncoders = threadCounts.ToDictionary(t => t, _ => EncoderFor(Tokenizer.Load(tokenizerFolder)));
         var warm = Measure(documents, expected, reps, threadCounts, t => warmEncoders[t]);
         Console.WriteLine("speedup and efficiency: wall-clock prompts/s against 1 thread; CPU µs/prompt: the process's CPU time per prompt " +
-                          "(unchanged with more threads = no work added by them, whatever the load); GC: share of the pass in GC pauses");
-        Console.WriteLine($"{"",7} {"cold",-58} {"warm",-58}");
-        var header = $"{"prompts/s",11} {"speedup",8} {"efficiency",10} {"CPU µs/prompt",13} {"GC",6}";
+                          "(unchanged with more threads = no work added by them, whatever the load); GC: share of the pass in GC pauses; KB/prompt: bytes allocated");
+        Console.WriteLine($"{"",7} {"cold",-68} {"warm",-68}");
+        var header = $"{"prompts/s",11} {"speedup",8} {"efficiency",10} {"CPU µs/prompt",13} {"GC",6} {"KB/prompt",9}";
         Console.WriteLine($"{"threads",7} {header}   {header}");
         foreach (var threads in threadCounts)
             Console.WriteLine($"{threads,7} {Row(cold, threads)}   {Row(warm, threads)}");
@@ -78,13 +77,13 @@ public static class PromptEncodingScaling
     }
 
     /// <summary>The medians of one thread count's passes.</summary>
-    private sealed record PassMedians(double PromptsPerSecond, double CpuMicrosecondsPerPrompt, double GcPauseShare);
+    private sealed record PassMedians(double PromptsPerSecond, double CpuMicrosecondsPerPrompt, double GcPauseShare, double KilobytesPerPrompt);
 
     private static string Row(Dictionary<int, PassMedians> results, int threads)
     {
         var (r, one) = (results[threads], results[1]);
         double speedup = r.PromptsPerSecond / one.PromptsPerSecond;
-        return $"{r.PromptsPerSecond,11:N0} {speedup,7:F2}x {speedup / threads,10:P0} {r.CpuMicrosecondsPerPrompt,13:F1} {r.GcPauseShare,6:P0}";
+        return $"{r.PromptsPerSecond,11:N0} {speedup,7:F2}x {speedup / threads,10:P0} {r.CpuMicrosecondsPerPrompt,13:F1} {r.GcPauseShare,6:P0} {r.KilobytesPerPrompt,9:F1}";
     }
 
     /// <summary>
@@ -105,16 +104,19 @@ public static class PromptEncodingScaling
                 process.Refresh();
                 var cpuBefore = process.TotalProcessorTime;
                 var gcBefore = GC.GetTotalPauseDuration();
+                long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
                 var clock = Stopwatch.StartNew();
                 var prompts = ParallelPromptEncoding.EncodeAll(documents, encode, threads);
                 double seconds = clock.Elapsed.TotalSeconds;
                 process.Refresh();
                 double cpuSeconds = (process.TotalProcessorTime - cpuBefore).TotalSeconds, gcSeconds = (GC.GetTotalPauseDuration() - gcBefore).TotalSeconds;
+                double kilobytes = (GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / 1024.0;
                 RequireSame(expected, prompts, threads);
-                if (round >= 0) passes[threads].Add(new PassMedians(documents.Count / seconds, cpuSeconds * 1e6 / documents.Count, gcSeconds / seconds));
+                if (round >= 0) passes[threads].Add(new PassMedians(documents.Count / seconds, cpuSeconds * 1e6 / documents.Count, gcSeconds / seconds, kilobytes / documents.Count));
             }
         return passes.ToDictionary(p => p.Key, p => new PassMedians(Measurement.Median(p.Value.Select(x => x.PromptsPerSecond).ToList()),
-            Measurement.Median(p.Value.Select(x => x.CpuMicrosecondsPerPrompt).ToList()), Measurement.Median(p.Value.Select(x => x.GcPauseShare).ToList())));
+            Measurement.Median(p.Value.Select(x => x.CpuMicrosecondsPerPrompt).ToList()), Measurement.Median(p.Value.Select(x => x.GcPauseShare).ToList()),
+            Measurement.Median(p.Value.Select(x => x.KilobytesPerPrompt).ToList())));
     }
 
     private static void RequireSame(IScoredPrompt[] expected, IScoredPrompt[] actual, int threads)
