@@ -131,7 +131,7 @@ public sealed class ParallelPromptEncodingTests
                 $"{threads} threads");
     }
 
-    /// <summary>The whole run: prompt threads and batch sizes change neither the examples nor their scores.</summary>
+    /// <summary>The whole run and one shard of it: prompt threads and batch sizes change neither the examples nor their scores.</summary>
     [TestMethod]
     public void RunResultsDoNotDependOnEncodingThreadsOrBatchSize()
     {
@@ -140,28 +140,32 @@ public sealed class ParallelPromptEncodingTests
         var task = TemplateTests.Registry.Get("xnli");
         var store = new DatasetStore([Path.Combine(SharedFixtures.Shared, "datasets")], SharedFixtures.TempDirectory(), downloader: null);
 
-        List<ExampleResult> Run(int threads, int batchSize)
+        List<ExampleResult> Run(int threads, int batchSize, ShardSpec? shard = null)
         {
             using var model = new FakeMaskedModel(vocab, (tag, position) =>
                 Enumerable.Range(0, vocab).Select(v => MathF.Sin(tag * 0.37f + position * 1.3f + v * 0.011f)).ToArray());
             using var cache = new ScoreCache(Path.Combine(SharedFixtures.TempDirectory(), "scores.sqlite"));
             var request = new EvalRequest([task], ["en", "sw"], ["GPT-3 style", "can we infer"], "validation", 30, batchSize, ScoringMode.Restricted, 512)
             {
-                EncodingThreads = threads,
+                EncodingThreads = threads, Shard = shard,
             };
             return new EvaluationRunner(model, LoadTokenizer("modernbert"), store, cache, "fake").Run(request).Examples.ToList();
         }
 
-        var expected = Run(threads: 1, batchSize: 8);
-        Assert.AreEqual(2 * 2 * 30, expected.Count);
-        foreach (var (threads, batchSize) in new[] { (2, 8), (3, 5), (8, 1), (8, 30) })
+        var whole = Run(threads: 1, batchSize: 8);
+        Assert.AreEqual(2 * 2 * 30, whole.Count);
+        // A shard's part is chosen by the prompts' token counts in plan order: the same whatever the threads.
+        var firstShard = Run(threads: 1, batchSize: 8, new ShardSpec(0, 3));
+        Assert.IsTrue(firstShard.Count is > 0 and < 2 * 2 * 30);
+        foreach (var (threads, batchSize, shard) in new (int, int, ShardSpec?)[] { (2, 8, null), (3, 5, null), (8, 1, null), (8, 30, null), (3, 8, new(0, 3)), (8, 4, new(0, 3)) })
         {
-            var actual = Run(threads, batchSize);
+            var expected = shard is null ? whole : firstShard;
+            var actual = Run(threads, batchSize, shard);
             Assert.AreEqual(expected.Count, actual.Count);
             for (int i = 0; i < expected.Count; i++)
             {
                 var (e, a) = (expected[i], actual[i]);
-                var where = $"{threads} threads, batches of {batchSize}, example {i}";
+                var where = $"{threads} threads, batches of {batchSize}, shard {shard?.ToString() ?? "none"}, example {i}";
                 Assert.AreEqual((e.Subset, e.Template, e.DocId, e.Prompt, e.Prediction, e.Gold, e.Truncated),
                     (a.Subset, a.Template, a.DocId, a.Prompt, a.Prediction, a.Gold, a.Truncated), where);
                 CollectionAssert.AreEqual(e.Scores, a.Scores, where);
