@@ -6,6 +6,7 @@ return args.FirstOrDefault() switch
     "gemm" => GemmComparison.Run(args[1..]),
     "tokenize" => TokenizerThroughput.Run(args[1..]),
     "tokenize-cold" => TokenizerColdThroughput.Run(args[1..]),
+    "prompt-scaling" => PromptEncodingScaling.Run(args[1..]),
     "steps" => DecoderStepComparison.Run(args[1..]),
     _ => Usage(),
 };
@@ -22,6 +23,10 @@ static int Usage()
           tokenize-cold [--reps 3] [--threads N] [--no-node] [--tokenizers modernbert,smollm2,...]
               cold caches over the unique XNLI test premises, 1 thread and N: ours beside the Rust library (Tokenizers.DotNet
               in-process; npm tokenizers with RAYON_NUM_THREADS=1 and default) and Microsoft.ML.Tokenizers, with exactness
+          prompt-scaling [--task xnli] [--tokenizer modernbert] [--causal] [--template NAME] [--languages en,fr] [--split S]
+                         [--threads 1,2,4] [--reps 5]
+              prompts/s of the harness's prompt rendering + tokenization (ParallelPromptEncoding) over a real task on 1..N
+              threads, cold (fresh tokenizer per pass) and warm, with speedup and scaling efficiency vs 1 thread
           steps [BenchmarkDotNet options]
               the ops of a decoding step at ModernBERT-base width (1 and 80 rows), and one Mask-Predict iteration of
               ModernBERT-base beside one greedy step of SmolLM2-135M (BenchmarkDotNet); end to end: `mlm-eval bench decode`

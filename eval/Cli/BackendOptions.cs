@@ -23,7 +23,7 @@ public sealed class BackendOptions
 
     public Option<int> Threads { get; } = new("--threads")
     {
-        Description = "CPU threads (default: all cores)",
+        Description = "CPU threads (default: all cores); eval also renders and tokenizes prompts on them",
         DefaultValueFactory = _ => 0,
     };
 

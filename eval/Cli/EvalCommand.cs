@@ -103,7 +103,7 @@ public sealed class EvalCommand
         // With a token budget the batch size is only a cap, and an unset one does not cap.
         int examplesPerBatch = tokenBudget is not null && result.GetResult(batchSize) is null or { Implicit: true } ? int.MaxValue : result.GetValue(batchSize);
         var request = new EvalRequest(tasks, Split(result.GetValue(languages)), result.GetValue(templates), result.GetValue(split),
-            result.GetValue(limit), examplesPerBatch, mode, max) { MaxBatchTokens = tokenBudget, Shard = shardSpec };
+            result.GetValue(limit), examplesPerBatch, mode, max) { MaxBatchTokens = tokenBudget, Shard = shardSpec, EncodingThreads = result.GetValue(backend.Threads) };
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(modelId)}[/] ({Markup.Escape(ModelLoader.ResolveArchitecture(lm.Config))}, {lm.ParameterCount / 1e6:0.#}M parameters, {Markup.Escape(engine.Name)}) · scores cached in {Markup.Escape(scores.Path)}");
 
         using var cancel = new CancellationTokenSource();

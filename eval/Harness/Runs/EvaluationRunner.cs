@@ -25,6 +25,9 @@ public sealed record EvalRequest(
 
     /// <summary>When set, only this shard's part of the plan is evaluated (see ShardPartition).</summary>
     public ShardSpec? Shard { get; init; }
+
+    /// <summary>Threads that render and tokenize a group's prompts (0: one per core); the prompts do not depend on it.</summary>
+    public int EncodingThreads { get; init; }
 }
 
 /// <summary>One scored example.</summary>
@@ -58,7 +61,7 @@ public sealed record RunOutcome(IReadOnlyList<ExampleResult> Examples, IReadOnly
 
 /// <summary>
 /// Runs evaluation: loads each (task, subset) split, renders and tokenizes every example per template (for a masked LM's
-/// answer slot or a causal LM's continuation), takes what the score cache already holds, and scores the rest in
+/// answer slot or a causal LM's continuation; on EncodingThreads threads, in document order), takes what the score cache already holds, and scores the rest in
 /// length-bucketed batches, storing each batch as it finishes.
 /// </summary>
 public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, DatasetStore data, ScoreCache cache, string modelFingerprint)
@@ -104,7 +107,8 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
                 // run) scores whole batches of that layout, so its scores are bit for bit those of one uninterrupted process.
                 var wanted = docs.Where(d => !have.ContainsKey(d.Index)).Select(d => d.Index).ToHashSet();
                 var encode = Encoder(info.Task, info.Task.Template(group.Template));
-                var layout = Limited(info.Data[group.Subset], request).Select(encode).OrderBy(p => p.TokenCount).ThenBy(p => p.Document.Index).ToList();
+                var layout = ParallelPromptEncoding.EncodeAll(Limited(info.Data[group.Subset], request), encode, request.EncodingThreads, cancel: cancel)
+                    .OrderBy(p => p.TokenCount).ThenBy(p => p.Document.Index).ToList();
                 foreach (var batch in Batches(layout, request))
                 {
                     int needed = batch.Count(p => wanted.Contains(p.Document.Index));
@@ -148,7 +152,8 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
             cancel.ThrowIfCancellationRequested();
             var info = plan.Tasks.First(t => t.Task.Name == group.Task);
             var encode = encoder(info.Task, info.Task.Template(group.Template));
-            tokens.AddRange(Limited(info.Data[group.Subset], request).Select(d => encode(d).TokenCount));
+            tokens.AddRange(ParallelPromptEncoding.EncodeAll(Limited(info.Data[group.Subset], request), encode, request.EncodingThreads, cancel: cancel)
+                .Select(p => p.TokenCount));
             progress?.Report(new RunProgress($"sharding: {group.Task} {group.Subset} · {group.Template}", tokens.Count, plan.Units));
         }
         return tokens;
