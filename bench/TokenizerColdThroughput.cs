@@ -23,12 +23,15 @@ public static class TokenizerColdThroughput
         int threads = Option(args, "--threads", Environment.ProcessorCount);
         bool node = !args.Contains("--no-node");
         var names = Array.IndexOf(args, "--tokenizers") is var at && at >= 0 && at + 1 < args.Length ? args[at + 1].Split(',') : Names;
+        // --peers ours,rust: only the implementations whose names start with one of these (ours and the Rust library
+        // are always measured alike: fresh instance per pass, same texts, Rust's token count as the work).
+        var peerFilter = Array.IndexOf(args, "--peers") is var pa && pa >= 0 && pa + 1 < args.Length ? args[pa + 1].Split(',') : null;
         var shared = Path.GetFullPath(Path.Combine(BenchEnvironment.ProjectRoot, "..", "shared"));
         var texts = UniquePremises(Path.Combine(shared, "datasets", "xnli"), "test");
         var warmUp = File.ReadLines(Path.Combine(shared, "fixtures", "tokenizers", "smollm2.jsonl"))
             .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("text").GetString()!).ToArray();
         Console.WriteLine($"machine: {Measurement.Machine()}");
-        Console.WriteLine($"command: bench tokenize-cold --reps {reps} --threads {threads}{(node ? "" : " --no-node")}{(names == Names ? "" : $" --tokenizers {string.Join(',', names)}")}  " +
+        Console.WriteLine($"command: bench tokenize-cold --reps {reps} --threads {threads}{(node ? "" : " --no-node")}{(names == Names ? "" : $" --tokenizers {string.Join(',', names)}")}{(peerFilter is null ? "" : $" --peers {string.Join(',', peerFilter)}")}  " +
                           $"({texts.Length:N0} unique XNLI test premises; per pass a fresh instance, load not timed; median of {reps} passes after a warm-up on other text)");
         Console.WriteLine($"{"tokenizer",-17} {"implementation",-50} {"1 thread tok/s",14} {"vs rust",8} {$"{threads} threads tok/s",15} {"vs rust",8} {"exact vs rust",14} {"own tokens",11}");
         foreach (var name in names)
@@ -38,6 +41,7 @@ public static class TokenizerColdThroughput
             long rustTokens = 0;
             foreach (var peer in TokenizerPeers.For(folder))
             {
+                if (peerFilter is not null && !peerFilter.Any(p => peer.Name.StartsWith(p, StringComparison.OrdinalIgnoreCase))) continue;
                 try
                 {
                     using (var warm = peer.Create()) foreach (var t in warmUp) warm.Encode(t);
