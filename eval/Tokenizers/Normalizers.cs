@@ -11,7 +11,10 @@ public interface INormalizer
 
 public sealed record UnicodeNormalizer(NormalizationForm Form) : INormalizer
 {
-    public string Normalize(string text) => text.IsNormalized(Form) ? text : text.Normalize(Form);
+    /// <summary>Text below U+0300 (where the combining marks begin) is already in NFC.</summary>
+    public string Normalize(string text) =>
+        Form == NormalizationForm.FormC && !text.AsSpan().ContainsAnyInRange('\u0300', char.MaxValue) || text.IsNormalized(Form)
+            ? text : text.Normalize(Form);
 }
 
 public sealed record LowercaseNormalizer : INormalizer

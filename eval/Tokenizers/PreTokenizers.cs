@@ -102,6 +102,7 @@ public enum PrependScheme { Always, First, Never }
 /// <summary>SentencePiece-style: spaces become ▁, a ▁ is prepended per the scheme, and the text splits before each ▁.</summary>
 public sealed class MetaspacePreTokenizer(string replacement, PrependScheme scheme, bool split) : IPreTokenizer
 {
+    [System.Runtime.CompilerServices.SkipLocalsInit]
     public void Split(ReadOnlySpan<char> text, int sectionIndex, PieceList output)
     {
         var mark = replacement.AsSpan();
@@ -279,8 +280,11 @@ public sealed class CodePointRunsPreTokenizer : IPreTokenizer
     }
 }
 
+/// <summary>Each step splits every piece of the step before; the pieces between steps live in per-thread scratch lists.</summary>
 public sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> steps) : IPreTokenizer
 {
+    private readonly ThreadLocal<(PieceList Current, PieceList Next)> scratch = new(() => (new PieceList(1024), new PieceList(1024)));
+
     public void Split(ReadOnlySpan<char> text, int sectionIndex, PieceList output)
     {
         if (steps.Count == 0)
@@ -293,9 +297,9 @@ public sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> steps) : I
             steps[0].Split(text, sectionIndex, output);
             return;
         }
-        var current = new PieceList(text.Length + 16);
+        var (current, next) = scratch.Value;
+        current.Clear();
         steps[0].Split(text, sectionIndex, current);
-        var next = new PieceList(text.Length + 16);
         for (int s = 1; s < steps.Count; s++)
         {
             var target = s == steps.Count - 1 ? output : next;

@@ -16,6 +16,10 @@ public sealed class Tokenizer
     private readonly Dictionary<string, AddedToken> addedByContent = new(StringComparer.Ordinal);
     private readonly Dictionary<string, AddedToken>.AlternateLookup<ReadOnlySpan<char>> addedByContentSpan;
     private readonly int longestAddedContent;
+    /// <summary>The characters added tokens start with: a word starting otherwise spells none.</summary>
+    private readonly System.Buffers.SearchValues<char> addedFirstCharacters;
+    /// <summary>Each thread's list for the pieces of the pre-tokenizer (Encode is not re-entered on a thread).</summary>
+    private readonly ThreadLocal<PieceList> pieceScratch = new(() => new PieceList(1024));
     private readonly Dictionary<int, AddedToken> addedById = [];
 
     private Tokenizer(string path, INormalizer? normalizer, IPreTokenizer? preTokenizer, ITokenizerModel model,
@@ -36,6 +40,7 @@ public sealed class Tokenizer
             longestAddedContent = Math.Max(longestAddedContent, t.Content.Length);
         }
         addedByContentSpan = addedByContent.GetAlternateLookup<ReadOnlySpan<char>>();
+        addedFirstCharacters = System.Buffers.SearchValues.Create(addedTokens.Where(t => t.Content.Length > 0).Select(t => t.Content[0]).Distinct().ToArray());
         // As in the Rust library: tokens with normalized = false are split out of the raw text first, then those with
         // normalized = true, by their normalised content, out of the normalised pieces between.
         rawSplitter = new AddedTokenSplitter(addedTokens.Where(t => !t.Normalized).Select(t => (t.Content, t)));
@@ -122,7 +127,7 @@ public sealed class Tokenizer
     private List<Token> EncodeText(string text)
     {
         var output = new List<Token>(text.Length / 3 + 8);
-        var pieces = PreTokenizer is null ? null : new PieceList(2 * text.Length + 16);
+        var pieces = PreTokenizer is null ? null : pieceScratch.Value!;
         var sections = rawSplitter.Split(text);
         for (int sectionIndex = 0; sectionIndex < sections.Count; sectionIndex++)
         {
@@ -158,7 +163,7 @@ public sealed class Tokenizer
     /// <summary>A pre-tokenized word that spells an added token is that token; any other goes to the model.</summary>
     private void TokenizeWord(ReadOnlySpan<char> word, List<Token> output)
     {
-        if (word.Length <= longestAddedContent && addedByContentSpan.TryGetValue(word, out var exact)) output.Add(new Token(exact.Content, exact.Id));
+        if (word.Length <= longestAddedContent && addedFirstCharacters.Contains(word[0]) && addedByContentSpan.TryGetValue(word, out var exact)) output.Add(new Token(exact.Content, exact.Id));
         else Model.Tokenize(word, output);
     }
 }

@@ -36,7 +36,8 @@ internal sealed class PieceCache
 {
     public const int MaxPieceLength = 64;
     private const int Limit = 100_000;
-    private readonly ConcurrentDictionary<string, Token[]> entries = new(StringComparer.Ordinal);
+    /// <summary>Room for 10,000 pieces from the start, as the Rust library's cache has.</summary>
+    private readonly ConcurrentDictionary<string, Token[]> entries = new(Environment.ProcessorCount, 10_000, StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Token[]>.AlternateLookup<ReadOnlySpan<char>> bySpan;
     private int count;
 
@@ -157,12 +158,13 @@ public sealed class BpeModel : ITokenizerModel
         if (cacheable) cache.Add(piece, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output)[first..]);
     }
 
+    [System.Runtime.CompilerServices.SkipLocalsInit]
     private void Encode(ReadOnlySpan<char> piece, List<Token> output)
     {
         // At most 4 byte tokens per UTF-16 unit of the piece and of its prefix and suffix.
         int capacity = 4 * piece.Length * (1 + continuingSubwordPrefix.Length + endOfWordSuffix.Length);
         int[]? rented = capacity > StackSymbols ? System.Buffers.ArrayPool<int>.Shared.Rent(3 * capacity) : null;
-        Span<int> buffer = rented is null ? stackalloc int[3 * StackSymbols] : rented;
+        Span<int> buffer = rented is null ? stackalloc int[3 * capacity] : rented;
         try
         {
             var ids = buffer[..capacity];
@@ -234,6 +236,7 @@ public sealed class BpeModel : ITokenizerModel
     }
 
     /// <summary>Merges in place: ids[0] heads the list, next[k] is -1 at its end.</summary>
+    [System.Runtime.CompilerServices.SkipLocalsInit]
     private void MergeAll(Span<int> ids, Span<int> next, Span<int> previous)
     {
         int count = ids.Length;
@@ -246,7 +249,7 @@ public sealed class BpeModel : ITokenizerModel
         // Each merge queues at most two pairs: 3 * count bounds the heap.
         int heapCapacity = 3 * count;
         Candidate[]? rented = heapCapacity > StackSymbols ? System.Buffers.ArrayPool<Candidate>.Shared.Rent(heapCapacity) : null;
-        Span<Candidate> heap = rented is null ? stackalloc Candidate[StackSymbols] : rented;
+        Span<Candidate> heap = rented is null ? stackalloc Candidate[heapCapacity] : rented;
         try
         {
             int size = 0;

@@ -75,6 +75,7 @@ public sealed class UnigramModel : ITokenizerModel
         if (cacheable) cache.Add(piece, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output)[first..]);
     }
 
+    [System.Runtime.CompilerServices.SkipLocalsInit]
     private void Segment(ReadOnlySpan<char> piece, List<Token> output)
     {
         int n = piece.Length;
@@ -82,9 +83,9 @@ public sealed class UnigramModel : ITokenizerModel
         // best segmentation of piece[0..e), whose last token (bestId[e]) begins at bestBegin[e].
         double[]? rentedScores = n + 1 > StackPositions ? System.Buffers.ArrayPool<double>.Shared.Rent(n + 1) : null;
         int[]? rentedPositions = n + 1 > StackPositions ? System.Buffers.ArrayPool<int>.Shared.Rent(3 * (n + 1)) : null;
-        Span<double> bestScore = rentedScores is null ? stackalloc double[StackPositions] : rentedScores;
+        Span<double> bestScore = rentedScores is null ? stackalloc double[n + 1] : rentedScores;
         bestScore = bestScore[..(n + 1)];
-        Span<int> positions = rentedPositions is null ? stackalloc int[3 * StackPositions] : rentedPositions;
+        Span<int> positions = rentedPositions is null ? stackalloc int[3 * (n + 1)] : rentedPositions;
         var bestBegin = positions[..(n + 1)];
         var bestId = positions.Slice(n + 1, n + 1);
         try
