@@ -20,7 +20,7 @@ static int Usage()
               our forward (random weights, model shapes from eval/Harness/Benchmarks/ModelShapes) beside PyTorch eager (bench/peers/torch_forward.py)
           tokenize [reps]
               our tokenizers beside @huggingface/tokenizers (node) on the fixture texts, single-threaded
-          tokenize-cold [--reps 3] [--threads N] [--no-node] [--tokenizers modernbert,smollm2,...]
+          tokenize-cold [--reps 3] [--threads N] [--no-node] [--tokenizers modernbert,smollm2,...] [--peers ours,rust,ml] [--interleave]
               cold caches over the unique XNLI test premises, 1 thread and N: ours beside the Rust library (Tokenizers.DotNet
               in-process; npm tokenizers with RAYON_NUM_THREADS=1 and default) and Microsoft.ML.Tokenizers, with exactness
           prompt-scaling [--task xnli] [--tokenizer modernbert] [--causal] [--template NAME] [--languages en,fr] [--split S]

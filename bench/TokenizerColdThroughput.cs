@@ -22,13 +22,17 @@ public static class TokenizerColdThroughput
         int reps = Option(args, "--reps", 3);
         int threads = Option(args, "--threads", Environment.ProcessorCount);
         bool node = !args.Contains("--no-node");
+        bool interleave = args.Contains("--interleave");
         var names = Array.IndexOf(args, "--tokenizers") is var at && at >= 0 && at + 1 < args.Length ? args[at + 1].Split(',') : Names;
+        // --peers ours,rust: only the implementations whose names start with one of these (ours and the Rust library
+        // are always measured alike: fresh instance per pass, same texts, Rust's token count as the work).
+        var peerFilter = Array.IndexOf(args, "--peers") is var pa && pa >= 0 && pa + 1 < args.Length ? args[pa + 1].Split(',') : null;
         var shared = Path.GetFullPath(Path.Combine(BenchEnvironment.ProjectRoot, "..", "shared"));
         var texts = UniquePremises(Path.Combine(shared, "datasets", "xnli"), "test");
         var warmUp = File.ReadLines(Path.Combine(shared, "fixtures", "tokenizers", "smollm2.jsonl"))
             .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("text").GetString()!).ToArray();
         Console.WriteLine($"machine: {Measurement.Machine()}");
-        Console.WriteLine($"command: bench tokenize-cold --reps {reps} --threads {threads}{(node ? "" : " --no-node")}{(names == Names ? "" : $" --tokenizers {string.Join(',', names)}")}  " +
+        Console.WriteLine($"command: bench tokenize-cold --reps {reps} --threads {threads}{(node ? "" : " --no-node")}{(names == Names ? "" : $" --tokenizers {string.Join(',', names)}")}{(peerFilter is null ? "" : $" --peers {string.Join(',', peerFilter)}")}{(interleave ? " --interleave" : "")}  " +
                           $"({texts.Length:N0} unique XNLI test premises; per pass a fresh instance, load not timed; median of {reps} passes after a warm-up on other text)");
         Console.WriteLine($"{"tokenizer",-17} {"implementation",-50} {"1 thread tok/s",14} {"vs rust",8} {$"{threads} threads tok/s",15} {"vs rust",8} {"exact vs rust",14} {"own tokens",11}");
         foreach (var name in names)
@@ -36,20 +40,45 @@ public static class TokenizerColdThroughput
             var folder = Path.Combine(shared, "tokenizers", name);
             var results = new List<(string Peer, double Single, double Parallel, int[][] Ids)>();
             long rustTokens = 0;
+            var peers = new List<TokenizerPeer>();
             foreach (var peer in TokenizerPeers.For(folder))
             {
+                if (peerFilter is not null && !peerFilter.Any(p => peer.Name.StartsWith(p, StringComparison.OrdinalIgnoreCase))) continue;
                 try
                 {
                     using (var warm = peer.Create()) foreach (var t in warmUp) warm.Encode(t);
-                    var (single, ids) = Measure(peer, texts, reps, 1);
-                    var (parallel, _) = Measure(peer, texts, reps, threads);
-                    results.Add((peer.Name, single, parallel, ids));
+                    peers.Add(peer);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     Console.WriteLine($"{name,-17} {peer.Name,-50} failed: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
                 }
             }
+            // Without --interleave each implementation runs its passes in a row; with it, one pass of each in turn per
+            // round (load from other processes then falls on all alike), the median over the rounds.
+            int rounds = interleave ? reps : 1, passes = interleave ? 1 : reps;
+            var singles = peers.ToDictionary(p => p, _ => new List<double>());
+            var parallels = peers.ToDictionary(p => p, _ => new List<double>());
+            var lastIds = new Dictionary<TokenizerPeer, int[][]>();
+            for (int round = 0; round < rounds; round++)
+                foreach (var peer in peers.ToArray())
+                {
+                    try
+                    {
+                        var (single, ids) = Measure(peer, texts, passes, 1);
+                        var (parallel, _) = Measure(peer, texts, passes, threads);
+                        singles[peer].Add(single);
+                        parallels[peer].Add(parallel);
+                        lastIds[peer] = ids;
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        Console.WriteLine($"{name,-17} {peer.Name,-50} failed: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+                        peers.Remove(peer);
+                    }
+                }
+            foreach (var peer in peers)
+                results.Add((peer.Name, Measurement.Median(singles[peer]), Measurement.Median(parallels[peer]), lastIds[peer]));
             var rust = results.FirstOrDefault(r => r.Peer.StartsWith("rust", StringComparison.Ordinal));
             if (rust.Ids is not null) rustTokens = rust.Ids.Sum(x => (long)x.Length);
             foreach (var (peer, singleSeconds, parallelSeconds, ids) in results)

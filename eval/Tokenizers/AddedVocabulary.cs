@@ -20,6 +20,8 @@ public sealed class AddedTokenSplitter
 
     private readonly Node root = new();
     private readonly bool empty = true;
+    /// <summary>The characters some token starts with: text up to the next of them holds no match.</summary>
+    private readonly System.Buffers.SearchValues<char> firstCharacters;
 
     public AddedTokenSplitter(IEnumerable<(string Content, AddedToken Token)> tokens)
     {
@@ -36,6 +38,7 @@ public sealed class AddedTokenSplitter
             node.Token ??= token;
             empty = false;
         }
+        firstCharacters = System.Buffers.SearchValues.Create(root.Next is null ? [] : root.Next.Keys.ToArray());
     }
 
     /// <summary>Sections of text in order: plain text (Token null) and added tokens with the text they cover.</summary>
@@ -50,6 +53,9 @@ public sealed class AddedTokenSplitter
         int sectionStart = 0;
         for (int i = 0; i < text.Length;)
         {
+            int skip = text.AsSpan(i).IndexOfAny(firstCharacters);
+            if (skip < 0) break;
+            i += skip;
             var (length, token) = LongestMatch(text, i);
             if (token is null)
             {

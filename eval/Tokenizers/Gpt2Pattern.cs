@@ -9,19 +9,11 @@ public static class Gpt2Pattern
 {
     private enum CharacterClass { Letter, Number, Space, Other }
 
-    /// <summary>Appends the (start, length) of every match, in order; together they cover the text.</summary>
-    public static void Matches(ReadOnlySpan<char> text, List<(int Start, int Length)> matches)
-    {
-        for (int start = 0; start < text.Length;)
-        {
-            int end = MatchAt(text, start);
-            matches.Add((start, end - start));
-            start = end;
-        }
-    }
-
-    /// <summary>The end of the match that starts at start (the first alternative that matches, as a regex takes it).</summary>
-    private static int MatchAt(ReadOnlySpan<char> text, int start)
+    /// <summary>
+    /// The end of the match that starts at start (the first alternative that matches, as a regex takes it); the matches
+    /// from 0, each starting where the one before ends, cover the text.
+    /// </summary>
+    public static int MatchEnd(ReadOnlySpan<char> text, int start)
     {
         if (text[start] == '\'' && ContractionLength(text[(start + 1)..]) is > 0 and var suffix) return start + 1 + suffix;
 
@@ -55,12 +47,23 @@ public static class Gpt2Pattern
         return 0;
     }
 
+    /// <summary>Classes of the ASCII characters, looked up rather than computed.</summary>
+    private static readonly CharacterClass[] AsciiClasses = Enumerable.Range(0, 128)
+        .Select(c => Classify(new System.Text.Rune(c))).ToArray();
+
     private static CharacterClass ClassAt(ReadOnlySpan<char> text, int index, out int length)
     {
-        var rune = UnicodeProperties.At(text, index, out length);
-        return UnicodeProperties.IsLetter(rune) ? CharacterClass.Letter
-            : UnicodeProperties.IsNumber(rune) ? CharacterClass.Number
-            : UnicodeProperties.IsWhiteSpace(rune) ? CharacterClass.Space
-            : CharacterClass.Other;
+        if (text[index] < 0x80)
+        {
+            length = 1;
+            return AsciiClasses[text[index]];
+        }
+        return Classify(UnicodeProperties.At(text, index, out length));
     }
+
+    private static CharacterClass Classify(System.Text.Rune rune) =>
+        UnicodeProperties.IsLetter(rune) ? CharacterClass.Letter
+        : UnicodeProperties.IsNumber(rune) ? CharacterClass.Number
+        : UnicodeProperties.IsWhiteSpace(rune) ? CharacterClass.Space
+        : CharacterClass.Other;
 }

@@ -11,7 +11,7 @@ public sealed class TemplatePostProcessor(IReadOnlyList<TemplatePart> single, IR
 {
     public List<Token> Process(List<Token> first, List<Token>? second)
     {
-        var result = new List<Token>();
+        var result = new List<Token>(first.Count + (second?.Count ?? 0) + 4);
         foreach (var part in second is null ? single : pair)
         {
             if (part.Special is { } special) result.AddRange(special);

@@ -6,23 +6,34 @@ namespace Eval.Tokenizers;
 /// <summary>Splits normalised text into the pieces the model tokenizes (tokenizer.json "pre_tokenizer").</summary>
 public interface IPreTokenizer
 {
-    /// <summary>sectionIndex is the index of the text between added tokens (Metaspace's prepend_scheme "first").</summary>
-    IEnumerable<string> Split(string text, int sectionIndex);
+    /// <summary>
+    /// Appends the pieces of text to output (empty pieces dropped). sectionIndex is the index of the text between
+    /// added tokens (Metaspace's prepend_scheme "first").
+    /// </summary>
+    void Split(ReadOnlySpan<char> text, int sectionIndex, PieceList output);
 }
 
 /// <summary>GPT-2 byte-level: optional GPT-2 pattern split, then every UTF-8 byte mapped to a printable character.</summary>
 public sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) : IPreTokenizer
 {
-    public IEnumerable<string> Split(string text, int sectionIndex)
+    public void Split(ReadOnlySpan<char> text, int sectionIndex, PieceList output)
     {
-        if (addPrefixSpace && !text.StartsWith(' ')) text = " " + text;
-        if (!useRegex) return [ByteLevelAlphabet.Encode(text)];
-        var matches = new List<(int Start, int Length)>();
-        Gpt2Pattern.Matches(text, matches);
-        var pieces = new List<string>(matches.Count);
-        foreach (var (start, length) in matches) pieces.Add(ByteLevelAlphabet.Encode(text.AsSpan(start, length)));
-        return pieces;
+        if (addPrefixSpace && (text.IsEmpty || text[0] != ' ')) text = string.Concat(" ", text);
+        if (!useRegex)
+        {
+            Append(text, output);
+            return;
+        }
+        for (int start = 0; start < text.Length;)
+        {
+            int end = Gpt2Pattern.MatchEnd(text, start);
+            Append(text[start..end], output);
+            start = end;
+        }
     }
+
+    private static void Append(ReadOnlySpan<char> piece, PieceList output) =>
+        output.Commit(ByteLevelAlphabet.Encode(piece, output.Reserve(piece.Length * 3)));
 }
 
 /// <summary>The 256 printable characters GPT-2 uses for bytes.</summary>
@@ -36,12 +47,34 @@ public static class ByteLevelAlphabet
 
     public static string Encode(ReadOnlySpan<char> text)
     {
-        int count = Encoding.UTF8.GetByteCount(text);
-        Span<byte> bytes = count <= 256 ? stackalloc byte[count] : new byte[count];
-        Encoding.UTF8.GetBytes(text, bytes);
-        Span<char> chars = count <= 256 ? stackalloc char[count] : new char[count];
-        for (int i = 0; i < count; i++) chars[i] = ByteToChar[bytes[i]];
-        return new string(chars);
+        Span<char> chars = text.Length <= 128 ? stackalloc char[text.Length * 3] : new char[text.Length * 3];
+        return new string(chars[..Encode(text, chars)]);
+    }
+
+    /// <summary>
+    /// Writes the alphabet's character for each UTF-8 byte of text (a lone surrogate as U+FFFD's bytes) into
+    /// destination, which has room for 3 per UTF-16 unit; returns how many were written.
+    /// </summary>
+    public static int Encode(ReadOnlySpan<char> text, Span<char> destination)
+    {
+        var table = ByteToChar;
+        Span<byte> bytes = stackalloc byte[4];
+        int written = 0;
+        for (int i = 0; i < text.Length;)
+        {
+            char c = text[i];
+            if (c < 0x80)
+            {
+                destination[written++] = table[c];
+                i++;
+                continue;
+            }
+            var rune = UnicodeProperties.At(text, i, out int length);
+            i += length;
+            int count = rune.EncodeToUtf8(bytes);
+            for (int b = 0; b < count; b++) destination[written++] = table[bytes[b]];
+        }
+        return written;
     }
 
     /// <summary>Back to bytes; characters outside the alphabet are kept as their UTF-8.</summary>
@@ -72,22 +105,50 @@ public enum PrependScheme { Always, First, Never }
 /// <summary>SentencePiece-style: spaces become ▁, a ▁ is prepended per the scheme, and the text splits before each ▁.</summary>
 public sealed class MetaspacePreTokenizer(string replacement, PrependScheme scheme, bool split) : IPreTokenizer
 {
-    public IEnumerable<string> Split(string text, int sectionIndex)
+    [System.Runtime.CompilerServices.SkipLocalsInit]
+    public void Split(ReadOnlySpan<char> text, int sectionIndex, PieceList output)
     {
-        var replaced = text.Replace(" ", replacement, StringComparison.Ordinal);
-        if (!replaced.StartsWith(replacement, StringComparison.Ordinal)
-            && (scheme == PrependScheme.Always || scheme == PrependScheme.First && sectionIndex == 0))
-            replaced = replacement + replaced;
-        if (!split) return [replaced];
-        var pieces = new List<string>();
-        int start = 0;
-        for (int i = replaced.IndexOf(replacement, 1, StringComparison.Ordinal); i > 0; i = replaced.IndexOf(replacement, i + 1, StringComparison.Ordinal))
+        var mark = replacement.AsSpan();
+        int room = mark.Length + text.Length * Math.Max(mark.Length, 1);
+        Span<char> buffer = room <= 512 ? stackalloc char[room] : new char[room];
+        // The text with spaces replaced, written after room for a prepended mark.
+        int length = mark.Length;
+        foreach (var c in text)
         {
-            pieces.Add(replaced[start..i]);
-            start = i;
+            if (c == ' ')
+            {
+                mark.CopyTo(buffer[length..]);
+                length += mark.Length;
+            }
+            else buffer[length++] = c;
         }
-        pieces.Add(replaced[start..]);
-        return pieces.Where(p => p.Length > 0);
+        int start = mark.Length;
+        if (!buffer[start..length].StartsWith(mark)
+            && (scheme == PrependScheme.Always || scheme == PrependScheme.First && sectionIndex == 0))
+        {
+            mark.CopyTo(buffer);
+            start = 0;
+        }
+        var replaced = buffer[start..length];
+        if (!split || mark.IsEmpty)
+        {
+            output.Add(replaced);
+            return;
+        }
+        int pieceStart = 0;
+        for (int i = NextMark(replaced, mark, 1); i > 0; i = NextMark(replaced, mark, i + 1))
+        {
+            output.Add(replaced[pieceStart..i]);
+            pieceStart = i;
+        }
+        output.Add(replaced[pieceStart..]);
+    }
+
+    private static int NextMark(ReadOnlySpan<char> text, ReadOnlySpan<char> mark, int from)
+    {
+        if (from > text.Length) return -1;
+        int found = text[from..].IndexOf(mark);
+        return found < 0 ? -1 : from + found;
     }
 }
 
@@ -95,7 +156,7 @@ public enum SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNex
 
 /// <summary>
 /// Splits around matches, keeping them as the behaviour says: matches of a regex (Split) or every code point of a class
-/// (Punctuation; Digits, where Contiguous keeps runs together).
+/// (Punctuation; Digits, where Contiguous keeps runs together). Every piece is a range of the text.
 /// </summary>
 public sealed class PatternPreTokenizer : IPreTokenizer
 {
@@ -117,72 +178,73 @@ public sealed class PatternPreTokenizer : IPreTokenizer
     /// <summary>Each code point of the class is a match of its own, as Rust's split on a char predicate.</summary>
     public static PatternPreTokenizer EachCodePoint(Func<Rune, bool> codePointClass, SplitBehavior behavior) => new(null, codePointClass, behavior, false);
 
-    private List<(int Start, int End)> Matches(string text)
+    /// <summary>(start, end, isMatch) spans covering the text.</summary>
+    private List<(int Start, int End, bool IsMatch)> Spans(ReadOnlySpan<char> text)
     {
-        var matches = new List<(int Start, int End)>();
-        if (pattern is not null)
-        {
-            foreach (Match m in pattern.Matches(text))
-                if (m.Length > 0) matches.Add((m.Index, m.Index + m.Length));
-            return matches;
-        }
-        for (int i = 0; i < text.Length;)
-        {
-            var rune = UnicodeProperties.At(text, i, out int length);
-            if (codePointClass!(rune)) matches.Add((i, i + length));
-            i += length;
-        }
-        return matches;
-    }
-
-    public IEnumerable<string> Split(string text, int sectionIndex)
-    {
-        // (start, end, isMatch) spans covering the text.
         var spans = new List<(int Start, int End, bool IsMatch)>();
         int position = 0;
-        foreach (var (start, end) in Matches(text))
+        void Match(int start, int end)
         {
             if (start > position) spans.Add((position, start, invert));
             spans.Add((start, end, !invert));
             position = end;
         }
+        if (pattern is not null)
+        {
+            foreach (var m in pattern.EnumerateMatches(text))
+                if (m.Length > 0) Match(m.Index, m.Index + m.Length);
+        }
+        else
+        {
+            for (int i = 0; i < text.Length;)
+            {
+                var rune = UnicodeProperties.At(text, i, out int length);
+                if (codePointClass!(rune)) Match(i, i + length);
+                i += length;
+            }
+        }
         if (position < text.Length) spans.Add((position, text.Length, invert));
+        return spans;
+    }
 
-        var pieces = new List<string>();
+    public void Split(ReadOnlySpan<char> text, int sectionIndex, PieceList output)
+    {
+        var spans = Spans(text);
         switch (behavior)
         {
             case SplitBehavior.Removed:
-                pieces.AddRange(spans.Where(s => !s.IsMatch).Select(s => text[s.Start..s.End]));
+                foreach (var s in spans)
+                    if (!s.IsMatch) output.Add(text[s.Start..s.End]);
                 break;
             case SplitBehavior.Isolated:
-                pieces.AddRange(spans.Select(s => text[s.Start..s.End]));
+                foreach (var s in spans) output.Add(text[s.Start..s.End]);
                 break;
             case SplitBehavior.Contiguous:
                 for (int i = 0; i < spans.Count; i++)
                 {
                     int start = spans[i].Start;
                     while (i + 1 < spans.Count && spans[i + 1].IsMatch && spans[i].IsMatch) i++;
-                    pieces.Add(text[start..spans[i].End]);
+                    output.Add(text[start..spans[i].End]);
                 }
                 break;
             case SplitBehavior.MergedWithPrevious:
+                // A match joins the non-match before it (which is the piece just before, and adjacent).
                 for (int i = 0; i < spans.Count; i++)
                 {
-                    if (spans[i].IsMatch && pieces.Count > 0 && !spans[i - 1].IsMatch) pieces[^1] += text[spans[i].Start..spans[i].End];
-                    else pieces.Add(text[spans[i].Start..spans[i].End]);
+                    int start = spans[i].Start;
+                    if (!spans[i].IsMatch && i + 1 < spans.Count && spans[i + 1].IsMatch) i++;
+                    output.Add(text[start..spans[i].End]);
                 }
                 break;
             case SplitBehavior.MergedWithNext:
                 for (int i = 0; i < spans.Count; i++)
                 {
-                    var piece = text[spans[i].Start..spans[i].End];
-                    if (spans[i].IsMatch && i + 1 < spans.Count && !spans[i + 1].IsMatch)
-                        piece += text[spans[++i].Start..spans[i].End];
-                    pieces.Add(piece);
+                    int start = spans[i].Start;
+                    if (spans[i].IsMatch && i + 1 < spans.Count && !spans[i + 1].IsMatch) i++;
+                    output.Add(text[start..spans[i].End]);
                 }
                 break;
         }
-        return pieces.Where(p => p.Length > 0);
     }
 }
 
@@ -203,33 +265,51 @@ public sealed class CodePointRunsPreTokenizer : IPreTokenizer
     private int ClassOf(Rune rune) =>
         UnicodeProperties.IsWhiteSpace(rune) ? 0 : !separateWords || UnicodeProperties.IsWordCharacter(rune) ? 1 : 2;
 
-    public IEnumerable<string> Split(string text, int sectionIndex)
+    public void Split(ReadOnlySpan<char> text, int sectionIndex, PieceList output)
     {
-        var pieces = new List<string>();
         int runStart = 0, runClass = 0;
         for (int i = 0; i < text.Length;)
         {
             int cls = ClassOf(UnicodeProperties.At(text, i, out int length));
             if (cls != runClass)
             {
-                if (runClass != 0) pieces.Add(text[runStart..i]);
+                if (runClass != 0) output.Add(text[runStart..i]);
                 runStart = i;
                 runClass = cls;
             }
             i += length;
         }
-        if (runClass != 0) pieces.Add(text[runStart..]);
-        return pieces;
+        if (runClass != 0) output.Add(text[runStart..]);
     }
 }
 
+/// <summary>Each step splits every piece of the step before; the pieces between steps live in per-thread scratch lists.</summary>
 public sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> steps) : IPreTokenizer
 {
-    public IEnumerable<string> Split(string text, int sectionIndex)
+    private readonly ThreadLocal<(PieceList Current, PieceList Next)> scratch = new(() => (new PieceList(1024), new PieceList(1024)));
+
+    public void Split(ReadOnlySpan<char> text, int sectionIndex, PieceList output)
     {
-        IEnumerable<string> pieces = [text];
-        foreach (var step in steps) pieces = pieces.SelectMany(p => step.Split(p, sectionIndex)).ToList();
-        return pieces;
+        if (steps.Count == 0)
+        {
+            output.Add(text);
+            return;
+        }
+        if (steps.Count == 1)
+        {
+            steps[0].Split(text, sectionIndex, output);
+            return;
+        }
+        var (current, next) = scratch.Value;
+        current.Clear();
+        steps[0].Split(text, sectionIndex, current);
+        for (int s = 1; s < steps.Count; s++)
+        {
+            var target = s == steps.Count - 1 ? output : next;
+            if (target == next) next.Clear();
+            for (int i = 0; i < current.Count; i++) steps[s].Split(current[i], sectionIndex, target);
+            if (target == next) (current, next) = (next, current);
+        }
     }
 }
 

@@ -14,6 +14,12 @@ public sealed class Tokenizer
 {
     private readonly AddedTokenSplitter rawSplitter, normalizedSplitter;
     private readonly Dictionary<string, AddedToken> addedByContent = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, AddedToken>.AlternateLookup<ReadOnlySpan<char>> addedByContentSpan;
+    private readonly int longestAddedContent;
+    /// <summary>The characters added tokens start with: a word starting otherwise spells none.</summary>
+    private readonly System.Buffers.SearchValues<char> addedFirstCharacters;
+    /// <summary>Each thread's list for the pieces of the pre-tokenizer (Encode is not re-entered on a thread).</summary>
+    private readonly ThreadLocal<PieceList> pieceScratch = new(() => new PieceList(1024));
     private readonly Dictionary<int, AddedToken> addedById = [];
 
     private Tokenizer(string path, INormalizer? normalizer, IPreTokenizer? preTokenizer, ITokenizerModel model,
@@ -31,7 +37,10 @@ public sealed class Tokenizer
         {
             addedByContent.TryAdd(t.Content, t);
             addedById.TryAdd(t.Id, t);
+            longestAddedContent = Math.Max(longestAddedContent, t.Content.Length);
         }
+        addedByContentSpan = addedByContent.GetAlternateLookup<ReadOnlySpan<char>>();
+        addedFirstCharacters = System.Buffers.SearchValues.Create(addedTokens.Where(t => t.Content.Length > 0).Select(t => t.Content[0]).Distinct().ToArray());
         // As in the Rust library: tokens with normalized = false are split out of the raw text first, then those with
         // normalized = true, by their normalised content, out of the normalised pieces between.
         rawSplitter = new AddedTokenSplitter(addedTokens.Where(t => !t.Normalized).Select(t => (t.Content, t)));
@@ -93,7 +102,10 @@ public sealed class Tokenizer
         var tokens = addSpecialTokens && PostProcessor is not null
             ? PostProcessor.Process(first, second)
             : second is null ? first : [.. first, .. second];
-        return new TokenEncoding(tokens.Select(t => t.Id).ToArray(), tokens.Select(t => t.Text).ToArray());
+        var ids = new int[tokens.Count];
+        var texts = new string[tokens.Count];
+        for (int i = 0; i < ids.Length; i++) (ids[i], texts[i]) = (tokens[i].Id, tokens[i].Text);
+        return new TokenEncoding(ids, texts);
     }
 
     public int? TokenToId(string token) =>
@@ -114,7 +126,8 @@ public sealed class Tokenizer
 
     private List<Token> EncodeText(string text)
     {
-        var output = new List<Token>();
+        var output = new List<Token>(text.Length / 3 + 8);
+        var pieces = PreTokenizer is null ? null : pieceScratch.Value!;
         var sections = rawSplitter.Split(text);
         for (int sectionIndex = 0; sectionIndex < sections.Count; sectionIndex++)
         {
@@ -134,15 +147,24 @@ public sealed class Tokenizer
                     continue;
                 }
                 if (piece.Length == 0) continue;
-                var words = PreTokenizer?.Split(piece, sectionIndex) ?? [piece];
-                foreach (var word in words)
+                if (pieces is null)
                 {
-                    if (addedByContent.TryGetValue(word, out var exact)) output.Add(new Token(word, exact.Id));
-                    else Model.Tokenize(word, output);
+                    TokenizeWord(piece, output);
+                    continue;
                 }
+                pieces.Clear();
+                PreTokenizer!.Split(piece, sectionIndex, pieces);
+                for (int w = 0; w < pieces.Count; w++) TokenizeWord(pieces[w], output);
             }
         }
         return output;
+    }
+
+    /// <summary>A pre-tokenized word that spells an added token is that token; any other goes to the model.</summary>
+    private void TokenizeWord(ReadOnlySpan<char> word, List<Token> output)
+    {
+        if (word.Length <= longestAddedContent && addedFirstCharacters.Contains(word[0]) && addedByContentSpan.TryGetValue(word, out var exact)) output.Add(new Token(exact.Content, exact.Id));
+        else Model.Tokenize(word, output);
     }
 }
 

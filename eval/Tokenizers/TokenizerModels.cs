@@ -12,7 +12,7 @@ public interface ITokenizerModel
     int VocabularySize { get; }
     bool TryGetId(string token, out int id);
     string? IdToToken(int id);
-    void Tokenize(string piece, List<Token> output);
+    void Tokenize(ReadOnlySpan<char> piece, List<Token> output);
 }
 
 /// <summary>Code points of a string as separate strings (surrogate pairs kept together).</summary>
@@ -28,26 +28,32 @@ internal static class CodePoints
 }
 
 /// <summary>
-/// Token arrays per piece, shared by the models; emptied when it grows past its limit. Its size is counted on the side:
-/// ConcurrentDictionary.Count takes every lock, which on each miss cost a third of a cold pass and serialised threads.
+/// Token arrays per piece, shared by the models and looked up by the piece's characters (no string is made for a hit);
+/// emptied when it grows past its limit. Pieces longer than <see cref="MaxPieceLength"/> are not kept: a whole text
+/// as one piece (no pre-tokenizer) would never be seen again.
 /// </summary>
 internal sealed class PieceCache
 {
+    public const int MaxPieceLength = 64;
     private const int Limit = 100_000;
-    private readonly ConcurrentDictionary<string, Token[]> entries = new();
-    private int added;
+    /// <summary>Room for 10,000 pieces from the start, as the Rust library's cache has.</summary>
+    private readonly ConcurrentDictionary<string, Token[]> entries = new(Environment.ProcessorCount, 10_000, StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Token[]>.AlternateLookup<ReadOnlySpan<char>> bySpan;
+    private int count;
 
-    public Token[] GetOrAdd(string piece, Func<string, Token[]> compute)
+    public PieceCache() => bySpan = entries.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    public bool TryGet(ReadOnlySpan<char> piece, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out Token[] tokens) =>
+        bySpan.TryGetValue(piece, out tokens);
+
+    public void Add(ReadOnlySpan<char> piece, ReadOnlySpan<Token> tokens)
     {
-        if (entries.TryGetValue(piece, out var tokens)) return tokens;
-        tokens = compute(piece);
-        if (Volatile.Read(ref added) >= Limit)
+        if (Volatile.Read(ref count) >= Limit)
         {
             entries.Clear();
-            Volatile.Write(ref added, 0);
+            Volatile.Write(ref count, 0);
         }
-        if (entries.TryAdd(piece, tokens)) Interlocked.Increment(ref added);
-        return tokens;
+        if (bySpan.TryAdd(piece, tokens.ToArray())) Interlocked.Increment(ref count);
     }
 }
 
@@ -61,26 +67,36 @@ internal static class ByteFallback
         output.AddRange(bytes.Select(b => new Token(b, vocab[b])));
         return true;
     }
+
+    /// <summary>The id of each byte's &lt;0xXX&gt; token, -1 where the vocabulary lacks it.</summary>
+    public static int[] Ids(IReadOnlyDictionary<string, int> vocab)
+    {
+        var ids = new int[256];
+        for (int b = 0; b < 256; b++) ids[b] = vocab.TryGetValue($"<0x{b:X2}>", out int id) ? id : -1;
+        return ids;
+    }
 }
 
 /// <summary>
 /// Byte-pair encoding as the Rust library does it: the piece becomes one symbol per code point (its vocabulary id, with
 /// the continuing-subword prefix on all but the first and the end-of-word suffix on the last; a code point outside the
 /// vocabulary becomes its &lt;0xXX&gt; byte tokens with byte fallback, else the unk token, consecutive unks fused with
-/// fuse_unk), then the adjacent pair with the lowest merge rank (leftmost on ties) is merged, by a priority queue
-/// over a linked list of symbols, until no pair has a merge.
+/// fuse_unk), then the adjacent pair with the lowest merge rank (leftmost on ties) is merged, by a binary min-heap of
+/// candidate pairs over an array-based linked list of symbols, until no pair has a merge.
 /// </summary>
 public sealed class BpeModel : ITokenizerModel
 {
-    private struct Symbol
-    {
-        public int Id, Previous, Next;
-        public bool Removed;
-    }
+    private readonly record struct Merge(int Rank, int Merged);
 
+    /// <summary>A pair waiting in the heap: ordered by rank, then by the left symbol's position.</summary>
+    private readonly record struct Candidate(long Order, int Merged);
+
+    private const int StackSymbols = 256;
     private readonly Dictionary<string, int> vocab;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> vocabBySpan;
     private readonly string[] idToToken;
-    private readonly Dictionary<(int Left, int Right), (int Rank, int Merged)> merges;
+    private readonly Int64Map<Merge> merges;
+    private readonly int[] singleCharIds, byteIds;
     private readonly PieceCache cache = new();
     private readonly int? unkId;
     private readonly bool byteFallback, fuseUnknown, ignoreMerges;
@@ -89,20 +105,27 @@ public sealed class BpeModel : ITokenizerModel
     public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string, string)> merges, string? unkToken, bool byteFallback,
         bool fuseUnknown, bool ignoreMerges, string? continuingSubwordPrefix, string? endOfWordSuffix)
     {
-        this.vocab = vocab;
+        this.vocab = vocab.Comparer == StringComparer.Ordinal ? vocab : new Dictionary<string, int>(vocab, StringComparer.Ordinal);
+        vocabBySpan = this.vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         idToToken = new string[vocab.Count == 0 ? 0 : vocab.Values.Max() + 1];
         foreach (var (token, id) in vocab) idToToken[id] = token;
+        // The id of each one-character token of the BMP, -1 where there is none.
+        singleCharIds = new int[char.MaxValue + 1];
+        Array.Fill(singleCharIds, -1);
+        foreach (var (token, id) in vocab)
+            if (token.Length == 1) singleCharIds[token[0]] = id;
+        byteIds = ByteFallback.Ids(vocab);
         this.continuingSubwordPrefix = continuingSubwordPrefix ?? "";
         this.endOfWordSuffix = endOfWordSuffix ?? "";
         // As the Rust library builds its merge map: a later duplicate of a pair replaces the earlier.
-        this.merges = new Dictionary<(int, int), (int, int)>(merges.Count);
+        this.merges = new Int64Map<Merge>(merges.Count);
         for (int rank = 0; rank < merges.Count; rank++)
         {
             var (left, right) = merges[rank];
             var merged = left + right[Math.Min(this.continuingSubwordPrefix.Length, right.Length)..];
             if (!vocab.TryGetValue(left, out int leftId) || !vocab.TryGetValue(right, out int rightId) || !vocab.TryGetValue(merged, out int mergedId))
                 throw new TokenizerFormatException($"BPE merge '{left} {right}' has a part or a result ('{merged}') that is not in the vocabulary");
-            this.merges[(leftId, rightId)] = (rank, mergedId);
+            this.merges.Set(PairKey(leftId, rightId), new Merge(rank, mergedId));
         }
         unkId = unkToken is not null && vocab.TryGetValue(unkToken, out int unk) ? unk : null;
         this.byteFallback = byteFallback;
@@ -114,211 +137,181 @@ public sealed class BpeModel : ITokenizerModel
     public bool TryGetId(string token, out int id) => vocab.TryGetValue(token, out id);
     public string? IdToToken(int id) => (uint)id < (uint)idToToken.Length ? idToToken[id] : null;
 
-    public void Tokenize(string piece, List<Token> output)
+    private static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
+
+    public void Tokenize(ReadOnlySpan<char> piece, List<Token> output)
     {
-        if (piece.Length == 0) return;
-        if (ignoreMerges && vocab.TryGetValue(piece, out var whole))
+        if (piece.IsEmpty) return;
+        if (ignoreMerges && vocabBySpan.TryGetValue(piece, out var whole))
         {
-            output.Add(new Token(piece, whole));
+            output.Add(new Token(idToToken[whole], whole));
             return;
         }
-        output.AddRange(cache.GetOrAdd(piece, Encode));
+        bool cacheable = piece.Length <= PieceCache.MaxPieceLength;
+        if (cacheable && cache.TryGet(piece, out var cached))
+        {
+            output.AddRange(cached);
+            return;
+        }
+        int first = output.Count;
+        Encode(piece, output);
+        if (cacheable) cache.Add(piece, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output)[first..]);
     }
 
-    private Token[] Encode(string piece)
+    [System.Runtime.CompilerServices.SkipLocalsInit]
+    private void Encode(ReadOnlySpan<char> piece, List<Token> output)
     {
-        var symbols = InitialSymbols(piece);
-        MergeAll(symbols);
-        var result = new List<Token>(symbols.Count);
-        foreach (var symbol in symbols)
-            if (!symbol.Removed) result.Add(new Token(idToToken[symbol.Id], symbol.Id));
-        return result.ToArray();
+        // At most 4 byte tokens per UTF-16 unit of the piece and of its prefix and suffix.
+        int capacity = 4 * piece.Length * (1 + continuingSubwordPrefix.Length + endOfWordSuffix.Length);
+        int[]? rented = capacity > StackSymbols ? System.Buffers.ArrayPool<int>.Shared.Rent(3 * capacity) : null;
+        Span<int> buffer = rented is null ? stackalloc int[3 * capacity] : rented;
+        try
+        {
+            var ids = buffer[..capacity];
+            int count = InitialSymbols(piece, ids);
+            var next = buffer.Slice(capacity, capacity);
+            var previous = buffer.Slice(2 * capacity, capacity);
+            MergeAll(ids[..count], next[..count], previous[..count]);
+            for (int at = count > 0 ? 0 : -1; at >= 0; at = next[at]) output.Add(new Token(idToToken[ids[at]], ids[at]));
+        }
+        finally
+        {
+            if (rented is not null) System.Buffers.ArrayPool<int>.Shared.Return(rented);
+        }
     }
 
-    private List<Symbol> InitialSymbols(string piece)
+    /// <summary>Writes the ids of the piece's initial symbols; returns how many.</summary>
+    private int InitialSymbols(ReadOnlySpan<char> piece, Span<int> ids)
     {
-        var ids = new List<int>(piece.Length);
-        int? pendingUnk = null;
+        int count = 0, pendingUnk = -1;
+        bool decorated = continuingSubwordPrefix.Length + endOfWordSuffix.Length > 0;
+        Span<char> decoratedText = stackalloc char[decorated ? continuingSubwordPrefix.Length + 2 + endOfWordSuffix.Length : 0];
         for (int i = 0; i < piece.Length;)
         {
-            int length = char.IsSurrogatePair(piece, i) ? 2 : 1;
-            var text = piece.Substring(i, length);
-            if (i > 0) text = continuingSubwordPrefix + text;
+            int length = char.IsSurrogatePair(piece[i], i + 1 < piece.Length ? piece[i + 1] : '\0') ? 2 : 1;
+            scoped ReadOnlySpan<char> text = piece.Slice(i, length);
+            bool isFirst = i == 0;
             i += length;
-            if (i == piece.Length) text += endOfWordSuffix;
-            if (vocab.TryGetValue(text, out int id))
+            if (decorated)
             {
-                if (pendingUnk is { } unk) ids.Add(unk);
-                pendingUnk = null;
-                ids.Add(id);
+                var prefix = isFirst ? "" : continuingSubwordPrefix;
+                var suffix = i == piece.Length ? endOfWordSuffix : "";
+                prefix.CopyTo(decoratedText);
+                text.CopyTo(decoratedText[prefix.Length..]);
+                suffix.CopyTo(decoratedText[(prefix.Length + length)..]);
+                text = decoratedText[..(prefix.Length + length + suffix.Length)];
+            }
+            int id = text.Length == 1 ? singleCharIds[text[0]] : vocabBySpan.TryGetValue(text, out int found) ? found : -1;
+            if (id >= 0)
+            {
+                if (pendingUnk >= 0) ids[count++] = pendingUnk;
+                pendingUnk = -1;
+                ids[count++] = id;
                 continue;
             }
             // Byte fallback: the UTF-8 bytes of the symbol (with its prefix or suffix) when all are tokens; as in the
             // Rust library, a pending unk is not written before them.
-            if (byteFallback && ByteTokens(text) is { } bytes)
+            if (byteFallback && TryByteTokens(text, ids[count..], out int written))
             {
-                ids.AddRange(bytes);
+                count += written;
                 continue;
             }
             if (unkId is { } unkToken)
             {
-                if (pendingUnk is { } unk && !fuseUnknown) ids.Add(unk);
+                if (pendingUnk >= 0 && !fuseUnknown) ids[count++] = pendingUnk;
                 pendingUnk = unkToken;
             }
         }
-        if (pendingUnk is { } last) ids.Add(last);
-        var symbols = new List<Symbol>(ids.Count);
-        for (int k = 0; k < ids.Count; k++) symbols.Add(new Symbol { Id = ids[k], Previous = k - 1, Next = k + 1 < ids.Count ? k + 1 : -1 });
-        return symbols;
+        if (pendingUnk >= 0) ids[count++] = pendingUnk;
+        return count;
     }
 
-    private int[]? ByteTokens(string text)
+    private bool TryByteTokens(ReadOnlySpan<char> text, Span<int> ids, out int written)
     {
-        var bytes = Encoding.UTF8.GetBytes(text);
-        var ids = new int[bytes.Length];
-        for (int b = 0; b < bytes.Length; b++)
-            if (!vocab.TryGetValue($"<0x{bytes[b]:X2}>", out ids[b])) return null;
-        return ids;
+        Span<byte> bytes = stackalloc byte[text.Length * 3];
+        written = Encoding.UTF8.GetBytes(text, bytes);
+        for (int b = 0; b < written; b++)
+            if ((ids[b] = byteIds[bytes[b]]) < 0) return false;
+        return true;
     }
 
-    private void MergeAll(List<Symbol> symbols)
+    /// <summary>Merges in place: ids[0] heads the list, next[k] is -1 at its end.</summary>
+    [System.Runtime.CompilerServices.SkipLocalsInit]
+    private void MergeAll(Span<int> ids, Span<int> next, Span<int> previous)
     {
-        var queue = new PriorityQueue<(int Position, int Merged), (int Rank, int Position)>();
-        for (int i = 0; i + 1 < symbols.Count; i++)
-            if (merges.TryGetValue((symbols[i].Id, symbols[i + 1].Id), out var m)) queue.Enqueue((i, m.Merged), (m.Rank, i));
-        var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(symbols);
-        while (queue.TryDequeue(out var top, out _))
+        int count = ids.Length;
+        for (int k = 0; k < count; k++)
         {
-            ref var current = ref span[top.Position];
-            if (current.Removed || current.Next < 0) continue;
-            int nextPosition = current.Next;
-            ref var right = ref span[nextPosition];
-            // A stale entry: the pair here has changed since it was queued.
-            if (!merges.TryGetValue((current.Id, right.Id), out var now) || now.Merged != top.Merged) continue;
-            current.Id = top.Merged;
-            current.Next = right.Next;
-            right.Removed = true;
-            if (current.Next >= 0) span[current.Next].Previous = top.Position;
-            if (current.Previous >= 0 && merges.TryGetValue((span[current.Previous].Id, current.Id), out var before))
-                queue.Enqueue((current.Previous, before.Merged), (before.Rank, current.Previous));
-            if (current.Next >= 0 && merges.TryGetValue((current.Id, span[current.Next].Id), out var after))
-                queue.Enqueue((top.Position, after.Merged), (after.Rank, top.Position));
+            next[k] = k + 1 < count ? k + 1 : -1;
+            previous[k] = k - 1;
         }
-    }
-}
-
-/// <summary>
-/// SentencePiece unigram: the Viterbi segmentation of the piece maximising the sum of token log-probabilities;
-/// a character no token covers becomes the unknown token (score = min score − 10), consecutive unknowns fused.
-/// </summary>
-public sealed class UnigramModel : ITokenizerModel
-{
-    private sealed class TrieNode
-    {
-        public Dictionary<int, TrieNode>? Children;
-        public int Id = -1;
-    }
-
-    private readonly string[] pieces;
-    private readonly double[] scores;
-    private readonly Dictionary<string, int> ids;
-    private readonly TrieNode root = new();
-    private readonly PieceCache cache = new();
-    private readonly int unkId;
-    private readonly double unkScore;
-    private readonly bool byteFallback;
-
-    public UnigramModel(IReadOnlyList<(string Piece, double Score)> vocab, int unkId, bool byteFallback)
-    {
-        pieces = vocab.Select(v => v.Piece).ToArray();
-        scores = vocab.Select(v => v.Score).ToArray();
-        ids = new Dictionary<string, int>(pieces.Length);
-        for (int i = 0; i < pieces.Length; i++) ids.TryAdd(pieces[i], i);
-        this.unkId = unkId;
-        this.byteFallback = byteFallback;
-        unkScore = scores.Min() - 10.0;
-        for (int i = 0; i < pieces.Length; i++)
+        if (count < 2) return;
+        // Each merge queues at most two pairs: 3 * count bounds the heap.
+        int heapCapacity = 3 * count;
+        Candidate[]? rented = heapCapacity > StackSymbols ? System.Buffers.ArrayPool<Candidate>.Shared.Rent(heapCapacity) : null;
+        Span<Candidate> heap = rented is null ? stackalloc Candidate[heapCapacity] : rented;
+        try
         {
-            if (i == unkId || pieces[i].Length == 0) continue;
-            var node = root;
-            foreach (var rune in pieces[i].EnumerateRunes())
+            int size = 0;
+            for (int k = 0; k + 1 < count; k++)
+                if (merges.TryGetValue(PairKey(ids[k], ids[k + 1]), out var m)) Push(heap, ref size, Order(m.Rank, k), m.Merged);
+            while (size > 0)
             {
-                node.Children ??= [];
-                if (!node.Children.TryGetValue(rune.Value, out var child)) node.Children[rune.Value] = child = new TrieNode();
-                node = child;
-            }
-            if (node.Id < 0) node.Id = i;
-        }
-    }
-
-    public int VocabularySize => pieces.Length;
-    public int UnknownId => unkId;
-    public bool TryGetId(string token, out int id) => ids.TryGetValue(token, out id);
-    public string? IdToToken(int id) => (uint)id < (uint)pieces.Length ? pieces[id] : null;
-
-    public void Tokenize(string piece, List<Token> output)
-    {
-        if (piece.Length == 0) return;
-        output.AddRange(cache.GetOrAdd(piece, Segment));
-    }
-
-    private Token[] Segment(string piece)
-    {
-        // Code points and their UTF-16 offsets (offsets[n] = piece.Length).
-        var runes = new List<int>(piece.Length);
-        var offsets = new List<int>(piece.Length + 1);
-        for (int i = 0; i < piece.Length; i += char.IsSurrogatePair(piece, i) ? 2 : 1)
-        {
-            offsets.Add(i);
-            runes.Add(char.ConvertToUtf32(piece, i) is var cp ? cp : 0);
-        }
-        offsets.Add(piece.Length);
-        int n = runes.Count;
-        // bestScore[e]: score of the best segmentation of runes[0..e), reached by the token (bestBegin[e], bestId[e]).
-        var bestScore = new double[n + 1];
-        var bestBegin = new int[n + 1];
-        var bestId = new int[n + 1];
-        Array.Fill(bestScore, double.NegativeInfinity);
-        bestScore[0] = 0;
-        for (int begin = 0; begin < n; begin++)
-        {
-            bool hasSingle = false;
-            var node = root;
-            for (int end = begin; end < n && node.Children is not null && node.Children.TryGetValue(runes[end], out node); end++)
-            {
-                if (node.Id < 0) continue;
-                if (end == begin) hasSingle = true;
-                Relax(begin, end + 1, node.Id, scores[node.Id]);
-            }
-            if (!hasSingle) Relax(begin, begin + 1, unkId, unkScore);
-        }
-
-        var segments = new List<(int Begin, int End, int Id)>();
-        for (int e = n; e > 0; e = bestBegin[e]) segments.Add((bestBegin[e], e, bestId[e]));
-        segments.Reverse();
-        var output = new List<Token>(segments.Count);
-        foreach (var (begin, end, id) in segments)
-        {
-            var text = piece[offsets[begin]..offsets[end]];
-            if (id == unkId && byteFallback && ByteFallback.TryAppend(text, ids, output)) continue;
-            if (id == unkId && output.Count > 0 && output[^1].Id == unkId)
-                output[^1] = output[^1] with { Text = output[^1].Text + text };
-            else
-                output.Add(new Token(text, id));
-        }
-        return output.ToArray();
-
-        void Relax(int begin, int end, int id, double score)
-        {
-            double candidate = bestScore[begin] + score;
-            // Strictly greater: among equal scores the token found first (leftmost begin) stays.
-            if (candidate > bestScore[end])
-            {
-                bestScore[end] = candidate;
-                bestBegin[end] = begin;
-                bestId[end] = id;
+                var top = Pop(heap, ref size);
+                int position = (int)top.Order;
+                // Removed symbols have next = -2; the last has next = -1.
+                int right = next[position];
+                if (right < 0) continue;
+                // A stale entry: the pair here has changed since it was queued.
+                if (!merges.TryGetValue(PairKey(ids[position], ids[right]), out var now) || now.Merged != top.Merged) continue;
+                ids[position] = top.Merged;
+                next[position] = next[right];
+                next[right] = -2;
+                if (next[position] >= 0) previous[next[position]] = position;
+                int before = previous[position];
+                if (before >= 0 && merges.TryGetValue(PairKey(ids[before], ids[position]), out var left))
+                    Push(heap, ref size, Order(left.Rank, before), left.Merged);
+                if (next[position] >= 0 && merges.TryGetValue(PairKey(ids[position], ids[next[position]]), out var after))
+                    Push(heap, ref size, Order(after.Rank, position), after.Merged);
             }
         }
+        finally
+        {
+            if (rented is not null) System.Buffers.ArrayPool<Candidate>.Shared.Return(rented);
+        }
+    }
+
+    private static long Order(int rank, int position) => ((long)rank << 32) | (uint)position;
+
+    private static void Push(Span<Candidate> heap, ref int size, long order, int merged)
+    {
+        int at = size++;
+        while (at > 0)
+        {
+            int parent = (at - 1) >> 1;
+            if (heap[parent].Order <= order) break;
+            heap[at] = heap[parent];
+            at = parent;
+        }
+        heap[at] = new Candidate(order, merged);
+    }
+
+    private static Candidate Pop(Span<Candidate> heap, ref int size)
+    {
+        var top = heap[0];
+        var last = heap[--size];
+        int at = 0;
+        while (true)
+        {
+            int child = 2 * at + 1;
+            if (child >= size) break;
+            if (child + 1 < size && heap[child + 1].Order < heap[child].Order) child++;
+            if (heap[child].Order >= last.Order) break;
+            heap[at] = heap[child];
+            at = child;
+        }
+        heap[at] = last;
+        return top;
     }
 }
 
@@ -331,8 +324,9 @@ public sealed class WordPieceModel(Dictionary<string, int> vocab, string unkToke
     public bool TryGetId(string token, out int id) => vocab.TryGetValue(token, out id);
     public string? IdToToken(int id) => (uint)id < (uint)idToToken.Length ? idToToken[id] : null;
 
-    public void Tokenize(string piece, List<Token> output)
+    public void Tokenize(ReadOnlySpan<char> text, List<Token> output)
     {
+        var piece = text.ToString();
         var chars = CodePoints.Of(piece);
         if (chars.Count > maxCharacters)
         {
