@@ -16,6 +16,7 @@ public static class CheckpointTargets
 
     public static FuzzTarget Safetensors { get; } = new(
         "safetensors",
+        "model.safetensors",
         "the input as model.safetensors: opened (header and offsets validated), then every tensor's first bytes read and small float/int tensors converted",
         [typeof(CheckpointFormatException)],
         (input, workspace) =>
@@ -31,6 +32,7 @@ public static class CheckpointTargets
 
     public static FuzzTarget SafetensorsIndex { get; } = new(
         "safetensors-index",
+        "safetensors-index",
         "the input as model.safetensors.index.json beside two valid shards: Checkpoint.Open on the folder, then every tensor read",
         [typeof(CheckpointFormatException)],
         (input, workspace) =>
@@ -43,12 +45,14 @@ public static class CheckpointTargets
 
     public static FuzzTarget Pickle { get; } = new(
         "pickle",
+        "fuzz.pkl",
         "the input as a pickle for the safe unpickler (PickleReader.Load; persistent ids resolved to storages as torch.save writes them)",
         [typeof(CheckpointFormatException)],
         (input, _) => PickleReader.Load(input, "fuzz.pkl", StorageOf));
 
     public static FuzzTarget TorchCheckpointFile { get; } = new(
         "torch-checkpoint",
+        Checkpoint.PytorchFile,
         "the input as pytorch_model.bin (zip or legacy torch.save layout): opened, then every tensor's first bytes read and small float tensors converted",
         [typeof(CheckpointFormatException)],
         (input, workspace) =>
@@ -60,6 +64,7 @@ public static class CheckpointTargets
 
     public static FuzzTarget Fairseq { get; } = new(
         "fairseq-checkpoint",
+        "model.pt",
         "the input as a fairseq model.pt: FairseqCheckpoint.Open (its args/cfg become a ModelConfig), then every tensor's first bytes read",
         [typeof(CheckpointFormatException)],
         (input, workspace) =>

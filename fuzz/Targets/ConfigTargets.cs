@@ -18,6 +18,7 @@ public static class ConfigTargets
 
     public static FuzzTarget ModelConfigJson { get; } = new(
         "model-config",
+        "config.json",
         "the input as config.json: ModelConfig.Parse, then its activation looked up and its positive dimensions checked as the models do",
         [typeof(InvalidDataException), typeof(NotSupportedException)],
         (input, workspace) =>
@@ -30,6 +31,7 @@ public static class ConfigTargets
 
     public static FuzzTarget TokenizerJson { get; } = new(
         "tokenizer",
+        "tokenizer.json",
         "the input as tokenizer.json: Tokenizer.Load, then a few texts (and a pair) encoded, their ids decoded and tokens looked up",
         [typeof(TokenizerFormatException)],
         (input, workspace) =>

@@ -17,6 +17,7 @@ public static class DatasetTargets
 
     private static FuzzTarget Reader(string name, string format, string fileName, string subset) => new(
         name,
+        fileName,
         $"the input as a {format} file: DatasetReaders.Read(\"{format}\", path, \"{subset}\"), then every field of every document read",
         [typeof(DatasetFormatException)],
         (input, workspace) =>

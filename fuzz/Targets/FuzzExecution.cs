@@ -7,6 +7,10 @@ public sealed record FuzzResult(bool Accepted, Exception? DocumentedError, long 
 public sealed class AllocationBoundExceededException(string target, long allocated, long bound, int inputLength)
     : Exception($"{target}: allocated {allocated:N0} bytes for an input of {inputLength:N0} bytes (bound {bound:N0})");
 
+/// <summary>Thrown (a crash) when a documented error does not say which file (or template, or pickle) it is about.</summary>
+public sealed class UnnamedInputException(FuzzTarget target, Exception error)
+    : Exception($"{target.Name}: the {error.GetType().Name} does not name the input '{target.InputName}': {error.Message}", error);
+
 /// <summary>Runs one input through a target; the fuzz driver and the findings' regression tests share it.</summary>
 public static class FuzzExecution
 {
@@ -17,8 +21,8 @@ public static class FuzzExecution
     public static long AllocationBound(int inputLength) => AllocationBaseBytes + AllocationBytesPerInputByte * inputLength;
 
     /// <summary>
-    /// Runs the target on the input. A documented error is a result; any other exception propagates (a crash), and so
-    /// does <see cref="AllocationBoundExceededException"/> when the allocation bound is exceeded.
+    /// Runs the target on the input. A documented error that names the input is a result; any other exception propagates
+    /// (a crash), and so do <see cref="UnnamedInputException"/> and <see cref="AllocationBoundExceededException"/>.
     /// </summary>
     public static FuzzResult Execute(FuzzTarget target, byte[] input, FuzzWorkspace workspace)
     {
@@ -30,6 +34,7 @@ public static class FuzzExecution
         }
         catch (Exception e) when (target.IsDocumentedError(e))
         {
+            if (!e.Message.Contains(target.InputName, StringComparison.Ordinal)) throw new UnnamedInputException(target, e);
             documented = e;
         }
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;

@@ -21,18 +21,21 @@ public static class ReportTargets
 
     public static FuzzTarget RunJson { get; } = new(
         "run-json",
+        "run.json",
         "the input as run.json beside a valid samples file: RunRecord.Load, its rows and both metrics, then `compare` of the folder with itself",
         [typeof(FormatException)],
         (input, workspace) => LoadRun(workspace, "run-json", input, Encoding.UTF8.GetBytes(ValidSamples)));
 
     public static FuzzTarget SamplesJsonl { get; } = new(
         "samples-jsonl",
+        "samples_xnli.jsonl",
         "the input as samples_xnli.jsonl beside a valid run.json: RunRecord.Load, its rows and both metrics, then `compare` of the folder with itself",
         [typeof(FormatException)],
         (input, workspace) => LoadRun(workspace, "samples-jsonl", Encoding.UTF8.GetBytes(ValidRunJson), input));
 
     public static FuzzTarget DecodeCsv { get; } = new(
         "decode-csv",
+        "decode-20260101.csv",
         "the input as a `bench decode` CSV: DecodeSpeedSection.Read, then the report section built from it",
         [typeof(FormatException)],
         (input, workspace) =>

@@ -35,6 +35,7 @@ public static class TaskTargets
 
     public static FuzzTarget TaskYaml { get; } = new(
         "task-yaml",
+        "task.yaml",
         "the input as a task .yaml: TaskRegistry.LoadTask (its Jinja parsed), then each template rendered with a sample document",
         [typeof(TaskFileException), typeof(TemplateException)],
         (input, workspace) =>
@@ -47,7 +48,8 @@ public static class TaskTargets
 
     public static FuzzTarget Jinja { get; } = new(
         "jinja",
+        "fuzz.jinja",
         "the input (UTF-8) as a Jinja template: JinjaTemplate.Parse, then Render with a sample document",
         [typeof(TemplateException)],
-        (input, _) => JinjaTemplate.Parse("fuzz", Encoding.UTF8.GetString(input)).Render(SampleDocument()));
+        (input, _) => JinjaTemplate.Parse("fuzz.jinja", Encoding.UTF8.GetString(input)).Render(SampleDocument()));
 }
