@@ -182,6 +182,10 @@ public sealed class SafetensorsFile : ITensorFile
 
     private Dictionary<string, SafetensorsEntry> ParseHeader(byte[] header, long dataLength, out IReadOnlyDictionary<string, string> metadata)
     {
+        // JsonDocument leaves strings unchecked until they are read: bad UTF-8 (or a lone surrogate escape) would
+        // surface as InvalidOperationException from a property name, so it is refused here as a format error.
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw Error("header is not valid UTF-8");
         JsonDocument document;
         try
         {
@@ -192,6 +196,18 @@ public sealed class SafetensorsFile : ITensorFile
             throw Error($"header is not valid JSON: {e.Message}");
         }
         using var _ = document;
+        try
+        {
+            return ParseEntries(document, dataLength, out metadata);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw Error($"header holds a string that is not valid text: {e.Message}");
+        }
+    }
+
+    private Dictionary<string, SafetensorsEntry> ParseEntries(JsonDocument document, long dataLength, out IReadOnlyDictionary<string, string> metadata)
+    {
         if (document.RootElement.ValueKind != JsonValueKind.Object)
             throw Error("header is not a JSON object");
 
@@ -237,6 +253,7 @@ public sealed class SafetensorsFile : ITensorFile
             shape.Add(dim);
         }
         if (!value.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2
+            || offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number
             || !offsets[0].TryGetInt64(out var begin) || !offsets[1].TryGetInt64(out var end))
             throw Error($"tensor '{name}': data_offsets must be [begin, end]");
         if (begin < 0 || end < begin)
@@ -244,7 +261,9 @@ public sealed class SafetensorsFile : ITensorFile
         if (end > dataLength)
             throw Error($"tensor '{name}': data_offsets [{begin}, {end}] run past the end of the data ({dataLength} bytes; the file may be truncated)");
         var entry = new SafetensorsEntry(name, dtype, shape.ToArray(), begin, end);
-        long expected = entry.ElementCount * ElementSize(dtype);
+        long expected;
+        try { expected = checked(shape.Aggregate(1L, (a, b) => checked(a * b)) * ElementSize(dtype)); }
+        catch (OverflowException) { throw Error($"tensor '{name}': shape {entry.ShapeText} × {dtype} is more bytes than a file can hold"); }
         if (end - begin != expected)
             throw Error($"tensor '{name}': shape {entry.ShapeText} × {dtype} needs {expected} bytes but data_offsets span {end - begin}");
         return entry;
