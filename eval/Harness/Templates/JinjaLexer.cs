@@ -146,7 +146,8 @@ internal sealed class JinjaLexer(string name, string source)
         }
         var value = text[start..pos].Replace("_", "");
         tokens.Add(Token(isFloat ? JinjaTokenKind.Float : JinjaTokenKind.Integer, value, start));
-        _ = isFloat ? double.Parse(value, CultureInfo.InvariantCulture) : (double)long.Parse(value, CultureInfo.InvariantCulture);
+        if (!isFloat && !long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            throw Error(start, $"integer {value} does not fit in 64 bits");
     }
 
     private JinjaToken Token(JinjaTokenKind kind, string value, int offset)
