@@ -126,7 +126,10 @@ internal static class JinjaFunctions
         if (args.Count is 0 or > 3 || args.Any(a => a is not long)) throw error("range() takes 1 to 3 integers");
         long start = args.Count > 1 ? (long)args[0]! : 0, stop = (long)args[args.Count > 1 ? 1 : 0]!, step = args.Count > 2 ? (long)args[2]! : 1;
         if (step == 0) throw error("range() step cannot be zero");
-        var result = new List<object?>();
+        Int128 count = step > 0 ? (stop > start ? ((Int128)stop - start + step - 1) / step : 0)
+                                : (stop < start ? ((Int128)start - stop - step - 1) / -(Int128)step : 0);
+        if (count > JinjaValues.MaxItems) throw error($"range() of {count} items is more than a template may build ({JinjaValues.MaxItems})");
+        var result = new List<object?>((int)count);
         for (long i = start; step > 0 ? i < stop : i > stop; i += step) result.Add(i);
         return result;
     }
