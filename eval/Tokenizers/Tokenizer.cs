@@ -102,6 +102,12 @@ public sealed class Tokenizer
         int IdOf(string token) => added.FirstOrDefault(a => a.Content == token)?.Id
             ?? (model.TryGetId(token, out var id) ? id : throw root.Error($"special token '{token}' is not in the vocabulary"));
         var post = root.Has("post_processor") ? PostProcessorFactory.Create(root.Child("post_processor"), IdOf) : null;
+        // The post-processor's special tokens carry their own ids: each must be one the tokenizer can decode and a
+        // model has a row for (an added token, or in the model's vocabulary).
+        if (post is not null)
+            foreach (var special in post.Process([], null).Concat(post.Process([], [])))
+                if (!added.Any(a => a.Id == special.Id) && model.IdToToken(special.Id) is null)
+                    throw root.Child("post_processor").Error($"adds '{special.Text}' with id {special.Id}, which is neither an added token nor in the model's vocabulary");
         var decoder = root.Has("decoder") ? DecoderFactory.Create(root.Child("decoder")) : null;
         var configPath = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!, "tokenizer_config.json");
         var specials = SpecialTokens.Load(configPath, added);

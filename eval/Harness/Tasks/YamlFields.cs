@@ -28,9 +28,9 @@ internal sealed class YamlFields(string path, YamlMappingNode node)
         {
             throw new TaskFileException(path, e.Start.Line, $"invalid YAML: {e.Message}");
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
-            // YamlDotNet's scanner fails this way on some malformed flow collections instead of a YamlException.
+            // YamlDotNet's scanner and node loader fail this way on some malformed input instead of a YamlException.
             throw new TaskFileException(path, 1, $"invalid YAML (the reader gave up: {e.Message})");
         }
         if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
