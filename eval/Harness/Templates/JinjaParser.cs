@@ -417,16 +417,16 @@ internal static class JinjaExpressionDepth
 
     private static IEnumerable<JinjaExpr?> Children(JinjaExpr expr) => expr switch
     {
-        ListExpr l => l.Items,
-        AttributeExpr a => [a.Target],
-        IndexExpr i => [i.Target, i.Index],
-        SliceExpr s => [s.Target, s.Start, s.Stop, s.Step],
+        ListExpr l => (IEnumerable<JinjaExpr?>)l.Items,
+        AttributeExpr a => new JinjaExpr?[] { a.Target },
+        IndexExpr i => new JinjaExpr?[] { i.Target, i.Index },
+        SliceExpr s => new JinjaExpr?[] { s.Target, s.Start, s.Stop, s.Step },
         CallExpr c => c.Arguments.Prepend(c.Callee),
         FilterExpr f => f.Arguments.Prepend(f.Value),
-        TestExpr t => [t.Value],
-        UnaryExpr u => [u.Operand],
-        BinaryExpr b => [b.Left, b.Right],
-        ConditionalExpr c => [c.Condition, c.Then, c.Else],
+        TestExpr t => new JinjaExpr?[] { t.Value },
+        UnaryExpr u => new JinjaExpr?[] { u.Operand },
+        BinaryExpr b => new JinjaExpr?[] { b.Left, b.Right },
+        ConditionalExpr c => new JinjaExpr?[] { c.Condition, c.Then, c.Else },
         _ => [],
     };
 }
