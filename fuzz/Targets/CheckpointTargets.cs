@@ -76,7 +76,7 @@ public static class CheckpointTargets
             ReadEveryTensor(checkpoint);
         });
 
-    private static readonly Dictionary<string, SafetensorsDType> StorageTypes = new(StringComparer.Ordinal)
+    private static readonly IReadOnlyDictionary<string, SafetensorsDType> StorageTypes = new Dictionary<string, SafetensorsDType>(StringComparer.Ordinal)
     {
         ["FloatStorage"] = SafetensorsDType.F32, ["HalfStorage"] = SafetensorsDType.F16, ["BFloat16Storage"] = SafetensorsDType.BF16,
         ["DoubleStorage"] = SafetensorsDType.F64, ["LongStorage"] = SafetensorsDType.I64, ["IntStorage"] = SafetensorsDType.I32,
