@@ -55,6 +55,17 @@ public sealed class FuzzFindingsTests
             StringAssert.Contains(result.DocumentedError!.Message, fuzzTarget.InputName, $"{target}/{file}: the error does not name the input");
     }
 
+    /// <summary>A finding whose fault was an acceptance, not a crash: replaying it only proves no crash, so this checks the refusal.</summary>
+    [TestMethod]
+    [DataRow("samples-jsonl", "task-null.jsonl", "task is Null")]
+    public void FindingThatWasWronglyAcceptedIsRefused(string target, string file, string message)
+    {
+        using var workspace = new FuzzWorkspace();
+        var result = FuzzExecution.Execute(FuzzTargets.Get(target), File.ReadAllBytes(Path.Combine(FindingsFolder, target, file)), workspace);
+        Assert.IsFalse(result.Accepted, $"{target}/{file} was accepted");
+        StringAssert.Contains(result.DocumentedError!.Message, message);
+    }
+
     [TestMethod]
     public void ATargetsUndocumentedExceptionIsACrash()
     {
