@@ -46,6 +46,8 @@ public sealed partial class FairseqCheckpoint : IWeightSource, ITensorCatalog, I
         var layerIndices = names.Select(n => LayerIndex().Match(n)).Where(m => m.Success && m.Groups[1].Value == body)
             .Select(m => int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture)).Distinct().ToList();
         int layers = settings.Int($"{side}_layers") ?? layerIndices.Count;
+        if (layers > layerIndices.Count)
+            throw Error($"args/cfg say {side}_layers {layers} but the checkpoint holds weights for {layerIndices.Count} layers ({body}layers.N.*)");
         int ffn = settings.Int($"{side}_ffn_embed_dim")
             ?? (names.Contains(body + "layers.0.fc1.weight") ? checked((int)file.Info(body + "layers.0.fc1.weight").Shape[0]) : 0);
         int heads = overrides.Heads ?? settings.Int($"{side}_attention_heads")

@@ -58,6 +58,8 @@ public sealed record ModelConfig
     /// <summary>Parses config.json content; path names it in errors (a file, or an embedded copy).</summary>
     public static ModelConfig Parse(byte[] json, string path)
     {
+        // JsonDocument reads strings lazily: bad UTF-8 would surface later as InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(json)) throw new InvalidDataException($"{path}: not valid UTF-8");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON: {e.Message}"); }
@@ -153,24 +155,40 @@ public sealed record ModelConfig
             : null;
 
         public string? String(string name) => Get(name) is { } v
-            ? v.ValueKind == JsonValueKind.String ? v.GetString() : throw Bad(name, "a string")
+            ? v.ValueKind == JsonValueKind.String ? Text(v, name) : throw Bad(name, "a string")
             : null;
 
-        public IReadOnlyList<string> Strings(string name) => Get(name) is { } v
-            ? v.ValueKind == JsonValueKind.Array && v.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String)
-                ? v.EnumerateArray().Select(e => e.GetString()!).ToArray()
-                : throw Bad(name, "a list of strings")
-            : [];
+        public IReadOnlyList<string> Strings(string name)
+        {
+            if (Get(name) is not { } v) return [];
+            if (v.ValueKind != JsonValueKind.Array || !v.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String))
+                throw Bad(name, "a list of strings");
+            var result = new List<string>();
+            foreach (var e in v.EnumerateArray()) result.Add(Text(e, name));
+            return result;
+        }
 
-        public IReadOnlyList<int> IntOrInts(string name) => Get(name) is { } v
-            ? v.ValueKind switch
+        public IReadOnlyList<int> IntOrInts(string name)
+        {
+            if (Get(name) is not { } v) return [];
+            var items = v.ValueKind switch
             {
-                JsonValueKind.Number when v.TryGetInt32(out var one) => [one],
-                JsonValueKind.Array when v.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out _)) =>
-                    v.EnumerateArray().Select(e => e.GetInt32()).ToArray(),
+                JsonValueKind.Number => [v],
+                JsonValueKind.Array => v.EnumerateArray().ToArray(),
                 _ => throw Bad(name, "an integer or a list of integers"),
-            }
-            : [];
+            };
+            var result = new List<int>();
+            foreach (var e in items)
+                result.Add(e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var i) ? i : throw Bad(name, "an integer or a list of integers"));
+            return result;
+        }
+
+        /// <summary>A string value; a lone surrogate escape (\ud800) cannot become a .NET string and is refused.</summary>
+        private string Text(JsonElement e, string name)
+        {
+            try { return e.GetString()!; }
+            catch (InvalidOperationException) { throw Bad(name, "valid text"); }
+        }
 
         public RopeScaling? RopeScaling(string name)
         {

@@ -18,14 +18,28 @@ internal readonly struct JsonConfig(string where, JsonElement element)
     public JsonConfig Child(string name) =>
         Has(name) ? new JsonConfig($"{where}.{name}", element.GetProperty(name)) : throw Error($"has no \"{name}\"");
 
-    public string? String(string name) => Has(name) ? element.GetProperty(name).GetString() : null;
-    public bool Bool(string name, bool fallback) => Has(name) ? element.GetProperty(name).GetBoolean() : fallback;
-    public int? Int(string name) => Has(name) ? element.GetProperty(name).GetInt32() : null;
+    public string? String(string name) => Has(name)
+        ? element.GetProperty(name) is { ValueKind: JsonValueKind.String } v ? v.GetString() : throw Error($"has \"{name}\" that is not a string")
+        : null;
+
+    public bool Bool(string name, bool fallback) => Has(name)
+        ? element.GetProperty(name).ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw Error($"has \"{name}\" that is not true or false"),
+        }
+        : fallback;
+
+    public int? Int(string name) => Has(name)
+        ? element.GetProperty(name) is { ValueKind: JsonValueKind.Number } v && v.TryGetInt32(out var i) ? i : throw Error($"has \"{name}\" that is not a 32-bit integer")
+        : null;
 
     public IEnumerable<JsonConfig> Array(string name)
     {
         if (!Has(name)) return [];
         var prefix = $"{where}.{name}";
+        if (element.GetProperty(name).ValueKind != JsonValueKind.Array) throw Error($"has \"{name}\" that is not a list");
         return element.GetProperty(name).EnumerateArray().Select((e, i) => new JsonConfig($"{prefix}[{i}]", e)).ToArray();
     }
 

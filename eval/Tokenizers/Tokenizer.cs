@@ -73,11 +73,33 @@ public sealed class Tokenizer
     {
         var path = Directory.Exists(folderOrFile) ? System.IO.Path.Combine(folderOrFile, "tokenizer.json") : folderOrFile;
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: tokenizer.json not found", path);
+        var bytes = File.ReadAllBytes(path);
+        // JsonDocument reads strings lazily: bad UTF-8 would surface later as InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new TokenizerFormatException($"{path}: not valid UTF-8");
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
+        try { doc = JsonDocument.Parse(bytes); }
         catch (JsonException e) { throw new TokenizerFormatException($"{path}: not valid JSON: {e.Message}"); }
         using var _ = doc;
-        var root = new JsonConfig(path, doc.RootElement);
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new TokenizerFormatException($"{path}: not a JSON object");
+        try
+        {
+            return Build(path, new JsonConfig(path, doc.RootElement));
+        }
+        catch (TokenizerFormatException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
+        {
+            // A component's own check (a BPE merge, a Unigram score) knows no file name.
+            throw new TokenizerFormatException($"{path}: {e.Message}");
+        }
+        catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException)
+        {
+            // The components read their JSON directly (GetProperty, GetInt32, [i]): a value of the wrong kind, a
+            // missing key or a short list is a malformed file, not a bug.
+            throw new TokenizerFormatException($"{path}: a component does not have the shape tokenizer.json gives it: {e.Message}");
+        }
+    }
+
+    private static Tokenizer Build(string path, JsonConfig root)
+    {
 
         var added = root.Array("added_tokens").Select(a => new AddedToken(
             a.Int("id") ?? throw a.Error("has no id"), a.String("content") ?? throw a.Error("has no content"),
@@ -89,6 +111,12 @@ public sealed class Tokenizer
         int IdOf(string token) => added.FirstOrDefault(a => a.Content == token)?.Id
             ?? (model.TryGetId(token, out var id) ? id : throw root.Error($"special token '{token}' is not in the vocabulary"));
         var post = root.Has("post_processor") ? PostProcessorFactory.Create(root.Child("post_processor"), IdOf) : null;
+        // The post-processor's special tokens carry their own ids: each must be one the tokenizer can decode and a
+        // model has a row for (an added token, or in the model's vocabulary).
+        if (post is not null)
+            foreach (var special in post.Process([], null).Concat(post.Process([], [])))
+                if (!added.Any(a => a.Id == special.Id) && model.IdToToken(special.Id) is null)
+                    throw root.Child("post_processor").Error($"adds '{special.Text}' with id {special.Id}, which is neither an added token nor in the model's vocabulary");
         var decoder = root.Has("decoder") ? DecoderFactory.Create(root.Child("decoder")) : null;
         var configPath = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!, "tokenizer_config.json");
         var specials = SpecialTokens.Load(configPath, added);
@@ -191,16 +219,40 @@ internal static class TokenizerModelFactory
             case "Unigram":
             {
                 var vocab = c.Child("vocab").Element.EnumerateArray().Select(e => (e[0].GetString()!, RustJsonNumber.Parse(e[1].GetRawText()))).ToArray();
-                return new UnigramModel(vocab, c.Int("unk_id") ?? 0, c.Bool("byte_fallback", false));
+                int unkId = c.Int("unk_id") ?? 0;
+                // As the Rust library: an empty vocabulary, or an unk_id outside it, is refused when loading.
+                if (vocab.Length == 0) throw c.Error("has an empty Unigram vocabulary");
+                if (unkId < 0 || unkId >= vocab.Length) throw c.Error($"has unk_id {unkId} outside its {vocab.Length} pieces");
+                return new UnigramModel(vocab, unkId, c.Bool("byte_fallback", false));
             }
             case "WordPiece":
-                return new WordPieceModel(Vocabulary(c), c.String("unk_token") ?? "[UNK]", c.String("continuing_subword_prefix") ?? "##",
-                    c.Int("max_input_chars_per_word") ?? 100);
+            {
+                var vocab = Vocabulary(c);
+                var unk = c.String("unk_token") ?? "[UNK]";
+                // Every word it cannot split becomes the unknown token, so that token must have an id.
+                if (!vocab.ContainsKey(unk)) throw c.Error($"has unk_token '{unk}', which is not in its vocabulary");
+                return new WordPieceModel(vocab, unk, c.String("continuing_subword_prefix") ?? "##", c.Int("max_input_chars_per_word") ?? 100);
+            }
             default:
                 throw c.Unsupported("model", "BPE, Unigram, WordPiece");
         }
     }
 
-    private static Dictionary<string, int> Vocabulary(JsonConfig c) =>
-        c.Child("vocab").Element.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32(), StringComparer.Ordinal);
+    private static Dictionary<string, int> Vocabulary(JsonConfig c)
+    {
+        var vocab = c.Child("vocab");
+        if (vocab.Element.ValueKind != JsonValueKind.Object) throw vocab.Error("is not an object of token → id");
+        var result = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var p in vocab.Element.EnumerateObject())
+        {
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0)
+                throw vocab.Error($"gives token '{p.Name}' the id {p.Value.GetRawText()}, not a non-negative 32-bit integer");
+            if (!result.TryAdd(p.Name, id)) throw vocab.Error($"has token '{p.Name}' twice");
+        }
+        // The models index their tokens by id in an array: ids far beyond the entries would allocate for nothing.
+        int limit = 2 * result.Count + 1024;
+        if (result.Count > 0 && result.Values.Max() is var max && max >= limit)
+            throw vocab.Error($"has id {max} for {result.Count} tokens; ids must be (nearly) dense, below {limit}");
+        return result;
+    }
 }

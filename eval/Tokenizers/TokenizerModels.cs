@@ -318,11 +318,19 @@ public sealed class BpeModel : ITokenizerModel
 /// <summary>BERT WordPiece: greedy longest match, continuation pieces prefixed (##), unk for unmatched words.</summary>
 public sealed class WordPieceModel(Dictionary<string, int> vocab, string unkToken, string prefix, int maxCharacters) : ITokenizerModel
 {
-    private readonly string[] idToToken = vocab.OrderBy(p => p.Value).Select(p => p.Key).ToArray();
+    /// <summary>Each id's token, indexed by id (a vocabulary may leave gaps; looking ids up by position misnamed them).</summary>
+    private readonly string?[] idToToken = IdsToTokens(vocab);
 
     public int VocabularySize => idToToken.Length;
     public bool TryGetId(string token, out int id) => vocab.TryGetValue(token, out id);
     public string? IdToToken(int id) => (uint)id < (uint)idToToken.Length ? idToToken[id] : null;
+
+    private static string?[] IdsToTokens(Dictionary<string, int> vocab)
+    {
+        var result = new string?[vocab.Count == 0 ? 0 : vocab.Values.Max() + 1];
+        foreach (var (token, id) in vocab) result[id] = token;   // as BpeModel: of two tokens with one id, the later
+        return result;
+    }
 
     public void Tokenize(ReadOnlySpan<char> text, List<Token> output)
     {

@@ -53,6 +53,17 @@ public sealed class CheckpointErrorTests
     }
 
     [TestMethod]
+    public void AShapeWhoseByteCountOverflowsIsReported()
+    {
+        // 2^62 × 4 elements wrap to 0 in 64 bits: without checked arithmetic this passed as an empty tensor.
+        var path = WriteRaw(SharedFixtures.TempDirectory(), "x.safetensors",
+            """{"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}""", 0);
+        var e = OpenFails(path);
+        StringAssert.Contains(e.Message, "'w'");
+        StringAssert.Contains(e.Message, "more bytes than a file can hold");
+    }
+
+    [TestMethod]
     public void OverlappingOffsetsAreReported()
     {
         var path = WriteRaw(SharedFixtures.TempDirectory(), "x.safetensors",

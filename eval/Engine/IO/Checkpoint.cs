@@ -103,19 +103,33 @@ public sealed class Checkpoint : IWeightSource, ITensorCatalog, IDisposable
     private void OpenShards(string indexPath)
     {
         Dictionary<string, string> weightMap;
+        var bytes = File.ReadAllBytes(indexPath);
+        // JsonDocument reads strings lazily: bad UTF-8 would surface later as InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new CheckpointFormatException($"{indexPath}: not valid UTF-8");
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
-            if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            using var doc = JsonDocument.Parse(bytes);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map)
+                || map.ValueKind != JsonValueKind.Object)
                 throw new CheckpointFormatException($"{indexPath}: no \"weight_map\" object");
-            weightMap = map.EnumerateObject().ToDictionary(p => p.Name,
-                p => p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()!
-                    : throw new CheckpointFormatException($"{indexPath}: weight_map entry '{p.Name}' is not a file name"));
+            weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var p in map.EnumerateObject())
+            {
+                if (p.Value.ValueKind != JsonValueKind.String)
+                    throw new CheckpointFormatException($"{indexPath}: weight_map entry '{p.Name}' is not a file name");
+                if (!weightMap.TryAdd(p.Name, p.Value.GetString()!))
+                    throw new CheckpointFormatException($"{indexPath}: weight_map names tensor '{p.Name}' twice");
+            }
         }
         catch (JsonException e)
         {
             throw new CheckpointFormatException($"{indexPath}: not valid JSON: {e.Message}");
         }
+        catch (InvalidOperationException e)
+        {
+            throw new CheckpointFormatException($"{indexPath}: a string is not valid text: {e.Message}");
+        }
+
         foreach (var shard in weightMap.Values.Distinct())
         {
             if (shard.Contains('/') || shard.Contains('\\'))

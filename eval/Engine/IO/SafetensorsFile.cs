@@ -185,8 +185,8 @@ public sealed class SafetensorsFile : ITensorFile
 
     private Dictionary<string, SafetensorsEntry> ParseHeader(byte[] header, long dataLength, out IReadOnlyDictionary<string, string> metadata)
     {
-        // The reference reader takes the header as UTF-8 text first; JsonDocument would only notice bad UTF-8 in a
-        // string when the string is read.
+        // JsonDocument leaves strings unchecked until they are read: bad UTF-8 (or a lone surrogate escape) would
+        // surface as InvalidOperationException from a property name, so it is refused here as a format error.
         if (!System.Text.Unicode.Utf8.IsValid(header))
             throw Error("header is not valid UTF-8");
         JsonDocument document;
@@ -199,11 +199,9 @@ public sealed class SafetensorsFile : ITensorFile
             throw Error($"header is not valid JSON: {e.Message}");
         }
         using var _ = document;
-        if (document.RootElement.ValueKind != JsonValueKind.Object)
-            throw Error("header is not a JSON object");
         try
         {
-            return ParseEntries(document.RootElement, dataLength, out metadata);
+            return ParseEntries(document, dataLength, out metadata);
         }
         catch (InvalidOperationException e)
         {
@@ -211,6 +209,13 @@ public sealed class SafetensorsFile : ITensorFile
             // JSON but is no Unicode text, so it cannot name a tensor (the reference reader rejects it too).
             throw Error($"header holds a string that is not valid Unicode: {e.Message}");
         }
+    }
+
+    private Dictionary<string, SafetensorsEntry> ParseEntries(JsonDocument document, long dataLength, out IReadOnlyDictionary<string, string> metadata)
+    {
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
+            throw Error("header is not a JSON object");
+        return ParseEntries(document.RootElement, dataLength, out metadata);
     }
 
     private Dictionary<string, SafetensorsEntry> ParseEntries(JsonElement root, long dataLength, out IReadOnlyDictionary<string, string> metadata)
@@ -268,15 +273,8 @@ public sealed class SafetensorsFile : ITensorFile
             throw Error($"tensor '{name}': data_offsets [{begin}, {end}] run past the end of the data ({dataLength} bytes; the file may be truncated)");
         var entry = new SafetensorsEntry(name, dtype, shape.ToArray(), begin, end);
         long expected;
-        try
-        {
-            expected = checked(shape.Aggregate(1L, (a, b) => a * b) * ElementSize(dtype));
-        }
-        catch (OverflowException)
-        {
-            // Unchecked, [2^62, 4] × U8 would wrap to 0 bytes and pass for an empty tensor.
-            throw Error($"tensor '{name}': shape {entry.ShapeText} × {dtype} does not fit in 2^63 bytes");
-        }
+        try { expected = checked(shape.Aggregate(1L, (a, b) => checked(a * b)) * ElementSize(dtype)); }
+        catch (OverflowException) { throw Error($"tensor '{name}': shape {entry.ShapeText} × {dtype} is more bytes than a file can hold"); }
         if (end - begin != expected)
             throw Error($"tensor '{name}': shape {entry.ShapeText} × {dtype} needs {expected} bytes but data_offsets span {end - begin}");
         return entry;

@@ -107,12 +107,23 @@ public static class DatasetReaders
             using (json)
             {
                 if (json.RootElement.ValueKind != JsonValueKind.Object) throw new DatasetFormatException(path, lineNo, "each line must be a JSON object");
-                docs.Add(new Document(docs.Count, (IReadOnlyDictionary<string, object?>)FromJson(json.RootElement)!, $"{path}:{lineNo}"));
+                object? fields;
+                try
+                {
+                    fields = FromJson(json.RootElement);
+                }
+                catch (InvalidOperationException e)
+                {
+                    // A string with a lone surrogate escape (\ud800) has no .NET string.
+                    throw new DatasetFormatException(path, lineNo, $"a string is not valid text: {e.Message}");
+                }
+                docs.Add(new Document(docs.Count, (IReadOnlyDictionary<string, object?>)fields!, $"{path}:{lineNo}"));
             }
         }
         return docs;
     }
 
+    /// <summary>A JSON value as .NET values; an object's repeated key keeps its last value, as Python's json does.</summary>
     public static object? FromJson(JsonElement e) => e.ValueKind switch
     {
         JsonValueKind.String => e.GetString(),
@@ -121,7 +132,8 @@ public static class DatasetReaders
         JsonValueKind.False => false,
         JsonValueKind.Null => null,
         JsonValueKind.Array => e.EnumerateArray().Select(FromJson).ToList(),
-        JsonValueKind.Object => e.EnumerateObject().ToDictionary(p => p.Name, p => FromJson(p.Value)),
+        JsonValueKind.Object => e.EnumerateObject().Aggregate(new Dictionary<string, object?>(),
+            (fields, p) => { fields[p.Name] = FromJson(p.Value); return fields; }),
         _ => null,
     };
 

@@ -88,7 +88,15 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
         var files = Directory.GetFiles(folder, "samples_*.jsonl").Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0) throw new ArgumentException($"run folder {folder} has no samples_<task>.jsonl files");
         var samples = new List<RunSample>();
-        foreach (var file in files) samples.AddRange(ReadSamples(file, scoring == ScoringModes.NameOf(ScoringMode.LogLikelihood)));
+        var seen = new Dictionary<(RowKey, int), string>();
+        foreach (var file in files)
+            foreach (var (sample, line) in ReadSamples(file, scoring == ScoringModes.NameOf(ScoringMode.LogLikelihood)))
+            {
+                // One line per scored document: a second would be counted twice and cannot be paired by `compare`.
+                if (!seen.TryAdd((sample.Key, sample.DocId), $"{file}:{line}"))
+                    throw new FormatException($"{file}:{line}: document {sample.DocId} of {sample.Key} is already at {seen[(sample.Key, sample.DocId)]}");
+                samples.Add(sample);
+            }
         return new RunRecord(Path.GetFullPath(folder), HubModelStore.ShortName(modelId), modelId, architecture, parameters, scoring, fingerprint, modelPath, samples);
     }
 
@@ -115,7 +123,7 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
         return runs;
     }
 
-    private static IEnumerable<RunSample> ReadSamples(string file, bool logLikelihood)
+    private static IEnumerable<(RunSample Sample, int Line)> ReadSamples(string file, bool logLikelihood)
     {
         int lineNumber = 0;
         foreach (var line in File.ReadLines(file))
@@ -128,21 +136,25 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
                 using var doc = JsonDocument.Parse(line);
                 var e = doc.RootElement;
                 // Choice lengths in characters: from the choice texts, or from choice_chars when the texts were left out.
-                var characters = e.TryGetProperty("choices", out var choices) ? choices.EnumerateArray().Select(c => c.GetString()!.Length).ToList()
+                var characters = e.TryGetProperty("choices", out var choices) ? choices.EnumerateArray().Select(c => Text(c, "choices[]").Length).ToList()
                     : e.TryGetProperty("choice_chars", out var chars) ? chars.EnumerateArray().Select(c => c.GetInt32()).ToList() : null;
                 int choiceCount = choices.ValueKind == JsonValueKind.Array ? choices.GetArrayLength() : e.GetProperty("choice_count").GetInt32();
                 int? normalized = null;
                 if (logLikelihood && characters is not null && e.TryGetProperty("scores", out var scores)
                     && scores.EnumerateArray().All(v => v.ValueKind == JsonValueKind.Number))
                     normalized = CausalChoiceScorer.NormalizedPrediction(scores.EnumerateArray().Select(v => v.GetDouble()).ToList(), characters);
-                sample = new RunSample(e.GetProperty("task").GetString()!, e.GetProperty("language").GetString()!, e.GetProperty("template").GetString()!,
+                sample = new RunSample(Text(e.GetProperty("task"), "task"), Text(e.GetProperty("language"), "language"), Text(e.GetProperty("template"), "template"),
                     e.GetProperty("doc_id").GetInt32(), e.GetProperty("prediction").GetInt32(), e.GetProperty("gold").GetInt32(), choiceCount, normalized);
             }
             catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
             {
                 throw new FormatException($"{file}:{lineNumber}: not a sample line ({ex.Message})", ex);
             }
-            yield return sample;
+            yield return (sample, lineNumber);
         }
     }
+
+    /// <summary>A JSON string's text; null or any other kind is a FormatException naming the field.</summary>
+    private static string Text(JsonElement value, string field) =>
+        value.ValueKind == JsonValueKind.String ? value.GetString()! : throw new FormatException($"{field} is {value.ValueKind}, not a string");
 }

@@ -28,18 +28,23 @@ internal sealed class YamlFields(string path, YamlMappingNode node)
         {
             throw new TaskFileException(path, e.Start.Line, $"invalid YAML: {e.Message}");
         }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet's scanner and node loader fail this way on some malformed input instead of a YamlException.
+            throw new TaskFileException(path, 1, $"invalid YAML (the reader gave up: {e.Message})");
+        }
         if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
             throw new TaskFileException(path, 1, "expected one YAML document holding a mapping");
         return new YamlFields(path, root);
     }
 
-    public IEnumerable<string> Keys => node.Children.Keys.Select(k => ((YamlScalarNode)k).Value ?? "");
+    public IEnumerable<string> Keys => node.Children.Keys.Select(KeyText);
 
     public void RejectUnknown(params string[] known)
     {
         foreach (var (key, _) in node.Children)
         {
-            var name = ((YamlScalarNode)key).Value ?? "";
+            var name = KeyText(key);
             if (!known.Contains(name))
                 throw Error(key, $"unknown field '{name}' (expected one of: {string.Join(", ", known)})");
         }
@@ -69,20 +74,16 @@ internal sealed class YamlFields(string path, YamlMappingNode node)
     {
         if (!node.Children.TryGetValue(new YamlScalarNode(key), out var value)) return new Dictionary<string, string>();
         if (value is not YamlMappingNode map) throw Error(value, $"'{key}' must be a mapping");
-        return map.Children.ToDictionary(
-            kv => ((YamlScalarNode)kv.Key).Value ?? "",
-            kv => kv.Value is YamlScalarNode s ? s.Value ?? "" : throw Error(kv.Value, $"values of '{key}' must be text"));
+        return Entries(map, key, v => v is YamlScalarNode s ? s.Value ?? "" : throw Error(v, $"values of '{key}' must be text"));
     }
 
     public IReadOnlyDictionary<string, IReadOnlyList<string>> ListMap(string key)
     {
         if (!node.Children.TryGetValue(new YamlScalarNode(key), out var value)) return new Dictionary<string, IReadOnlyList<string>>();
         if (value is not YamlMappingNode map) throw Error(value, $"'{key}' must be a mapping");
-        return map.Children.ToDictionary(
-            kv => ((YamlScalarNode)kv.Key).Value ?? "",
-            kv => (IReadOnlyList<string>)(kv.Value is YamlSequenceNode s
-                ? s.Children.Select(c => ((YamlScalarNode)c).Value ?? "").ToList()
-                : throw Error(kv.Value, $"values of '{key}' must be lists")));
+        return Entries(map, key, v => (IReadOnlyList<string>)(v is YamlSequenceNode s
+            ? s.Children.Select(c => c is YamlScalarNode t ? t.Value ?? "" : throw Error(c, $"items of the lists of '{key}' must be text")).ToList()
+            : throw Error(v, $"values of '{key}' must be lists")));
     }
 
     public YamlFields? OptionalMapping(string key)
@@ -97,6 +98,17 @@ internal sealed class YamlFields(string path, YamlMappingNode node)
         if (value is not YamlSequenceNode seq) throw Error(value, $"'{key}' must be a list");
         return seq.Children.Select(c => c is YamlMappingNode m ? new YamlFields(path, m) : throw Error(c, $"items of '{key}' must be mappings")).ToList();
     }
+
+    /// <summary>A mapping's entries by key text; a key that is not text, or the same key twice, is an error.</summary>
+    private Dictionary<string, T> Entries<T>(YamlMappingNode map, string key, Func<YamlNode, T> value)
+    {
+        var result = new Dictionary<string, T>(StringComparer.Ordinal);
+        foreach (var (k, v) in map.Children)
+            if (!result.TryAdd(KeyText(k), value(v))) throw Error(k, $"'{key}' has the key '{KeyText(k)}' twice");
+        return result;
+    }
+
+    private string KeyText(YamlNode key) => key is YamlScalarNode s ? s.Value ?? "" : throw Error(key, "a key must be text, not a list or mapping");
 
     public TaskFileException Error(string message) => Error(node, message);
 

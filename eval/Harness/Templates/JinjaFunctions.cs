@@ -42,7 +42,7 @@ internal static class JinjaFunctions
             case "trim": return args.Count > 0 ? Text().Trim(Arg(0, " ").ToCharArray()) : Text().Trim();
             case "replace":
                 if (args.Count < 2) throw error("replace needs two arguments");
-                return Text().Replace(Arg(0, ""), Arg(1, ""), StringComparison.Ordinal);
+                return Replace(Text(), Arg(0, ""), Arg(1, ""), error);
             case "join":
                 return string.Join(Arg(0, ""), JinjaValues.Iterate(value, error).Select(x => JinjaValues.ToText(x, error)));
             case "length" or "count":
@@ -90,7 +90,7 @@ internal static class JinjaFunctions
                     "upper" => s.ToUpperInvariant(),
                     "capitalize" => Capitalize(s),
                     "title" => Title(s),
-                    "replace" => s.Replace(Arg(0), Arg(1), StringComparison.Ordinal),
+                    "replace" => Replace(s, Arg(0), Arg(1), error),
                     "startswith" => s.StartsWith(Arg(0), StringComparison.Ordinal),
                     "endswith" => s.EndsWith(Arg(0), StringComparison.Ordinal),
                     "find" => (long)s.IndexOf(Arg(0), StringComparison.Ordinal),
@@ -126,9 +126,25 @@ internal static class JinjaFunctions
         if (args.Count is 0 or > 3 || args.Any(a => a is not long)) throw error("range() takes 1 to 3 integers");
         long start = args.Count > 1 ? (long)args[0]! : 0, stop = (long)args[args.Count > 1 ? 1 : 0]!, step = args.Count > 2 ? (long)args[2]! : 1;
         if (step == 0) throw error("range() step cannot be zero");
-        var result = new List<object?>();
+        Int128 count = step > 0 ? (stop > start ? ((Int128)stop - start + step - 1) / step : 0)
+                                : (stop < start ? ((Int128)start - stop - step - 1) / -(Int128)step : 0);
+        if (count > JinjaValues.MaxItems) throw error($"range() of {count} items is more than a template may build ({JinjaValues.MaxItems})");
+        var result = new List<object?>((int)count);
         for (long i = start; step > 0 ? i < stop : i > stop; i += step) result.Add(i);
         return result;
+    }
+
+    /// <summary>
+    /// Python's str.replace: an empty old string matches before every character and at the end ("ab" → "-a-b-");
+    /// a result longer than a template may build is an error (a replace multiplies a string's length).
+    /// </summary>
+    private static string Replace(string s, string old, string replacement, Func<string, TemplateException> error)
+    {
+        long length = s.Length + (long)CountOccurrences(s, old) * (replacement.Length - old.Length);
+        if (length > JinjaValues.MaxTextLength) throw error($"replace would make a string of {length} characters, more than a template may build ({JinjaValues.MaxTextLength})");
+        return old.Length == 0
+            ? replacement + string.Join(replacement, s.Select(c => c.ToString())) + (s.Length > 0 ? replacement : "")
+            : s.Replace(old, replacement, StringComparison.Ordinal);
     }
 
     private static int CountOccurrences(string s, string sub)

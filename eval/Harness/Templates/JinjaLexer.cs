@@ -27,6 +27,7 @@ internal sealed class JinjaLexer(string name, string source)
 
     private readonly List<JinjaToken> tokens = [];
     private int pos;
+    private int countedTo, countedLine = 1, countedColumn = 1;
 
     public List<JinjaToken> Tokenize()
     {
@@ -146,7 +147,8 @@ internal sealed class JinjaLexer(string name, string source)
         }
         var value = text[start..pos].Replace("_", "");
         tokens.Add(Token(isFloat ? JinjaTokenKind.Float : JinjaTokenKind.Integer, value, start));
-        _ = isFloat ? double.Parse(value, CultureInfo.InvariantCulture) : (double)long.Parse(value, CultureInfo.InvariantCulture);
+        if (!isFloat && !long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            throw Error(start, $"integer {value} does not fit in 64 bits");
     }
 
     private JinjaToken Token(JinjaTokenKind kind, string value, int offset)
@@ -155,15 +157,17 @@ internal sealed class JinjaLexer(string name, string source)
         return new JinjaToken(kind, value, line, column);
     }
 
+    /// <summary>Line and column of an offset, counted on from the previous token's (tokens come in order): one pass over
+    /// the template in all, where counting from the start each time took quadratic time on a long template.</summary>
     private (int Line, int Column) Position(int offset)
     {
-        int line = 1, column = 1;
-        for (int i = 0; i < offset && i < source.Length; i++)
+        if (offset < countedTo) (countedTo, countedLine, countedColumn) = (0, 1, 1);
+        for (; countedTo < offset && countedTo < source.Length; countedTo++)
         {
-            if (source[i] == '\n') { line++; column = 1; }
-            else column++;
+            if (source[countedTo] == '\n') { countedLine++; countedColumn = 1; }
+            else countedColumn++;
         }
-        return (line, column);
+        return (countedLine, countedColumn);
     }
 
     private TemplateException Error(int offset, string message)

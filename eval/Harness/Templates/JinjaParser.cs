@@ -29,7 +29,11 @@ internal sealed record ConditionalExpr(JinjaExpr Condition, JinjaExpr Then, Jinj
 /// </summary>
 internal sealed class JinjaParser(string name, List<JinjaToken> tokens)
 {
+    /// <summary>How deep blocks, and expressions, may nest: parsing and rendering both recurse that deep.</summary>
+    public const int MaxNesting = 100;
+
     private int index;
+    private int depth;
 
     public IReadOnlyList<JinjaNode> ParseTemplate()
     {
@@ -89,7 +93,7 @@ internal sealed class JinjaParser(string name, List<JinjaToken> tokens)
         Expect(JinjaTokenKind.BlockEnd, "'%}'");
         while (true)
         {
-            var body = ParseBody(out var stop);
+            var body = NestedBody(out var stop);
             if (stop is null) throw Error(start, "'{% if %}' is never closed with '{% endif %}'");
             branches.Add((condition, body));
             index += 2;
@@ -101,7 +105,7 @@ internal sealed class JinjaParser(string name, List<JinjaToken> tokens)
                     continue;
                 case "else":
                     Expect(JinjaTokenKind.BlockEnd, "'%}'");
-                    var elseBody = ParseBody(out var end);
+                    var elseBody = NestedBody(out var end);
                     if (end is null || end.Value.Value != "endif") throw Error(end ?? start, "'{% else %}' must be followed by '{% endif %}'");
                     index += 2;
                     Expect(JinjaTokenKind.BlockEnd, "'%}'");
@@ -125,13 +129,13 @@ internal sealed class JinjaParser(string name, List<JinjaToken> tokens)
         if (inToken.Kind != JinjaTokenKind.Name || inToken.Value != "in") throw Error(inToken, "expected 'in' in '{% for %}'");
         var items = ParseOr();
         Expect(JinjaTokenKind.BlockEnd, "'%}'");
-        var body = ParseBody(out var stop);
+        var body = NestedBody(out var stop);
         IReadOnlyList<JinjaNode> elseBody = [];
         if (stop is { Value: "else" })
         {
             index += 2;
             Expect(JinjaTokenKind.BlockEnd, "'%}'");
-            elseBody = ParseBody(out stop);
+            elseBody = NestedBody(out stop);
         }
         if (stop is not { Value: "endfor" }) throw Error(stop ?? start, "'{% for %}' is never closed with '{% endfor %}'");
         index += 2;
@@ -150,7 +154,30 @@ internal sealed class JinjaParser(string name, List<JinjaToken> tokens)
         return new SetNode(target, value, start.Line, start.Column);
     }
 
+    /// <summary>An expression, no deeper than <see cref="MaxNesting"/> (operator chains count: they render recursively).</summary>
     public JinjaExpr ParseExpression()
+    {
+        var at = Peek();
+        if (++depth > MaxNesting) throw Error(at, $"expressions nest deeper than {MaxNesting} levels");
+        try
+        {
+            var expression = ParseConditional();
+            if (depth == 1 && JinjaExpressionDepth.Of(expression) > MaxNesting)
+                throw Error(at, $"the expression is more than {MaxNesting} operations deep");
+            return expression;
+        }
+        finally { depth--; }
+    }
+
+    private List<JinjaNode> NestedBody(out JinjaToken? stop)
+    {
+        var at = Peek();
+        if (++depth > MaxNesting) throw Error(at, $"blocks and the expressions in them nest deeper than {MaxNesting} levels");
+        try { return ParseBody(out stop); }
+        finally { depth--; }
+    }
+
+    private JinjaExpr ParseConditional()
     {
         var value = ParseOr();
         if (PeekName("if"))
@@ -175,7 +202,9 @@ internal sealed class JinjaParser(string name, List<JinjaToken> tokens)
     {
         if (!PeekName("not")) return ParseComparison();
         var t = Next();
-        return new UnaryExpr("not", ParseNot(), t.Line, t.Column);
+        if (++depth > MaxNesting) throw Error(t, $"expressions nest deeper than {MaxNesting} levels");
+        try { return new UnaryExpr("not", ParseNot(), t.Line, t.Column); }
+        finally { depth--; }
     }
 
     private JinjaExpr ParseComparison()
@@ -226,7 +255,9 @@ internal sealed class JinjaParser(string name, List<JinjaToken> tokens)
         if (Peek() is { Kind: JinjaTokenKind.Operator, Value: "-" or "+" } t)
         {
             index++;
-            return new UnaryExpr(t.Value, ParseUnary(), t.Line, t.Column);
+            if (++depth > MaxNesting) throw Error(t, $"expressions nest deeper than {MaxNesting} levels");
+            try { return new UnaryExpr(t.Value, ParseUnary(), t.Line, t.Column); }
+            finally { depth--; }
         }
         return ParsePostfix(ParsePrimary());
     }
@@ -364,4 +395,38 @@ internal sealed class JinjaParser(string name, List<JinjaToken> tokens)
     }
 
     private TemplateException Error(JinjaToken at, string message) => new(name, at.Line, at.Column, message);
+}
+
+/// <summary>The depth of an expression tree, found without recursion (the tree may be deeper than the stack allows).</summary>
+internal static class JinjaExpressionDepth
+{
+    public static int Of(JinjaExpr root)
+    {
+        int deepest = 0;
+        var pending = new Stack<(JinjaExpr Expr, int Depth)>();
+        pending.Push((root, 1));
+        while (pending.Count > 0)
+        {
+            var (expr, depth) = pending.Pop();
+            deepest = Math.Max(deepest, depth);
+            foreach (var child in Children(expr))
+                if (child is not null) pending.Push((child, depth + 1));
+        }
+        return deepest;
+    }
+
+    private static IEnumerable<JinjaExpr?> Children(JinjaExpr expr) => expr switch
+    {
+        ListExpr l => (IEnumerable<JinjaExpr?>)l.Items,
+        AttributeExpr a => new JinjaExpr?[] { a.Target },
+        IndexExpr i => new JinjaExpr?[] { i.Target, i.Index },
+        SliceExpr s => new JinjaExpr?[] { s.Target, s.Start, s.Stop, s.Step },
+        CallExpr c => c.Arguments.Prepend(c.Callee),
+        FilterExpr f => f.Arguments.Prepend(f.Value),
+        TestExpr t => new JinjaExpr?[] { t.Value },
+        UnaryExpr u => new JinjaExpr?[] { u.Operand },
+        BinaryExpr b => new JinjaExpr?[] { b.Left, b.Right },
+        ConditionalExpr c => new JinjaExpr?[] { c.Condition, c.Then, c.Else },
+        _ => [],
+    };
 }

@@ -28,15 +28,29 @@ public sealed class JinjaTemplate
     public string Render(IReadOnlyDictionary<string, object?> variables)
     {
         var scope = new Dictionary<string, object?>(variables);
-        var output = new StringBuilder();
+        var output = new RenderOutput();
         RenderNodes(nodes, scope, output);
-        return output.ToString();
+        return output.Text.ToString();
     }
 
-    private void RenderNodes(IReadOnlyList<JinjaNode> body, Dictionary<string, object?> scope, StringBuilder output)
+    /// <summary>The most one render may allocate: loops multiply what each item costs, so they are held to this.</summary>
+    public const long MaxRenderAllocation = 32L << 20;
+
+    /// <summary>What one render has produced so far, and what it has allocated (renders run on one thread).</summary>
+    private sealed class RenderOutput
+    {
+        private readonly long allocatedAtStart = GC.GetAllocatedBytesForCurrentThread();
+        public StringBuilder Text { get; } = new();
+        public void Append(string text) => Text.Append(text);
+        public long Allocated => GC.GetAllocatedBytesForCurrentThread() - allocatedAtStart;
+    }
+
+    private void RenderNodes(IReadOnlyList<JinjaNode> body, Dictionary<string, object?> scope, RenderOutput output)
     {
         foreach (var node in body)
         {
+            if (output.Text.Length > JinjaValues.MaxTextLength)
+                throw new TemplateException(Name, node.Line, node.Column, $"the output is longer than a template may write ({JinjaValues.MaxTextLength} characters)");
             switch (node)
             {
                 case TextNode t:
@@ -59,7 +73,7 @@ public sealed class JinjaTemplate
         }
     }
 
-    private void RenderFor(ForNode f, Dictionary<string, object?> scope, StringBuilder output)
+    private void RenderFor(ForNode f, Dictionary<string, object?> scope, RenderOutput output)
     {
         var items = JinjaValues.Iterate(Evaluate(f.Items, scope), Error(f.Items)).ToList();
         if (items.Count == 0)
@@ -71,6 +85,8 @@ public sealed class JinjaTemplate
         var inner = new Dictionary<string, object?>(scope);
         for (int i = 0; i < items.Count; i++)
         {
+            if (output.Allocated > MaxRenderAllocation)
+                throw Error(f.Items)($"the loop has made the render allocate more than a template may ({MaxRenderAllocation >> 20} MiB)");
             if (f.Targets.Count == 1) inner[f.Targets[0]] = items[i];
             else
             {

@@ -5,6 +5,25 @@ namespace Eval.Harness.Templates;
 /// <summary>Python semantics for template values: truth, text, equality, ordering, arithmetic, indexing, slicing.</summary>
 internal static class JinjaValues
 {
+    /// <summary>The most items one list (a range(), a concatenation) may have.</summary>
+    public const int MaxItems = 1 << 18;
+
+    /// <summary>The most characters one string (a concatenation, a repetition, the output) may have.</summary>
+    public const int MaxTextLength = 1 << 22;
+
+    /// <summary>Python's modulo: the result takes the divisor's sign (and nothing overflows).</summary>
+    private static long FloorModulo(long x, long y)
+    {
+        long r = x % y;
+        return r != 0 && (r < 0) != (y < 0) ? r + y : r;
+    }
+
+    /// <summary>a + b, unless that is longer than a template may build (a loop that doubles a string would exhaust memory).</summary>
+    private static string Joined(string a, string b, Func<string, TemplateException> error) =>
+        (long)a.Length + b.Length <= MaxTextLength ? a + b : throw error($"a string of {(long)a.Length + b.Length} characters is more than a template may build ({MaxTextLength})");
+
+    private static string Shorten(string text) => text.Length <= 20 ? text : text[..20] + "…";
+
     public static string TypeName(object? v) => v switch
     {
         null => "None",
@@ -91,7 +110,7 @@ internal static class JinjaValues
         ">=" => Compare(a, b, error) >= 0,
         "in" => Contains(b, a, error),
         "not in" => !Contains(b, a, error),
-        "~" => ToText(a, error) + ToText(b, error),
+        "~" => Joined(ToText(a, error), ToText(b, error), error),
         _ => Arithmetic(op, a, b, error),
     };
 
@@ -105,9 +124,14 @@ internal static class JinjaValues
 
     public static object? Arithmetic(string op, object? a, object? b, Func<string, TemplateException> error)
     {
-        if (op == "+" && a is string sa && b is string sb) return sa + sb;
-        if (op == "+" && a is IReadOnlyList<object?> la && b is IReadOnlyList<object?> lb) return la.Concat(lb).ToList();
-        if (op == "*" && a is string rs && b is long times) return string.Concat(Enumerable.Repeat(rs, (int)Math.Max(0, times)));
+        if (op == "+" && a is string sa && b is string sb) return Joined(sa, sb, error);
+        if (op == "+" && a is IReadOnlyList<object?> la && b is IReadOnlyList<object?> lb)
+            return la.Count + lb.Count <= MaxItems ? la.Concat(lb).ToList() : throw error($"a list of {la.Count + lb.Count} items is more than a template may build ({MaxItems})");
+        if (op == "*" && a is string rs && b is long times)
+        {
+            if (times > 0 && (Int128)rs.Length * times > MaxTextLength) throw error($"'{Shorten(rs)}' * {times} is more than a template may build ({MaxTextLength} characters)");
+            return string.Concat(Enumerable.Repeat(rs, (int)Math.Max(0, times)));
+        }
         if (!IsNumber(a) || !IsNumber(b)) throw error($"unsupported operand types for {op}: {TypeName(a)} and {TypeName(b)}");
         if (a is not double && b is not double)
         {
@@ -119,7 +143,7 @@ internal static class JinjaValues
                 case "*": return x * y;
                 case "/": return y == 0 ? throw error("division by zero") : (double)x / y;
                 case "//": return y == 0 ? throw error("division by zero") : (long)Math.Floor((double)x / y);
-                case "%": return y == 0 ? throw error("modulo by zero") : ((x % y) + y) % y;
+                case "%": return y == 0 ? throw error("modulo by zero") : y == -1 ? 0L : FloorModulo(x, y);
                 case "**": return (long)Math.Pow(x, y);
             }
         }
