@@ -33,7 +33,7 @@ public sealed class PropertyFindingsTests
     [DataRow("""{"\ud800":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}""", "not valid Unicode", DisplayName = "lone surrogate escape in a name (was InvalidOperationException)")]
     [DataRow("""{"a":{"dtype":"5","shape":[],"data_offsets":[0,2]}}""", "unsupported dtype '5'", DisplayName = "numeric dtype (was read as I16)")]
     [DataRow("""{"a":{"dtype":"F32, I8","shape":[],"data_offsets":[0,4]}}""", "unsupported dtype", DisplayName = "dtype list (was read as F16)")]
-    [DataRow("""{"a":{"dtype":"U8","shape":[4611686018427387904,4],"data_offsets":[0,0]}}""", "does not fit", DisplayName = "element count overflowing to 0 bytes (was accepted)")]
+    [DataRow("""{"a":{"dtype":"U8","shape":[4611686018427387904,4],"data_offsets":[0,0]}}""", "more bytes than a file can hold", DisplayName = "element count overflowing to 0 bytes (was accepted)")]
     [DataRow("""{"a":{"dtype":"U8","shape":[1],"data_offsets":["0",1]}}""", "data_offsets must be", DisplayName = "string offset (was InvalidOperationException)")]
     public void MalformedSafetensorsHeaderIsACheckpointFormatException(string header, string message)
     {
