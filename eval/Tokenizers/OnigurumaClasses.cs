@@ -1,0 +1,195 @@
+using System.Text;
+
+namespace Eval.Tokenizers;
+
+/// <summary>An immutable set of code points as sorted, disjoint, non-adjacent (first, last) ranges.</summary>
+internal sealed class CodePointSet
+{
+    private readonly int[] ranges;
+
+    private CodePointSet(int[] ranges) => this.ranges = ranges;
+
+    public static readonly CodePointSet Empty = new([]);
+    public static readonly CodePointSet All = new([0, 0x10FFFF]);
+
+    public ReadOnlySpan<int> Ranges => ranges;
+
+    public static CodePointSet Single(int codePoint) => new([codePoint, codePoint]);
+
+    /// <summary>The set of the (first, last) pairs, in any order, overlapping or not.</summary>
+    public static CodePointSet FromRanges(IEnumerable<(int First, int Last)> pairs)
+    {
+        var sorted = pairs.Where(p => p.First <= p.Last).OrderBy(p => p.First).ToList();
+        var merged = new List<int>(sorted.Count * 2);
+        foreach (var (first, last) in sorted)
+        {
+            if (merged.Count > 0 && first <= merged[^1] + 1) merged[^1] = Math.Max(merged[^1], last);
+            else { merged.Add(first); merged.Add(last); }
+        }
+        return new CodePointSet(merged.ToArray());
+    }
+
+    public static CodePointSet FromRanges(ReadOnlySpan<int> flatPairs)
+    {
+        var pairs = new (int, int)[flatPairs.Length / 2];
+        for (int i = 0; i < pairs.Length; i++) pairs[i] = (flatPairs[2 * i], flatPairs[2 * i + 1]);
+        return FromRanges(pairs);
+    }
+
+    public IEnumerable<(int First, int Last)> Pairs()
+    {
+        for (int i = 0; i < ranges.Length; i += 2) yield return (ranges[i], ranges[i + 1]);
+    }
+
+    public bool Contains(int codePoint)
+    {
+        var span = ranges.AsSpan();
+        int low = 0, high = span.Length / 2 - 1;
+        while (low <= high)
+        {
+            int middle = (low + high) >>> 1;
+            if (codePoint < span[2 * middle]) high = middle - 1;
+            else if (codePoint > span[2 * middle + 1]) low = middle + 1;
+            else return true;
+        }
+        return false;
+    }
+
+    public CodePointSet Union(CodePointSet other) => FromRanges(Pairs().Concat(other.Pairs()));
+
+    public CodePointSet Negate()
+    {
+        var result = new List<(int, int)>();
+        int next = 0;
+        foreach (var (first, last) in Pairs())
+        {
+            if (first > next) result.Add((next, first - 1));
+            next = last + 1;
+        }
+        if (next <= 0x10FFFF) result.Add((next, 0x10FFFF));
+        return FromRanges(result);
+    }
+
+    public CodePointSet Intersect(CodePointSet other) => Negate().Union(other.Negate()).Negate();
+
+    public override string ToString() =>
+        string.Join(",", Pairs().Select(p => p.First == p.Last ? $"{p.First:X}" : $"{p.First:X}-{p.Last:X}"));
+}
+
+/// <summary>
+/// Oniguruma's character classes in the Rust tokenizers (UTF-8, Unicode): \w, \s, \d, \h, \p{..} general categories,
+/// Alphabetic and a few scripts, from <see cref="OnigurumaTables"/>; and its case folding for (?i).
+/// </summary>
+internal static class OnigurumaClasses
+{
+    public static readonly CodePointSet Word = CodePointSet.FromRanges(OnigurumaTables.Word);
+    public static readonly CodePointSet Space = CodePointSet.FromRanges(OnigurumaTables.Space);
+    public static readonly CodePointSet Digit = CodePointSet.FromRanges(OnigurumaTables.Digit);
+    public static readonly CodePointSet HexDigit = CodePointSet.FromRanges(OnigurumaTables.HexDigit);
+
+    /// <summary>What <c>.</c> matches: everything but a newline (or everything, under (?m)).</summary>
+    public static readonly CodePointSet NotNewline = CodePointSet.Single('\n').Negate();
+
+    /// <summary>The property names \p{..} accepts, lower case without spaces, underscores or hyphens.</summary>
+    public static IEnumerable<string> PropertyNames =>
+        OnigurumaTables.CategoryNames.Concat(["L", "M", "N", "P", "S", "Z", "C", "Any", "ASCII", "Alpha", "Alphabetic", "Word", "Space", "Digit", "XDigit"])
+            .Concat(Scripts.Keys);
+
+    private static readonly Dictionary<string, Func<CodePointSet>> Scripts = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["Han"] = () => CodePointSet.FromRanges(OnigurumaTables.Han),
+        ["Hiragana"] = () => CodePointSet.FromRanges(OnigurumaTables.Hiragana),
+        ["Katakana"] = () => CodePointSet.FromRanges(OnigurumaTables.Katakana),
+        ["Hangul"] = () => CodePointSet.FromRanges(OnigurumaTables.Hangul),
+        ["Latin"] = () => CodePointSet.FromRanges(OnigurumaTables.Latin),
+        ["Greek"] = () => CodePointSet.FromRanges(OnigurumaTables.Greek),
+        ["Cyrillic"] = () => CodePointSet.FromRanges(OnigurumaTables.Cyrillic),
+        ["Arabic"] = () => CodePointSet.FromRanges(OnigurumaTables.Arabic),
+        ["Hebrew"] = () => CodePointSet.FromRanges(OnigurumaTables.Hebrew),
+        ["Thai"] = () => CodePointSet.FromRanges(OnigurumaTables.Thai),
+        ["Devanagari"] = () => CodePointSet.FromRanges(OnigurumaTables.Devanagari),
+        ["Common"] = () => CodePointSet.FromRanges(OnigurumaTables.Common),
+        ["Inherited"] = () => CodePointSet.FromRanges(OnigurumaTables.Inherited),
+    };
+
+    private static readonly Dictionary<string, string> ScriptAliases = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["Hani"] = "Han", ["Hira"] = "Hiragana", ["Kana"] = "Katakana", ["Hang"] = "Hangul", ["Latn"] = "Latin",
+        ["Grek"] = "Greek", ["Cyrl"] = "Cyrillic", ["Arab"] = "Arabic", ["Hebr"] = "Hebrew", ["Deva"] = "Devanagari",
+        ["Zyyy"] = "Common", ["Zinh"] = "Inherited", ["Qaai"] = "Inherited",
+    };
+
+    /// <summary>The set of \p{name}, or null for a name we do not know (onig ignores case, spaces, '_' and '-').</summary>
+    public static CodePointSet? Property(string name)
+    {
+        var key = new string(name.Where(c => c is not (' ' or '_' or '-')).ToArray());
+        if (key.Length is 1 or 2 && CategoryIndices(key) is { Count: > 0 } indices) return Categories(indices);
+        switch (key.ToLowerInvariant())
+        {
+            case "any": return CodePointSet.All;
+            case "ascii": return CodePointSet.FromRanges([(0, 0x7F)]);
+            case "alpha" or "alphabetic": return CodePointSet.FromRanges(OnigurumaTables.Alphabetic);
+            case "word": return Word;
+            case "space": return Space;
+            case "digit": return Digit;
+            case "xdigit": return CodePointSet.FromRanges([('0', '9'), ('A', 'F'), ('a', 'f')]);
+        }
+        if (ScriptAliases.TryGetValue(key, out var script)) key = script;
+        return Scripts.TryGetValue(key, out var make) ? make() : null;
+    }
+
+    private static List<int> CategoryIndices(string key)
+    {
+        var names = OnigurumaTables.CategoryNames;
+        var result = new List<int>();
+        for (int i = 0; i < names.Length; i++)
+            if (key.Length == 1 ? char.ToUpperInvariant(key[0]) == names[i][0] : string.Equals(key, names[i], StringComparison.OrdinalIgnoreCase))
+                result.Add(i);
+        return result;
+    }
+
+    private static CodePointSet Categories(List<int> indices)
+    {
+        var runs = OnigurumaTables.CategoryRuns;
+        var pairs = new List<(int, int)>();
+        for (int i = 0; i < runs.Length; i += 2)
+            if (indices.Contains(runs[i + 1]))
+                pairs.Add((runs[i], i + 2 < runs.Length ? runs[i + 2] - 1 : 0x10FFFF));
+        return CodePointSet.FromRanges(pairs);
+    }
+
+    /// <summary>
+    /// The code points that fold together under (?i), those with at least two members: simple case folding as
+    /// lower(upper(c)), which puts ſ with s and S, K (Kelvin) with k and K, ς with σ and Σ. Oniguruma's multi-code-point
+    /// folds (ß and "ss") are not reproduced.
+    /// </summary>
+    private static class CaseFolding
+    {
+        public static readonly int[][] Classes = Build();
+
+        private static int[][] Build()
+        {
+            var byFold = new Dictionary<int, List<int>>();
+            for (int c = 0; c <= 0x10FFFF; c++)
+            {
+                if (c is >= 0xD800 and <= 0xDFFF) continue;
+                var rune = new Rune(c);
+                int fold = Rune.ToLowerInvariant(Rune.ToUpperInvariant(rune)).Value;
+                if (fold == c && Rune.ToUpperInvariant(rune).Value == c) continue;
+                if (!byFold.TryGetValue(fold, out var members)) byFold[fold] = members = [fold];
+                if (!members.Contains(c)) members.Add(c);
+            }
+            return byFold.Values.Where(m => m.Count > 1).Select(m => m.ToArray()).ToArray();
+        }
+    }
+
+    /// <summary>The set with every code point's case variants added.</summary>
+    public static CodePointSet CaseClosure(CodePointSet set)
+    {
+        var added = new List<(int, int)>();
+        foreach (var members in CaseFolding.Classes)
+            if (members.Any(set.Contains))
+                added.AddRange(members.Select(m => (m, m)));
+        return added.Count == 0 ? set : set.Union(CodePointSet.FromRanges(added));
+    }
+}
