@@ -83,6 +83,8 @@ internal sealed class CodePointSet
 internal static class OnigurumaClasses
 {
     public static readonly CodePointSet Word = CodePointSet.FromRanges(OnigurumaTables.Word);
+    /// <summary>\w inside a class: below 256 Unicode's Word ranges, not the ISO-8859-1 table standalone \w uses (² ³ ¹ ¼ ½ ¾).</summary>
+    public static readonly CodePointSet WordInClass = CodePointSet.FromRanges(OnigurumaTables.WordInClass);
     public static readonly CodePointSet Space = CodePointSet.FromRanges(OnigurumaTables.Space);
     public static readonly CodePointSet Digit = CodePointSet.FromRanges(OnigurumaTables.Digit);
     public static readonly CodePointSet HexDigit = CodePointSet.FromRanges(OnigurumaTables.HexDigit);
@@ -120,7 +122,7 @@ internal static class OnigurumaClasses
     };
 
     /// <summary>The set of \p{name}, or null for a name we do not know (onig ignores case, spaces, '_' and '-').</summary>
-    public static CodePointSet? Property(string name)
+    public static CodePointSet? Property(string name, bool inClass)
     {
         var key = new string(name.Where(c => c is not (' ' or '_' or '-')).ToArray());
         if (key.Length is 1 or 2 && CategoryIndices(key) is { Count: > 0 } indices) return Categories(indices);
@@ -129,7 +131,7 @@ internal static class OnigurumaClasses
             case "any": return CodePointSet.All;
             case "ascii": return CodePointSet.FromRanges([(0, 0x7F)]);
             case "alpha" or "alphabetic": return CodePointSet.FromRanges(OnigurumaTables.Alphabetic);
-            case "word": return Word;
+            case "word": return inClass ? WordInClass : Word;
             case "space": return Space;
             case "digit": return Digit;
             case "xdigit": return CodePointSet.FromRanges([('0', '9'), ('A', 'F'), ('a', 'f')]);
@@ -159,27 +161,43 @@ internal static class OnigurumaClasses
     }
 
     /// <summary>
-    /// The code points that fold together under (?i), those with at least two members: simple case folding as
-    /// lower(upper(c)), which puts ſ with s and S, K (Kelvin) with k and K, ς with σ and Σ. Oniguruma's multi-code-point
-    /// folds (ß and "ss") are not reproduced.
+    /// The code points that fold together under (?i), those with at least two members, joined by
+    /// case mappings (see Build): this puts ſ with s and S, K (Kelvin) with k and K, ς with σ and Σ. Oniguruma's
+    /// multi-code-point folds (ß and "ss") are refused by the parser.
     /// </summary>
     private static class CaseFolding
     {
         public static readonly int[][] Classes = Build();
 
+        /// <summary>
+        /// Code points joined by .NET's upper and lower case mappings and by the Rust library's lowercase table (a
+        /// newer Unicode than .NET's may be, as Oniguruma's is: Cyrillic tje U+1C89, Garay): the connected groups.
+        /// </summary>
         private static int[][] Build()
         {
-            var byFold = new Dictionary<int, List<int>>();
+            var parent = new Dictionary<int, int>();
+            int Root(int c)
+            {
+                while (parent.TryGetValue(c, out int p) && p != c) c = p;
+                return c;
+            }
+            void Join(int a, int b)
+            {
+                int ra = Root(a), rb = Root(b);
+                if (ra != rb) parent[Math.Max(ra, rb)] = Math.Min(ra, rb);
+            }
             for (int c = 0; c <= 0x10FFFF; c++)
             {
                 if (c is >= 0xD800 and <= 0xDFFF) continue;
                 var rune = new Rune(c);
-                int fold = Rune.ToLowerInvariant(Rune.ToUpperInvariant(rune)).Value;
-                if (fold == c && Rune.ToUpperInvariant(rune).Value == c) continue;
-                if (!byFold.TryGetValue(fold, out var members)) byFold[fold] = members = [fold];
-                if (!members.Contains(c)) members.Add(c);
+                int upper = Rune.ToUpperInvariant(rune).Value, lower = Rune.ToLowerInvariant(rune).Value;
+                if (upper != c) Join(c, upper);
+                if (lower != c) Join(c, lower);
+                int rustLower = RustUnicodeTables.ToLower(c);
+                if (rustLower != c && c != 0x130) Join(c, rustLower);
             }
-            return byFold.Values.Where(m => m.Count > 1).Select(m => m.ToArray()).ToArray();
+            return parent.Keys.Concat(parent.Values).Distinct().GroupBy(Root)
+                .Select(g => g.Order().ToArray()).Where(m => m.Length > 1).ToArray();
         }
     }
 

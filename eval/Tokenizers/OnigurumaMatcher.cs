@@ -22,6 +22,7 @@ internal sealed class OnigurumaMatcher
     private int top;
     private long steps;
     private int searchStart;
+    private int lookBehindEnd = -1;
 
     public OnigurumaMatcher(OnigurumaInstruction[] program, int registerCount, int[] text, int length, long stepBudget, string pattern)
     {
@@ -94,8 +95,13 @@ internal sealed class OnigurumaMatcher
                 case OnigurumaOp.Look:
                 {
                     bool behind = instruction.Look is LookKind.Behind or LookKind.NegativeBehind;
-                    int at = behind ? pos - instruction.LookBehindLength : pos;
-                    bool matched = at >= 0 && Run(instruction.Alternative, at) >= 0;
+                    bool matched;
+                    if (behind && instruction.LookBehindLength < 0) matched = LooksBehind(instruction.Alternative, pos);
+                    else
+                    {
+                        int at = behind ? pos - instruction.LookBehindLength : pos;
+                        matched = at >= 0 && Run(instruction.Alternative, at) >= 0;
+                    }
                     bool negative = instruction.Look is LookKind.NegativeAhead or LookKind.NegativeBehind;
                     if (matched != negative) { pc = instruction.Target; continue; }
                     break;
@@ -106,6 +112,9 @@ internal sealed class OnigurumaMatcher
                     if (end >= 0) { pos = end; pc = instruction.Target; continue; }
                     break;
                 }
+                case OnigurumaOp.EndOfLookBehind:
+                    if (pos == lookBehindEnd) { pc++; continue; }
+                    break;
                 case OnigurumaOp.Succeed:
                     top = bottom;
                     return pos;
@@ -124,6 +133,20 @@ internal sealed class OnigurumaMatcher
                 }
             }
         }
+    }
+
+    /// <summary>Whether the look-behind body at pc matches some stretch that ends at pos.</summary>
+    private bool LooksBehind(int pc, int pos)
+    {
+        int outer = lookBehindEnd;
+        lookBehindEnd = pos;
+        try
+        {
+            for (int start = pos; start >= 0; start--)
+                if (Run(pc, start) >= 0) return true;
+            return false;
+        }
+        finally { lookBehindEnd = outer; }
     }
 
     private bool AnchorHolds(AnchorKind kind, int pos) => kind switch

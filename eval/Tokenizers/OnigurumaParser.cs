@@ -98,6 +98,8 @@ internal sealed class OnigurumaParser
             }
             var atom = ParseAtom(ignoreCase, dotAll);
             if (atom is null) continue;
+            if (ignoreCase && items.Count > 0 && FoldsToOneCodePoint(items[^1], atom))
+                throw Error("under (?i), a sequence that Oniguruma also matches as one code point (ss, st, ff, fi, fl: ß, ﬆ, ligatures) is not supported", start);
             items.Add(ParseQuantifiers(atom, start));
         }
         return items.Count == 1 ? items[0] : new SequenceNode(items);
@@ -129,6 +131,21 @@ internal sealed class OnigurumaParser
                 default: throw Error($"option '{options[i]}' (extended syntax) is not supported", at + i);
             }
         }
+    }
+
+    /// <summary>Code points whose case folding is several code points; Oniguruma matches them against sequences under (?i).</summary>
+    private void RejectMultiCodePointFold(int codePoint, int at)
+    {
+        if (codePoint is 0xDF or 0x1E9E or 0x130 or 0x149 or 0x1F0 or 0x390 or 0x3B0 or 0x587 or (>= 0x1E96 and <= 0x1E9A) or (>= 0xFB00 and <= 0xFB06) or (>= 0xFB13 and <= 0xFB17))
+            throw Error($"under (?i), U+{codePoint:X4} (whose case folding is several code points) is not supported", at);
+    }
+
+    private static bool FoldsToOneCodePoint(OnigurumaNode previous, OnigurumaNode next)
+    {
+        static char? Letter(OnigurumaNode node) =>
+            node is SetNode set && set.Set.Ranges is [var first, ..] && first < 0x80 && char.IsAsciiLetter((char)first) && set.Set.Contains(char.ToLowerInvariant((char)first))
+                && set.Set.Contains(char.ToUpperInvariant((char)first)) && set.Set.Ranges.Length <= 8 ? char.ToLowerInvariant((char)first) : null;
+        return (Letter(previous), Letter(next)) is ({ } a, { } b) && $"{a}{b}" is "ss" or "st" or "ff" or "fi" or "fl";
     }
 
     private OnigurumaNode ParseQuantifiers(OnigurumaNode atom, int start)
@@ -190,7 +207,10 @@ internal sealed class OnigurumaParser
                 position = start;
                 throw Error("a quantifier without a target");
             case '\\': return ParseEscape(ignoreCase);
-            default: return Literal(CodePointSet.Single(ReadCodePoint()), ignoreCase);
+            default:
+                int literal = ReadCodePoint();
+                if (ignoreCase) RejectMultiCodePointFold(literal, start);
+                return Literal(CodePointSet.Single(literal), ignoreCase);
         }
     }
 
@@ -255,8 +275,12 @@ internal sealed class OnigurumaParser
             case 'b': position++; return new AnchorNode(AnchorKind.WordBoundary);
             case 'B': position++; return new AnchorNode(AnchorKind.NotWordBoundary);
         }
+        // Oniguruma folds case for a code point escape (\x41) but not for a class escape standing alone (\w, \p{Ll}).
+        bool isClass = c is 'w' or 'W' or 's' or 'S' or 'd' or 'D' or 'h' or 'H' or 'p' or 'P';
         position = start;
-        return Literal(ParseEscapedSet(inClass: false), ignoreCase);
+        var set = ParseEscapedSet(inClass: false);
+        if (ignoreCase && !isClass) RejectMultiCodePointFold(set.Ranges[0], start);
+        return Literal(set, ignoreCase && !isClass);
     }
 
     /// <summary>An escape that stands for one code point or a class: \n, \x{..}, \w, \p{L}, ... (position at the '\').</summary>
@@ -267,15 +291,15 @@ internal sealed class OnigurumaParser
         int c = ReadCodePoint();
         switch (c)
         {
-            case 'w': return OnigurumaClasses.Word;
-            case 'W': return OnigurumaClasses.Word.Negate();
+            case 'w': return inClass ? OnigurumaClasses.WordInClass : OnigurumaClasses.Word;
+            case 'W': return (inClass ? OnigurumaClasses.WordInClass : OnigurumaClasses.Word).Negate();
             case 's': return OnigurumaClasses.Space;
             case 'S': return OnigurumaClasses.Space.Negate();
             case 'd': return OnigurumaClasses.Digit;
             case 'D': return OnigurumaClasses.Digit.Negate();
             case 'h': return OnigurumaClasses.HexDigit;
             case 'H': return OnigurumaClasses.HexDigit.Negate();
-            case 'p' or 'P': return ParseProperty(negate: c == 'P', start);
+            case 'p' or 'P': return ParseProperty(negate: c == 'P', inClass, start);
             case 't': return CodePointSet.Single('\t');
             case 'n': return CodePointSet.Single('\n');
             case 'r': return CodePointSet.Single('\r');
@@ -327,7 +351,7 @@ internal sealed class OnigurumaParser
         return value;
     }
 
-    private CodePointSet ParseProperty(bool negate, int start)
+    private CodePointSet ParseProperty(bool negate, bool inClass, int start)
     {
         if (!Next('{')) throw Error("\\p without {name}", start);
         int close = pattern.IndexOf('}', position);
@@ -335,7 +359,7 @@ internal sealed class OnigurumaParser
         var name = pattern[(position + 1)..close];
         position = close + 1;
         if (name.StartsWith('^')) { negate = !negate; name = name[1..]; }
-        var set = OnigurumaClasses.Property(name)
+        var set = OnigurumaClasses.Property(name, inClass)
                   ?? throw Error($"the property \\p{{{name}}} is not supported (supported: {string.Join(", ", OnigurumaClasses.PropertyNames)})", start);
         return negate ? set.Negate() : set;
     }
@@ -370,6 +394,7 @@ internal sealed class OnigurumaParser
             }
             int itemStart = position;
             var (single, set) = ParseClassAtom();
+            if (ignoreCase && single is { } folded) RejectMultiCodePointFold(folded, itemStart);
             if (single is { } low && Next('-') && position + 1 < pattern.Length && pattern[position + 1] != ']')
             {
                 position++;

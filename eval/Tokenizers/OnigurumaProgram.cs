@@ -16,6 +16,8 @@ internal enum OnigurumaOp
     Look,
     /// <summary>Run the sub-program at Alternative; go on at Target from where its first match ends.</summary>
     Atomic,
+    /// <summary>In a look-behind of varying length: fail unless the body ends where the look-behind was asked.</summary>
+    EndOfLookBehind,
     Succeed,
 }
 
@@ -107,7 +109,7 @@ internal sealed class OnigurumaCompiler
         Patch(at, new(op, Target: Here, Alternative: at + 1, Look: kind, LookBehindLength: lookBehindLength));
     }
 
-    /// <summary>Look-behind needs a fixed length; alternatives of different fixed lengths become one look-behind each.</summary>
+    /// <summary>A look-behind of fixed length starts that far back; alternatives of different fixed lengths become one look-behind each.</summary>
     private void EmitLook(LookNode look)
     {
         if (look.Kind is LookKind.Ahead or LookKind.NegativeAhead)
@@ -126,7 +128,12 @@ internal sealed class OnigurumaCompiler
             Emit(look.Kind == LookKind.Behind ? new AlternationNode(each) : new SequenceNode(each));
             return;
         }
-        throw new TokenizerFormatException($"regex '{pattern}': a look-behind whose length varies is not supported");
+        // Varying length: the matcher tries every start before the position, the body must end right at it.
+        int at = Add(default);
+        Emit(look.Body);
+        Add(new(OnigurumaOp.EndOfLookBehind));
+        Add(new(OnigurumaOp.Succeed));
+        Patch(at, new(OnigurumaOp.Look, Target: Here, Alternative: at + 1, Look: look.Kind, LookBehindLength: -1));
     }
 
     private static int? FixedLength(OnigurumaNode node) => node switch

@@ -54,7 +54,7 @@ public sealed class ComponentCrossCheckTests
             Split(@"[!""#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+", "Isolated"))],
         ["regex-deepseek-llm", "null", Sequence(
             Split(@"[\r\n]", "Isolated"),
-            Split(@"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+", "Isolated"),
+            Split(@"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\x{1F7D}ᾀ-ᾴᾶ-ᾼ\x{1FBE}ῂ-ῄῆ-ῌῐ-\x{1FD3}ῖ-\x{1FDB}ῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\x{2126}ℨ\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+", "Isolated"),
             Split(@"\s?[!-/:-~！-／：-～‘-‟　-。]+", "Isolated"),
             Split(@"\s+$", "Isolated"),
             Split("[一-龥ࠀ-一가-퟿]+", "Isolated"),
@@ -64,10 +64,12 @@ public sealed class ComponentCrossCheckTests
         ["regex-gpt4-possessive", "null", Split(@"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+", "Isolated")],
         ["regex-lazy", "null", Split(@"\p{L}+?\p{L}|\s+?|\S{2,4}?\d", "MergedWithPrevious")],
         ["regex-lookahead-removed", "null", Split(@"\s+(?!\S)", "Removed")],
+        ["regex-lookbehind", "null", Split(@"(?<=^|\s)\p{L}+|(?<!\p{L}\p{M}*)\p{N}+|(?<=\p{Lu}\p{Ll}?)\p{P}", "MergedWithPrevious")],
         ["regex-empty-matches", Replace(@"(?=\p{Lu})|x*", "_"), Split(@"(?<=\p{L})(?=\p{N})|(?<=.)", "MergedWithNext")],
         ["regex-punctuation-inverted", Replace(@"^\s+|\s+$|\P{Any}", ""), Split(@"[\p{P}\p{S}&&[^\p{Sm}]]+|\h", "MergedWithNext", invert: true)],
         ["regex-classes-contiguous", "null", Split(@"[\d\p{Nl}\p{No}]|\p{Han}|[\p{Hiragana}\p{Katakana}]|\b", "Contiguous")],
-        ["regex-case-insensitive", "null", Split(@"(?i)[a-zß]+|(?i:σ|ǆ|\x{1E9E})|\p{^Lu}{3}", "Isolated")],
+        ["regex-case-insensitive", "null", Split(@"(?i)[a-z]+|(?i:σ|ǆ|\x{212B})|\p{^Lu}{3}|[^\p{Ll}\d]{2}", "Isolated")],
+        ["regex-case-folding", "null", Split(@"(?i)[\p{Lu}\p{Lt}]", "Isolated")],
     ];
 
     private static string Split(string regex, string behavior, bool invert = false) =>

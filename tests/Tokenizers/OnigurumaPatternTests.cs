@@ -28,9 +28,13 @@ public sealed class OnigurumaPatternTests
     [DataRow(@"\s+(?!\S)|\s+", "a   b", "  | ")]
     [DataRow(@"^a|b$", "a\na b\nb", "a|a|b|b")]
     [DataRow(@"(?<=a|bc)d", "ad bcd cd", "d|d")]
+    [DataRow(@"(?<=a+)b|(?<!a\w*)c", "aab b c ac", "b|c")]
     [DataRow(@"\p{N}{1,3}", "12345", "123|45")]
     [DataRow(@"[a-z&&[^c]]+", "abcd", "ab|d")]
     [DataRow(@"(?m)a.b", "a\nb", "a\nb")]
+    [DataRow(@"\w+", "²a¼", "²a¼")]
+    [DataRow(@"[\w]+|[^\w]+", "²a¼", "²|a|¼")]
+    [DataRow(@"(?i)\p{Ll}+|(?i)[\p{Ll}]+", "aAa", "a|Aa")]
     public void FindsWhatOnigurumaFinds(string pattern, string text, string expected) =>
         Assert.AreEqual(expected, string.Join("|", Matches(pattern, text)));
 
@@ -52,7 +56,8 @@ public sealed class OnigurumaPatternTests
     [DataRow(@"[[:alpha:]]", "POSIX bracket", 1)]
     [DataRow(@"\R", "escape '\\R' is not supported", 0)]
     [DataRow(@"[z-a]", "empty range", 1)]
-    [DataRow(@"(?<=a+)b", "look-behind whose length varies", -1)]
+    [DataRow(@"(?i)aße", "U+00DF", 5)]
+    [DataRow(@"(?i:'ss)", "sequence that Oniguruma also matches as one code point", 6)]
     public void UnsupportedOrInvalidSyntaxIsANamedError(string pattern, string what, int offset)
     {
         var error = Assert.ThrowsExactly<TokenizerFormatException>(() => OnigurumaPattern.Compile(pattern));

@@ -5,7 +5,8 @@
 // that disappears is in the class. Written out:
 //   the general category of every code point (\p{Lu} ... \p{Cn}, as runs), checked against onig's one-letter
 //   categories \p{L} ... \p{C} being the unions of the two-letter ones;
-//   \w, \s, \d, \h and \p{Alpha} as ranges, and a few scripts (\p{Han}, \p{Latin}, ...).
+//   \w, \s, \d, \h and \p{Alpha} as ranges, \w inside a class ([\w], which differs below 256), and a few scripts
+//   (\p{Han}, \p{Latin}, ...).
 // usage: node oniguruma_tables.mjs OUTPUT_CS   (ComponentCrossCheckTests compares user regexes with the library live)
 import { writeFileSync } from 'node:fs';
 import { Tokenizer } from 'tokenizers';
@@ -91,6 +92,12 @@ let body = `
 ${lines(runs, 8)}
     ];
 `;
+// Standalone, \w (and \p{Word}) takes code points below 256 from Oniguruma's ISO-8859-1 table, where ² ³ ¹ ¼ ½ ¾
+// are word characters; inside a class, [\w] takes Unicode's Word ranges, where they are not. The other classes agree.
+for (const name of ['Space', 'Digit', 'HexDigit', 'Alphabetic']) {
+  if (members(`[${sets[name]}]`).join() !== members(sets[name]).join()) throw new Error(`[${sets[name]}] differs from ${sets[name]}`);
+}
+sets.WordInClass = '[\\w]';
 for (const [name, regex] of Object.entries(sets)) {
   const list = members(regex);
   if (regex.startsWith('\\p{') && ['Han', 'Latin', 'Common'].includes(name) === false && list.length === 0) throw new Error(`${regex} is empty`);
