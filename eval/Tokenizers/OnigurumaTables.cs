@@ -531,7 +531,7 @@ internal static class OnigurumaTables
         0xFFFFE, 29, 0x100000, 28, 0x10FFFE, 29,
     ];
 
-    /// <summary>\\w: 144671 code points in 797 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\w: 144671 code points in 797 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Word =>
     [
         0x0030, 0x0039, 0x0041, 0x005A, 0x005F, 0x005F, 0x0061, 0x007A, 0x00AA, 0x00AA, 0x00B2, 0x00B3,
@@ -669,14 +669,14 @@ internal static class OnigurumaTables
         0x2EBF0, 0x2EE5D, 0x2F800, 0x2FA1D, 0x30000, 0x3134A, 0x31350, 0x323AF, 0xE0100, 0xE01EF,
     ];
 
-    /// <summary>\\s: 25 code points in 10 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\s: 25 code points in 10 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Space =>
     [
         0x0009, 0x000D, 0x0020, 0x0020, 0x0085, 0x0085, 0x00A0, 0x00A0, 0x1680, 0x1680, 0x2000, 0x200A,
         0x2028, 0x2029, 0x202F, 0x202F, 0x205F, 0x205F, 0x3000, 0x3000,
     ];
 
-    /// <summary>\\d: 760 code points in 71 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\d: 760 code points in 71 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Digit =>
     [
         0x0030, 0x0039, 0x0660, 0x0669, 0x06F0, 0x06F9, 0x07C0, 0x07C9, 0x0966, 0x096F, 0x09E6, 0x09EF,
@@ -693,13 +693,13 @@ internal static class OnigurumaTables
         0x1E2F0, 0x1E2F9, 0x1E4F0, 0x1E4F9, 0x1E5F1, 0x1E5FA, 0x1E950, 0x1E959, 0x1FBF0, 0x1FBF9,
     ];
 
-    /// <summary>\\h: 22 code points in 3 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\h: 22 code points in 3 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> HexDigit =>
     [
         0x0030, 0x0039, 0x0041, 0x0046, 0x0061, 0x0066,
     ];
 
-    /// <summary>\\p{Alpha}: 142759 code points in 757 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Alpha}: 142759 code points in 757 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Alphabetic =>
     [
         0x0041, 0x005A, 0x0061, 0x007A, 0x00AA, 0x00AA, 0x00B5, 0x00B5, 0x00BA, 0x00BA, 0x00C0, 0x00D6,
@@ -831,7 +831,7 @@ internal static class OnigurumaTables
         0x31350, 0x323AF,
     ];
 
-    /// <summary>\\p{Han}: 99030 code points in 22 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Han}: 99030 code points in 22 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Han =>
     [
         0x2E80, 0x2E99, 0x2E9B, 0x2EF3, 0x2F00, 0x2FD5, 0x3005, 0x3005, 0x3007, 0x3007, 0x3021, 0x3029,
@@ -840,13 +840,13 @@ internal static class OnigurumaTables
         0x2EBF0, 0x2EE5D, 0x2F800, 0x2FA1D, 0x30000, 0x3134A, 0x31350, 0x323AF,
     ];
 
-    /// <summary>\\p{Hiragana}: 381 code points in 6 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Hiragana}: 381 code points in 6 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Hiragana =>
     [
         0x3041, 0x3096, 0x309D, 0x309F, 0x1B001, 0x1B11F, 0x1B132, 0x1B132, 0x1B150, 0x1B152, 0x1F200, 0x1F200,
     ];
 
-    /// <summary>\\p{Katakana}: 321 code points in 14 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Katakana}: 321 code points in 14 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Katakana =>
     [
         0x30A1, 0x30FA, 0x30FD, 0x30FF, 0x31F0, 0x31FF, 0x32D0, 0x32FE, 0x3300, 0x3357, 0xFF66, 0xFF6F,
@@ -854,7 +854,7 @@ internal static class OnigurumaTables
         0x1B155, 0x1B155, 0x1B164, 0x1B167,
     ];
 
-    /// <summary>\\p{Hangul}: 11739 code points in 14 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Hangul}: 11739 code points in 14 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Hangul =>
     [
         0x1100, 0x11FF, 0x302E, 0x302F, 0x3131, 0x318E, 0x3200, 0x321E, 0x3260, 0x327E, 0xA960, 0xA97C,
@@ -862,7 +862,7 @@ internal static class OnigurumaTables
         0xFFD2, 0xFFD7, 0xFFDA, 0xFFDC,
     ];
 
-    /// <summary>\\p{Latin}: 1487 code points in 39 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Latin}: 1487 code points in 39 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Latin =>
     [
         0x0041, 0x005A, 0x0061, 0x007A, 0x00AA, 0x00AA, 0x00BA, 0x00BA, 0x00C0, 0x00D6, 0x00D8, 0x00F6,
@@ -874,7 +874,7 @@ internal static class OnigurumaTables
         0x107B2, 0x107BA, 0x1DF00, 0x1DF1E, 0x1DF25, 0x1DF2A,
     ];
 
-    /// <summary>\\p{Greek}: 518 code points in 36 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Greek}: 518 code points in 36 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Greek =>
     [
         0x0370, 0x0373, 0x0375, 0x0377, 0x037A, 0x037D, 0x037F, 0x037F, 0x0384, 0x0384, 0x0386, 0x0386,
@@ -885,14 +885,14 @@ internal static class OnigurumaTables
         0x1FF6, 0x1FFE, 0x2126, 0x2126, 0xAB65, 0xAB65, 0x10140, 0x1018E, 0x101A0, 0x101A0, 0x1D200, 0x1D245,
     ];
 
-    /// <summary>\\p{Cyrillic}: 508 code points in 10 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Cyrillic}: 508 code points in 10 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Cyrillic =>
     [
         0x0400, 0x0484, 0x0487, 0x052F, 0x1C80, 0x1C8A, 0x1D2B, 0x1D2B, 0x1D78, 0x1D78, 0x2DE0, 0x2DFF,
         0xA640, 0xA69F, 0xFE2E, 0xFE2F, 0x1E030, 0x1E06D, 0x1E08F, 0x1E08F,
     ];
 
-    /// <summary>\\p{Arabic}: 1373 code points in 59 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Arabic}: 1373 code points in 59 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Arabic =>
     [
         0x0600, 0x0604, 0x0606, 0x060B, 0x060D, 0x061A, 0x061C, 0x061E, 0x0620, 0x063F, 0x0641, 0x064A,
@@ -907,26 +907,26 @@ internal static class OnigurumaTables
         0x1EE8B, 0x1EE9B, 0x1EEA1, 0x1EEA3, 0x1EEA5, 0x1EEA9, 0x1EEAB, 0x1EEBB, 0x1EEF0, 0x1EEF1,
     ];
 
-    /// <summary>\\p{Hebrew}: 134 code points in 9 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Hebrew}: 134 code points in 9 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Hebrew =>
     [
         0x0591, 0x05C7, 0x05D0, 0x05EA, 0x05EF, 0x05F4, 0xFB1D, 0xFB36, 0xFB38, 0xFB3C, 0xFB3E, 0xFB3E,
         0xFB40, 0xFB41, 0xFB43, 0xFB44, 0xFB46, 0xFB4F,
     ];
 
-    /// <summary>\\p{Thai}: 86 code points in 2 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Thai}: 86 code points in 2 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Thai =>
     [
         0x0E01, 0x0E3A, 0x0E40, 0x0E5B,
     ];
 
-    /// <summary>\\p{Devanagari}: 164 code points in 5 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Devanagari}: 164 code points in 5 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Devanagari =>
     [
         0x0900, 0x0950, 0x0955, 0x0963, 0x0966, 0x097F, 0xA8E0, 0xA8FF, 0x11B00, 0x11B09,
     ];
 
-    /// <summary>\\p{Common}: 9053 code points in 174 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Common}: 9053 code points in 174 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Common =>
     [
         0x0000, 0x0040, 0x005B, 0x0060, 0x007B, 0x00A9, 0x00AB, 0x00B9, 0x00BB, 0x00BF, 0x00D7, 0x00D7,
@@ -960,7 +960,7 @@ internal static class OnigurumaTables
         0x1FADF, 0x1FAE9, 0x1FAF0, 0x1FAF8, 0x1FB00, 0x1FB92, 0x1FB94, 0x1FBF9, 0xE0001, 0xE0001, 0xE0020, 0xE007F,
     ];
 
-    /// <summary>\\p{Inherited}: 657 code points in 29 ranges (first, last pairs, ascending).</summary>
+    /// <summary>\p{Inherited}: 657 code points in 29 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> Inherited =>
     [
         0x0300, 0x036F, 0x0485, 0x0486, 0x064B, 0x0655, 0x0670, 0x0670, 0x0951, 0x0954, 0x1AB0, 0x1ACE,
@@ -970,7 +970,7 @@ internal static class OnigurumaTables
         0x1D167, 0x1D169, 0x1D17B, 0x1D182, 0x1D185, 0x1D18B, 0x1D1AA, 0x1D1AD, 0xE0100, 0xE01EF,
     ];
 
-    /// <summary>[\\w]: 144665 code points in 795 ranges (first, last pairs, ascending).</summary>
+    /// <summary>[\w]: 144665 code points in 795 ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> WordInClass =>
     [
         0x0030, 0x0039, 0x0041, 0x005A, 0x005F, 0x005F, 0x0061, 0x007A, 0x00AA, 0x00AA, 0x00B5, 0x00B5,

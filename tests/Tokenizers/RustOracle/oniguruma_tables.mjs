@@ -103,7 +103,7 @@ for (const [name, regex] of Object.entries(sets)) {
   if (regex.startsWith('\\p{') && ['Han', 'Latin', 'Common'].includes(name) === false && list.length === 0) throw new Error(`${regex} is empty`);
   const pairs = ranges(list).map(([a, b]) => `${hex(a)}, ${hex(b)}`);
   body += `
-    /// <summary>${regex.replace('\\', '\\\\').replace('{', '{').replace('}', '}')}: ${list.length} code points in ${pairs.length} ranges (first, last pairs, ascending).</summary>
+    /// <summary>${regex}: ${list.length} code points in ${pairs.length} ranges (first, last pairs, ascending).</summary>
     public static ReadOnlySpan<int> ${name} =>
     [
 ${lines(pairs, 6)}
