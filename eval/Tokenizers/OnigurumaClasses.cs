@@ -7,7 +7,16 @@ internal sealed class CodePointSet
 {
     private readonly int[] ranges;
 
-    private CodePointSet(int[] ranges) => this.ranges = ranges;
+    /// <summary>Membership of the code points below 256 as bits, the common case on the hot path.</summary>
+    private readonly ulong[] latin1 = new ulong[4];
+
+    private CodePointSet(int[] ranges)
+    {
+        this.ranges = ranges;
+        for (int i = 0; i < ranges.Length && ranges[i] < 256; i += 2)
+            for (int c = ranges[i]; c <= ranges[i + 1] && c < 256; c++)
+                latin1[c >> 6] |= 1UL << (c & 63);
+    }
 
     public static readonly CodePointSet Empty = new([]);
     public static readonly CodePointSet All = new([0, 0x10FFFF]);
@@ -43,6 +52,7 @@ internal sealed class CodePointSet
 
     public bool Contains(int codePoint)
     {
+        if ((uint)codePoint < 256) return (latin1[codePoint >> 6] & (1UL << (codePoint & 63))) != 0;
         var span = ranges.AsSpan();
         int low = 0, high = span.Length / 2 - 1;
         while (low <= high)

@@ -24,12 +24,16 @@ internal sealed class OnigurumaMatcher
     private int searchStart;
     private int lookBehindEnd = -1;
 
+    /// <summary>Where code points stop being readable: the text's end, or inside a look-behind the position it looks back from.</summary>
+    private int limit;
+
     public OnigurumaMatcher(OnigurumaInstruction[] program, int registerCount, int[] text, int length, long stepBudget, string pattern)
     {
         this.program = program;
         this.text = text;
         this.length = length;
         registers = new int[registerCount];
+        limit = length;
         this.stepBudget = stepBudget;
         this.pattern = pattern;
     }
@@ -66,12 +70,12 @@ internal sealed class OnigurumaMatcher
             if (++steps > stepBudget)
                 throw new RegexBacktrackingLimitException(
                     $"regex '{pattern}' took more than {stepBudget} backtracking steps at one position of a {length}-code-point text (catastrophic backtracking)");
-            var instruction = program[pc];
+            ref readonly var instruction = ref program[pc];
             bool ok;
             switch (instruction.Op)
             {
                 case OnigurumaOp.Set:
-                    ok = pos < length && instruction.Set!.Contains(text[pos]);
+                    ok = pos < limit && instruction.Set!.Contains(text[pos]);
                     if (ok) { pos++; pc++; continue; }
                     break;
                 case OnigurumaOp.Split:
@@ -100,7 +104,7 @@ internal sealed class OnigurumaMatcher
                     else
                     {
                         int at = behind ? pos - instruction.LookBehindLength : pos;
-                        matched = at >= 0 && Run(instruction.Alternative, at) >= 0;
+                        matched = at >= 0 && at <= limit && Run(instruction.Alternative, at) >= 0;
                     }
                     bool negative = instruction.Look is LookKind.NegativeAhead or LookKind.NegativeBehind;
                     if (matched != negative) { pc = instruction.Target; continue; }
@@ -135,18 +139,25 @@ internal sealed class OnigurumaMatcher
         }
     }
 
-    /// <summary>Whether the look-behind body at pc matches some stretch that ends at pos.</summary>
+    /// <summary>
+    /// Whether the look-behind body at pc matches some stretch that ends at pos, as Oniguruma runs it: over the text
+    /// cut at pos (a greedy or possessive repeat inside stops there), from the nearest start back.
+    /// </summary>
     private bool LooksBehind(int pc, int pos)
     {
-        int outer = lookBehindEnd;
-        lookBehindEnd = pos;
+        int outerEnd = lookBehindEnd, outerLimit = limit;
+        lookBehindEnd = limit = pos;
         try
         {
             for (int start = pos; start >= 0; start--)
                 if (Run(pc, start) >= 0) return true;
             return false;
         }
-        finally { lookBehindEnd = outer; }
+        finally
+        {
+            lookBehindEnd = outerEnd;
+            limit = outerLimit;
+        }
     }
 
     private bool AnchorHolds(AnchorKind kind, int pos) => kind switch
@@ -163,5 +174,6 @@ internal sealed class OnigurumaMatcher
         _ => false,
     };
 
+    /// <summary>\b sees the whole text, inside a look-behind too (Oniguruma: (?&lt;=\b) does not hold between A and b of "Ab").</summary>
     private bool IsWordAt(int pos) => pos >= 0 && pos < length && OnigurumaClasses.Word.Contains(text[pos]);
 }

@@ -55,7 +55,8 @@ internal sealed class OnigurumaParser
     private bool AtEnd => position >= pattern.Length;
     private char Peek => pattern[position];
     private bool Next(char c) => position < pattern.Length && pattern[position] == c;
-    private bool Next(string s) => string.CompareOrdinal(pattern, position, s, 0, s.Length) == 0;
+    private bool Next(string s) => Next(position, s);
+    private bool Next(int at, string s) => string.CompareOrdinal(pattern, at, s, 0, s.Length) == 0;
 
     private int ReadCodePoint()
     {
@@ -162,7 +163,9 @@ internal sealed class OnigurumaParser
             var kind = RepeatKind.Greedy;
             if (Next('?')) { kind = RepeatKind.Lazy; position++; }
             else if (!interval && Next('+')) { kind = RepeatKind.Possessive; position++; }
-            if (atom is AnchorNode or LookNode) throw Error("a quantifier on an anchor or look-around is not supported", start);
+            // As in Oniguruma, ^* and (?=a)* are errors, while a group around them, (^)* or ((?=a))*, may repeat.
+            if (atom is AnchorNode or LookNode && (pattern[start] != '(' || Next(start, "(?=") || Next(start, "(?!") || Next(start, "(?<=") || Next(start, "(?<!")))
+                throw Error("a quantifier on an anchor or look-around (target of repeat operator is invalid)", start);
             atom = new RepeatNode(atom, min, max, kind);
         }
         return atom;
@@ -196,7 +199,7 @@ internal sealed class OnigurumaParser
             case '(': return ParseGroup(ignoreCase, dotAll);
             case '[':
                 position++;
-                return Literal(ParseClass(ignoreCase), ignoreCase: false);
+                return Literal(ParseClass(ignoreCase, nested: false), ignoreCase: false);
             case '.':
                 position++;
                 return new SetNode(dotAll ? CodePointSet.All : OnigurumaClasses.NotNewline);
@@ -234,8 +237,8 @@ internal sealed class OnigurumaParser
             if (Next(':')) position++;
             else if (Next('=')) { position++; wrap = b => new LookNode(b, LookKind.Ahead); }
             else if (Next('!')) { position++; wrap = b => new LookNode(b, LookKind.NegativeAhead); }
-            else if (Next("<=")) { position += 2; wrap = b => new LookNode(b, LookKind.Behind); }
-            else if (Next("<!")) { position += 2; wrap = b => new LookNode(b, LookKind.NegativeBehind); }
+            else if (Next("<=")) { position += 2; wrap = b => LookBehind(b, LookKind.Behind, start); }
+            else if (Next("<!")) { position += 2; wrap = b => LookBehind(b, LookKind.NegativeBehind, start); }
             else if (Next('>')) { position++; wrap = b => new AtomicNode(b); }
             else if (Next('<') || Next('\''))
             {
@@ -258,6 +261,22 @@ internal sealed class OnigurumaParser
         if (!Next(')')) throw Error("a '(' without its ')'", start);
         position++;
         return wrap(body);
+    }
+
+    /// <summary>Oniguruma refuses look-around inside a look-behind ("invalid pattern in look-behind"); so do we.</summary>
+    private LookNode LookBehind(OnigurumaNode body, LookKind kind, int start)
+    {
+        static bool HasLook(OnigurumaNode node) => node switch
+        {
+            LookNode => true,
+            SequenceNode s => s.Items.Any(HasLook),
+            AlternationNode a => a.Alternatives.Any(HasLook),
+            RepeatNode r => HasLook(r.Body),
+            AtomicNode a => HasLook(a.Body),
+            _ => false,
+        };
+        if (HasLook(body)) throw Error("a look-around inside a look-behind (invalid pattern in look-behind)", start);
+        return new LookNode(body, kind);
     }
 
     private OnigurumaNode ParseEscape(bool ignoreCase)
@@ -364,8 +383,12 @@ internal sealed class OnigurumaParser
         return negate ? set.Negate() : set;
     }
 
-    /// <summary>A class after its '[': items, ranges, nested [...] sets, &amp;&amp; intersections, up to its ']'.</summary>
-    private CodePointSet ParseClass(bool ignoreCase)
+    /// <summary>
+    /// A class after its '[': items, ranges, nested [...] sets, &amp;&amp; intersections, up to its ']'. Under (?i)
+    /// Oniguruma folds the outermost class's contents before its own negation, and nested classes not on their own:
+    /// (?i)[^\p{Ll}] leaves out A, (?i)[\w&amp;&amp;[^b]] keeps b.
+    /// </summary>
+    private CodePointSet ParseClass(bool ignoreCase, bool nested)
     {
         int start = position - 1;
         bool negate = false;
@@ -389,7 +412,7 @@ internal sealed class OnigurumaParser
             if (Next('['))
             {
                 position++;
-                items = items.Union(ParseClass(ignoreCase));
+                items = items.Union(ParseClass(ignoreCase, nested: true));
                 continue;
             }
             int itemStart = position;
@@ -409,7 +432,7 @@ internal sealed class OnigurumaParser
             items = items.Union(set);
         }
         if (intersectWith is not null) items = intersectWith.Intersect(items);
-        if (ignoreCase) items = OnigurumaClasses.CaseClosure(items);
+        if (ignoreCase && !nested) items = OnigurumaClasses.CaseClosure(items);
         return negate ? items.Negate() : items;
     }
 
