@@ -73,29 +73,24 @@ internal sealed class OnigurumaParser
         var alternatives = new List<OnigurumaNode>();
         while (true)
         {
-            alternatives.Add(ParseSequence(ref ignoreCase, ref dotAll));
+            alternatives.Add(ParseSequence(ignoreCase, dotAll));
             if (!Next('|')) break;
             position++;
         }
         return alternatives.Count == 1 ? alternatives[0] : new AlternationNode(alternatives);
     }
 
-    private OnigurumaNode ParseSequence(ref bool ignoreCase, ref bool dotAll)
+    private OnigurumaNode ParseSequence(bool ignoreCase, bool dotAll)
     {
         var items = new List<OnigurumaNode>();
         while (!AtEnd && !Next('|') && !Next(')'))
         {
             int start = position;
-            if (Next("(?") && TryParseOptionSwitch(ref ignoreCase, ref dotAll, out bool rest))
+            if (Next("(?") && TryParseOptionSwitch(ref ignoreCase, ref dotAll))
             {
-                // (?i) applies to the rest of the enclosing group, alternatives included.
-                if (rest)
-                {
-                    var remainder = ParseAlternation(ignoreCase, dotAll);
-                    items.Add(remainder);
-                    break;
-                }
-                continue;
+                // (?i) applies to the rest of the enclosing group, alternatives included: a(?i)b|c is a(?i:b|c).
+                items.Add(ParseAlternation(ignoreCase, dotAll));
+                break;
             }
             var atom = ParseAtom(ignoreCase, dotAll);
             if (atom is null) continue;
@@ -106,16 +101,14 @@ internal sealed class OnigurumaParser
         return items.Count == 1 ? items[0] : new SequenceNode(items);
     }
 
-    /// <summary>(?imx-imx) alone: true with rest set when it switches options for the rest of the group.</summary>
-    private bool TryParseOptionSwitch(ref bool ignoreCase, ref bool dotAll, out bool rest)
+    /// <summary>(?im-im) alone, which switches options for the rest of the enclosing group.</summary>
+    private bool TryParseOptionSwitch(ref bool ignoreCase, ref bool dotAll)
     {
-        rest = false;
         int at = position + 2, end = at;
         while (end < pattern.Length && pattern[end] is 'i' or 'm' or 'x' or '-') end++;
         if (end == at || end >= pattern.Length || pattern[end] != ')') return false;
         ApplyOptions(pattern[at..end], at, ref ignoreCase, ref dotAll);
         position = end + 1;
-        rest = true;
         return true;
     }
 

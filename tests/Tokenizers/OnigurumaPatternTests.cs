@@ -36,6 +36,7 @@ public sealed class OnigurumaPatternTests
     [DataRow(@"\p{N}{1,3}", "12345", "123|45")]
     [DataRow(@"[a-z&&[^c]]+", "abcd", "ab|d")]
     [DataRow(@"(?m)a.b", "a\nb", "a\nb")]
+    [DataRow(@"a(?i)b|c", "aB C c ac", "aB|ac")]
     [DataRow(@"\w+", "²a¼", "²a¼")]
     [DataRow(@"[\w]+|[^\w]+", "²a¼", "²|a|¼")]
     [DataRow(@"(?i)\p{Ll}+|(?i)[\p{Ll}]+", "aAa", "a|Aa")]
