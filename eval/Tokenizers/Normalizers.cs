@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.RegularExpressions;
 
 namespace Eval.Tokenizers;
 
@@ -73,7 +72,7 @@ public sealed record PrependNormalizer(string Prefix) : INormalizer
 }
 
 /// <summary>Replace with a literal string pattern or a regex (compiled once).</summary>
-public sealed class ReplaceNormalizer(string? literal, Regex? regex, string content) : INormalizer
+public sealed class ReplaceNormalizer(string? literal, OnigurumaPattern? regex, string content) : INormalizer
 {
     public string Normalize(string text) => regex is null ? text.Replace(literal!, content, StringComparison.Ordinal) : regex.Replace(text, content);
 }
@@ -121,13 +120,14 @@ internal static class NormalizerFactory
 /// <summary>The "pattern" objects of Replace and Split: {"String": "..."} or {"Regex": "..."}.</summary>
 internal static class Patterns
 {
-    public static (string? Literal, Regex? Regex) Read(JsonConfig pattern)
+    /// <summary>A regex is Oniguruma's, as the Rust library compiles it (<see cref="OnigurumaPattern"/>).</summary>
+    public static (string? Literal, OnigurumaPattern? Regex) Read(JsonConfig pattern)
     {
         if (pattern.String("String") is { } literal) return (literal, null);
         if (pattern.String("Regex") is { } regex)
         {
-            try { return (null, new Regex(regex, RegexOptions.Compiled | RegexOptions.CultureInvariant)); }
-            catch (ArgumentException e) { throw pattern.Error($"regex '{regex}' cannot be compiled: {e.Message}"); }
+            try { return (null, OnigurumaPattern.Compile(regex)); }
+            catch (TokenizerFormatException e) { throw pattern.Error(e.Message); }
         }
         throw pattern.Error("must be {\"String\": ...} or {\"Regex\": ...}");
     }

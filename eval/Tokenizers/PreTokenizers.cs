@@ -334,8 +334,8 @@ internal static class PreTokenizerFactory
     private static IPreTokenizer CreateSplit(JsonConfig c)
     {
         var (literal, regex) = Patterns.Read(c.Child("pattern"));
-        regex ??= new Regex(Regex.Escape(literal!), RegexOptions.Compiled);
-        return PatternPreTokenizer.RegexMatches(regex, Behavior(c, SplitBehavior.Isolated), c.Bool("invert", false));
+        if (regex is not null) return new RegexSplitPreTokenizer(regex, Behavior(c, SplitBehavior.Isolated), c.Bool("invert", false));
+        return PatternPreTokenizer.RegexMatches(new Regex(Regex.Escape(literal!), RegexOptions.Compiled), Behavior(c, SplitBehavior.Isolated), c.Bool("invert", false));
     }
 
     private static SplitBehavior Behavior(JsonConfig c, SplitBehavior fallback) =>

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using Eval.Tokenizers;
 
 namespace Eval.Tests.Tokenizers;
@@ -13,8 +14,9 @@ namespace Eval.Tests.Tokenizers;
 /// <see cref="NormalizationTablesDisagree"/> are left out: characters of Unicode 11–16 that the Rust library's
 /// normalization tables (the unicode-normalization-alignments crate, older than Unicode 15) and the ICU behind .NET
 /// decompose, compose or reorder differently. Everything else must match.
-/// Split and Replace with a user's regex are not here: the Rust library runs those through Oniguruma, whose classes
-/// (\w, \s, \p{..}) we do not reproduce yet.
+/// Split and Replace with a user's regex (<see cref="UserRegexPipelines"/>) go through our Oniguruma engine, as the
+/// Rust library's go through Oniguruma: Bloom's, DeepSeek's, Qwen2's, o200k's and GPT-4's patterns and constructs of
+/// their own (lazy and possessive quantifiers, look-around, empty matches, class intersection, (?i)).
 /// </summary>
 [TestClass]
 public sealed class ComponentCrossCheckTests
@@ -36,7 +38,47 @@ public sealed class ComponentCrossCheckTests
         ["nfkc-strip", """{"type":"Sequence","normalizers":[{"type":"NFKC"},{"type":"Strip","strip_left":true,"strip_right":true}]}""",
             """{"type":"Sequence","pretokenizers":[{"type":"Punctuation","behavior":"Removed"},{"type":"Digits","individual_digits":false}]}"""],
         ["nfkd-metaspace", """{"type":"NFKD"}""", """{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true}"""],
+        .. UserRegexPipelines(),
     ];
+
+    /// <summary>Split and Replace with user regexes, which the Rust library runs through Oniguruma (<see cref="OnigurumaPattern"/>).</summary>
+    public static IEnumerable<object[]> UserRegexPipelines() =>
+    [
+        ["regex-words", Replace(@"\s+", " "), Split(@"\w+|[^\w\s]+", "Isolated")],
+        ["regex-letters-numbers", "null", Split(@"\p{L}+|\p{N}|\d+|[^\p{L}\p{N}]", "MergedWithPrevious")],
+        ["regex-bloom", "null", Split(" ?[^(\\s|[.,!?…。，、।۔،])]+", "Isolated")],
+        ["regex-bloom-removed-inverted", "null", Split(" ?[^(\\s|[.,!?…。，、।۔،])]+", "Removed", invert: true)],
+        ["regex-deepseek-v3", "null", Sequence(
+            Split(@"\p{N}{1,3}", "Isolated"),
+            Split("[一-龥\u3040-ゟ゠-ヿ]+", "Isolated"),
+            Split(@"[!""#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+", "Isolated"))],
+        ["regex-deepseek-llm", "null", Sequence(
+            Split(@"[\r\n]", "Isolated"),
+            Split(@"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\x{1F7D}ᾀ-ᾴᾶ-ᾼ\x{1FBE}ῂ-ῄῆ-ῌῐ-\x{1FD3}ῖ-\x{1FDB}ῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\x{2126}ℨ\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+", "Isolated"),
+            Split(@"\s?[!-/:-~！-／：-～‘-‟　-。]+", "Isolated"),
+            Split(@"\s+$", "Isolated"),
+            Split("[一-龥ࠀ-一가-퟿]+", "Isolated"),
+            Split(@"\p{N}+", "Isolated"))],
+        ["regex-qwen2", "null", Split(@"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+", "Isolated")],
+        ["regex-o200k", "null", Split(@"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+", "Isolated")],
+        ["regex-gpt4-possessive", "null", Split(@"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+", "Isolated")],
+        ["regex-lazy", "null", Split(@"\p{L}+?\p{L}|\s+?|\S{2,4}?\d", "MergedWithPrevious")],
+        ["regex-lookahead-removed", "null", Split(@"\s+(?!\S)", "Removed")],
+        ["regex-lookbehind", "null", Split(@"(?<=^|\s)\p{L}+|(?<!\p{L}\p{M}*)\p{N}+|(?<=\p{Lu}\p{Ll}?)\p{P}", "MergedWithPrevious")],
+        ["regex-empty-matches", Replace(@"(?=\p{Lu})|x*", "_"), Split(@"(?<=\p{L})(?=\p{N})|(?<=.)", "MergedWithNext")],
+        ["regex-punctuation-inverted", Replace(@"^\s+|\s+$|\P{Any}", ""), Split(@"[\p{P}\p{S}&&[^\p{Sm}]]+|\h", "MergedWithNext", invert: true)],
+        ["regex-classes-contiguous", "null", Split(@"[\d\p{Nl}\p{No}]|\p{Han}|[\p{Hiragana}\p{Katakana}]|\b", "Contiguous")],
+        ["regex-case-insensitive", "null", Split(@"(?i)[a-z]+|(?i:σ|ǆ|\x{212B})|\p{^Lu}{3}|[^\p{Ll}\d]{2}", "Isolated")],
+        ["regex-case-folding", "null", Split(@"(?i)[\p{Lu}\p{Lt}]", "Isolated")],
+    ];
+
+    private static string Split(string regex, string behavior, bool invert = false) =>
+        $$"""{"type":"Split","pattern":{"Regex":{{JsonSerializer.Serialize(regex)}}},"behavior":"{{behavior}}","invert":{{(invert ? "true" : "false")}}}""";
+
+    private static string Replace(string regex, string content) =>
+        $$"""{"type":"Replace","pattern":{"Regex":{{JsonSerializer.Serialize(regex)}}},"content":{{JsonSerializer.Serialize(content)}}}""";
+
+    private static string Sequence(params string[] preTokenizers) => $$"""{"type":"Sequence","pretokenizers":[{{string.Join(",", preTokenizers)}}]}""";
 
     [TestMethod]
     [DynamicData(nameof(Pipelines))]

@@ -78,6 +78,36 @@ public static class RustTokenizersOracle
         return results;
     }
 
+    /// <summary>
+    /// Each regex as the Rust library runs a user pattern (Oniguruma) over its texts: the Replace normalizer's output
+    /// with every match replaced by U+0001, and the Split pre-tokenizer's Isolated pieces; or the library's error.
+    /// </summary>
+    public static IReadOnlyList<(string? Error, string[] Replaced, string[][] Pieces)> RunRegexes(IReadOnlyList<(string Pattern, string[] Texts)> cases)
+    {
+        EnsureInstalled();
+        var dir = SharedFixtures.TempDirectory();
+        var input = Path.Combine(dir, "input.jsonl");
+        var output = Path.Combine(dir, "output.jsonl");
+        using (var writer = new StreamWriter(input, false, new UTF8Encoding(false)))
+            foreach (var (pattern, texts) in cases)
+                writer.WriteLine(JsonSerializer.Serialize(new { pattern, texts }));
+        Run("node", ["regex_matches.mjs", input, output], TimeSpan.FromMinutes(10));
+
+        var results = new List<(string?, string[], string[][])>(cases.Count);
+        foreach (var line in File.ReadLines(output))
+        {
+            using var doc = JsonDocument.Parse(line);
+            var r = doc.RootElement;
+            var error = r.GetProperty("error");
+            results.Add((error.ValueKind == JsonValueKind.Null ? null : error.GetString(),
+                r.GetProperty("replaced").EnumerateArray().Select(e => e.GetString()!).ToArray(),
+                r.GetProperty("pieces").EnumerateArray().Select(p => p.EnumerateArray().Select(e => e.GetString()!).ToArray()).ToArray()));
+        }
+        Directory.Delete(dir, recursive: true);
+        Assert.AreEqual(cases.Count, results.Count, "the Rust oracle answered a different number of lines");
+        return results;
+    }
+
     private static void EnsureInstalled()
     {
         lock (InstallLock)
