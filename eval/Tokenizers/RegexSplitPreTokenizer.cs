@@ -7,13 +7,12 @@ namespace Eval.Tokenizers;
 /// </summary>
 public sealed class RegexSplitPreTokenizer(OnigurumaPattern pattern, SplitBehavior behavior, bool invert) : IPreTokenizer
 {
-    public IEnumerable<string> Split(string text, int sectionIndex)
+    public void Split(ReadOnlySpan<char> span, int sectionIndex, PieceList output)
     {
-        if (text.Length == 0) return [];
-        var pieces = new List<string>();
+        if (span.Length == 0) return;
+        var text = span.ToString();
         foreach (var (start, end) in Merge(Spans(text)))
-            if (end > start) pieces.Add(text[start..end]);
-        return pieces;
+            if (end > start) output.Add(span[start..end]);
     }
 
     /// <summary>Rust's find_matches: (start, end, isMatch) covering the text, then the invert flip.</summary>

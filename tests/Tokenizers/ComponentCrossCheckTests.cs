@@ -105,13 +105,7 @@ public sealed class ComponentCrossCheckTests
                 differences.Add($"normalized line {i}: {Describe(texts[i])}\n  rust {Describe(rust[i].Normalized)}\n  ours {Describe(normalized)}");
                 continue;
             }
-            string[]? pieces = null;
-            if (ours.PreTokenizer is { } ourPreTokenizer)
-            {
-                var list = new PieceList();
-                ourPreTokenizer.Split(normalized ?? texts[i], 0, list);
-                pieces = Enumerable.Range(0, list.Count).Select(k => list[k].ToString()).ToArray();
-            }
+            string[]? pieces = ours.PreTokenizer is { } ourPreTokenizer ? PreTokenizerPieces.Of(ourPreTokenizer, normalized ?? texts[i]) : null;
             if (pieces is null != rust[i].Pieces is null || pieces is not null && !pieces.SequenceEqual(rust[i].Pieces!))
                 differences.Add($"pieces line {i}: {Describe(normalized ?? texts[i])}\n  rust [{string.Join(", ", rust[i].Pieces?.Select(Describe) ?? [])}]\n" +
                                 $"  ours [{string.Join(", ", pieces?.Select(Describe) ?? [])}]");

@@ -114,7 +114,7 @@ public sealed class OnigurumaPatternTests
                 try
                 {
                     replaced = ours.Replace(texts[t], "\u0001");
-                    ourPieces = split.Split(texts[t], 0).ToArray();
+                    ourPieces = PreTokenizerPieces.Of(split, texts[t]);
                 }
                 catch (RegexBacktrackingLimitException)
                 {
@@ -181,6 +181,6 @@ public sealed class OnigurumaPatternTests
         var error = Assert.ThrowsExactly<TokenizerFormatException>(() => OnigurumaPattern.Compile(@"\k<x>"));
         StringAssert.Contains(error.Message, "\\k");
         var split = new RegexSplitPreTokenizer(OnigurumaPattern.Compile(@"\s+"), SplitBehavior.MergedWithPrevious, invert: false);
-        CollectionAssert.AreEqual(new[] { "a ", "b  ", "c" }, split.Split("a b  c", 0).ToArray());
+        CollectionAssert.AreEqual(new[] { "a ", "b  ", "c" }, PreTokenizerPieces.Of(split, "a b  c"));
     }
 }
