@@ -53,16 +53,7 @@ internal sealed class CodePointSet
     public bool Contains(int codePoint)
     {
         if ((uint)codePoint < 256) return (latin1[codePoint >> 6] & (1UL << (codePoint & 63))) != 0;
-        var span = ranges.AsSpan();
-        int low = 0, high = span.Length / 2 - 1;
-        while (low <= high)
-        {
-            int middle = (low + high) >>> 1;
-            if (codePoint < span[2 * middle]) high = middle - 1;
-            else if (codePoint > span[2 * middle + 1]) low = middle + 1;
-            else return true;
-        }
-        return false;
+        return RustUnicodeTables.Contains(ranges, codePoint);
     }
 
     public CodePointSet Union(CodePointSet other) => FromRanges(Pairs().Concat(other.Pairs()));
