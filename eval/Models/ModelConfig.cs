@@ -84,7 +84,7 @@ public sealed record ModelConfig
             VocabSize = reader.Int("vocab_size") ?? 0,
             HiddenSize = hidden,
             IntermediateSize = reader.Int("intermediate_size") ?? 0,
-            NumHiddenLayers = reader.Int("num_hidden_layers") ?? 0,
+            NumHiddenLayers = layerCount,
             NumAttentionHeads = heads,
             NumKeyValueHeads = reader.Int("num_key_value_heads") ?? heads,
             HeadDim = reader.Int("head_dim") ?? (heads > 0 ? hidden / heads : 0),

@@ -25,7 +25,7 @@ public sealed record BertNormalizer(bool CleanText, bool HandleChineseChars, boo
         {
             if (RustUnicodeTables.Contains(RustUnicodeTables.CleanTextDropped, rune.Value)) continue;
             if (rune.Value is '\t' or '\n' or '\r' || UnicodeProperties.IsWhiteSpace(rune)) builder.Append(' ');
-            else builder.Append(rune.ToString());
+            else builder.AppendRune(rune);
         }
         return builder.ToString();
     }
@@ -39,7 +39,7 @@ public sealed record BertNormalizer(bool CleanText, bool HandleChineseChars, boo
             if (IsCjkIdeograph(rune.Value))
             {
                 builder ??= new StringBuilder(text.Length + 16);
-                builder.Append(text, copied, index - copied).Append(' ').Append(rune.ToString()).Append(' ');
+                builder.Append(text, copied, index - copied).Append(' ').AppendRune(rune).Append(' ');
                 copied = index + rune.Utf16SequenceLength;
             }
             index += rune.Utf16SequenceLength;

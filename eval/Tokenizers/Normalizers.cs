@@ -39,7 +39,7 @@ public sealed record LowercaseNormalizer : INormalizer
         foreach (var rune in text.EnumerateRunes())
         {
             if (rune.Value == 0x130) builder.Append("i\u0307");
-            else builder.Append(new Rune(RustUnicodeTables.ToLower(rune.Value)).ToString());
+            else builder.AppendRune(new Rune(RustUnicodeTables.ToLower(rune.Value)));
         }
         return builder.ToString();
     }
@@ -61,7 +61,7 @@ public sealed record StripAccentsNormalizer : INormalizer
         var builder = new StringBuilder(text.Length);
         foreach (var rune in text.EnumerateRunes())
             if (!RustUnicodeTables.Contains(marks, rune.Value))
-                builder.Append(rune.ToString());
+                builder.AppendRune(rune);
         return builder.ToString();
     }
 }
@@ -130,5 +130,15 @@ internal static class Patterns
             catch (TokenizerFormatException e) { throw pattern.Error(e.Message); }
         }
         throw pattern.Error("must be {\"String\": ...} or {\"Regex\": ...}");
+    }
+}
+
+/// <summary>Appending a code point to a StringBuilder without a string per code point.</summary>
+internal static class StringBuilderRunes
+{
+    public static StringBuilder AppendRune(this StringBuilder builder, Rune rune)
+    {
+        Span<char> units = stackalloc char[2];
+        return builder.Append(units[..rune.EncodeToUtf16(units)]);
     }
 }
