@@ -22,6 +22,11 @@ internal readonly struct JsonConfig(string where, JsonElement element)
         ? element.GetProperty(name) is { ValueKind: JsonValueKind.String } v ? v.GetString() : throw Error($"has \"{name}\" that is not a string")
         : null;
 
+    /// <summary>A JSON string inside this component (a list item, an element of a pair); anything else is an error naming it.</summary>
+    public string StringIn(JsonElement value, string what) => value.ValueKind == JsonValueKind.String
+        ? value.GetString()!
+        : throw Error($"has {what} that is {value.ValueKind}, not a string");
+
     public bool Bool(string name, bool fallback) => Has(name)
         ? element.GetProperty(name).ValueKind switch
         {

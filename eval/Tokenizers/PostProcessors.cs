@@ -56,7 +56,7 @@ internal static class PostProcessorFactory
                     foreach (var p in c.Element.GetProperty("special_tokens").EnumerateObject())
                     {
                         var ids = p.Value.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-                        var tokens = p.Value.GetProperty("tokens").EnumerateArray().Select(e => e.GetString()!).ToArray();
+                        var tokens = p.Value.GetProperty("tokens").EnumerateArray().Select(e => c.StringIn(e, $"a token of special token '{p.Name}'")).ToArray();
                         specials[p.Name] = tokens.Zip(ids, (t, i) => new Token(t, i)).ToArray();
                     }
                 return new TemplatePostProcessor(Parts(c.Child("single"), specials), c.Has("pair") ? Parts(c.Child("pair"), specials) : Parts(c.Child("single"), specials));
@@ -84,8 +84,8 @@ internal static class PostProcessorFactory
     {
         var value = c.Child(name).Element;
         return value.ValueKind == System.Text.Json.JsonValueKind.Array
-            ? new Token(value[0].GetString()!, value[1].GetInt32())
-            : new Token(value.GetString()!, idOf(value.GetString()!));
+            ? new Token(c.StringIn(value[0], $"a \"{name}\" token"), value[1].GetInt32())
+            : new Token(c.StringIn(value, $"a \"{name}\" token"), idOf(c.StringIn(value, $"a \"{name}\" token")));
     }
 
     private static List<TemplatePart> Parts(JsonConfig template, Dictionary<string, Token[]> specials)
@@ -95,7 +95,7 @@ internal static class PostProcessorFactory
         {
             if (item.TryGetProperty("SpecialToken", out var special))
             {
-                var id = special.GetProperty("id").GetString()!;
+                var id = template.StringIn(special.GetProperty("id"), "a SpecialToken id");
                 parts.Add(new TemplatePart(specials.TryGetValue(id, out var tokens) ? tokens
                     : throw template.Error($"names special token '{id}' that special_tokens does not define"), 0));
             }

@@ -209,8 +209,8 @@ internal static class TokenizerModelFactory
             {
                 var vocab = Vocabulary(c);
                 var merges = c.Array("merges").Select(m => m.Element.ValueKind == JsonValueKind.Array
-                    ? (m.Element[0].GetString()!, m.Element[1].GetString()!)
-                    : m.Element.GetString()!.Split(' ', 2) is [var a, var b] ? (a, b) : throw m.Error("is not 'left right'")).ToArray();
+                    ? (m.StringIn(m.Element[0], "a left part"), m.StringIn(m.Element[1], "a right part"))
+                    : m.StringIn(m.Element, "a merge").Split(' ', 2) is [var a, var b] ? (a, b) : throw m.Error("is not 'left right'")).ToArray();
                 if (c.Has("dropout") && c.Element.GetProperty("dropout").GetDouble() > 0)
                     throw c.Error("has BPE dropout > 0, which makes tokenization random; only dropout null or 0 is supported");
                 return new BpeModel(vocab, merges, c.String("unk_token"), c.Bool("byte_fallback", false), c.Bool("fuse_unk", false),
@@ -218,7 +218,7 @@ internal static class TokenizerModelFactory
             }
             case "Unigram":
             {
-                var vocab = c.Child("vocab").Element.EnumerateArray().Select(e => (e[0].GetString()!, RustJsonNumber.Parse(e[1].GetRawText()))).ToArray();
+                var vocab = c.Child("vocab").Element.EnumerateArray().Select(e => (c.StringIn(e[0], "a piece"), RustJsonNumber.Parse(e[1].GetRawText()))).ToArray();
                 int unkId = c.Int("unk_id") ?? 0;
                 // As the Rust library: an empty vocabulary, or an unk_id outside it, is refused when loading.
                 if (vocab.Length == 0) throw c.Error("has an empty Unigram vocabulary");

@@ -168,11 +168,14 @@ public static class DatasetReaders
     private static Dictionary<string, object?> XWinogradFields(string[] cells)
     {
         var sentence = cells[3];
-        var tokens = JsonSerializer.Deserialize<string[]>(cells[4]) ?? throw new InvalidDataException("tokens cell is null");
+        var cellTokens = JsonSerializer.Deserialize<string?[]>(cells[4]) ?? throw new InvalidDataException("tokens cell is null");
+        int nullToken = Array.IndexOf(cellTokens, null);
+        if (nullToken >= 0) throw new InvalidDataException($"token {nullToken} of the tokens cell is null, not a string");
+        string[] tokens = cellTokens!;
         using var pronoun = JsonDocument.Parse(cells[5]);
         using var candidates = JsonDocument.Parse(cells[6]);
         var span = pronoun.RootElement[1];
-        int first = span[0].GetInt32(), end = span[1].GetInt32();
+        int first = SpanBound(span[0], "start"), end = SpanBound(span[1], "end");
         if (first < 0 || end > tokens.Length || first >= end) throw new InvalidDataException($"pronoun span [{first}, {end}] is outside the {tokens.Length} tokens");
         var offsets = TokenOffsets(sentence, tokens, first, end);
         int from = offsets[first].Start, to = offsets[end - 1].Start + offsets[end - 1].Length;
@@ -183,12 +186,20 @@ public static class DatasetReaders
         return new Dictionary<string, object?>
         {
             ["sentence"] = sentence[..from] + "_" + sentence[to..],
-            ["option1"] = options[0][0].GetString(),
-            ["option2"] = options[1][0].GetString(),
+            ["option1"] = CellString(options[0][0], "candidate 1"),
+            ["option2"] = CellString(options[1][0], "candidate 2"),
             ["answer"] = (correct + 1).ToString(CultureInfo.InvariantCulture),
-            ["pronoun"] = pronoun.RootElement[0].GetString(),
+            ["pronoun"] = CellString(pronoun.RootElement[0], "pronoun"),
         };
     }
+
+    private static string CellString(JsonElement value, string what) =>
+        value.ValueKind == JsonValueKind.String ? value.GetString()! : throw new InvalidDataException($"{what} is {value.ValueKind}, not a string");
+
+    private static int SpanBound(JsonElement bound, string which) =>
+        bound.ValueKind == JsonValueKind.Number && bound.TryGetInt32(out int value)
+            ? value
+            : throw new InvalidDataException($"pronoun span {which} {bound.GetRawText()} is not a 32-bit integer");
 
     /// <summary>Penn Treebank spellings the tokenizer of the authors' TSV used for characters of the sentence.</summary>
     private static readonly Dictionary<string, string[]> TokenSpellings = new()
