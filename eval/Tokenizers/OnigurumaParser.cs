@@ -36,8 +36,15 @@ internal sealed record AnchorNode(AnchorKind Kind) : OnigurumaNode;
 /// </summary>
 internal sealed class OnigurumaParser
 {
+    /// <summary>
+    /// Groups and classes nest at most this deep (Oniguruma allows 4,096): the parser, the compiler and the matcher's
+    /// look-arounds recurse once per level, and a deeper pattern would overflow a thread's stack instead of failing.
+    /// </summary>
+    public const int MaxNesting = 256;
+
     private readonly string pattern;
     private int position;
+    private int nesting;
 
     private OnigurumaParser(string pattern) => this.pattern = pattern;
 
@@ -50,7 +57,7 @@ internal sealed class OnigurumaParser
     }
 
     private TokenizerFormatException Error(string what, int? at = null) =>
-        new($"regex '{pattern}': {what} at offset {at ?? position} (Oniguruma syntax as the Rust tokenizers use it)");
+        new($"regex '{(pattern.Length <= 120 ? pattern : pattern[..120] + "…")}': {what} at offset {at ?? position} (Oniguruma syntax as the Rust tokenizers use it)");
 
     private bool AtEnd => position >= pattern.Length;
     private char Peek => pattern[position];
@@ -215,6 +222,18 @@ internal sealed class OnigurumaParser
     private OnigurumaNode? ParseGroup(bool ignoreCase, bool dotAll)
     {
         int start = position;
+        Nest(start);
+        try { return ParseGroupBody(ignoreCase, dotAll, start); }
+        finally { nesting--; }
+    }
+
+    private void Nest(int start)
+    {
+        if (++nesting > MaxNesting) throw Error($"groups or classes nested more than {MaxNesting} deep", start);
+    }
+
+    private OnigurumaNode? ParseGroupBody(bool ignoreCase, bool dotAll, int start)
+    {
         position++;
         Func<OnigurumaNode, OnigurumaNode> wrap = body => body;
         if (Next('?'))
@@ -382,6 +401,13 @@ internal sealed class OnigurumaParser
     /// (?i)[^\p{Ll}] leaves out A, (?i)[\w&amp;&amp;[^b]] keeps b.
     /// </summary>
     private CodePointSet ParseClass(bool ignoreCase, bool nested)
+    {
+        Nest(position - 1);
+        try { return ParseClassBody(ignoreCase, nested); }
+        finally { nesting--; }
+    }
+
+    private CodePointSet ParseClassBody(bool ignoreCase, bool nested)
     {
         int start = position - 1;
         bool negate = false;

@@ -13,6 +13,9 @@ public sealed class OnigurumaPattern
     /// <summary>Steps one match attempt (one start position) may take before it is refused as catastrophic backtracking.</summary>
     public const long DefaultStepBudget = 20_000_000;
 
+    /// <summary>How deep groups and classes may nest (Oniguruma allows 4,096; deeper is a TokenizerFormatException).</summary>
+    public const int MaxNesting = OnigurumaParser.MaxNesting;
+
     private readonly OnigurumaInstruction[] program;
     private readonly int registerCount;
     private readonly long stepBudget;

@@ -106,5 +106,28 @@ public sealed class TemplateTests
         StringAssert.Contains(e.Message, "default_split 'dev'");
     }
 
+    /// <summary>
+    /// YAML nested far deeper than any task file (a stack overflow in YamlDotNet's loader before: the process died) is
+    /// a TaskFileException naming the line where the limit is passed; a task at the limit still gets past the YAML.
+    /// </summary>
+    [TestMethod]
+    [DataRow("[", "]", 1)]
+    [DataRow("{a: ", "}", 1)]
+    public void DeeplyNestedYamlIsRefusedNotAStackOverflow(string open, string close, int line)
+    {
+        var file = Path.Combine(SharedFixtures.TempDirectory(), "deep.yaml");
+        string Nested(int depth) => string.Concat(Enumerable.Repeat(open, depth)) + "x" + string.Concat(Enumerable.Repeat(close, depth));
+        File.WriteAllText(file, $"task: {Nested(100_000)}\n");
+        var e = Assert.ThrowsException<TaskFileException>(() => TaskRegistry.LoadTask(file));
+        StringAssert.Contains(e.Message, $"deep.yaml:{line}: YAML nested more than {YamlNesting} levels deep");
+
+        // The root mapping is one level: the value may nest one less than the limit.
+        File.WriteAllText(file, $"task: {Nested(YamlNesting - 1)}\n");
+        e = Assert.ThrowsException<TaskFileException>(() => TaskRegistry.LoadTask(file));
+        Assert.IsFalse(e.Message.Contains("nested more than"), e.Message);
+    }
+
+    private const int YamlNesting = 64;
+
     internal static TaskRegistry Registry { get; } = TaskRegistry.Load(Path.Combine(SharedFixtures.ProjectRoot, "prompts"));
 }

@@ -175,6 +175,35 @@ public sealed class OnigurumaPatternTests
         CollectionAssert.AreEqual(new[] { "aaab" }, Matches("(a*)*b", "aaab"));
     }
 
+    /// <summary>
+    /// Nesting at the limit compiles and matches on a thread with a 1 MiB stack (less than .NET's default for new
+    /// threads); one level more, and 20,000 levels (a fuzz finding: a stack overflow), are a named error.
+    /// </summary>
+    [TestMethod]
+    [DataRow("(", ")", "aa")]
+    [DataRow("(?=", ")a", "a")]
+    [DataRow("[", "]", "a")]
+    public void NestingIsBoundedNotAStackOverflow(string open, string close, string text)
+    {
+        string Nested(int depth) => string.Concat(Enumerable.Repeat(open, depth)) + "a" + string.Concat(Enumerable.Repeat(close, depth));
+        string[]? atLimit = null;
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try { atLimit = Matches(Nested(OnigurumaPattern.MaxNesting - 1), text); }
+            catch (Exception e) { failure = e; }
+        }, maxStackSize: 1 << 20);
+        thread.Start();
+        thread.Join();
+        Assert.IsNull(failure, failure?.ToString());
+        Assert.IsTrue(atLimit!.Length > 0 && atLimit.All(m => m.Contains('a')), string.Join("|", atLimit));
+        foreach (int depth in new[] { OnigurumaPattern.MaxNesting + 1, 20_000 })
+        {
+            var error = Assert.ThrowsExactly<TokenizerFormatException>(() => OnigurumaPattern.Compile(Nested(depth)));
+            StringAssert.Contains(error.Message, $"nested more than {OnigurumaPattern.MaxNesting} deep");
+        }
+    }
+
     [TestMethod]
     public void SplitFromTokenizerJsonUsesTheEngine()
     {

@@ -1,4 +1,5 @@
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace Eval.Harness.Tasks;
@@ -16,11 +17,18 @@ internal sealed class YamlFields(string path, YamlMappingNode node)
     public string FilePath => path;
     public long Line => node.Start.Line;
 
+    /// <summary>
+    /// Task files nest a few levels. YamlDotNet's loader recurses once per level, so a deeper file would overflow the
+    /// stack: its events are counted first (the event parser does not recurse) and it is refused past this depth.
+    /// </summary>
+    public const int MaxNesting = 64;
+
     public static YamlFields Load(string path)
     {
         var stream = new YamlStream();
         try
         {
+            RejectDeepNesting(path);
             using var reader = new StreamReader(path);
             stream.Load(reader);
         }
@@ -36,6 +44,19 @@ internal sealed class YamlFields(string path, YamlMappingNode node)
         if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
             throw new TaskFileException(path, 1, "expected one YAML document holding a mapping");
         return new YamlFields(path, root);
+    }
+
+    private static void RejectDeepNesting(string path)
+    {
+        using var reader = new StreamReader(path);
+        var parser = new Parser(reader);
+        int depth = 0;
+        while (parser.MoveNext())
+        {
+            if (parser.Current is MappingStart or SequenceStart && ++depth > MaxNesting)
+                throw new TaskFileException(path, parser.Current.Start.Line, $"YAML nested more than {MaxNesting} levels deep");
+            if (parser.Current is MappingEnd or SequenceEnd) depth--;
+        }
     }
 
     public IEnumerable<string> Keys => node.Children.Keys.Select(KeyText);
