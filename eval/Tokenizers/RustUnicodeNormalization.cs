@@ -1,6 +1,6 @@
 using System.Buffers;
-using System.Collections.Frozen;
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -23,6 +23,7 @@ internal static class RustUnicodeNormalization
     // Properties of a code point: the combining class in the low byte, these flags in the high byte.
     private const int CanonicalDecomposes = 1 << 8, CompatibilityDecomposes = 1 << 9, ComposesWithPrevious = 1 << 10,
         KeptByNfd = 1 << 11, KeptByNfkd = 1 << 12, KeptByNfc = 1 << 13, KeptByNfkc = 1 << 14;
+    private const int Composite = 1 << 15; // while the table is built: a primary composite (NFC keeps it)
 
     private static readonly PropertyTable Properties = PropertyTable.Build();
 
@@ -54,7 +55,8 @@ internal static class RustUnicodeNormalization
         {
             Decompose(text.AsSpan(start), compatibility, ref buffer);
             int count = compose ? Compose(buffer.Items, buffer.Count) : buffer.Count;
-            return ToText(text.AsSpan(0, start), buffer.Items.AsSpan(0, count));
+            var normalized = buffer.Items.AsSpan(0, count);
+            return SameText(normalized, text.AsSpan(start)) ? text : ToText(text.AsSpan(0, start), normalized);
         }
         finally { buffer.Return(); }
     }
@@ -139,6 +141,21 @@ internal static class RustUnicodeNormalization
         return written;
     }
 
+    /// <summary>Whether the code points are the text's (then the text itself is the answer, not a copy).</summary>
+    private static bool SameText(ReadOnlySpan<int> codePoints, ReadOnlySpan<char> text)
+    {
+        int at = 0;
+        foreach (int codePoint in codePoints)
+        {
+            if (codePoint < 0x10000)
+            {
+                if (at >= text.Length || text[at++] != codePoint) return false;
+            }
+            else if (at + 1 >= text.Length || text[at++] != (char)(0xD7C0 + (codePoint >> 10)) || text[at++] != (char)(0xDC00 | (codePoint & 0x3FF))) return false;
+        }
+        return at == text.Length;
+    }
+
     private static string ToText(ReadOnlySpan<char> prefix, ReadOnlySpan<int> codePoints)
     {
         int length = prefix.Length;
@@ -187,27 +204,30 @@ internal static class RustUnicodeNormalization
         private readonly ImmutableArray<ushort> blockOf;
         private readonly ImmutableArray<ushort> blocks;
         private readonly ImmutableArray<int> decompositionData;
-        private readonly FrozenDictionary<int, int> canonical, compatibility; // code point → start << 5 | length
-        private readonly FrozenDictionary<long, int> compositions; // first << 21 | second → composite
+        private readonly SortedMap<int> canonical, compatibility; // code point → start << 5 | length in decompositionData
+        private readonly SortedMap<long> compositions; // first << 21 | second → composite
 
         public char LowestNotKeptByNfd { get; }
         public char LowestNotKeptByNfkd { get; }
         public char LowestNotKeptByNfc { get; }
         public char LowestNotKeptByNfkc { get; }
 
-        private PropertyTable(ushort[] values, List<int> decompositionData, Dictionary<int, int> canonical, Dictionary<int, int> compatibility,
-            Dictionary<long, int> compositions)
+        private PropertyTable(ushort[] values, List<int> decompositionData, SortedMap<int> canonical, SortedMap<int> compatibility,
+            SortedMap<long> compositions)
         {
             var blockIndex = new Dictionary<string, ushort>();
+            var uniformBlockIndex = new Dictionary<ushort, ushort>(); // blocks of one value (most of the planes): no key string
             var blockOf = new ushort[values.Length >> BlockShift];
             var blocks = new List<ushort>();
             for (int block = 0; block < blockOf.Length; block++)
             {
                 var content = values.AsSpan(block << BlockShift, BlockSize);
-                var key = new string(MemoryMarshal.Cast<ushort, char>(content));
-                if (!blockIndex.TryGetValue(key, out var shared))
+                bool uniform = content.IndexOfAnyExcept(content[0]) < 0;
+                var key = uniform ? null : new string(MemoryMarshal.Cast<ushort, char>(content));
+                if (uniform ? !uniformBlockIndex.TryGetValue(content[0], out var shared) : !blockIndex.TryGetValue(key!, out shared))
                 {
-                    blockIndex[key] = shared = (ushort)(blocks.Count >> BlockShift);
+                    shared = (ushort)(blocks.Count >> BlockShift);
+                    if (uniform) uniformBlockIndex[content[0]] = shared; else blockIndex[key!] = shared;
                     blocks.AddRange(content);
                 }
                 blockOf[block] = shared;
@@ -215,9 +235,9 @@ internal static class RustUnicodeNormalization
             this.blockOf = ImmutableCollectionsMarshal.AsImmutableArray(blockOf);
             this.blocks = [.. blocks];
             this.decompositionData = [.. decompositionData];
-            this.canonical = canonical.ToFrozenDictionary();
-            this.compatibility = compatibility.ToFrozenDictionary();
-            this.compositions = compositions.ToFrozenDictionary();
+            this.canonical = canonical;
+            this.compatibility = compatibility;
+            this.compositions = compositions;
             LowestNotKeptByNfd = Lowest(values, KeptByNfd);
             LowestNotKeptByNfkd = Lowest(values, KeptByNfkd);
             LowestNotKeptByNfc = Lowest(values, KeptByNfc);
@@ -234,9 +254,9 @@ internal static class RustUnicodeNormalization
         /// <summary>The combining class (low byte) and flags of a code point (a lone surrogate's are its own).</summary>
         public int this[int codePoint] => blocks[blockOf[codePoint >> BlockShift] << BlockShift | codePoint & (BlockSize - 1)];
 
-        public ReadOnlySpan<int> CanonicalDecomposition(int codePoint) => Slice(canonical[codePoint]);
+        public ReadOnlySpan<int> CanonicalDecomposition(int codePoint) => Slice(canonical.Find(codePoint));
 
-        public ReadOnlySpan<int> CompatibilityDecomposition(int codePoint) => Slice(compatibility[codePoint]);
+        public ReadOnlySpan<int> CompatibilityDecomposition(int codePoint) => Slice(compatibility.Find(codePoint));
 
         private ReadOnlySpan<int> Slice(int packed) => decompositionData.AsSpan().Slice(packed >> 5, packed & 31);
 
@@ -247,9 +267,10 @@ internal static class RustUnicodeNormalization
                 return SBase + ((first - LBase) * VCount + second - VBase) * TCount;
             if (first - SBase is >= 0 and < SCount && (first - SBase) % TCount == 0 && second - TBase is > 0 and < TCount)
                 return first + second - TBase;
-            return compositions.TryGetValue((long)first << 21 | (uint)second, out int composite) ? composite : -1;
+            return compositions.Find((long)first << 21 | (uint)second);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // run once, over every code point: straight to optimized code
         public static PropertyTable Build()
         {
             var values = new ushort[0x110000];
@@ -258,20 +279,20 @@ internal static class RustUnicodeNormalization
                 for (int c = classes[i]; c <= classes[i + 1]; c++) values[c] = (ushort)classes[i + 2];
 
             var data = new List<int>();
-            var canonical = new Dictionary<int, int>();
-            var compatibility = new Dictionary<int, int>();
+            List<int> canonicalKeys = [], canonicalSlices = [], compatibilityKeys = [], compatibilitySlices = [];
             for (int part = 0; part < RustNormalizationTables.CanonicalDecompositionsParts; part++)
-                Read(RustNormalizationTables.CanonicalDecompositions(part), data, canonical, values, CanonicalDecomposes);
+                Read(RustNormalizationTables.CanonicalDecompositions(part), data, canonicalKeys, canonicalSlices, values, CanonicalDecomposes);
             for (int part = 0; part < RustNormalizationTables.CompatibilityDecompositionsParts; part++)
-                Read(RustNormalizationTables.CompatibilityDecompositions(part), data, compatibility, values, CompatibilityDecomposes);
+                Read(RustNormalizationTables.CompatibilityDecompositions(part), data, compatibilityKeys, compatibilitySlices, values, CompatibilityDecomposes);
 
-            var compositions = new Dictionary<long, int>();
-            var composites = new HashSet<int>();
             var pairs = RustNormalizationTables.Compositions;
+            var compositionKeys = new long[pairs.Length / 3];
+            var composites = new int[pairs.Length / 3];
             for (int i = 0; i < pairs.Length; i += 3)
             {
-                compositions[(long)pairs[i] << 21 | (uint)pairs[i + 1]] = pairs[i + 2];
-                composites.Add(pairs[i + 2]);
+                compositionKeys[i / 3] = (long)pairs[i] << 21 | (uint)pairs[i + 1];
+                composites[i / 3] = pairs[i + 2];
+                values[pairs[i + 2]] |= Composite;
                 values[pairs[i + 1]] |= ComposesWithPrevious;
             }
             for (int c = VBase; c < VBase + VCount; c++) values[c] |= ComposesWithPrevious;
@@ -281,29 +302,50 @@ internal static class RustUnicodeNormalization
             for (int c = 0; c < values.Length; c++)
             {
                 int v = values[c];
-                if ((byte)v != 0) continue;
-                bool canonicallyKept = (v & CanonicalDecomposes) == 0, compatiblyKept = (v & CompatibilityDecomposes) == 0;
-                bool recomposes = canonicallyKept || composites.Contains(c) || c - SBase is >= 0 and < SCount;
-                bool joinsNothing = (v & ComposesWithPrevious) == 0;
-                if (canonicallyKept) v |= KeptByNfd;
-                if (canonicallyKept && compatiblyKept) v |= KeptByNfkd;
-                if (recomposes && joinsNothing) v |= KeptByNfc;
-                if (recomposes && joinsNothing && compatiblyKept) v |= KeptByNfkc;
-                values[c] = (ushort)v;
+                if ((byte)v == 0)
+                {
+                    bool canonicallyKept = (v & CanonicalDecomposes) == 0, compatiblyKept = (v & CompatibilityDecomposes) == 0;
+                    bool recomposes = canonicallyKept || (v & Composite) != 0 || c - SBase is >= 0 and < SCount;
+                    bool joinsNothing = (v & ComposesWithPrevious) == 0;
+                    if (canonicallyKept) v |= KeptByNfd;
+                    if (canonicallyKept && compatiblyKept) v |= KeptByNfkd;
+                    if (recomposes && joinsNothing) v |= KeptByNfc;
+                    if (recomposes && joinsNothing && compatiblyKept) v |= KeptByNfkc;
+                }
+                values[c] = (ushort)(v & ~Composite);
             }
             // Surrogate code units are never kept: the scan stops at them and the slow path reads pairs.
             for (int c = 0xD800; c <= 0xDFFF; c++) values[c] &= unchecked((ushort)~(KeptByNfd | KeptByNfkd | KeptByNfc | KeptByNfkc));
-            return new PropertyTable(values, data, canonical, compatibility, compositions);
+            return new PropertyTable(values, data, new SortedMap<int>([.. canonicalKeys], [.. canonicalSlices]),
+                new SortedMap<int>([.. compatibilityKeys], [.. compatibilitySlices]), new SortedMap<long>(compositionKeys, composites));
         }
 
-        private static void Read(ReadOnlySpan<int> entries, List<int> data, Dictionary<int, int> index, ushort[] values, int flag)
+        private static void Read(ReadOnlySpan<int> entries, List<int> data, List<int> keys, List<int> slices, ushort[] values, int flag)
         {
             for (int i = 0; i < entries.Length; i += 2 + entries[i + 1])
             {
-                index[entries[i]] = data.Count << 5 | entries[i + 1];
+                keys.Add(entries[i]);
+                slices.Add(data.Count << 5 | entries[i + 1]);
                 foreach (int c in entries.Slice(i + 2, entries[i + 1])) data.Add(c);
                 values[entries[i]] |= (ushort)flag;
             }
         }
+    }
+
+    /// <summary>Keys and their values, sorted by key (taken as given when ascending), found by binary search.</summary>
+    private sealed class SortedMap<TKey> where TKey : IComparable<TKey>
+    {
+        private readonly ImmutableArray<TKey> keys;
+        private readonly ImmutableArray<int> values;
+
+        public SortedMap(TKey[] keys, int[] values)
+        {
+            Array.Sort(keys, values);
+            this.keys = ImmutableCollectionsMarshal.AsImmutableArray(keys);
+            this.values = ImmutableCollectionsMarshal.AsImmutableArray(values);
+        }
+
+        /// <summary>The value of the key, or -1.</summary>
+        public int Find(TKey key) => keys.AsSpan().BinarySearch(key) is var index and >= 0 ? values[index] : -1;
     }
 }

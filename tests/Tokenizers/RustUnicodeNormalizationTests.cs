@@ -20,7 +20,7 @@ public sealed class RustUnicodeNormalizationTests
     [
         "", "plain ASCII text", "Café déjà vu", "e\u0301", "\u00E9", "a\u0301\u0323", "a\u0323\u0301", "e\u0302\u0301\u0327",
         "a\u0315\u0300\u05AE\u0301\u0316", "\u05D1\u05B0\u05B1\u0591\u05C1\u05BC", "x\u0345\u0301\u0334\u0308\u0327", // several classes reordered
-        "a\u0301\u0301", "a\u0300\u0301", "a\u0323\u0302", "a\u05B0\u0301", "\u0301a", "\u0301\u0301e",               // blocking, leading marks
+        "a\u0301\u0301", "a\u0300\u0301", "a\u0310\u0301", "a\u0334\u0338\u0301", "a\u0323\u0302", "a\u05B0\u0301", "\u0301a", "\u0301\u0301e",               // blocking, leading marks
         "\u0B47\u0B3E", "\u0B47\u0334\u0B3E", "\u0B47\u0B3E\u0B57", "\u09C7\u09BE\u09D7", "\u0DD9\u0DCF\u0DCA",          // starters composing
         "\u1100\u1161", "\u1100\u1161\u11A8", "\uAC00\u11A8", "\uAC01\u11A8", "\u1100\u1161\u11A7", "\uAC00\u11A7",      // Hangul
         "\uD4DB", "\uD7A3", "한국어 텍스트", "\u1112\u1175\u11C2\u0301", "\u1100\u0301\u1161",
