@@ -8,7 +8,7 @@ namespace Eval.Tokenizers;
 
 /// <summary>
 /// The Unicode normalization forms NFC, NFD, NFKC and NFKD as Hugging Face's Rust tokenizers compute them (the
-/// unicode-normalization-alignments crate), from its data (<see cref="RustNormalizationTables"/>), not the machine's
+/// unicode-normalization-alignments crate, Unicode 9.0), from its data (<see cref="RustNormalizationTables"/>), not the machine's
 /// ICU, whose Unicode is newer: full decomposition (canonical, or compatibility too), canonical ordering of each run of
 /// non-starters (stable, by combining class), then for NFC and NFKC canonical composition with blocking; Hangul by the
 /// algorithm. Works by code point; a lone surrogate or a noncharacter (U+FFFE) is a starter that nothing changes.
@@ -55,22 +55,31 @@ internal static class RustUnicodeNormalization
         {
             Decompose(text.AsSpan(start), compatibility, ref buffer);
             int count = compose ? Compose(buffer.Items, buffer.Count) : buffer.Count;
-            var normalized = buffer.Items.AsSpan(0, count);
-            return SameText(normalized, text.AsSpan(start)) ? text : ToText(text.AsSpan(0, start), normalized);
+            return SameText(buffer.Items.AsSpan(0, count), text.AsSpan(start)) ? text : ToText(text, start, buffer.Items, count);
         }
         finally { buffer.Return(); }
     }
 
-    /// <summary>The full decomposition of each code point, each run of non-starters put in canonical order.</summary>
+    /// <summary>
+    /// The full decomposition of each code point, each run of non-starters put in canonical order. A code point that
+    /// NFD (NFKD) keeps is a starter without a decomposition: it goes in as it is. (One that NFC keeps may decompose:
+    /// ù before U+0323 becomes u, U+0323, U+0300, then ụ and U+0300.)
+    /// </summary>
     private static void Decompose(ReadOnlySpan<char> text, bool compatibility, ref CodePointBuffer buffer)
     {
-        int runStart = -1;
+        int runStart = -1, kept = compatibility ? KeptByNfkd : KeptByNfd;
         for (int i = 0; i < text.Length; i++)
         {
             int codePoint = text[i];
             if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
                 codePoint = char.ConvertToUtf32(text[i], text[++i]);
             int properties = Properties[codePoint];
+            if ((properties & kept) != 0)
+            {
+                if (runStart >= 0) EndRun(ref runStart, buffer);
+                buffer.Add(codePoint);
+                continue;
+            }
             if (codePoint - SBase is >= 0 and < SCount)
             {
                 int index = codePoint - SBase;
@@ -156,22 +165,25 @@ internal static class RustUnicodeNormalization
         return at == text.Length;
     }
 
-    private static string ToText(ReadOnlySpan<char> prefix, ReadOnlySpan<int> codePoints)
+    /// <summary>The text up to start, then the code points (the first count of them) as UTF-16.</summary>
+    private static string ToText(string text, int start, int[] codePoints, int count)
     {
-        int length = prefix.Length;
-        foreach (int codePoint in codePoints) length += codePoint >= 0x10000 ? 2 : 1;
-        var builder = new StringBuilder(length);
-        builder.Append(prefix);
-        foreach (int codePoint in codePoints)
+        int length = start;
+        foreach (int codePoint in codePoints.AsSpan(0, count)) length += codePoint >= 0x10000 ? 2 : 1;
+        return string.Create(length, (text, start, codePoints, count), static (chars, state) =>
         {
-            if (codePoint >= 0x10000)
+            state.text.AsSpan(0, state.start).CopyTo(chars);
+            int at = state.start;
+            foreach (int codePoint in state.codePoints.AsSpan(0, state.count))
             {
-                builder.Append((char)(0xD7C0 + (codePoint >> 10)));
-                builder.Append((char)(0xDC00 | (codePoint & 0x3FF)));
+                if (codePoint >= 0x10000)
+                {
+                    chars[at++] = (char)(0xD7C0 + (codePoint >> 10));
+                    chars[at++] = (char)(0xDC00 | (codePoint & 0x3FF));
+                }
+                else chars[at++] = (char)codePoint;
             }
-            else builder.Append((char)codePoint);
-        }
-        return builder.ToString();
+        });
     }
 
     /// <summary>A growing buffer of code points rented from the shared pool.</summary>

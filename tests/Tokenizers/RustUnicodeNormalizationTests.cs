@@ -24,7 +24,7 @@ public sealed class RustUnicodeNormalizationTests
         "\u0B47\u0B3E", "\u0B47\u0334\u0B3E", "\u0B47\u0B3E\u0B57", "\u09C7\u09BE\u09D7", "\u0DD9\u0DCF\u0DCA",          // starters composing
         "\u1100\u1161", "\u1100\u1161\u11A8", "\uAC00\u11A8", "\uAC01\u11A8", "\u1100\u1161\u11A7", "\uAC00\u11A7",      // Hangul
         "\uD4DB", "\uD7A3", "한국어 텍스트", "\u1112\u1175\u11C2\u0301", "\u1100\u0301\u1161",
-        "\uFB01", "\u2474\u00BD\u2126\u212B\u1E9B\u0323", "\uFDFA", "\u3307", "\u0344\u0F73\u0F75\u0F81", "\u0958\u2ADC",  // compatibility, exclusions
+        "\u00F9\u0323", "\u00E0\u05B0\u0323\u0301", "\uFB01", "\u2474\u00BD\u2126\u212B\u1E9B\u0323", "\uFDFA", "\u3307", "\u0344\u0F73\u0F75\u0F81", "\u0958\u2ADC",  // compatibility, exclusions
         "\U0001D15E\U0001D160", "\U0001D1BB\U0001D1C0", "\u0F71\u0F72\u0F74", "\u3099\u304B\u3099\u30AB\u309A",
         "a\uFFFEb\u0301\uFFFE\u0301", "\uFFFF\u0301", "\U0010FFFF\u0301", "\U0001E000", "a\U0001E000\u0316", "\U0001E030", "\U00011935\U00011930",
         "\u32FF", "\u1DFA", "\uAB69", "\u0880\u0898", "\U0001F16C", "\u1AC0\u1AC1", "\uA7F2", "\U00010780", "\U00010F46", "\U0001E4EC",
