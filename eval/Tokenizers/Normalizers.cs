@@ -13,16 +13,10 @@ public sealed record UnicodeNormalizer(NormalizationForm Form) : INormalizer
     public string Normalize(string text) => Apply(text, Form);
 
     /// <summary>
-    /// The Unicode normalization form of text. Text below U+0300 (where the combining marks begin) is already in NFC.
-    /// .NET refuses the noncharacter U+FFFE, which the Rust library passes through; it has no decomposition and
-    /// combining class 0, so nothing composes or reorders across it and the parts between are normalized on their own.
+    /// The Unicode normalization form of text as the Rust library computes it, with its (older) Unicode data rather than
+    /// the machine's ICU (<see cref="RustUnicodeNormalization"/>); the text itself when the form changes nothing.
     /// </summary>
-    internal static string Apply(string text, NormalizationForm form)
-    {
-        if (form == NormalizationForm.FormC && !text.AsSpan().ContainsAnyInRange('\u0300', char.MaxValue)) return text;
-        if (text.Contains('\uFFFE')) return string.Join('\uFFFE', text.Split('\uFFFE').Select(part => Apply(part, form)));
-        return text.IsNormalized(form) ? text : text.Normalize(form);
-    }
+    internal static string Apply(string text, NormalizationForm form) => RustUnicodeNormalization.Normalize(text, form);
 }
 
 public sealed record LowercaseNormalizer : INormalizer

@@ -108,6 +108,13 @@ public static class RustTokenizersOracle
         return results;
     }
 
+    /// <summary>Runs the generator of the normalization tables (normalization_tables.mjs) into the folder.</summary>
+    public static void WriteNormalizationTables(string directory)
+    {
+        EnsureInstalled();
+        Run("node", ["normalization_tables.mjs", directory], TimeSpan.FromMinutes(10));
+    }
+
     private static void EnsureInstalled()
     {
         lock (InstallLock)
