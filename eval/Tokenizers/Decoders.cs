@@ -28,9 +28,11 @@ public sealed class MetaspaceDecoder(string replacement, bool stripLeading) : ID
     }).ToList();
 }
 
-public sealed class ReplaceDecoder(string pattern, string content) : IDecoder
+/// <summary>Replaces a String (or Regex) pattern in each token, as the Replace normalizer does in the text.</summary>
+public sealed class ReplaceDecoder(string? literal, OnigurumaPattern? regex, string content) : IDecoder
 {
-    public List<string> Decode(List<string> tokens) => tokens.Select(t => t.Replace(pattern, content, StringComparison.Ordinal)).ToList();
+    public List<string> Decode(List<string> tokens) =>
+        tokens.Select(t => regex is null ? t.Replace(literal!, content, StringComparison.Ordinal) : regex.Replace(t, content)).ToList();
 }
 
 /// <summary>Runs of &lt;0xXX&gt; tokens become the UTF-8 text they spell (invalid bytes → U+FFFD each).</summary>
@@ -117,7 +119,7 @@ internal static class DecoderFactory
         "ByteLevel" => new ByteLevelDecoder(),
         "Metaspace" => new MetaspaceDecoder(c.String("replacement") ?? "\u2581",
             c.String("prepend_scheme") is { } s ? s != "never" : c.Bool("add_prefix_space", true)),
-        "Replace" => new ReplaceDecoder(c.Child("pattern").String("String") ?? throw c.Error("Replace decoder needs a String pattern"), c.String("content") ?? ""),
+        "Replace" => CreateReplace(c),
         "ByteFallback" => new ByteFallbackDecoder(),
         "Fuse" => new FuseDecoder(),
         "Strip" => new StripDecoder(c.String("content") ?? " ", c.Int("start") ?? 0, c.Int("stop") ?? 0),
@@ -125,4 +127,10 @@ internal static class DecoderFactory
         "Sequence" => new SequenceDecoder(c.Array("decoders").Select(Create).ToArray()),
         _ => throw c.Unsupported("decoder", "ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip, WordPiece, Sequence"),
     };
+
+    private static ReplaceDecoder CreateReplace(JsonConfig c)
+    {
+        var (literal, regex) = Patterns.Read(c.Child("pattern"));
+        return new ReplaceDecoder(literal, regex, c.String("content") ?? "");
+    }
 }

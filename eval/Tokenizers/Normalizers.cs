@@ -117,7 +117,8 @@ internal static class Patterns
     /// <summary>A regex is Oniguruma's, as the Rust library compiles it (<see cref="OnigurumaPattern"/>).</summary>
     public static (string? Literal, OnigurumaPattern? Regex) Read(JsonConfig pattern)
     {
-        if (pattern.String("String") is { } literal) return (literal, null);
+        // The library escapes a String into a regex: an empty one matches the empty string at every code point boundary.
+        if (pattern.String("String") is { } literal) return literal.Length > 0 ? (literal, null) : (null, OnigurumaPattern.Compile(""));
         if (pattern.String("Regex") is { } regex)
         {
             try { return (null, OnigurumaPattern.Compile(regex)); }

@@ -61,6 +61,9 @@ public sealed class ComponentCrossCheckTests
         ["regex-classes-contiguous", "null", Split(@"[\d\p{Nl}\p{No}]|\p{Han}|[\p{Hiragana}\p{Katakana}]|\b", "Contiguous")],
         ["regex-case-insensitive", "null", Split(@"(?i)[a-z]+|(?i:σ|ǆ|\x{212B})|\p{^Lu}{3}|[^\p{Ll}\d]{2}", "Isolated")],
         ["regex-case-folding", "null", Split(@"(?i)[\p{Lu}\p{Lt}]", "Isolated")],
+        ["string-empty", """{"type":"Replace","pattern":{"String":""},"content":"_"}""", """{"type":"Split","pattern":{"String":""},"behavior":"MergedWithNext","invert":false}"""],
+        ["string-empty-inverted", """{"type":"Replace","pattern":{"String":"a"},"content":""}""", """{"type":"Split","pattern":{"String":""},"behavior":"Removed","invert":true}"""],
+        ["string-literal", """{"type":"Replace","pattern":{"String":"ab"},"content":"x"}""", """{"type":"Split","pattern":{"String":" "},"behavior":"Contiguous","invert":false}"""],
     ];
 
     private static string Split(string regex, string behavior, bool invert = false) =>
@@ -105,10 +108,13 @@ public sealed class ComponentCrossCheckTests
     /// <summary>
     /// A whole BERT-uncased tokenizer (BertNormalizer, BertPreTokenizer, WordPiece, [CLS] $A [SEP], special added
     /// tokens) with a vocabulary of every character, its ## form and the short words of the texts: ids and decoding
-    /// equal the Rust library's, with and without special tokens.
+    /// equal the Rust library's, with and without special tokens. Decoded by WordPiece's decoder, and by Replace decoders
+    /// with an empty String (it matches at every code point boundary of each token), a literal and a regex.
     /// </summary>
     [TestMethod]
-    public void BertUncasedTokenizerMatchesTheRustLibrary()
+    [DataRow("""{"type":"WordPiece","prefix":"##","cleanup":true}""")]
+    [DataRow("""{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"##"},"content":""},{"type":"Replace","pattern":{"String":""},"content":"_"},{"type":"Replace","pattern":{"Regex":"_\\p{L}_|\\s"},"content":"|"}]}""")]
+    public void BertUncasedTokenizerMatchesTheRustLibrary(string decoder)
     {
         var texts = Texts().Take(1000).ToList();
         var pieces = new SortedSet<string>(StringComparer.Ordinal);
@@ -134,7 +140,7 @@ public sealed class ComponentCrossCheckTests
                  "pair":[{"SpecialToken":{"id":"[CLS]","type_id":0}},{"Sequence":{"id":"A","type_id":0}},{"SpecialToken":{"id":"[SEP]","type_id":0}},{"Sequence":{"id":"B","type_id":1}},{"SpecialToken":{"id":"[SEP]","type_id":1}}],
                  "special_tokens":{"[CLS]":{"id":"[CLS]","ids":[2],"tokens":["[CLS]"]},"[SEP]":{"id":"[SEP]","ids":[3],"tokens":["[SEP]"]}}}
                 """),
-            ["decoder"] = System.Text.Json.Nodes.JsonNode.Parse("""{"type":"WordPiece","prefix":"##","cleanup":true}"""),
+            ["decoder"] = System.Text.Json.Nodes.JsonNode.Parse(decoder),
             ["model"] = new System.Text.Json.Nodes.JsonObject
             {
                 ["type"] = "WordPiece", ["unk_token"] = "[UNK]", ["continuing_subword_prefix"] = "##", ["max_input_chars_per_word"] = 100,
