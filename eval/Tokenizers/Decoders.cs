@@ -117,12 +117,12 @@ internal static class DecoderFactory
     public static IDecoder Create(JsonConfig c) => c.Type switch
     {
         "ByteLevel" => new ByteLevelDecoder(),
-        "Metaspace" => new MetaspaceDecoder(c.String("replacement") ?? "\u2581",
+        "Metaspace" => new MetaspaceDecoder(c.Char("replacement", "\u2581"),
             c.String("prepend_scheme") is { } s ? s != "never" : c.Bool("add_prefix_space", true)),
         "Replace" => CreateReplace(c),
         "ByteFallback" => new ByteFallbackDecoder(),
         "Fuse" => new FuseDecoder(),
-        "Strip" => new StripDecoder(c.String("content") ?? " ", c.Int("start") ?? 0, c.Int("stop") ?? 0),
+        "Strip" => new StripDecoder(c.Char("content", " "), c.Count("start", 0), c.Count("stop", 0)),
         "WordPiece" => new WordPieceDecoder(c.String("prefix") ?? "##", c.Bool("cleanup", true)),
         "Sequence" => new SequenceDecoder(c.Array("decoders").Select(Create).ToArray()),
         _ => throw c.Unsupported("decoder", "ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip, WordPiece, Sequence"),

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 
 namespace Eval.Tokenizers;
@@ -21,6 +22,20 @@ internal readonly struct JsonConfig(string where, JsonElement element)
     public string? String(string name) => Has(name)
         ? element.GetProperty(name) is { ValueKind: JsonValueKind.String } v ? v.GetString() : throw Error($"has \"{name}\" that is not a string")
         : null;
+
+    /// <summary>A string of exactly one code point (a Rust `char`), or the fallback when absent; anything else is an error.</summary>
+    public string Char(string name, string fallback)
+    {
+        var value = String(name) ?? fallback;
+        return value.EnumerateRunes().Count() == 1 && Rune.DecodeFromUtf16(value, out _, out _) == System.Buffers.OperationStatus.Done
+            ? value
+            : throw Error($"has \"{name}\" '{value}' that is not one character");
+    }
+
+    /// <summary>A non-negative 32-bit integer (a Rust `usize` we can index with), or the fallback when absent.</summary>
+    public int Count(string name, int fallback) => Int(name) is { } value
+        ? value >= 0 ? value : throw Error($"has \"{name}\" {value} that is negative")
+        : fallback;
 
     /// <summary>A JSON string inside this component (a list item, an element of a pair); anything else is an error naming it.</summary>
     public string StringIn(JsonElement value, string what) => value.ValueKind == JsonValueKind.String

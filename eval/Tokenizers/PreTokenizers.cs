@@ -318,7 +318,7 @@ internal static class PreTokenizerFactory
     public static IPreTokenizer Create(JsonConfig c) => c.Type switch
     {
         "ByteLevel" => new ByteLevelPreTokenizer(c.Bool("add_prefix_space", false), c.Bool("use_regex", true)),
-        "Metaspace" => new MetaspacePreTokenizer(c.String("replacement") ?? "\u2581", Scheme(c), c.Bool("split", true)),
+        "Metaspace" => new MetaspacePreTokenizer(c.Char("replacement", "\u2581"), Scheme(c), c.Bool("split", true)),
         "Whitespace" => CodePointRunsPreTokenizer.Whitespace,
         "WhitespaceSplit" => CodePointRunsPreTokenizer.WhitespaceSplit,
         "Digits" => PatternPreTokenizer.EachCodePoint(UnicodeProperties.IsNumeric,

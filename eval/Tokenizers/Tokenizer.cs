@@ -231,7 +231,7 @@ internal static class TokenizerModelFactory
                 var unk = c.String("unk_token") ?? "[UNK]";
                 // Every word it cannot split becomes the unknown token, so that token must have an id.
                 if (!vocab.ContainsKey(unk)) throw c.Error($"has unk_token '{unk}', which is not in its vocabulary");
-                return new WordPieceModel(vocab, unk, c.String("continuing_subword_prefix") ?? "##", c.Int("max_input_chars_per_word") ?? 100);
+                return new WordPieceModel(vocab, unk, c.String("continuing_subword_prefix") ?? "##", c.Count("max_input_chars_per_word", 100));
             }
             default:
                 throw c.Unsupported("model", "BPE, Unigram, WordPiece");

@@ -108,6 +108,24 @@ public static class RustTokenizersOracle
         return results;
     }
 
+    /// <summary>Loads each tokenizer.json with the library: null where it loads, else the library's error message.</summary>
+    public static IReadOnlyList<string?> LoadErrors(IReadOnlyList<string> tokenizerJsonPaths)
+    {
+        EnsureInstalled();
+        var dir = SharedFixtures.TempDirectory();
+        var output = Path.Combine(dir, "output.jsonl");
+        Run("node", ["load.mjs", output, .. tokenizerJsonPaths], TimeSpan.FromMinutes(2));
+        var results = File.ReadLines(output).Select(line =>
+        {
+            using var doc = JsonDocument.Parse(line);
+            var error = doc.RootElement.GetProperty("error");
+            return error.ValueKind == JsonValueKind.Null ? null : error.GetString();
+        }).ToList();
+        Directory.Delete(dir, recursive: true);
+        Assert.AreEqual(tokenizerJsonPaths.Count, results.Count, "the Rust oracle answered a different number of lines");
+        return results;
+    }
+
     /// <summary>Runs the generator of the normalization tables (normalization_tables.mjs) into the folder.</summary>
     public static void WriteNormalizationTables(string directory)
     {
