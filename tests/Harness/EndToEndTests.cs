@@ -195,7 +195,13 @@ public sealed class EndToEndTests
         {
             WaitForLine(run, "xcopa tr");
             using (var kill = Process.Start("kill", ["-INT", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
-            Assert.IsTrue(interrupting.Wait(TimeSpan.FromSeconds(30)), "the run acknowledges Ctrl-C");
+            // Generous: a loaded CI machine once took longer than 30 s here; the message says what the run printed meanwhile.
+            if (!interrupting.Wait(TimeSpan.FromSeconds(120)))
+            {
+                string printed;
+                lock (stderr) printed = stderr.ToString();
+                Assert.Fail($"the run did not acknowledge Ctrl-C within 120 s (exited: {run.HasExited}); its stderr:\n{printed}");
+            }
         } // the batch in hand is stored, then the run stops
         var rest = run.StandardOutput.ReadToEnd();
         run.WaitForExit();
