@@ -7,11 +7,22 @@ public static class ProgramProcess
 {
     public static string Dll => Path.Combine(AppContext.BaseDirectory, "mlm-eval.dll");
 
-    /// <summary>Starts `dotnet mlm-eval.dll args…` with its output captured; GITHUB_STEP_SUMMARY is cleared so tests never write a job summary.</summary>
-    public static Process Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
+    /// <summary>
+    /// Starts `dotnet mlm-eval.dll args…` with its output captured; GITHUB_STEP_SUMMARY is cleared so tests never write a
+    /// job summary. <paramref name="interruptible"/>: SIGINT set back to its default first (`env --default-signal=INT`).
+    /// A shell without job control starts background commands with SIGINT ignored, children inherit that, and .NET then
+    /// leaves Ctrl-C alone, as a background job should; a test that sends SIGINT must not depend on how CI was started.
+    /// </summary>
+    public static Process Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null,
+        bool interruptible = false)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(interruptible ? "env" : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (workingDirectory is not null) info.WorkingDirectory = workingDirectory;
+        if (interruptible)
+        {
+            info.ArgumentList.Add("--default-signal=INT");
+            info.ArgumentList.Add("dotnet");
+        }
         info.ArgumentList.Add(Dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["GITHUB_STEP_SUMMARY"] = "";

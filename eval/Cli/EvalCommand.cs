@@ -115,7 +115,7 @@ public sealed class EvalCommand
             cancel.Cancel();
         }
         Console.CancelKeyPress += StopAfterTheBatch;
-        var runner = new EvaluationRunner(lm, tok, store, scores, fingerprint);
+        var runner = new EvaluationRunner(lm, tok, store, scores, fingerprint, message => Console.Error.WriteLine($"warning: {message}"));
         RunOutcome outcome;
         try
         {

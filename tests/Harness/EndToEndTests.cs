@@ -13,7 +13,9 @@ public sealed class EndToEndTests
 {
     private static (int ExitCode, string Output) RunEval(string output, params string[] extra) => ProgramProcess.Wait(StartEval(output, extra));
 
-    private static Process StartEval(string output, params string[] extra) => ProgramProcess.Start(
+    private static Process StartEval(string output, params string[] extra) => StartEval(output, interruptible: false, extra);
+
+    private static Process StartEval(string output, bool interruptible, params string[] extra) => ProgramProcess.Start(
         new[] { "eval", "--model", SharedFixtures.Model("modernbert-tiny"), "--tokenizer",
             Path.Combine(SharedFixtures.Shared, "tokenizers", "modernbert"), "--data-dir", Path.Combine(SharedFixtures.Shared, "datasets"),
             "--offline", "--threads", "1", "--output", output }.Concat(extra),
@@ -22,7 +24,7 @@ public sealed class EndToEndTests
             ["EVAL_PROMPTS"] = Path.Combine(SharedFixtures.ProjectRoot, "prompts"),
             ["EVAL_DATA_CACHE"] = Path.Combine(output, "data-cache"),
             ["HF_HUB_OFFLINE"] = "1",
-        });
+        }, interruptible: interruptible);
 
     private static Dictionary<(string, string, string, int), JsonElement> Samples(string folder, params string[] tasks)
     {
@@ -181,7 +183,7 @@ public sealed class EndToEndTests
         var dir = SharedFixtures.TempDirectory();
         string[] args = ["--task", "xcopa", "--languages", "tr", "--limit", "20", "--batch-size", "4"];
         var cachePath = Path.Combine(dir, "scores.sqlite");
-        var run = StartEval(dir, args);
+        var run = StartEval(dir, interruptible: true, args);
         var stderr = new System.Text.StringBuilder();
         var interrupting = new ManualResetEventSlim();
         run.ErrorDataReceived += (_, e) =>

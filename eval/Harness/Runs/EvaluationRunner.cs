@@ -64,7 +64,9 @@ public sealed record RunOutcome(IReadOnlyList<ExampleResult> Examples, IReadOnly
 /// answer slot or a causal LM's continuation; on EncodingThreads threads, in document order), takes what the score cache already holds, and scores the rest in
 /// length-bucketed batches, storing each batch as it finishes.
 /// </summary>
-public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, DatasetStore data, ScoreCache cache, string modelFingerprint)
+/// <param name="warn">Told while the score cache is locked by another process (the run waits for it).</param>
+public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, DatasetStore data, ScoreCache cache, string modelFingerprint,
+    Action<string>? warn = null)
 {
     public RunOutcome Run(EvalRequest request, IProgress<RunProgress>? progress = null, CancellationToken cancel = default)
     {
@@ -117,7 +119,7 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
                     var scores = scorer.Score(batch, request.Scoring);
                     var stored = batch.Select((p, i) => new CachedScore(p.Document.Index, scores[i].Prediction, p.Gold, scores[i].Scores,
                         p.Truncated, p.Text, p.Choices, p.ChoiceIds.Select(c => c.Length).ToArray())).ToList();
-                    cache.Store(modelFingerprint, group.Task, group.Subset, group.Split, group.TemplateKey, stored);
+                    cache.Store(modelFingerprint, group.Task, group.Subset, group.Split, group.TemplateKey, stored, warn);
                     foreach (var s in stored) have[s.DocId] = s;
                     done += needed;
                     scored += needed;

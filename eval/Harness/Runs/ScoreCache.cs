@@ -20,7 +20,8 @@ public sealed class ScoreCache : IDisposable
         SQLitePCL.Batteries_V2.Init();
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         Path = path;
-        connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        // 10 s per attempt (busy_timeout below, and the provider's own retries): Store reports each one it waits through.
+        connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 10 }.ToString());
         connection.Open();
         Execute("PRAGMA journal_mode=WAL;");
         Execute("PRAGMA synchronous=NORMAL;");
@@ -56,7 +57,38 @@ public sealed class ScoreCache : IDisposable
         return result;
     }
 
-    public void Store(string model, string task, string subset, string split, string template, IEnumerable<CachedScore> scores)
+    /// <summary>How long <see cref="Store"/> waits for another process's write lock before it gives up.</summary>
+    public TimeSpan LockWaitLimit { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Stores a batch's scores in one transaction. While another process holds the cache's write lock this waits (SQLite
+    /// retries for 10 s at a time; each time still locked is reported to <paramref name="waiting"/>) and gives up with an
+    /// IOException naming the file after <see cref="LockWaitLimit"/>, rather than failing the run at the first 10 s.
+    /// </summary>
+    public void Store(string model, string task, string subset, string split, string template, IEnumerable<CachedScore> scores,
+        Action<string>? waiting = null)
+    {
+        var rows = scores as IReadOnlyCollection<CachedScore> ?? scores.ToList();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                StoreOnce(model, task, subset, split, template, rows);
+                return;
+            }
+            catch (SqliteException e) when (e.SqliteErrorCode is SqliteBusy or SqliteLocked)
+            {
+                if (clock.Elapsed >= LockWaitLimit)
+                    throw new IOException($"{Path}: locked by another process for {clock.Elapsed.TotalMinutes:0} minutes; the scores of this batch were not stored", e);
+                waiting?.Invoke($"{Path} is locked by another process; waiting ({clock.Elapsed.TotalSeconds:0} s so far, at most {LockWaitLimit.TotalMinutes:0} min)");
+            }
+        }
+    }
+
+    private const int SqliteBusy = 5, SqliteLocked = 6;
+
+    private void StoreOnce(string model, string task, string subset, string split, string template, IReadOnlyCollection<CachedScore> scores)
     {
         using var transaction = connection.BeginTransaction();
         using var command = connection.CreateCommand();
