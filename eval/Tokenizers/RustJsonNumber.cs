@@ -51,7 +51,11 @@ public static class RustJsonNumber
             i++;
             bool positiveExponent = true;
             if (i < text.Length && text[i] is '+' or '-') positiveExponent = text[i++] == '+';
-            int written = int.Parse(text[i..], NumberStyles.None, CultureInfo.InvariantCulture);
+            // Saturated: past a million the value is 0 or out of range whatever the digits (serde_json: the same).
+            int written = 0;
+            int digits = i;
+            for (; i < text.Length && char.IsAsciiDigit(text[i]); i++) written = Math.Min(written * 10 + (text[i] - '0'), 1_000_000);
+            if (i == digits || i != text.Length) throw new FormatException($"'{text}' is not a JSON number");
             exponent = positiveExponent ? exponent + written : exponent - written;
         }
         else if (i != text.Length) throw new FormatException($"'{text}' is not a JSON number");
@@ -65,8 +69,8 @@ public static class RustJsonNumber
                 value = exponent >= 0 ? value * PowersOfTen[magnitude] : value / PowersOfTen[magnitude];
                 break;
             }
-            if (exponent >= 0) throw new FormatException($"JSON number '{text}' is out of range");
             if (value == 0) break;
+            if (exponent >= 0) throw new FormatException($"JSON number '{text}' is out of range");
             value /= 1e308;
             exponent += 308;
         }

@@ -63,4 +63,23 @@ public sealed class UnigramTests
         StringAssert.Contains(e.Message, "normalizer");
         StringAssert.Contains(e.Message, "'Fancy'");
     }
+
+    /// <summary>
+    /// Unigram scores with exponents past 32 bits (a fuzz finding: OverflowException): as serde_json reads them, a tiny
+    /// value is 0, a zero significand is 0 whatever its exponent, a huge value is an error; ordinary ones are unchanged.
+    /// </summary>
+    [TestMethod]
+    [DataRow("1e-99999999999", 0.0)]
+    [DataRow("-1e-99999999999", -0.0)]
+    [DataRow("0e99999999999", 0.0)]
+    [DataRow("-2.5e-3", -0.0025)]
+    [DataRow("12.5E+2", 1250.0)]
+    public void ScoresWithHugeExponentsReadAsSerdeJsonReadsThem(string text, double expected) =>
+        Assert.AreEqual(expected, RustJsonNumber.Parse(text));
+
+    [TestMethod]
+    [DataRow("1e99999999999")]
+    [DataRow("-3e400")]
+    public void ScoresOutOfRangeAreAFormatError(string text) =>
+        Assert.ThrowsExactly<FormatException>(() => RustJsonNumber.Parse(text));
 }
