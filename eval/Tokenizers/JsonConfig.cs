@@ -27,7 +27,7 @@ internal readonly struct JsonConfig(string where, JsonElement element)
     public string Char(string name, string fallback)
     {
         var value = String(name) ?? fallback;
-        return value.EnumerateRunes().Count() == 1 && Rune.DecodeFromUtf16(value, out _, out _) == System.Buffers.OperationStatus.Done
+        return Rune.DecodeFromUtf16(value, out _, out int length) == System.Buffers.OperationStatus.Done && length == value.Length
             ? value
             : throw Error($"has \"{name}\" '{value}' that is not one character");
     }

@@ -122,7 +122,8 @@ public sealed class EndToEndTests
     /// An exclusive write transaction on the run's score cache: while it is held, the run scores its current batch and
     /// then waits to store it, so the test decides what the cache holds when the run is stopped — no timing race.
     /// </summary>
-    private static Microsoft.Data.Sqlite.SqliteConnection HoldScoreCacheWriteLock(string cachePath)
+    /// <summary>Another process's write lock on the score cache: BEGIN IMMEDIATE on a second connection, held until disposed.</summary>
+    internal static Microsoft.Data.Sqlite.SqliteConnection HoldScoreCacheWriteLock(string cachePath)
     {
         new ScoreCache(cachePath).Dispose(); // the schema exists before the run opens it
         var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={cachePath};Pooling=False");

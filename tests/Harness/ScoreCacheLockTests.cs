@@ -1,5 +1,4 @@
 using Eval.Harness.Runs;
-using Microsoft.Data.Sqlite;
 
 namespace Eval.Tests.Harness;
 
@@ -16,22 +15,11 @@ public sealed class ScoreCacheLockTests
         new(1, 0, 1, [0.7, 0.3], false, "p1", ["a", "b"], [1, 1]),
     ];
 
-    private static SqliteConnection HoldWriteLock(string path)
-    {
-        new ScoreCache(path).Dispose();
-        var connection = new SqliteConnection($"Data Source={path};Pooling=False");
-        connection.Open();
-        using var begin = connection.CreateCommand();
-        begin.CommandText = "BEGIN IMMEDIATE;";
-        begin.ExecuteNonQuery();
-        return connection;
-    }
-
     [TestMethod]
     public void StoreWaitsPastSqlitesBusyTimeoutForALockThatIsReleased()
     {
         var path = Path.Combine(SharedFixtures.TempDirectory(), "scores.sqlite");
-        var holder = HoldWriteLock(path);
+        var holder = EndToEndTests.HoldScoreCacheWriteLock(path);
         var release = Task.Run(async () =>
         {
             await Task.Delay(TimeSpan.FromSeconds(13));
@@ -52,7 +40,7 @@ public sealed class ScoreCacheLockTests
     public void StoreGivesUpAfterItsLimitWithAnIOExceptionNamingTheFile()
     {
         var path = Path.Combine(SharedFixtures.TempDirectory(), "scores.sqlite");
-        using (HoldWriteLock(path))
+        using (EndToEndTests.HoldScoreCacheWriteLock(path))
         using (var cache = new ScoreCache(path) { LockWaitLimit = TimeSpan.Zero })
         {
             var error = Assert.ThrowsExactly<IOException>(() => cache.Store("m", "xcopa", "tr", "test", "t", Batch));

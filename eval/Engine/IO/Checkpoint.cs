@@ -100,24 +100,30 @@ public sealed class Checkpoint : IWeightSource, ITensorCatalog, IDisposable
         files.Clear();
     }
 
-    private void OpenShards(string indexPath)
+    /// <summary>
+    /// The tensor → shard file map of a model.safetensors.index.json (or pytorch_model.bin.index.json), checked: valid
+    /// UTF-8 JSON with a "weight_map" object of strings, no tensor named twice, each shard a file beside the index.
+    /// </summary>
+    public static Dictionary<string, string> ReadWeightMap(string indexPath)
     {
-        Dictionary<string, string> weightMap;
         var bytes = File.ReadAllBytes(indexPath);
         // JsonDocument reads strings lazily: bad UTF-8 would surface later as InvalidOperationException.
         if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new CheckpointFormatException($"{indexPath}: not valid UTF-8");
+        var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
         try
         {
             using var doc = JsonDocument.Parse(bytes);
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map)
                 || map.ValueKind != JsonValueKind.Object)
                 throw new CheckpointFormatException($"{indexPath}: no \"weight_map\" object");
-            weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var p in map.EnumerateObject())
             {
                 if (p.Value.ValueKind != JsonValueKind.String)
                     throw new CheckpointFormatException($"{indexPath}: weight_map entry '{p.Name}' is not a file name");
-                if (!weightMap.TryAdd(p.Name, p.Value.GetString()!))
+                var shard = p.Value.GetString()!;
+                if (shard.Contains('/') || shard.Contains('\\') || shard is "" or "." or "..")
+                    throw new CheckpointFormatException($"{indexPath}: shard name '{shard}' must be a file in the same folder");
+                if (!weightMap.TryAdd(p.Name, shard))
                     throw new CheckpointFormatException($"{indexPath}: weight_map names tensor '{p.Name}' twice");
             }
         }
@@ -129,11 +135,14 @@ public sealed class Checkpoint : IWeightSource, ITensorCatalog, IDisposable
         {
             throw new CheckpointFormatException($"{indexPath}: a string is not valid text: {e.Message}");
         }
+        return weightMap;
+    }
 
+    private void OpenShards(string indexPath)
+    {
+        var weightMap = ReadWeightMap(indexPath);
         foreach (var shard in weightMap.Values.Distinct())
         {
-            if (shard.Contains('/') || shard.Contains('\\'))
-                throw new CheckpointFormatException($"{indexPath}: shard name '{shard}' must be a file in the same folder");
             var shardPath = Path.Combine(Directory, shard);
             if (!File.Exists(shardPath))
                 throw new CheckpointFormatException($"{indexPath}: shard '{shard}' is missing");

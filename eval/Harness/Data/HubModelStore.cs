@@ -74,26 +74,8 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
         return File.Exists(index) && ShardNames(index).All(s => File.Exists(Path.Combine(snapshot, s)));
     }
 
-    /// <summary>The shard files a model.safetensors.index.json names; a malformed index is a CheckpointFormatException naming it.</summary>
-    private static IEnumerable<string> ShardNames(string indexPath)
-    {
-        try
-        {
-            using var json = JsonDocument.Parse(File.ReadAllBytes(indexPath));
-            if (json.RootElement.ValueKind != JsonValueKind.Object || !json.RootElement.TryGetProperty("weight_map", out var map)
-                || map.ValueKind != JsonValueKind.Object)
-                throw new CheckpointFormatException($"{indexPath}: no \"weight_map\" object");
-            return map.EnumerateObject()
-                .Select(p => p.Value.ValueKind == JsonValueKind.String && p.Value.GetString() is { Length: > 0 } name && Path.GetFileName(name) == name
-                    ? name
-                    : throw new CheckpointFormatException($"{indexPath}: weight_map entry '{p.Name}' is not a file name"))
-                .Distinct().ToList();
-        }
-        catch (JsonException e)
-        {
-            throw new CheckpointFormatException($"{indexPath}: not valid JSON: {e.Message}");
-        }
-    }
+    /// <summary>The shard files a model.safetensors.index.json names, read and checked as the checkpoint loader does.</summary>
+    private static IEnumerable<string> ShardNames(string indexPath) => Checkpoint.ReadWeightMap(indexPath).Values.Distinct().ToList();
 
     private async Task<string> DownloadAsync(string repo, string revision, string repoDir)
     {

@@ -19,7 +19,7 @@ internal sealed class YamlFields(string path, YamlMappingNode node)
 
     /// <summary>
     /// Task files nest a few levels. YamlDotNet's loader recurses once per level, so a deeper file would overflow the
-    /// stack: its events are counted first (the event parser does not recurse) and it is refused past this depth.
+    /// stack: the loader reads the events through a counter (the event parser does not recurse) that refuses this depth.
     /// </summary>
     public const int MaxNesting = 64;
 
@@ -28,9 +28,8 @@ internal sealed class YamlFields(string path, YamlMappingNode node)
         var stream = new YamlStream();
         try
         {
-            RejectDeepNesting(path);
             using var reader = new StreamReader(path);
-            stream.Load(reader);
+            stream.Load(new DepthLimitedParser(path, new Parser(reader)));
         }
         catch (YamlException e)
         {
@@ -46,16 +45,20 @@ internal sealed class YamlFields(string path, YamlMappingNode node)
         return new YamlFields(path, root);
     }
 
-    private static void RejectDeepNesting(string path)
+    /// <summary>YamlDotNet's event parser, refusing nesting past <see cref="MaxNesting"/> as the loader takes the events.</summary>
+    private sealed class DepthLimitedParser(string path, IParser events) : IParser
     {
-        using var reader = new StreamReader(path);
-        var parser = new Parser(reader);
-        int depth = 0;
-        while (parser.MoveNext())
+        private int depth;
+
+        public ParsingEvent? Current => events.Current;
+
+        public bool MoveNext()
         {
-            if (parser.Current is MappingStart or SequenceStart && ++depth > MaxNesting)
-                throw new TaskFileException(path, parser.Current.Start.Line, $"YAML nested more than {MaxNesting} levels deep");
-            if (parser.Current is MappingEnd or SequenceEnd) depth--;
+            if (!events.MoveNext()) return false;
+            if (events.Current is MappingStart or SequenceStart && ++depth > MaxNesting)
+                throw new TaskFileException(path, events.Current.Start.Line, $"YAML nested more than {MaxNesting} levels deep");
+            if (events.Current is MappingEnd or SequenceEnd) depth--;
+            return true;
         }
     }
 
