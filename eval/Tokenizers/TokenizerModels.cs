@@ -32,25 +32,37 @@ internal static class CodePoints
 /// emptied when it grows past its limit. Pieces longer than <see cref="MaxPieceLength"/> are not kept: a whole text
 /// as one piece (no pre-tokenizer) would never be seen again.
 /// </summary>
-internal sealed class PieceCache
+internal sealed class PieceCache(PieceCache.PieceEncoder encode)
 {
+    /// <summary>How the model encodes a piece the cache does not hold, appending its tokens.</summary>
+    public delegate void PieceEncoder(ReadOnlySpan<char> piece, List<Token> output);
+
     public const int MaxPieceLength = 64;
     private const int Limit = 100_000;
     /// <summary>Room for 10,000 pieces from the start, as the Rust library's cache has.</summary>
-    private readonly ConcurrentDictionary<string, Token[]> entries = new(Environment.ProcessorCount, 10_000, StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Token[]>.AlternateLookup<ReadOnlySpan<char>> bySpan;
+    private readonly ConcurrentDictionary<string, Token[]>.AlternateLookup<ReadOnlySpan<char>> bySpan =
+        new ConcurrentDictionary<string, Token[]>(Environment.ProcessorCount, 10_000, StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
     private int count;
 
-    public PieceCache() => bySpan = entries.GetAlternateLookup<ReadOnlySpan<char>>();
+    /// <summary>Appends the piece's tokens: the cached ones, or the encoder's, kept when the piece is short enough.</summary>
+    public void Tokenize(ReadOnlySpan<char> piece, List<Token> output)
+    {
+        bool cacheable = piece.Length <= MaxPieceLength;
+        if (cacheable && bySpan.TryGetValue(piece, out var cached))
+        {
+            output.AddRange(cached);
+            return;
+        }
+        int first = output.Count;
+        encode(piece, output);
+        if (cacheable) Add(piece, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output)[first..]);
+    }
 
-    public bool TryGet(ReadOnlySpan<char> piece, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out Token[] tokens) =>
-        bySpan.TryGetValue(piece, out tokens);
-
-    public void Add(ReadOnlySpan<char> piece, ReadOnlySpan<Token> tokens)
+    private void Add(ReadOnlySpan<char> piece, ReadOnlySpan<Token> tokens)
     {
         if (Volatile.Read(ref count) >= Limit)
         {
-            entries.Clear();
+            bySpan.Dictionary.Clear();
             Volatile.Write(ref count, 0);
         }
         if (bySpan.TryAdd(piece, tokens.ToArray())) Interlocked.Increment(ref count);
@@ -97,7 +109,7 @@ public sealed class BpeModel : ITokenizerModel
     private readonly string[] idToToken;
     private readonly Int64Map<Merge> merges;
     private readonly int[] singleCharIds, byteIds;
-    private readonly PieceCache cache = new();
+    private readonly PieceCache cache;
     private readonly int? unkId;
     private readonly bool byteFallback, fuseUnknown, ignoreMerges;
     private readonly string continuingSubwordPrefix, endOfWordSuffix;
@@ -105,6 +117,7 @@ public sealed class BpeModel : ITokenizerModel
     public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string, string)> merges, string? unkToken, bool byteFallback,
         bool fuseUnknown, bool ignoreMerges, string? continuingSubwordPrefix, string? endOfWordSuffix)
     {
+        cache = new PieceCache(Encode);
         this.vocab = vocab.Comparer == StringComparer.Ordinal ? vocab : new Dictionary<string, int>(vocab, StringComparer.Ordinal);
         vocabBySpan = this.vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         idToToken = new string[vocab.Count == 0 ? 0 : vocab.Values.Max() + 1];
@@ -147,15 +160,7 @@ public sealed class BpeModel : ITokenizerModel
             output.Add(new Token(idToToken[whole], whole));
             return;
         }
-        bool cacheable = piece.Length <= PieceCache.MaxPieceLength;
-        if (cacheable && cache.TryGet(piece, out var cached))
-        {
-            output.AddRange(cached);
-            return;
-        }
-        int first = output.Count;
-        Encode(piece, output);
-        if (cacheable) cache.Add(piece, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output)[first..]);
+        cache.Tokenize(piece, output);
     }
 
     [System.Runtime.CompilerServices.SkipLocalsInit]

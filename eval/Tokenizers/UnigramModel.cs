@@ -16,13 +16,14 @@ public sealed class UnigramModel : ITokenizerModel
     private readonly Int64Map<int> edges;
     /// <summary>The token each trie node spells, -1 where none; node 0 is the root.</summary>
     private readonly List<int> nodeTokens = [-1];
-    private readonly PieceCache cache = new();
+    private readonly PieceCache cache;
     private readonly int unkId;
     private readonly double unkScore;
     private readonly bool byteFallback;
 
     public UnigramModel(IReadOnlyList<(string Piece, double Score)> vocab, int unkId, bool byteFallback)
     {
+        cache = new PieceCache(Segment);
         pieces = vocab.Select(v => v.Piece).ToArray();
         scores = vocab.Select(v => v.Score).ToArray();
         ids = new Dictionary<string, int>(pieces.Length);
@@ -64,15 +65,7 @@ public sealed class UnigramModel : ITokenizerModel
     public void Tokenize(ReadOnlySpan<char> piece, List<Token> output)
     {
         if (piece.IsEmpty) return;
-        bool cacheable = piece.Length <= PieceCache.MaxPieceLength;
-        if (cacheable && cache.TryGet(piece, out var cached))
-        {
-            output.AddRange(cached);
-            return;
-        }
-        int first = output.Count;
-        Segment(piece, output);
-        if (cacheable) cache.Add(piece, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output)[first..]);
+        cache.Tokenize(piece, output);
     }
 
     [System.Runtime.CompilerServices.SkipLocalsInit]
