@@ -90,7 +90,7 @@ public sealed class EvalCommand
         int modelMax = lm.MaxSequenceLength;
         int max = result.GetValue(maxLength) ?? modelMax;
         if (max < 2 || max > modelMax) throw new ArgumentException($"--max-length {max} must be between 2 and the model's {modelMax}");
-        var mode = namedMode ?? ScoringModes.DefaultFor(lm.IsCausal);
+        var mode = namedMode ?? ModelKinds.Of(lm).DefaultScoring;
 
         var weights = ModelFingerprint.WeightDigests(modelDir);
         var tokenizerDigest = ModelFingerprint.TokenizerDigest(tokenizerDir);

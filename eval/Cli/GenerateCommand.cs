@@ -47,7 +47,7 @@ public sealed class GenerateCommand
         FairseqDictionary.VerifyFolder(modelDir, tok.TokenToId, tok.Path);
         var text = result.GetValue(prompt)!;
         var clock = Stopwatch.StartNew();
-        if (lm is ICausalLanguageModel causal) Greedy(causal, tok, text, result);
+        if (ModelKinds.Of(lm).Generation[0] == GenerationMethod.Greedy) Greedy((ICausalLanguageModel)lm, tok, text, result);
         else MaskPredict(lm, tok, text, result);
         AnsiConsole.MarkupLine($"[grey]{clock.Elapsed.TotalMilliseconds:0} ms on {Markup.Escape(engine.Name)}[/]");
     }

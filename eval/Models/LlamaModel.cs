@@ -76,7 +76,7 @@ public sealed class LlamaModel : ICausalLanguageModel
     public ModelConfig Config { get; }
     public IBackend Backend { get; }
     public long ParameterCount => weights.ParameterCount;
-    public bool IsCausal => true;
+    public ModelKind Kind => ModelKind.Causal;
     public int MaxSequenceLength => Config.MaxPositionEmbeddings;
 
     public KvCache CreateCache(int batch, int capacity) =>

@@ -3,35 +3,11 @@ using Eval.Engine.IO;
 
 namespace Eval.Models;
 
-/// <summary>Opens a model folder (Hugging Face, or fairseq) and builds the architecture its config names.</summary>
+/// <summary>Opens a model folder (Hugging Face, or fairseq) and builds the architecture its config names (<see cref="ModelArchitectures"/>).</summary>
 public static class ModelLoader
 {
-    public static readonly IReadOnlyList<string> SupportedArchitectures =
-    [
-        "ModernBertForMaskedLM", "XLMRobertaForMaskedLM", "RobertaForMaskedLM", "XLMRobertaXLForMaskedLM",
-        "LlamaForCausalLM", "Qwen2ForCausalLM",
-    ];
-
-    private static readonly IReadOnlyDictionary<string, string> ArchitectureByModelType = new Dictionary<string, string>
-    {
-        ["modernbert"] = "ModernBertForMaskedLM",
-        ["xlm-roberta"] = "XLMRobertaForMaskedLM",
-        ["roberta"] = "RobertaForMaskedLM",
-        ["xlm-roberta-xl"] = "XLMRobertaXLForMaskedLM",
-        ["llama"] = "LlamaForCausalLM",
-        ["qwen2"] = "Qwen2ForCausalLM",
-    };
-
-    /// <summary>The supported architecture named by architectures (first match) or model_type.</summary>
-    public static string ResolveArchitecture(ModelConfig config)
-    {
-        foreach (var a in config.Architectures)
-            if (SupportedArchitectures.Contains(a)) return a;
-        if (ArchitectureByModelType.TryGetValue(config.ModelType, out var byType)) return byType;
-        var named = config.Architectures.Count > 0 ? string.Join(", ", config.Architectures) : $"model_type '{config.ModelType}'";
-        throw new NotSupportedException(
-            $"{config.Path}: {named} is not supported; supported architectures: {string.Join(", ", SupportedArchitectures)}");
-    }
+    /// <summary>The supported architecture config names, as <see cref="ModelArchitectures.Resolve"/> decides it.</summary>
+    public static string ResolveArchitecture(ModelConfig config) => ModelArchitectures.Resolve(config).Name;
 
     /// <summary>
     /// Opens a Hugging Face folder (config.json + safetensors or pytorch_model.bin), or a fairseq folder without
@@ -47,22 +23,13 @@ public static class ModelLoader
             return Create(fairseq.Config, fairseq, backend);
         }
         var config = ModelConfig.Load(configPath);
-        ResolveArchitecture(config);
+        var architecture = ModelArchitectures.Resolve(config);
         using var checkpoint = Checkpoint.Open(directory);
         // Weights are converted into engine tensors; the mapped files are closed when loading ends.
-        return Create(config, checkpoint, backend);
+        return architecture.Create(config, checkpoint, backend);
     }
 
     /// <summary>Builds the architecture config names from any weight source (a checkpoint, or random weights).</summary>
-    public static ILanguageModel Create(ModelConfig config, IWeightSource source, IBackend backend)
-    {
-        var architecture = ResolveArchitecture(config);
-        return architecture switch
-        {
-            "ModernBertForMaskedLM" => new ModernBertModel(config, source, backend),
-            "XLMRobertaForMaskedLM" or "RobertaForMaskedLM" => new XlmRobertaModel(config, source, backend, architecture),
-            "XLMRobertaXLForMaskedLM" => new XlmRobertaXlModel(config, source, backend),
-            _ => new LlamaModel(config, source, backend, architecture),
-        };
-    }
+    public static ILanguageModel Create(ModelConfig config, IWeightSource source, IBackend backend) =>
+        ModelArchitectures.Resolve(config).Create(config, source, backend);
 }

@@ -41,8 +41,8 @@ public interface ILanguageModel : IDisposable
     /// <summary>Parameters held in memory (tied weights counted once).</summary>
     long ParameterCount { get; }
 
-    /// <summary>True for decoder-only models scored left to right.</summary>
-    bool IsCausal { get; }
+    /// <summary>How the model reads a prompt and answers: what the harness encodes prompts, scores and decodes with.</summary>
+    ModelKind Kind { get; }
 
     /// <summary>The longest sequence, in tokens, the model's positions cover.</summary>
     int MaxSequenceLength { get; }

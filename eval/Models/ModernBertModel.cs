@@ -81,7 +81,7 @@ public sealed class ModernBertModel : ILanguageModel
     public ModelConfig Config { get; }
     public IBackend Backend { get; }
     public long ParameterCount => weights.ParameterCount;
-    public bool IsCausal => false;
+    public ModelKind Kind => ModelKind.Masked;
     public int MaxSequenceLength => Config.MaxPositionEmbeddings;
 
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)

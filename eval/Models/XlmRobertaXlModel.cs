@@ -48,7 +48,7 @@ public sealed class XlmRobertaXlModel : ISourceTargetModel
     public ModelConfig Config { get; }
     public IBackend Backend { get; }
     public long ParameterCount => weights.ParameterCount;
-    public bool IsCausal => false;
+    public ModelKind Kind => ModelKind.SourceTarget;
     public int MaxSequenceLength => parts.MaxSequenceLength;
 
     public bool HasLengthHead => parts.HasLengthHead;

@@ -15,7 +15,7 @@ internal sealed class ScriptedMaskedModel(int prefix, Func<int, int, float> conf
     public ModelConfig Config { get; } = new() { Path = "scripted/config.json", Architectures = ["ScriptedForMaskedLM"], ModelType = "scripted", VocabSize = 200 };
     public IBackend Backend { get; } = new CpuBackend(1);
     public long ParameterCount => 0;
-    public bool IsCausal => false;
+    public ModelKind Kind => ModelKind.Masked;
     public int MaxSequenceLength => 512;
     public List<int[]> Inputs { get; } = [];
 

@@ -14,7 +14,7 @@ internal sealed class FakeMaskedModel(int vocab, Func<int, int, float[]> logitsF
     public ModelConfig Config { get; } = new() { Path = "fake/config.json", Architectures = ["FakeForMaskedLM"], ModelType = "fake", VocabSize = vocab };
     public IBackend Backend { get; } = new CpuBackend(1);
     public long ParameterCount => 0;
-    public bool IsCausal => causal;
+    public ModelKind Kind => causal ? ModelKind.Causal : ModelKind.Masked;
     public int MaxSequenceLength => 512;
     public int Forwards { get; private set; }
 

@@ -69,8 +69,17 @@ public sealed class DecodeBenchmark(IBackend backend, Action<string> log)
             using var model = bench.Create(backend);
             log($"{bench.Name}: {ModelLoader.ResolveArchitecture(model.Config)}, {model.ParameterCount / 1e6:0.#}M parameters ({bench.Weights} weights)");
             var measurer = new ModelMeasurer(bench, model, options, rows, log);
-            if (model.IsCausal) measurer.Causal();
-            else measurer.Masked();
+            var kind = ModelKinds.Of(model);
+            // Classification by the kind's scoring modes (eval-py and unrestricted cost what restricted costs; greedy
+            // scoring is measured as generation), then generation by each of its methods.
+            var scorer = kind.CreateScorer(model, null, model.Config.PadTokenId ?? 0);
+            if (kind.ScoringModes.Contains(ScoringMode.Restricted)) measurer.SingleMask(scorer);
+            if (kind.ScoringModes.Contains(ScoringMode.LogLikelihood)) measurer.LogLikelihoodAndNextToken(scorer);
+            foreach (var method in kind.Generation)
+            {
+                if (method == GenerationMethod.MaskPredict) measurer.MaskPredict();
+                else measurer.Greedy();
+            }
         }
         return WithPeers(rows);
     }
@@ -129,9 +138,8 @@ public sealed class DecodeBenchmark(IBackend backend, Action<string> log)
                 : $"  {method,-12} batch {batch}: {row.Status}");
         }
 
-        public void Masked()
+        public void SingleMask(IChoiceScorer scorer)
         {
-            var scorer = new MaskedChoiceScorer(model, padId);
             int[] verbalizers = RandomIds(3);
             foreach (int p in o.PromptLengths)
                 foreach (int batch in o.Batches)
@@ -145,7 +153,10 @@ public sealed class DecodeBenchmark(IBackend backend, Action<string> log)
                     }).ToList();
                     Add(Classify, "single-mask", 3, p, 0, 0, batch, () => { scorer.Score(prompts, ScoringMode.Restricted); return (0, 1); });
                 }
+        }
 
+        public void MaskPredict()
+        {
             bool sourceTarget = model is ISourceTargetModel;
             var decoder = new MaskPredictDecoder(model, vocab - 1, padId, model.Config.BosTokenId ?? 0, model.Config.EosTokenIds.FirstOrDefault(2));
             var layout = sourceTarget ? MaskPredictLayout.SourceTarget : MaskPredictLayout.Appended;
@@ -164,10 +175,8 @@ public sealed class DecodeBenchmark(IBackend backend, Action<string> log)
                     }
         }
 
-        public void Causal()
+        public void LogLikelihoodAndNextToken(IChoiceScorer scorer)
         {
-            var causal = (ICausalLanguageModel)model;
-            var scorer = new CausalChoiceScorer(model, tokenizer: null, padId);
             foreach (int p in o.PromptLengths)
                 foreach (int batch in o.Batches)
                 {
@@ -179,8 +188,11 @@ public sealed class DecodeBenchmark(IBackend backend, Action<string> log)
                     var single = Prompts(batch, p, 3);
                     Add(Classify, "next-token", 3, p, 0, 0, batch, () => { scorer.Score(single, ScoringMode.NextToken); return (0, 1); });
                 }
+        }
 
-            var greedy = new GreedyDecoder(causal, padId);
+        public void Greedy()
+        {
+            var greedy = new GreedyDecoder((ICausalLanguageModel)model, padId);
             foreach (int length in o.GenerationLengths)
                 foreach (int batch in o.Batches)
                 {

@@ -39,8 +39,8 @@ public sealed class MaskPredictDecoder
 
     public MaskPredictDecoder(ILanguageModel model, int maskId, int padId, int? bosId = null, int? eosId = null)
     {
-        if (model.IsCausal)
-            throw new NotSupportedException($"{model.Config.Path}: a causal LM generates left to right; Mask-Predict needs a masked LM");
+        if (model.Kind is not (ModelKind.Masked or ModelKind.SourceTarget))
+            throw new NotSupportedException($"{model.Config.Path}: {Scoring.ModelKinds.Describe(model.Kind)} generates left to right; Mask-Predict needs a masked LM");
         this.model = model;
         this.maskId = maskId;
         this.padId = padId;

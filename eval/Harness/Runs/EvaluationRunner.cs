@@ -73,11 +73,11 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
         if (request.BatchSize < 1) throw new ArgumentException($"--batch-size must be at least 1, got {request.BatchSize}");
         var clock = Stopwatch.StartNew();
         var padId = model.Config.PadTokenId ?? (tokenizer.Specials.Pad is { } pad ? tokenizer.TokenToId(pad) : null) ?? 0;
-        IChoiceScorer scorer = model.IsCausal ? new CausalChoiceScorer(model, tokenizer, padId) : new MaskedChoiceScorer(model, padId);
-        ScoringModes.Require(scorer, request.Scoring, model.IsCausal ? "a causal LM" : "a masked LM");
-        Func<Document, IScoredPrompt> Encoder(TaskDefinition task, Templates.PromptTemplate template) => model.IsCausal
-            ? new CausalPromptEncoder(tokenizer, task, template, request.MaxLength).Encode
-            : new MaskedPromptEncoder(tokenizer, task, template, request.MaxLength).Encode;
+        var kind = ModelKinds.Of(model);
+        kind.RequireScoring(request.Scoring);
+        var scorer = kind.CreateScorer(model, tokenizer, padId);
+        Func<Document, IScoredPrompt> Encoder(TaskDefinition task, Templates.PromptTemplate template) =>
+            kind.CreateEncoder(tokenizer, task, template, request.MaxLength);
 
         // Plan first, so progress knows the total and bad data or templates fail before any model time is spent.
         var plan = Plan(request);

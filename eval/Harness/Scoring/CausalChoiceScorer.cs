@@ -27,7 +27,10 @@ public sealed class CausalChoiceScorer : IChoiceScorer
         stopTokens = GreedyDecoder.EndOfSequenceTokens(model.Config, tokenizer);
     }
 
-    public IReadOnlyList<ScoringMode> Modes { get; } = [ScoringMode.LogLikelihood, ScoringMode.NextToken, ScoringMode.Greedy];
+    /// <summary>The modes a causal LM is scored by; the first is the default.</summary>
+    public static IReadOnlyList<ScoringMode> SupportedModes { get; } = [ScoringMode.LogLikelihood, ScoringMode.NextToken, ScoringMode.Greedy];
+
+    public IReadOnlyList<ScoringMode> Modes => SupportedModes;
 
     public IReadOnlyList<ChoiceScore> Score(IReadOnlyList<IScoredPrompt> prompts, ScoringMode mode)
     {

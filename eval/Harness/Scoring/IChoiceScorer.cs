@@ -64,8 +64,6 @@ public static class ScoringModes
         ("loglik", ScoringMode.LogLikelihood), ("next-token", ScoringMode.NextToken), ("greedy", ScoringMode.Greedy),
     ];
 
-    public static ScoringMode DefaultFor(bool causal) => causal ? ScoringMode.LogLikelihood : ScoringMode.Restricted;
-
     public static string NameOf(ScoringMode mode) => Names.First(n => n.Mode == mode).Name;
 
     public static ScoringMode Parse(string name) =>

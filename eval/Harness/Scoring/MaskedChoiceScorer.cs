@@ -14,13 +14,16 @@ public sealed class MaskedChoiceScorer : IChoiceScorer
 
     public MaskedChoiceScorer(ILanguageModel model, int padId)
     {
-        if (model.IsCausal)
-            throw new NotSupportedException($"{model.Config.Path}: {string.Join(", ", model.Config.Architectures)} is a causal LM; single-[MASK] scoring needs a masked LM");
+        if (model.Kind is not (ModelKind.Masked or ModelKind.SourceTarget))
+            throw new NotSupportedException($"{model.Config.Path}: {string.Join(", ", model.Config.Architectures)} is {ModelKinds.Describe(model.Kind)}; single-[MASK] scoring needs a masked LM");
         this.model = model;
         this.padId = padId;
     }
 
-    public IReadOnlyList<ScoringMode> Modes { get; } = [ScoringMode.Restricted, ScoringMode.EvalPy, ScoringMode.Unrestricted];
+    /// <summary>The modes a masked LM is scored by; the first is the default.</summary>
+    public static IReadOnlyList<ScoringMode> SupportedModes { get; } = [ScoringMode.Restricted, ScoringMode.EvalPy, ScoringMode.Unrestricted];
+
+    public IReadOnlyList<ScoringMode> Modes => SupportedModes;
 
     public IReadOnlyList<ChoiceScore> Score(IReadOnlyList<IScoredPrompt> prompts, ScoringMode mode) =>
         Score(prompts.Select(p => p as MaskedPrompt ?? throw new ArgumentException("the masked-LM scorer takes prompts from MaskedPromptEncoder")).ToList(), mode);
