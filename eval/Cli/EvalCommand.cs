@@ -78,7 +78,8 @@ public sealed class EvalCommand
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
 
         var modelId = result.GetValue(model)!;
-        var modelDir = HubModelStore.FromEnvironment(isOffline ? null : http, Log).Resolve(modelId);
+        var hub = HubModelStore.FromEnvironment(isOffline ? null : http, Log);
+        var modelDir = hub.Resolve(modelId);
         var tokenizerDir = result.GetValue(tokenizer) ?? modelDir;
         var tok = Tokenizer.Load(tokenizerDir);
         if (File.Exists(tokenizerDir)) tokenizerDir = Path.GetDirectoryName(Path.GetFullPath(tokenizerDir))!;
@@ -97,7 +98,7 @@ public sealed class EvalCommand
         var fingerprint = ModelFingerprint.Combine(weights, Path.Combine(modelDir, "config.json"), tokenizerDigest);
         var outDir = result.GetValue(output) ?? Path.Combine("results", ProjectPaths.RunName(modelId, tasks.Select(t => t.Name)));
         using var scores = new ScoreCache(result.GetValue(cache) ?? Path.Combine(outDir, "scores.sqlite"));
-        var store = new DatasetStore(result.GetValue(dataDir) ?? [], DatasetStore.DefaultCacheDirectory(), isOffline ? null : new Downloader(http), Log);
+        var store = new DatasetStore(result.GetValue(dataDir) ?? [], DatasetStore.DefaultCacheDirectory(), isOffline ? null : new Downloader(http), Log, hub);
 
         var tokenBudget = result.GetValue(maxBatchTokens);
         // With a token budget the batch size is only a cap, and an unset one does not cap.

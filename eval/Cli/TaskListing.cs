@@ -17,7 +17,7 @@ public static class TaskListing
             var registry = ProjectPaths.LoadTasks(result.GetValue(prompts));
             var table = new Table().Border(TableBorder.Simple).AddColumn("task").AddColumn("subsets").AddColumn("splits").AddColumn("templates").AddColumn("description");
             foreach (var t in registry.Tasks)
-                table.AddRow(t.Name, $"{t.Subsets.Count} {t.SubsetKind}s", Markup.Escape(string.Join(", ", t.Splits.Select(s => s == t.DefaultSplit ? s + "*" : s))),
+                table.AddRow(t.Name, $"{t.Subsets.Count} {Plural(t.SubsetKind)}", Markup.Escape(string.Join(", ", t.Splits.Select(s => s == t.DefaultSplit ? s + "*" : s))),
                     t.Templates.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(t.Description));
             AnsiConsole.Write(table);
             Console.WriteLine("* default split");
@@ -36,7 +36,7 @@ public static class TaskListing
         {
             var t = ProjectPaths.LoadTasks(result.GetValue(prompts)).Get(result.GetValue(task)!);
             Console.WriteLine($"{t.Name}: {t.Description}");
-            Console.WriteLine($"{t.SubsetKind}s: {string.Join(" ", t.Subsets)}");
+            Console.WriteLine($"{Plural(t.SubsetKind)}: {string.Join(" ", t.Subsets)}");
             foreach (var p in t.Templates)
             {
                 Console.WriteLine();
@@ -48,4 +48,7 @@ public static class TaskListing
         }));
         return command;
     }
+
+    /// <summary>A subset kind in the plural: languages, subjects, categories.</summary>
+    private static string Plural(string kind) => kind.EndsWith('y') ? kind[..^1] + "ies" : kind + "s";
 }

@@ -7,8 +7,11 @@ namespace Eval.Harness.Data;
 /// <summary>One example: its position in the (subset, split) file, its fields for the templates, and where it came from.</summary>
 public sealed record Document(int Index, IReadOnlyDictionary<string, object?> Fields, string Origin);
 
-/// <summary>A data file that cannot be read, naming the file and line.</summary>
-public sealed class DatasetFormatException(string path, long line, string message) : Exception($"{path}:{line}: {message}");
+/// <summary>A data file that cannot be read, naming the file and line (or, for a parquet file, the row).</summary>
+public sealed class DatasetFormatException(string location, string message) : Exception($"{location}: {message}")
+{
+    public DatasetFormatException(string path, long line, string message) : this($"{path}:{line}", message) { }
+}
 
 /// <summary>
 /// Readers for the file formats the tasks come in. Each returns the documents of one subset (language or subject)
@@ -19,7 +22,8 @@ public static class DatasetReaders
     private static readonly string[] XnliLabels = ["entailment", "neutral", "contradiction"];
 
     /// <summary>The format names task files may give a source; <see cref="Read"/> handles each.</summary>
-    public static readonly IReadOnlyList<string> Formats = ["xnli-tsv", "xnli-1.0", "xcopa-jsonl", "xwinograd-tsv", "mmlu-csv", "mmlu-original", "json-lines"];
+    public static readonly IReadOnlyList<string> Formats =
+        ["xnli-tsv", "xnli-1.0", "xcopa-jsonl", "xwinograd-tsv", "mmlu-csv", "mmlu-original", "json-lines", "parquet", "mmlu-pro-jsonl", "mmlu-pro-parquet"];
 
     public static IReadOnlyList<Document> Read(string format, string path, string subset) => format switch
     {
@@ -29,6 +33,9 @@ public static class DatasetReaders
         "xwinograd-tsv" => ReadXWinogradTsv(path, subset),
         "mmlu-csv" => ReadMmlu(path, subset, header: true),
         "mmlu-original" => ReadMmlu(path, subset, header: false),
+        "parquet" => ParquetRows.Read(path),
+        "mmlu-pro-jsonl" => MmluProRows.Select(ReadJsonLines(path), subset),
+        "mmlu-pro-parquet" => MmluProRows.Select(ParquetRows.Read(path), subset),
         _ => throw new ArgumentException($"unknown dataset format '{format}'"),
     };
 

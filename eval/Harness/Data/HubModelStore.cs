@@ -60,10 +60,7 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
 
     private static string? CachedSnapshot(string repoDir, string revision)
     {
-        var commit = revision;
-        var refFile = Path.Combine(repoDir, "refs", revision);
-        if (File.Exists(refFile)) commit = File.ReadAllText(refFile).Trim();
-        var snapshot = Path.Combine(repoDir, "snapshots", commit);
+        var snapshot = Path.Combine(repoDir, "snapshots", SnapshotCommit(repoDir, revision));
         return RequiredFiles.All(f => File.Exists(Path.Combine(snapshot, f))) ? snapshot : null;
     }
 

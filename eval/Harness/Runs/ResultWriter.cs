@@ -59,6 +59,9 @@ public static class ResultWriter
             entry["truncated"] = t.Truncated;
             entry["multi_token_examples"] = t.MultiTokenExamples;
             entry["multi_token_choices"] = new JsonArray(t.MultiTokenChoices.Select(c => (JsonNode)c!).ToArray());
+            // The choices each example was offered (MMLU-Pro's vary from 1 to 10) and the accuracy of guessing among them.
+            entry["choice_counts"] = new JsonObject(t.ChoiceCounts.Select(c => KeyValuePair.Create(c.Key.ToString(CultureInfo.InvariantCulture), (JsonNode?)c.Value)));
+            entry["chance,none"] = Number(t.ChoiceCounts.Sum(c => c.Value / (double)c.Key) / Math.Max(1, t.ChoiceCounts.Values.Sum()));
             results[name] = entry;
             samples[name] = new JsonObject { ["original"] = t.Estimate.N, ["effective"] = t.Estimate.N };
             var info = outcome.Tasks.First(i => i.Task.Name == t.Task);
@@ -216,6 +219,15 @@ public static class ResultWriter
         return sb.ToString();
     }
 
+    /// <summary>A data file as run.json records it; a hub dataset's file also names its repository file and whether its sha256 is pinned.</summary>
+    private static JsonObject DataJson(Data.LoadedSplit data)
+    {
+        var entry = new JsonObject { ["path"] = data.Path, ["format"] = data.Format, ["sha256"] = data.Sha256 };
+        if (data.HubFile is { } hubFile) entry["hub_file"] = hubFile;
+        if (data.Sha256Pinned is { } pinned) entry["sha256_pinned"] = pinned;
+        return entry;
+    }
+
     private static JsonObject RunJson(RunOutcome outcome, RunMetadata meta, bool sampleText)
     {
         var run = RunJsonCommon(outcome, meta, sampleText);
@@ -255,7 +267,7 @@ public static class ResultWriter
             ["task"] = t.Task.Name, ["file"] = t.Task.FilePath, ["split"] = t.Split, ["seconds"] = Math.Round(t.Seconds, 3),
             ["subsets"] = new JsonArray(t.Subsets.Select(s => (JsonNode)s!).ToArray()),
             ["templates"] = new JsonArray(t.Templates.Select(s => (JsonNode)s!).ToArray()),
-            ["data"] = new JsonObject(t.Data.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonObject { ["path"] = kv.Value.Path, ["format"] = kv.Value.Format, ["sha256"] = kv.Value.Sha256 }))),
+            ["data"] = new JsonObject(t.Data.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)DataJson(kv.Value)))),
         }).ToArray()),
         ["timings"] = new JsonObject
         {

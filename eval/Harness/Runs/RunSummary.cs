@@ -2,7 +2,11 @@ namespace Eval.Harness.Runs;
 
 /// <summary>Accuracy of one (task, subset, template), with how many prompts were truncated and which choices needed several masks.</summary>
 public sealed record TemplateAccuracy(string Task, string Subset, string Split, string Template, AccuracyEstimate Estimate,
-    int Truncated, int MultiTokenExamples, IReadOnlyList<string> MultiTokenChoices, AccuracyEstimate? Normalized = null);
+    int Truncated, int MultiTokenExamples, IReadOnlyList<string> MultiTokenChoices, AccuracyEstimate? Normalized = null)
+{
+    /// <summary>How many examples were offered each number of choices (ascending).</summary>
+    public IReadOnlyDictionary<int, int> ChoiceCounts { get; init; } = new SortedDictionary<int, int>();
+}
 
 /// <summary>A (task, subset or group) across templates: the spread of per-template accuracies.</summary>
 public sealed record AcrossTemplates(string Task, string Subset, bool IsGroup, TemplateSpread Spread, int Examples);
@@ -25,7 +29,10 @@ public sealed record RunSummary(IReadOnlyList<TemplateAccuracy> Templates, IRead
                 g.Count(e => e.Truncated),
                 g.Count(e => e.ChoiceLengths.Any(l => l > 1)),
                 g.SelectMany(e => e.Choices.Where((_, i) => e.ChoiceLengths[i] > 1)).Distinct().Take(12).ToList(),
-                NormalizedAccuracy(g.ToList())))
+                NormalizedAccuracy(g.ToList()))
+            {
+                ChoiceCounts = new SortedDictionary<int, int>(g.GroupBy(e => e.Choices.Count).ToDictionary(c => c.Key, c => c.Count())),
+            })
             .ToList();
 
         var groups = new List<GroupAccuracy>();

@@ -18,8 +18,10 @@ public sealed record AnswerSlotPrompt(string Before, string After, IReadOnlyList
     {
         var fields = new Dictionary<string, object?>(doc.Fields) { ["mask"] = MaskSentinel, ["anchor"] = AnchorSentinel };
         var rendered = template.Render(fields);
-        if (rendered.Choices.Count < 2)
-            throw new TemplateException(template.Name, 1, 1, $"{doc.Origin}: answer_choices rendered {rendered.Choices.Count} choice(s); scoring needs at least 2");
+        // One choice is scored as what it is (MMLU-Pro has questions with a single option): always right unless
+        // unrestricted scoring finds the model answering something else.
+        if (rendered.Choices.Count < 1)
+            throw new TemplateException(template.Name, 1, 1, $"{doc.Origin}: answer_choices rendered no choice; scoring needs at least one");
         if (rendered.Choices.Any(c => c.Length == 0))
             throw new InvalidDataException($"{doc.Origin}: template '{template.Name}' has an empty answer choice");
         int gold = GoldIndex(task, template, doc, rendered);

@@ -9,11 +9,22 @@ namespace Eval.Harness.Tasks;
 public sealed record DataDownload(string Url, IReadOnlyDictionary<string, string> Sha256, string? Archive);
 
 /// <summary>
+/// A Hugging Face hub dataset repository the files come from, read through the hub cache
+/// (datasets--org--name/snapshots/&lt;commit&gt;/PATH, as huggingface_hub lays it out).
+/// </summary>
+/// <param name="Revision">A commit (pinned) or a branch; files of a branch are held to the sha256 of their first download.</param>
+/// <param name="Sha256">Pinned digests by the file's path in the repository.</param>
+public sealed record HubDataset(string Repo, string Revision, IReadOnlyDictionary<string, string> Sha256);
+
+/// <summary>
 /// One way a task's data can be stored: a reader format and a path pattern under a data root, with {subset} and
-/// {split}; SplitNames maps the task's split names to this source's.
+/// {split}; SplitNames maps the task's split names to this source's. With Hub, Path is the file's path in that
+/// repository instead, and the file is found in (or downloaded into) the hub cache.
 /// </summary>
 public sealed record DataSource(string Format, string Path, IReadOnlyDictionary<string, string> SplitNames, DataDownload? Download)
 {
+    public HubDataset? Hub { get; init; }
+
     public string? SplitName(string split) => SplitNames.Count == 0 ? split : SplitNames.GetValueOrDefault(split);
 
     public string Resolve(string subset, string split) =>

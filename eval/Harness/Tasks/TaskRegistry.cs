@@ -89,7 +89,7 @@ public sealed class TaskRegistry
 
     private static DataSource ReadSource(YamlFields s, IReadOnlyList<string> splits)
     {
-        s.RejectUnknown("format", "path", "split_names", "download");
+        s.RejectUnknown("format", "path", "split_names", "download", "hub");
         var format = s.Text("format");
         if (!DatasetReaders.Formats.Contains(format)) throw s.Error($"unknown format '{format}' (formats: {string.Join(", ", DatasetReaders.Formats)})");
         var splitNames = s.TextMap("split_names");
@@ -106,7 +106,18 @@ public sealed class TaskRegistry
                 : d.TextMap("sha256");
             download = new DataDownload(d.Text("url"), sha, archive);
         }
-        return new DataSource(format, s.Text("path"), splitNames, download);
+        HubDataset? hub = null;
+        if (s.OptionalMapping("hub") is { } h)
+        {
+            if (download is not null) throw h.Error("a source has either download or hub, not both");
+            h.RejectUnknown("repo", "revision", "sha256");
+            var repo = h.Text("repo");
+            if (!HubModelStore.LooksLikeHubId(repo) || repo.Contains('@')) throw h.Error($"hub repo '{repo}' is not of the form org/name");
+            var revision = h.Text("revision");
+            if (revision.Length == 0 || revision.Contains("..") || revision.StartsWith('/')) throw h.Error($"hub revision '{revision}' is not a branch or commit");
+            hub = new HubDataset(repo, revision, h.TextMap("sha256"));
+        }
+        return new DataSource(format, s.Text("path"), splitNames, download) { Hub = hub };
     }
 
     private static JinjaTemplate ParseJinja(YamlFields y, string name, string source)
