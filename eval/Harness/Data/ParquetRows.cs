@@ -18,8 +18,8 @@ public static class ParquetRows
 
     public static List<Document> Read(string path)
     {
-        long length = new FileInfo(path).Length;
         using var stream = File.OpenRead(path);
+        long length = stream.Length;   // the file's, also through a hub cache link (FileInfo.Length would be the link's)
         if (length < 12 || !HasMagic(stream, 0) || !HasMagic(stream, length - 4))
             throw new DatasetFormatException(path, "not a parquet file (it must start and end with PAR1)");
         stream.Position = 0;
@@ -136,7 +136,7 @@ public static class ParquetRows
         async Task<object?[]> Read<T>(Func<T, object?> box) where T : struct
         {
             var buffer = new T[count];
-            await group.ReadRawAsync<T>(data, buffer.AsMemory(), data.MaxDefinitionLevel > 0 ? definitions.AsMemory() : null, repetitions?.AsMemory());
+            await group.ReadRawAsync<T>(data, buffer.AsMemory(), definitions.AsMemory(), repetitions?.AsMemory());
             int present = data.MaxDefinitionLevel == 0 ? count : definitions.Count(d => d == data.MaxDefinitionLevel);
             var boxed = new object?[present];
             for (int i = 0; i < present; i++) boxed[i] = box(buffer[i]);
