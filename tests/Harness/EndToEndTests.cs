@@ -103,11 +103,13 @@ public sealed class EndToEndTests
         var runs = variants.Select(v =>
         {
             var dir = SharedFixtures.TempDirectory();
-            var (code, output) = RunEval(dir, ["--task", "xcopa,mmlu", "--languages", "it,college_physics", "--limit", "12", .. v]);
+            var (code, output) = RunEval(dir, ["--task", "xcopa,mmlu,mmlu_pro", "--languages", "it,college_physics,chemistry", "--limit", "12", .. v]);
             Assert.AreEqual(0, code, output);
-            return Samples(dir, "xcopa", "mmlu");
+            return Samples(dir, "xcopa", "mmlu", "mmlu_pro");
         }).ToList();
-        Assert.AreEqual(5 * 12 + 3 * 12, runs[0].Count);
+        Assert.AreEqual(5 * 12 + 3 * 12 + 3 * 12, runs[0].Count);
+        // MMLU-Pro's first 12 chemistry questions have 5, 9 or 10 options: each is offered its own.
+        Assert.IsTrue(runs[0].Where(r => r.Key.Item1 == "mmlu_pro").Select(r => r.Value.GetProperty("choices").GetArrayLength()).Distinct().Count() > 1);
         foreach (var other in runs.Skip(1))
             foreach (var (key, e) in runs[0])
             {

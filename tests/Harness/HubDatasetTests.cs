@@ -238,4 +238,41 @@ public sealed class HubDatasetTests
         })
             StringAssert.Contains(Assert.ThrowsException<TaskFileException>(() => TaskWith(dir, hub)).Message, message);
     }
+
+    /// <summary>
+    /// `eval` with the data only in a hub cache (HF_HUB_CACHE, HF_HUB_OFFLINE=1) and a task whose hub source pins no
+    /// sha256: the run reads the parquet file through the cache's links, and run.json names the hub file, its sha256
+    /// and that it was not pinned.
+    /// </summary>
+    [TestMethod]
+    public void AnEvalRunReadsTheHubCacheAndRecordsTheFileInRunJson()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var bytes = ParquetFiles.MmluPro(Rows);
+        var repo = Path.Combine(dir, "hub", "datasets--org--mmlu-pro");
+        Directory.CreateDirectory(Path.Combine(repo, "blobs"));
+        Directory.CreateDirectory(Path.Combine(repo, "snapshots", Commit, "data"));
+        File.WriteAllBytes(Path.Combine(repo, "blobs", Sha256(bytes)), bytes);
+        File.CreateSymbolicLink(Path.Combine(repo, "snapshots", Commit, "data", "test-00000-of-00001.parquet"), Path.Combine("..", "..", "..", "blobs", Sha256(bytes)));
+        var prompts = Path.Combine(dir, "prompts");
+        Directory.CreateDirectory(prompts);
+        File.Copy(TaskWith(dir, $"      repo: org/mmlu-pro\n      revision: {Commit}\n").FilePath, Path.Combine(prompts, "mp.yaml"));
+        var output = Path.Combine(dir, "run");
+        var (code, log) = ProgramProcess.Wait(ProgramProcess.Start(
+            ["eval", "--task", "mp", "--model", SharedFixtures.Model("modernbert-tiny"), "--tokenizer", Path.Combine(SharedFixtures.Shared, "tokenizers", "modernbert"),
+             "--threads", "1", "--output", output, "--prompts", prompts],
+            new Dictionary<string, string> { ["HF_HUB_CACHE"] = Path.Combine(dir, "hub"), ["HF_HUB_OFFLINE"] = "1", ["EVAL_DATA_CACHE"] = Path.Combine(dir, "data") }));
+        Assert.AreEqual(0, code, log);
+        var data = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "run.json")))!["tasks"]![0]!["data"]!;
+        foreach (var (subset, _) in data.AsObject())
+        {
+            Assert.AreEqual($"hf://datasets/org/mmlu-pro@{Commit}/data/test-00000-of-00001.parquet", data[subset]!["hub_file"]!.GetValue<string>(), subset);
+            Assert.AreEqual(Sha256(bytes), data[subset]!["sha256"]!.GetValue<string>());
+            Assert.IsFalse(data[subset]!["sha256_pinned"]!.GetValue<bool>());
+        }
+        Assert.AreEqual(3, data.AsObject().Count);
+        var results = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "results.json")))!["results"]!;
+        Assert.AreEqual(1, results["mp_law::x"]!["choice_counts"]!["1"]!.GetValue<int>(), "the one-option question is scored and reported");
+        Assert.AreEqual(1.0, results["mp_law::x"]!["acc,none"]!.GetValue<double>());
+    }
 }
