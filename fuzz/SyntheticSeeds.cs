@@ -80,6 +80,17 @@ internal static class SyntheticSeeds
             case "mmlu-original":
                 Text("rows.csv", "\"What is 2+2?\",3,4,5,\"six, \"\"quoted\"\"\",B\nQ,a,b,c,d,D\n");
                 break;
+            case "mmlu-pro-jsonl":
+                Text("rows.jsonl", """
+                    {"question_id": 1, "question": "What is 2+2?", "options": ["3", "4", "5", "6", "7", "8", "9", "10", "11", "12"], "answer": "B", "answer_index": 1, "category": "math", "src": "s"}
+                    {"question_id": 2, "question": "One?", "options": ["only"], "answer": "A", "answer_index": 0, "category": "computer science", "src": "s"}
+                    {"question_id": 3, "question": "Q", "options": ["a", "b", "c"], "answer": "C", "category": "computer science", "cot_content": ""}
+                    """);
+                break;
+            case "parquet" or "mmlu-pro-parquet":
+                Seed("rows.parquet", SyntheticParquet.MmluPro());
+                Seed("two-groups.parquet", SyntheticParquet.MmluPro(rowGroups: 2));
+                break;
             case "run-json":
                 Text("run.json", ReportTargets.ValidRunJson);
                 Text("minimal.json", """{"model": {"id": "m"}, "options": {"scoring": "masked"}}""");

@@ -14,6 +14,9 @@ public static class DatasetTargets
     public static FuzzTarget XWinogradTsv { get; } = Reader("xwinograd-tsv", "xwinograd-tsv", "data.tsv", "en");
     public static FuzzTarget MmluCsv { get; } = Reader("mmlu-csv", "mmlu-csv", "test.csv", "abstract_algebra");
     public static FuzzTarget MmluOriginal { get; } = Reader("mmlu-original", "mmlu-original", "abstract_algebra_test.csv", "abstract_algebra");
+    public static FuzzTarget MmluProJsonl { get; } = Reader("mmlu-pro-jsonl", "mmlu-pro-jsonl", "test.jsonl", "computer_science");
+    public static FuzzTarget Parquet { get; } = Reader("parquet", "parquet", "test-00000-of-00001.parquet", "en");
+    public static FuzzTarget MmluProParquet { get; } = Reader("mmlu-pro-parquet", "mmlu-pro-parquet", "test-00000-of-00001.parquet", "computer_science");
 
     private static FuzzTarget Reader(string name, string format, string fileName, string subset) => new(
         name,
@@ -25,6 +28,8 @@ public static class DatasetTargets
             var path = workspace.WriteFile(name, fileName, input);
             foreach (var document in DatasetReaders.Read(format, path, subset))
                 foreach (var (_, value) in document.Fields)
-                    _ = value?.ToString();
+                    if (value is IReadOnlyList<object?> list)
+                        foreach (var item in list) _ = item?.ToString();
+                    else _ = value?.ToString();
         });
 }

@@ -10,7 +10,7 @@ public static class FuzzTargets
         ConfigTargets.ModelConfigJson, ConfigTargets.TokenizerJson,
         TaskTargets.TaskYaml, TaskTargets.Jinja,
         DatasetTargets.XnliTsv, DatasetTargets.XnliOriginal, DatasetTargets.JsonLines, DatasetTargets.XWinogradTsv,
-        DatasetTargets.MmluCsv, DatasetTargets.MmluOriginal,
+        DatasetTargets.MmluCsv, DatasetTargets.MmluOriginal, DatasetTargets.MmluProJsonl, DatasetTargets.Parquet, DatasetTargets.MmluProParquet,
         ReportTargets.RunJson, ReportTargets.SamplesJsonl, ReportTargets.DecodeCsv,
     ];
 

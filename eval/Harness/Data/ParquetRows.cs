@@ -9,7 +9,8 @@ namespace Eval.Harness.Data;
 /// Sequence / list columns: MMLU's choices, MMLU-Pro's options) as a list. Other column kinds (structs, maps,
 /// nested lists, binary, dates, decimals) are refused naming the column. Every row group is read; a document's
 /// origin is "FILE row N" (1-based over the file). Counts the file's metadata claims are checked against the file's
-/// size before anything is allocated for them. Text is decoded by Parquet.Net, which does not report invalid UTF-8.
+/// size, and every page header walked (<see cref="ParquetPages"/>), before Parquet.Net allocates anything for them.
+/// Text is decoded by Parquet.Net, which does not report invalid UTF-8.
 /// </summary>
 public static class ParquetRows
 {
@@ -25,6 +26,8 @@ public static class ParquetRows
         stream.Position = 0;
         try
         {
+            new ParquetPages(stream, path, length).CheckFooter();
+            stream.Position = 0;
             return ReadAsync(path, stream, length).GetAwaiter().GetResult();
         }
         catch (Exception e) when (e is not DatasetFormatException and not OutOfMemoryException and not OperationCanceledException)
@@ -48,6 +51,21 @@ public static class ParquetRows
     {
         await using var reader = await ParquetReader.CreateAsync(stream);
         var columns = reader.Schema.Fields.Select(f => ColumnOf(path, f)).ToList();
+        using (var check = File.OpenRead(path))
+        {
+            var pages = new ParquetPages(check, path, length);
+            for (int g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var group = reader.OpenRowGroupReader(g);
+                foreach (var column in columns)
+                {
+                    var meta = group.GetMetadata(column.Data)?.MetaData
+                               ?? throw new DatasetFormatException(path, $"row group {g} has no column chunk for '{column.Data.Path}'");
+                    long start = meta.DictionaryPageOffset is > 0 and var d && d < meta.DataPageOffset ? d : meta.DataPageOffset;
+                    pages.CheckChunk(start, meta.TotalCompressedSize, $"row group {g} column '{column.Data.Path}'");
+                }
+            }
+        }
         long maxValues = ValuesPerFileByte * length + 1024;
         var docs = new List<Document>();
         for (int g = 0; g < reader.RowGroupCount; g++)
