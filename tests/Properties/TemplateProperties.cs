@@ -46,6 +46,11 @@ public sealed partial class TemplateProperties
             ["question"] = AnyText, ["subject"] = AnyText, ["answer"] = Gen.Long[0, 3].Select(l => (object?)l),
             ["choices"] = AnyText.Array[4].Select(c => (object?)c.ToList()),
         },
+        ["mmlu_pro"] = new Dictionary<string, Gen<object?>>
+        {
+            ["question"] = AnyText, ["category"] = AnyText, ["answer_index"] = Gen.Long[0, 9].Select(l => (object?)l),
+            ["options"] = AnyText.Array[10].Select(c => (object?)c.ToList()),
+        },
     };
 
     private static IEnumerable<TaskDefinition> ShippedTasks() =>

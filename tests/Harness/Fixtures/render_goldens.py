@@ -26,6 +26,11 @@ DOCS = {
         {"question": "  What is 2 + 2?\n", "choices": ["3", "4", "5", "22"], "answer": 1, "subject": "elementary_mathematics"},
         {"question": "Which gas do plants absorb?", "choices": ["Oxygen", "Carbon dioxide", "Helium", "Argon"], "answer": 1, "subject": "high_school_biology"},
     ],
+    "mmlu_pro": [
+        {"question": "  What is 2 + 2?\n", "options": [" 4 ", "5", "six"], "answer": "A", "answer_index": 0, "category": "math"},
+        {"question": "Only one option?", "options": ["yes"], "answer": "A", "answer_index": 0, "category": "computer science"},
+        {"question": "Pick J.", "options": ["o0", "o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8", "o9"], "answer": "J", "answer_index": 9, "category": "law"},
+    ],
 }
 
 env = jinja2.Environment(undefined=jinja2.StrictUndefined)
