@@ -66,7 +66,7 @@ public class DecodingOpBenchmarks
     /// <summary>Tokens queries over 80 keys (a whole Mask-Predict sequence, or a greedy step over a 80-token cache).</summary>
     [Benchmark]
     public void Attention() => backend.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(qkv, Hidden), new ColumnSlice(qkv, 2 * Hidden),
-        new AttentionShape(1, Tokens, 80, 80, Heads, Heads, HeadDim), new AttentionMask(valid, QueryStart: 80 - Tokens), context);
+        new AttentionShape(1, Tokens, 80, 80, Heads, Heads, HeadDim), new AttentionMask(valid) { QueryStart = 80 - Tokens }, context);
 
     [GlobalCleanup]
     public void Cleanup()

@@ -9,23 +9,6 @@ public enum ActivationKind
     Silu,
 }
 
-/// <summary>How many rows of K/V each batch element occupies and how many of them are filled.</summary>
-public readonly record struct AttentionShape(
-    int Batch, int QueryLength, int KeyLength, int KeyRowsPerBatch, int QueryHeads, int KeyValueHeads, int HeadDim)
-{
-    public static AttentionShape Square(int batch, int length, int heads, int headDim) =>
-        new(batch, length, length, length, heads, heads, headDim);
-}
-
-/// <summary>
-/// Which keys a query may attend to. Key j is visible to query i of batch b when KeyValid[b·KeyRowsPerBatch + j] ≠ 0,
-/// and (Causal ⇒ j ≤ QueryStart + i), and (Window ≥ 0 ⇒ |QueryStart + i − j| ≤ Window), and (SourceLengths given and
-/// QueryStart + i &lt; SourceLengths[b] ⇒ j &lt; SourceLengths[b]): in a source-then-target sequence the source cannot see its target.
-/// A query that sees no key gets a zero output.
-/// </summary>
-public sealed record AttentionMask(ReadOnlyMemory<int> KeyValid, bool Causal = false, int Window = -1, int QueryStart = 0,
-    ReadOnlyMemory<int> SourceLengths = default);
-
 /// <summary>A column range of a [rows, columns] tensor: the q, k or v part of a fused projection.</summary>
 public readonly record struct ColumnSlice(Tensor Tensor, int Offset);
 
@@ -92,7 +75,16 @@ public interface IBackend : IDisposable
     void Rope(ColumnSlice x, int heads, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFrequencies);
 
     /// <summary>
-    /// Scaled dot-product attention, softmax(q·kᵀ/√d + mask)·v with grouped query heads.
+    /// Scaled dot-product attention with grouped query heads (ggml_flash_attn_ext's op): for batch element b, query head
+    /// h (reading key/value head h / (QueryHeads / KeyValueHeads)) and query i, at position p = QueryStart + i,
+    /// out[b, i, h] = Σ_j softmax_j(s_j)·v[b, j], over the keys j &lt; KeyLength, where
+    /// s_j = Scale · q[b, i, h]·k[b, j] + bias(b, h, i, j) for a visible key and −∞ otherwise.
+    /// <para>Key j is visible when all of: KeyValid[b·KeyRowsPerBatch + j] ≠ 0; Causal ⇒ j ≤ p; a Window ⇒
+    /// p − Before ≤ j ≤ p + After; SourceLengths given and p &lt; SourceLengths[b] ⇒ j &lt; SourceLengths[b] (in a
+    /// source-then-target sequence the source cannot see its target). A query that sees no key gets a zero output.</para>
+    /// <para>Scale is mask.Scale, or 1/√HeadDim when null. bias(b, h, i, j) is: none, 0; ALiBi, Slopes[h] · n(b, j), with
+    /// n(b, j) the number of keys j' &lt; j with KeyValid[b·KeyRowsPerBatch + j'] ≠ 0 (as a float32 product); relative
+    /// position buckets, Table[AttentionBias.RelativePositionBucket(j − p), h]; given, Values[h, i, j].</para>
     /// q rows are b·QueryLength + i, k/v rows b·KeyRowsPerBatch + j; output is [Batch·QueryLength, QueryHeads·HeadDim].
     /// </summary>
     void Attention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape shape, AttentionMask mask, Tensor output);

@@ -70,6 +70,39 @@ public static class OpChecks
             throw new ArgumentException($"Attention: key mask has {mask.KeyValid.Length} entries, needs {s.Batch * s.KeyRowsPerBatch}");
         if (output.Rows != s.Batch * s.QueryLength || output.Columns != s.QueryHeads * s.HeadDim)
             throw new ArgumentException($"Attention: output {output} should be [{s.Batch * s.QueryLength}, {s.QueryHeads * s.HeadDim}]");
+        if (mask.QueryStart < 0)
+            throw new ArgumentException($"Attention: query start {mask.QueryStart} is negative");
+        if (mask.Scale is { } scale && !float.IsFinite(scale))
+            throw new ArgumentException($"Attention: scale {scale} is not finite");
+        if (mask.Window is { } window && (window.Before < 0 || window.After < 0))
+            throw new ArgumentException($"Attention: window sides must be ≥ 0, got {window.Before} before and {window.After} after");
+        BiasFits(s, mask.Bias);
+    }
+
+    private static void BiasFits(AttentionShape s, AttentionBias bias)
+    {
+        switch (bias.Kind)
+        {
+            case AttentionBiasKind.Alibi:
+                if (bias.Slopes.Length != s.QueryHeads)
+                    throw new ArgumentException($"Attention: {bias.Slopes.Length} ALiBi slopes for {s.QueryHeads} query heads");
+                foreach (float slope in bias.Slopes.Span)
+                    if (!float.IsFinite(slope))
+                        throw new ArgumentException($"Attention: ALiBi slope {slope} is not finite");
+                break;
+            case AttentionBiasKind.RelativePositionBuckets:
+                var table = bias.Table!;
+                if (table.Rank != 2 || table.Rows != bias.NumBuckets || table.Columns != s.QueryHeads)
+                    throw new ArgumentException(
+                        $"Attention: relative position bias table {table} should be [{bias.NumBuckets} buckets, {s.QueryHeads} query heads]");
+                break;
+            case AttentionBiasKind.Given:
+                var values = bias.Values!;
+                if (values.Rank != 3 || values.Dim(0) != s.QueryHeads || values.Dim(1) != s.QueryLength || values.Dim(2) != s.KeyLength)
+                    throw new ArgumentException(
+                        $"Attention: bias {values} should be [{s.QueryHeads} query heads, {s.QueryLength} queries, {s.KeyLength} keys]");
+                break;
+        }
     }
 
     /// <summary>Both block sets of a CopyRows lie inside their tensors.</summary>

@@ -95,7 +95,7 @@ public sealed class LlamaModel : ICausalLanguageModel
         var recorder = new HiddenStateRecorder(be, keepHiddenStates);
         batch.RequireSingleSegment(Config.Architectures.FirstOrDefault() ?? Config.ModelType);
         var positions = cache?.PositionsOf(batch) ?? Enumerable.Range(0, t).Select(i => i % batch.Length).ToArray();
-        var mask = new AttentionMask(cache?.KeyValidWith(batch) ?? batch.Mask, Causal: true, QueryStart: past);
+        var mask = new AttentionMask(cache?.KeyValidWith(batch) ?? batch.Mask) { Causal = true, QueryStart = past };
         var shape = cache is null
             ? new AttentionShape(batch.Batch, batch.Length, batch.Length, batch.Length, heads, kvHeads, headDim)
             : new AttentionShape(batch.Batch, batch.Length, past + batch.Length, cache.Capacity, heads, kvHeads, headDim);

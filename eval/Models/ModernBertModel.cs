@@ -94,7 +94,7 @@ public sealed class ModernBertModel : ILanguageModel
         for (int i = 0; i < t; i++) positions[i] = i % batch.Length;
         var shape = AttentionShape.Square(batch.Batch, batch.Length, heads, headDim);
         var globalMask = new AttentionMask(batch.Mask);
-        var localMask = globalMask with { Window = Config.LocalAttention / 2 };
+        var localMask = globalMask with { Window = AttentionWindow.Symmetric(Config.LocalAttention / 2) };
 
         var x = be.Allocate(t, h);                                  // residual stream [B·S, H]
         using var normed = be.Allocate(t, h);

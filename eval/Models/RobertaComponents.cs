@@ -95,7 +95,7 @@ internal sealed class RobertaComponents
     public static (AttentionShape Shape, AttentionMask Mask) AttentionFor(TokenBatch batch, KvCache? cache, int heads, int headDim)
     {
         if (cache is null)
-            return (AttentionShape.Square(batch.Batch, batch.Length, heads, headDim), new AttentionMask(batch.Mask, SourceLengths: batch.SourceLengths));
+            return (AttentionShape.Square(batch.Batch, batch.Length, heads, headDim), new AttentionMask(batch.Mask) { SourceLengths = batch.SourceLengths });
         if (batch.SourceLengths is not null)
             throw new ArgumentException("a batch run against a cache is a source or a target, not both");
         cache.CheckFits(batch.Batch, batch.Length);

@@ -193,7 +193,8 @@ public sealed class BackendOpsTests
 
     public static IEnumerable<object[]> AttentionCases()
     {
-        // name, batch, qLen, kLen, kvRows, heads, kvHeads, d, causal, window, queryStart, padTail, sourceLength (0: none)
+        // name, batch, qLen, kLen, kvRows, heads, kvHeads, d, causal, window (symmetric; -1: none), queryStart, padTail,
+        // sourceLength (0: none). AttentionOpTests crosses the mask and bias options; these are the shapes.
         yield return ["square padded", 2, 9, 9, 9, 2, 2, 8, false, -1, 0, 3, 0];
         yield return ["sliding window", 2, 150, 150, 150, 2, 2, 16, false, 16, 0, 20, 0];
         yield return ["causal gqa", 3, 70, 70, 70, 4, 2, 16, true, -1, 0, 5, 0];
@@ -220,7 +221,10 @@ public sealed class BackendOpsTests
             var valid = Reference.KeyValid(batch, kvRows, kLen, padTail);
             // The second batch element's source is shorter, so the boundary falls inside a query chunk there.
             var sources = Reference.SourceLengths(batch, sourceLength);
-            var mask = new AttentionMask(valid, causal, window, queryStart, sources);
+            var mask = new AttentionMask(valid)
+            {
+                Causal = causal, Window = window >= 0 ? AttentionWindow.Symmetric(window) : null, QueryStart = queryStart, SourceLengths = sources,
+            };
             using var tq = be.Upload(q, batch * qLen, qCols);
             using var tkv = be.Upload(kv, batch * kvRows, kvCols);
             using var output = be.Allocate(batch * qLen, heads * d);

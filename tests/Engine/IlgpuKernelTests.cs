@@ -56,7 +56,13 @@ public sealed class IlgpuKernelTests
         int d, bool causal, int window, int queryStart, int padTail, int sourceLength)
     {
         var shape = new AttentionShape(batch, qLen, kLen, kvRows, heads, kvHeads, d);
-        CheckAttention(Accelerator, AttentionGroupSizes, caseName, shape, causal, window, queryStart, padTail, sourceLength);
+        var mask = new AttentionMask(Reference.KeyValid(batch, kvRows, kLen, padTail))
+        {
+            Causal = causal, Window = window >= 0 ? AttentionWindow.Symmetric(window) : null, QueryStart = queryStart,
+            // The second batch element's source is shorter, so the boundary falls inside a group's rows there.
+            SourceLengths = Reference.SourceLengths(batch, sourceLength),
+        };
+        CheckAttention(Accelerator, AttentionGroupSizes, caseName, shape, mask);
     }
 
     private static readonly (int N, int M, int K)[] LinearShapes =
@@ -89,12 +95,48 @@ public sealed class IlgpuKernelTests
         CheckLinear(wide, 128, bf16Weights: false, [(40, 70, 20)]);
         CheckLinear(wide, 256, bf16Weights: false, [(40, 70, 20)]);
         CheckLinear(wide, 256, bf16Weights: true, [(40, 70, 20)]);
-        CheckAttention(wide, [256], "kv cache chunk, two key blocks", new AttentionShape(2, 4, 100, 104, 4, 2, 64),
-            causal: true, window: -1, queryStart: 96, padTail: 5, sourceLength: 0);
+        var shape = new AttentionShape(2, 4, 100, 104, 4, 2, 64);
+        var valid = Reference.KeyValid(2, 104, 100, 5);
+        CheckAttention(wide, [256], "kv cache chunk, two key blocks", shape, new AttentionMask(valid) { Causal = true, QueryStart = 96 });
+        // Eight rows of 32 lanes, with a one-sided window (a causal one, as the Ettin decoder's) over both blocks and ALiBi.
+        CheckAttention(wide, [256], "kv cache chunk, one-sided window and ALiBi", shape, new AttentionMask(valid)
+        {
+            QueryStart = 96, Window = new AttentionWindow(70, 0), Bias = AttentionBias.Alibi(AttentionBias.AlibiSlopes(4)),
+        });
     }
 
+    /// <summary>
+    /// Group sizes of 2 and 16 with few rows per group, so that several lanes share a row in the score and softmax
+    /// phases (the 1-, 4- and 8-thread groups of the other cases mostly give each row one lane), with each bias.
+    /// </summary>
+    [TestMethod]
+    public void LanesSharingARowMatchReference()
+    {
+        var valid = Reference.KeyValid(2, 140, 130, 9);
+        var decode = new AttentionShape(2, 1, 130, 140, 4, 4, 8);
+        var chunk = new AttentionShape(2, 3, 130, 140, 4, 2, 8);
+        var table = Reference.Random(16 * 4, 41, 2f);
+        foreach (var shape in new[] { decode, chunk })
+        {
+            var given = Reference.Random(4 * shape.QueryLength * 130, 42, 2f);
+            var start = 130 - shape.QueryLength;
+            CheckAttention(Accelerator, [2, 16], $"{shape.QueryLength} queries, ALiBi", shape,
+                new AttentionMask(valid) { Causal = true, QueryStart = start, Bias = AttentionBias.Alibi(new[] { 0.5f, -0.25f, 0.125f, 1f }) });
+            CheckAttention(Accelerator, [2, 16], $"{shape.QueryLength} queries, causal buckets", shape,
+                new AttentionMask(valid) { Causal = true, QueryStart = start, Scale = 1f,
+                    Bias = AttentionBias.RelativePositionBuckets(Tensor.FromArray(table, 16, 4), false, 16, 40) }, table);
+            CheckAttention(Accelerator, [2, 16], $"{shape.QueryLength} queries, given bias, two-sided window", shape,
+                new AttentionMask(valid) { QueryStart = start, Window = new AttentionWindow(50, 3),
+                    Bias = AttentionBias.Given(Tensor.FromArray(given, 4, shape.QueryLength, 130)) }, given);
+        }
+    }
+
+    /// <summary>
+    /// The kernel against the reference for one mask. A bias's tensor in the mask may be a host tensor: the kernel reads
+    /// <paramref name="biasData"/> (the table or the given bias) from a buffer of its own.
+    /// </summary>
     private static void CheckAttention(Accelerator accelerator, int[] groupSizes, string caseName, AttentionShape shape,
-        bool causal, int window, int queryStart, int padTail, int sourceLength)
+        AttentionMask mask, float[]? biasData = null)
     {
         var (batch, qLen, kLen, kvRows, heads, kvHeads, d) = shape;
         // q is the first part of a fused projection read from column 1; k and v share rows; the output is wider than the heads.
@@ -102,37 +144,36 @@ public sealed class IlgpuKernelTests
         int outWidth = heads * d, ldo = outWidth + 5;
         var q = Reference.Random(batch * qLen * qCols, 1, 2f);
         var kv = Reference.Random(batch * kvRows * kvCols, 2, 2f);
-        var valid = Reference.KeyValid(batch, kvRows, kLen, padTail);
-        // The second batch element's source is shorter, so the boundary falls inside a group's rows there.
-        var sources = Reference.SourceLengths(batch, sourceLength);
-        var mask = new AttentionMask(valid, causal, window, queryStart, sources);
-        var expected = Reference.Attention(q, qCols, qOffset, kv, kvCols, 0, kv, kvCols, vOffset, shape, mask);
-        var geometry = AttentionGeometry.Create(shape, causal, window, queryStart, sources is not null);
+        var expected = Reference.Attention(q, qCols, qOffset, kv, kvCols, 0, kv, kvCols, vOffset, shape, mask, biasData);
+        var rule = AttentionRule.Create(shape, mask);
+        var strides = new AttentionStrides(qCols, kvCols, kvCols, ldo);
+        var biasValues = mask.Bias.Kind == AttentionBiasKind.Alibi ? mask.Bias.Slopes.ToArray() : biasData ?? [0f];
+        var biasIndices = AttentionRule.BiasIndices(shape, mask);
 
         using var qBuffer = accelerator.Allocate1D(q);
         using var kvBuffer = accelerator.Allocate1D(kv);
-        using var validBuffer = accelerator.Allocate1D(valid);
-        using var sourceBuffer = accelerator.Allocate1D(sources ?? [0]);
+        using var validBuffer = accelerator.Allocate1D(mask.KeyValid.ToArray());
+        using var sourceBuffer = accelerator.Allocate1D(mask.SourceLengths.IsEmpty ? [0] : mask.SourceLengths.ToArray());
+        using var biasValueBuffer = accelerator.Allocate1D(biasValues);
+        using var biasIndexBuffer = accelerator.Allocate1D(biasIndices.Length == 0 ? [0] : biasIndices);
         foreach (int groupSize in groupSizes)
         {
             var attention = new IlgpuAttention(accelerator, groupSize);
             var sentinel = Enumerable.Repeat(-7f, batch * qLen * ldo).ToArray();
             using var outBuffer = accelerator.Allocate1D(sentinel);
             attention.Run(accelerator.DefaultStream,
-                qBuffer.View.SubView(qOffset, q.Length - qOffset), qCols,
-                kvBuffer.View, kvCols,
-                kvBuffer.View.SubView(vOffset, kv.Length - vOffset), kvCols,
-                validBuffer.View, sourceBuffer.View, outBuffer.View, ldo, geometry);
+                qBuffer.View.SubView(qOffset, q.Length - qOffset), kvBuffer.View, kvBuffer.View.SubView(vOffset, kv.Length - vOffset),
+                validBuffer.View, sourceBuffer.View, biasValueBuffer.View, biasIndexBuffer.View, outBuffer.View, rule, strides);
             var output = outBuffer.GetAsArray1D();
             var actual = Columns(output, ldo, outWidth);
             string name = $"{caseName}, group size {groupSize}";
             double diff = Reference.MaxAbsDiff(expected, actual);
             Assert.IsTrue(diff < 1e-4, $"{name}: max diff {diff}");
             AssertUntouched(output, sentinel, ldo, outWidth, name);
-            if (causal && queryStart < kLen - 1)
+            if (mask.Causal && mask.QueryStart < kLen - 1)
             {
                 // The comparison can fail: where the causal mask hides keys, dropping it gives a clearly different answer.
-                var unmasked = Reference.Attention(q, qCols, qOffset, kv, kvCols, 0, kv, kvCols, vOffset, shape, mask with { Causal = false });
+                var unmasked = Reference.Attention(q, qCols, qOffset, kv, kvCols, 0, kv, kvCols, vOffset, shape, mask with { Causal = false }, biasData);
                 Assert.IsTrue(Reference.MaxAbsDiff(unmasked, actual) > 1e-2, $"{name}: dropping the causal flag went unnoticed");
             }
         }

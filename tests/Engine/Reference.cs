@@ -81,13 +81,19 @@ public static class Reference
         return y;
     }
 
-    /// <summary>Attention with the semantics documented on IBackend.Attention.</summary>
+    /// <summary>
+    /// Attention with the semantics documented on IBackend.Attention, in double. <paramref name="biasData"/> holds the
+    /// host values of a relative position table [buckets, heads] or a given bias [heads, Sq, Sk] (the mask's tensors
+    /// live on the backend under test).
+    /// </summary>
     public static float[] Attention(float[] q, int qCols, int qOff, float[] k, int kCols, int kOff, float[] v, int vCols, int vOff,
-        AttentionShape s, AttentionMask mask)
+        AttentionShape s, AttentionMask mask, float[]? biasData = null)
     {
         var output = new float[s.Batch * s.QueryLength * s.QueryHeads * s.HeadDim];
         int groups = s.QueryHeads / s.KeyValueHeads, d = s.HeadDim;
+        double scale = mask.Scale ?? 1 / Math.Sqrt(d);
         var valid = mask.KeyValid.Span;
+        var bias = mask.Bias;
         for (int b = 0; b < s.Batch; b++)
             for (int h = 0; h < s.QueryHeads; h++)
                 for (int i = 0; i < s.QueryLength; i++)
@@ -98,14 +104,21 @@ public static class Reference
                     for (int j = 0; j < s.KeyLength; j++)
                     {
                         bool visible = valid[b * s.KeyRowsPerBatch + j] != 0 && (!mask.Causal || j <= pos)
-                                       && (mask.Window < 0 || Math.Abs(pos - j) <= mask.Window)
+                                       && (mask.Window is not { } w || (j >= pos - w.Before && j <= pos + w.After))
                                        && (mask.SourceLengths.IsEmpty || pos >= mask.SourceLengths.Span[b] || j < mask.SourceLengths.Span[b]);
                         if (!visible) { scores[j] = double.NegativeInfinity; continue; }
                         double dot = 0;
                         for (int c = 0; c < d; c++)
                             dot += (double)q[(b * s.QueryLength + i) * qCols + qOff + h * d + c]
                                    * k[(b * s.KeyRowsPerBatch + j) * kCols + kOff + h / groups * d + c];
-                        scores[j] = dot / Math.Sqrt(d);
+                        scores[j] = dot * scale + bias.Kind switch
+                        {
+                            AttentionBiasKind.Alibi => bias.Slopes.Span[h] * (double)RealKeysBefore(valid.Slice(b * s.KeyRowsPerBatch, j)),
+                            AttentionBiasKind.RelativePositionBuckets =>
+                                biasData![T5Bucket(j - pos, bias.Bidirectional, bias.NumBuckets, bias.MaxDistance) * s.QueryHeads + h],
+                            AttentionBiasKind.Given => biasData![(h * s.QueryLength + i) * s.KeyLength + j],
+                            _ => 0,
+                        };
                         max = Math.Max(max, scores[j]);
                     }
                     if (double.IsNegativeInfinity(max)) continue;
@@ -121,6 +134,40 @@ public static class Reference
                     }
                 }
         return output;
+    }
+
+    private static int RealKeysBefore(ReadOnlySpan<int> rows)
+    {
+        int count = 0;
+        foreach (int flag in rows) if (flag != 0) count++;
+        return count;
+    }
+
+    /// <summary>
+    /// transformers' T5 _relative_position_bucket re-stated step by step in float32 (torch's order of operations, the
+    /// logarithm correctly rounded to float32).
+    /// </summary>
+    public static int T5Bucket(int relativePosition, bool bidirectional, int numBuckets, int maxDistance)
+    {
+        int relativeBuckets = 0;
+        if (bidirectional)
+        {
+            numBuckets /= 2;
+            relativeBuckets += relativePosition > 0 ? numBuckets : 0;
+            relativePosition = Math.Abs(relativePosition);
+        }
+        else
+        {
+            relativePosition = -Math.Min(relativePosition, 0);
+        }
+        int maxExact = numBuckets / 2;
+        if (relativePosition < maxExact) return relativeBuckets + relativePosition;
+        float scaled = (float)relativePosition / (float)maxExact;
+        float logScaled = (float)Math.Log(scaled);
+        float denominator = (float)Math.Log(maxDistance / (double)maxExact);
+        float fraction = logScaled / denominator * (float)(numBuckets - maxExact);
+        long ifLarge = maxExact + (long)fraction;
+        return relativeBuckets + (int)Math.Min(ifLarge, numBuckets - 1);
     }
 
     /// <summary>

@@ -46,11 +46,24 @@ public sealed unsafe partial class CpuBackend
     public void Attention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape s, AttentionMask mask, Tensor output)
     {
         OpChecks.Attention(q, k, v, s, mask, output);
+        var rule = AttentionRule.Create(s, mask);
         int groups = s.QueryHeads / s.KeyValueHeads;
         int chunksPerHead = (s.QueryLength + QueryChunk - 1) / QueryChunk;
         int tasks = s.Batch * s.QueryHeads * chunksPerHead;
-        float scale = 1f / MathF.Sqrt(s.HeadDim);
-        var keyValid = mask.KeyValid;
+        var bias = mask.Bias;
+        var biasIndices = AttentionRule.BiasIndices(s, mask);
+        using var validPin = mask.KeyValid.Pin();
+        using var sourcePin = mask.SourceLengths.Pin();
+        using var slopePin = bias.Slopes.Pin();
+        using var indexPin = biasIndices.AsMemory().Pin();
+        float* biasValues = bias.Kind switch
+        {
+            AttentionBiasKind.Alibi => (float*)slopePin.Pointer,
+            AttentionBiasKind.RelativePositionBuckets => bias.Table!.Pointer,
+            AttentionBiasKind.Given => bias.Values!.Pointer,
+            _ => null,
+        };
+        var inputs = new HostAttentionInputs((int*)validPin.Pointer, (int*)sourcePin.Pointer, biasValues, (int*)indexPin.Pointer);
 
         void RunTask(int task, float* scores)
         {
@@ -61,46 +74,38 @@ public sealed unsafe partial class CpuBackend
             int i0 = chunk * QueryChunk, rows = Math.Min(QueryChunk, s.QueryLength - i0);
 
             // Keys that any query of this chunk may see.
-            int firstQuery = mask.QueryStart + i0, lastQuery = firstQuery + rows - 1;
-            int jLo = 0, jHi = s.KeyLength;
-            int source = mask.SourceLengths.IsEmpty ? int.MaxValue : mask.SourceLengths.Span[b];
-            if (mask.Causal) jHi = Math.Min(jHi, lastQuery + 1);
-            if (lastQuery < source) jHi = Math.Min(jHi, source);
-            if (mask.Window >= 0)
-            {
-                jLo = Math.Max(jLo, firstQuery - mask.Window);
-                jHi = Math.Min(jHi, lastQuery + mask.Window + 1);
-            }
+            int source = rule.Source(inputs, b);
+            var range = rule.VisibleKeys(i0, i0 + rows - 1, source);
             int ldo = output.Columns;
             float* outBase = output.Pointer + (long)(b * s.QueryLength + i0) * ldo + head * s.HeadDim;
-            if (jHi <= jLo)
+            if (range.Count == 0)
             {
                 for (int r = 0; r < rows; r++) new Span<float>(outBase + (long)r * ldo, s.HeadDim).Clear();
                 return;
             }
-            int keys = jHi - jLo;
+            int jLo = range.Start, keys = range.Count;
             int ldq = q.Tensor.Columns, ldk = k.Tensor.Columns, ldv = v.Tensor.Columns;
             float* qBase = q.Tensor.Pointer + (long)(b * s.QueryLength + i0) * ldq + q.Offset + head * s.HeadDim;
             float* kBase = k.Tensor.Pointer + ((long)b * s.KeyRowsPerBatch + jLo) * ldk + k.Offset + kvHead * s.HeadDim;
             float* vBase = v.Tensor.Pointer + ((long)b * s.KeyRowsPerBatch + jLo) * ldv + v.Offset + kvHead * s.HeadDim;
 
-            // scores[rows, keys] = scale · Q·Kᵀ
-            attentionGemm.Multiply(false, true, rows, keys, s.HeadDim, scale, qBase, ldq, kBase, ldk, 0f, scores, keys);
-            var valid = keyValid.Span.Slice(b * s.KeyRowsPerBatch + jLo, keys);
+            // scores[rows, keys] = scale · Q·Kᵀ, then + bias on the visible keys, −∞ on the others.
+            attentionGemm.Multiply(false, true, rows, keys, s.HeadDim, rule.Scale, qBase, ldq, kBase, ldk, 0f, scores, keys);
+            bool biased = rule.Bias != AttentionBiasKind.None;
             for (int r = 0; r < rows; r++)
             {
                 var row = new Span<float>(scores + (long)r * keys, keys);
-                int position = firstQuery + r;
+                int query = i0 + r;
                 bool any = false;
                 for (int j = 0; j < keys; j++)
                 {
                     int key = jLo + j;
-                    bool visible = valid[j] != 0
-                        && (!mask.Causal || key <= position)
-                        && (mask.Window < 0 || Math.Abs(position - key) <= mask.Window)
-                        && (position >= source || key < source);
-                    if (visible) any = true;
-                    else row[j] = float.NegativeInfinity;
+                    if (!rule.IsVisible(inputs, b, query, key, source)) row[j] = float.NegativeInfinity;
+                    else
+                    {
+                        if (biased) row[j] += rule.BiasOf(inputs, b, head, query, key);
+                        any |= row[j] != float.NegativeInfinity; // a given bias may hide a key with −∞
+                    }
                 }
                 if (any) TensorPrimitives.SoftMax(row, row);
                 else row.Clear();
@@ -121,5 +126,14 @@ public sealed unsafe partial class CpuBackend
             () => (nint)NativeMemory.AlignedAlloc(Math.Max(scoreBytes, 64), 64),
             (t, _, buffer) => { RunTask(t, (float*)buffer); return buffer; },
             buffer => NativeMemory.AlignedFree((void*)buffer));
+    }
+
+    /// <summary>The attention call's host arrays, as <see cref="AttentionRule"/> reads them.</summary>
+    private readonly struct HostAttentionInputs(int* keyValid, int* sourceLengths, float* biasValues, int* biasIndices) : IAttentionInputs
+    {
+        public int KeyValid(long row) => keyValid[row];
+        public int SourceLength(int batch) => sourceLengths[batch];
+        public float BiasValue(long index) => biasValues[index];
+        public int BiasIndex(long index) => biasIndices[index];
     }
 }

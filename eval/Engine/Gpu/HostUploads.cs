@@ -4,15 +4,16 @@ using ILGPU.Runtime;
 namespace Eval.Engine.Gpu;
 
 /// <summary>
-/// The small host arrays each op sends to the device (token ids, key masks, source lengths, RoPE's cos/sin table), each
-/// kind in its own growing buffer. A buffer is overwritten only by a later copy on the same stream, which runs after the
-/// kernels that read the earlier contents. Masks, source lengths and RoPE tables are re-sent only when they change: every
-/// layer of a forward passes the same ones.
+/// The small host arrays each op sends to the device (token ids, key masks, source lengths, attention bias slopes and
+/// indices, RoPE's cos/sin table), each kind in its own growing buffer. A buffer is overwritten only by a later copy on
+/// the same stream, which runs after the kernels that read the earlier contents. Masks, source lengths, bias arrays and
+/// RoPE tables are re-sent only when they change: every layer of a forward passes the same ones.
 /// </summary>
 internal sealed class HostUploads(Accelerator accelerator) : IDisposable
 {
     private readonly Upload<int> ids = new(accelerator, reuse: false), keyValid = new(accelerator, reuse: true),
-        sourceLengths = new(accelerator, reuse: true);
+        sourceLengths = new(accelerator, reuse: true), biasIndices = new(accelerator, reuse: true);
+    private readonly Upload<float> alibiSlopes = new(accelerator, reuse: true);
     private readonly List<DeviceRotaryTable> rotaryTables = [];
     private readonly MemoryBuffer1D<float, Stride1D.Dense> noFloats = accelerator.Allocate1D<float>(1);
     private readonly MemoryBuffer1D<int, Stride1D.Dense> noInts = accelerator.Allocate1D<int>(1);
@@ -27,6 +28,10 @@ internal sealed class HostUploads(Accelerator accelerator) : IDisposable
     public ArrayView<int> Ids(ReadOnlySpan<int> values) => ids.Send(values);
     public ArrayView<int> KeyValid(ReadOnlySpan<int> values) => keyValid.Send(values);
     public ArrayView<int> SourceLengths(ReadOnlySpan<int> values) => sourceLengths.Send(values);
+    public ArrayView<float> AlibiSlopes(ReadOnlySpan<float> values) => alibiSlopes.Send(values);
+
+    /// <summary>An attention bias's host-computed ints (ALiBi key positions or relative position buckets).</summary>
+    public ArrayView<int> BiasIndices(ReadOnlySpan<int> values) => biasIndices.Send(values);
 
     /// <summary>
     /// Per row, headDim/2 cosines then headDim/2 sines of position · invFrequency: the angle in float32 as torch forms it,
@@ -69,6 +74,8 @@ internal sealed class HostUploads(Accelerator accelerator) : IDisposable
         ids.Dispose();
         keyValid.Dispose();
         sourceLengths.Dispose();
+        biasIndices.Dispose();
+        alibiSlopes.Dispose();
         foreach (var t in rotaryTables) t.Values.Dispose();
         noFloats.Dispose();
         noInts.Dispose();

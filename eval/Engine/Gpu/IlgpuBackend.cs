@@ -236,14 +236,43 @@ public sealed partial class IlgpuBackend : IBackend
     public void Attention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape s, AttentionMask mask, Tensor output)
     {
         OpChecks.Attention(q, k, v, s, mask, output);
-        var geometry = AttentionGeometry.Create(s, mask.Causal, mask.Window, mask.QueryStart, !mask.SourceLengths.IsEmpty);
+        var rule = AttentionRule.Create(s, mask);
+        var bias = mask.Bias;
+        // A bfloat16 bias tensor (a [buckets, heads] table taken as a weight under Bf16) is widened for the call.
+        using var widened = bias.Kind switch
+        {
+            AttentionBiasKind.RelativePositionBuckets => WidenedIfBFloat16(bias.Table!),
+            AttentionBiasKind.Given => WidenedIfBFloat16(bias.Values!),
+            _ => null,
+        };
+        var biasValues = bias.Kind switch
+        {
+            AttentionBiasKind.Alibi => uploads.AlibiSlopes(bias.Slopes.Span),
+            AttentionBiasKind.RelativePositionBuckets => Floats(widened ?? bias.Table!),
+            AttentionBiasKind.Given => Floats(widened ?? bias.Values!),
+            _ => uploads.NoFloats,
+        };
+        var biasIndices = bias.Kind is AttentionBiasKind.Alibi or AttentionBiasKind.RelativePositionBuckets
+            ? uploads.BiasIndices(AttentionRule.BiasIndices(s, mask))
+            : uploads.NoInts;
         attention.Run(accelerator.DefaultStream,
-            Floats(q.Tensor).SubView(q.Offset), q.Tensor.Columns,
-            Floats(k.Tensor).SubView(k.Offset), k.Tensor.Columns,
-            Floats(v.Tensor).SubView(v.Offset), v.Tensor.Columns,
+            Floats(q.Tensor).SubView(q.Offset), Floats(k.Tensor).SubView(k.Offset), Floats(v.Tensor).SubView(v.Offset),
             uploads.KeyValid(mask.KeyValid.Span[..(s.Batch * s.KeyRowsPerBatch)]),
             mask.SourceLengths.IsEmpty ? uploads.NoInts : uploads.SourceLengths(mask.SourceLengths.Span),
-            Floats(output), output.Columns, geometry);
+            biasValues, biasIndices, Floats(output), rule,
+            new AttentionStrides(q.Tensor.Columns, k.Tensor.Columns, v.Tensor.Columns, output.Columns));
+    }
+
+    /// <summary>A float32 copy of a bfloat16 tensor of this backend (null for a float32 one), through the bfloat16 gather.</summary>
+    private Tensor? WidenedIfBFloat16(Tensor t)
+    {
+        Buffer(t);
+        if (t.ElementType != TensorElementType.BFloat16) return null;
+        var wide = Allocate(t.Shape.ToArray());
+        var rows = new int[t.Rows];
+        for (int r = 0; r < rows.Length; r++) rows[r] = r;
+        gatherBFloat16(ElementLaunch(t.Length), BFloat16(t), uploads.Ids(rows), Floats(wide), t.Rows, t.Columns);
+        return wide;
     }
 
     public void CopyRows(RowBlocks source, RowBlocks destination, int batches, int rows, int columns)
