@@ -84,7 +84,8 @@ public interface IBackend : IDisposable
     /// source-then-target sequence the source cannot see its target). A query that sees no key gets a zero output.</para>
     /// <para>Scale is mask.Scale, or 1/√HeadDim when null. bias(b, h, i, j) is: none, 0; ALiBi, Slopes[h] · n(b, j), with
     /// n(b, j) the number of keys j' &lt; j with KeyValid[b·KeyRowsPerBatch + j'] ≠ 0 (as a float32 product); relative
-    /// position buckets, Table[AttentionBias.RelativePositionBucket(j − p), h]; given, Values[h, i, j].</para>
+    /// position buckets, Table[AttentionBias.RelativePositionBucket(j − p), h]; given, Values[h, i, j] (finite, or −∞ to hide
+    /// the key: a query whose every visible score is −∞ gets a zero output too).</para>
     /// q rows are b·QueryLength + i, k/v rows b·KeyRowsPerBatch + j; output is [Batch·QueryLength, QueryHeads·HeadDim].
     /// </summary>
     void Attention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape shape, AttentionMask mask, Tensor output);

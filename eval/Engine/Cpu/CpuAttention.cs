@@ -46,7 +46,7 @@ public sealed unsafe partial class CpuBackend
     public void Attention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape s, AttentionMask mask, Tensor output)
     {
         OpChecks.Attention(q, k, v, s, mask, output);
-        var rule = AttentionRule.Create(s, mask);
+        var callRule = AttentionRule.Create(s, mask);
         int groups = s.QueryHeads / s.KeyValueHeads;
         int chunksPerHead = (s.QueryLength + QueryChunk - 1) / QueryChunk;
         int tasks = s.Batch * s.QueryHeads * chunksPerHead;
@@ -63,10 +63,13 @@ public sealed unsafe partial class CpuBackend
             AttentionBiasKind.Given => bias.Values!.Pointer,
             _ => null,
         };
-        var inputs = new HostAttentionInputs((int*)validPin.Pointer, (int*)sourcePin.Pointer, biasValues, (int*)indexPin.Pointer);
+        var callInputs = new HostAttentionInputs((int*)validPin.Pointer, (int*)sourcePin.Pointer, biasValues, (int*)indexPin.Pointer);
 
         void RunTask(int task, float* scores)
         {
+            // Locals, not the closure's fields: the masking loop would reload each field after every store to a score.
+            var rule = callRule;
+            var inputs = callInputs;
             int chunk = task % chunksPerHead;
             int head = task / chunksPerHead % s.QueryHeads;
             int b = task / chunksPerHead / s.QueryHeads;
@@ -89,26 +92,28 @@ public sealed unsafe partial class CpuBackend
             float* kBase = k.Tensor.Pointer + ((long)b * s.KeyRowsPerBatch + jLo) * ldk + k.Offset + kvHead * s.HeadDim;
             float* vBase = v.Tensor.Pointer + ((long)b * s.KeyRowsPerBatch + jLo) * ldv + v.Offset + kvHead * s.HeadDim;
 
-            // scores[rows, keys] = scale · Q·Kᵀ, then + bias on the visible keys, −∞ on the others.
+            // scores[rows, keys] = scale · Q·Kᵀ, −∞ on the hidden keys, + bias.
             attentionGemm.Multiply(false, true, rows, keys, s.HeadDim, rule.Scale, qBase, ldq, kBase, ldk, 0f, scores, keys);
             bool biased = rule.Bias != AttentionBiasKind.None;
             for (int r = 0; r < rows; r++)
             {
-                var row = new Span<float>(scores + (long)r * keys, keys);
+                float* row = scores + (long)r * keys;
                 int query = i0 + r;
                 bool any = false;
                 for (int j = 0; j < keys; j++)
                 {
-                    int key = jLo + j;
-                    if (!rule.IsVisible(inputs, b, query, key, source)) row[j] = float.NegativeInfinity;
-                    else
-                    {
-                        if (biased) row[j] += rule.BiasOf(inputs, b, head, query, key);
-                        any |= row[j] != float.NegativeInfinity; // a given bias may hide a key with −∞
-                    }
+                    if (rule.IsVisible(inputs, b, query, jLo + j, source)) any = true;
+                    else row[j] = float.NegativeInfinity;
                 }
-                if (any) TensorPrimitives.SoftMax(row, row);
-                else row.Clear();
+                if (biased && any)
+                {
+                    // −∞ + bias stays −∞: the bias goes on every key of the row, visible or not, in a loop without the mask's branches.
+                    for (int j = 0; j < keys; j++) row[j] += rule.BiasOf(inputs, b, head, query, jLo + j);
+                    any = TensorPrimitives.Max(new ReadOnlySpan<float>(row, keys)) != float.NegativeInfinity; // a given bias may hide keys with −∞
+                }
+                var span = new Span<float>(row, keys);
+                if (any) TensorPrimitives.SoftMax(span, span);
+                else span.Clear();
             }
             // out[rows, d] = P·V
             attentionGemm.Multiply(false, false, rows, s.HeadDim, keys, 1f, scores, keys, vBase, ldv, 0f, outBase, ldo);
