@@ -158,11 +158,11 @@ public sealed class IlgpuAttention
         (long values, long indices) = rule.Bias switch
         {
             AttentionBiasKind.Alibi => ((long)g.QueryHeads, (long)g.Batch * g.KeyRowsPerBatch),
-            AttentionBiasKind.RelativePositionBuckets => (-1L, (long)g.QueryLength + g.KeyLength - 1),
+            AttentionBiasKind.RelativePositionBuckets => ((long)g.QueryHeads, (long)g.QueryLength + g.KeyLength - 1),
             AttentionBiasKind.Given => ((long)g.QueryHeads * g.QueryLength * g.KeyLength, 0L),
             _ => (0L, 0L),
         };
-        // The bucket table's height is the bucket count, which only the host's bucket indices know: checked by OpChecks.
+        // A bucket table holds at least one bucket; its height, the bucket count, is checked by OpChecks.
         if (biasValues.Length < values || biasIndices.Length < indices)
             throw new ArgumentException(
                 $"Attention: {rule.Bias} bias has {biasValues.Length} values and {biasIndices.Length} indices, needs {values} and {indices}");
