@@ -66,24 +66,31 @@ def main():
     md += ["- results: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), ""]
 
     md += ["## Checks", "",
-           "| step | check | status | s | max abs diff | min cos | argmax same (near-tie, mismatch) | note |",
-           "|---|---|---|---:|---:|---:|---|---|"]
+           "max abs diff, min cos: against the reference (fp32 modes), the emulated run (emulated) or transformers fp32 "
+           "(peer); ratio: the worst tensor's relative RMS error over the yardstick (emulated: the emulated run's own "
+           "bf16 error, pass <= 1; peer: transformers bf16's error, pass <= 2).", "",
+           "| step | check | status | s | max abs diff | min cos | ratio (worst tensor) | argmax same (near-tie, mismatch) | note |",
+           "|---|---|---|---:|---:|---:|---:|---|---|"]
     for step, name, status, secs, note in rows:
         r = records.get(name)
-        diff = cos = arg = "–"
+        diff = cos = arg = ratio = "–"
         if r and r.get("summary"):
             s = r["summary"]
             diff = fmt(s.get("max_abs_diff"), ".2e")
             cos = fmt(s.get("min_cos"), ".6f")
+            if s.get("max_rel_rms_ratio") is not None:
+                ratio = f"{fmt(s['max_rel_rms_ratio'], '.2f')}"
             if s.get("argmax"):
                 arg = f"{s['argmax']} ({s.get('argmax_near_tie')}, {s.get('argmax_mismatch')})"
+        if r and r.get("problems") and status in ("fail", "error"):
+            note = (note + "; " if note else "") + "failed: " + ", ".join(map(str, r["problems"][:4]))
         shown = status.upper() if status in ("fail", "error", "timeout") else status
-        md.append(f"| {step} | {name} | {shown} | {secs} | {diff} | {cos} | {arg} | {note.replace('|', '/')} |")
+        md.append(f"| {step} | {name} | {shown} | {secs} | {diff} | {cos} | {ratio} | {arg} | {note.replace('|', '/')} |")
     md.append("")
 
     ref = load_json(a.reference) if a.reference else None
     if ref:
-        md += ["## Reference models (step b)", "",
+        md += ["## Reference models (fidelity)", "",
                f"transformers {ref.get('transformers')}, torch {ref.get('torch')} (CUDA {ref.get('cuda')}), {ref.get('gpu') or ref.get('device')}; "
                "prompts: " + ", ".join(f"{x['subject']}#{x['doc_id']} ({x['tokens']})" for x in ref.get("prompts", [])), "",
                "| model | parameters | non-embedding | batch x seq | real tokens | logits rows | config keys transformers re-wrote (added / dropped) | status |",
@@ -97,12 +104,12 @@ def main():
 
     speed = load_json(a.speed) if a.speed else None
     run = load_json(a.run_ours) if a.run_ours else None
-    md += ["## MMLU speed (step c): 14,042 test prompts, eval.py format, eval-py scoring, bf16", ""]
+    md += ["## MMLU speed (speed): the MMLU test prompts, eval.py format, eval-py scoring, bf16", ""]
     if speed:
         peer, ours = speed.get("peer", {}), speed.get("ours", {})
         md += [f"Same prompts on both sides: {fmt(speed.get('prompts'))} prompts, {fmt(speed.get('real_tokens'))} real tokens "
                f"({fmt(speed.get('padded_tokens'))} with the peer's padding; longest {fmt(speed.get('longest'))}); FLOPs {fmt(speed.get('flops'), '.3e')} by {speed.get('flops_formula')}; "
-               f"MFU against {fmt(speed.get('peak_tflops'))} TFLOP/s (H200 dense BF16).", "",
+               f"MFU against {fmt(speed.get('peak_tflops'))} TFLOP/s (H100/H200 SXM dense BF16).", "",
                "| side | seconds | prompts/s | tokens/s | MFU | accuracy | note |", "|---|---:|---:|---:|---:|---:|---|"]
         md.append(f"| peer: PyTorch {peer.get('torch')} {peer.get('dtype')} SDPA, transformers {peer.get('transformers')} | {fmt(peer.get('seconds'))} | "
                   f"{fmt(peer.get('prompts_per_s'))} | {fmt(peer.get('tokens_per_s'))} | {fmt(100 * peer['mfu'], '.2f') + '%' if peer.get('mfu') is not None else '–'} | "
@@ -125,7 +132,7 @@ def main():
         md += ["Neither side produced results."]
     md.append("")
 
-    md += ["## Decode benchmark (step d)", ""]
+    md += ["## Decode benchmark (decode)", ""]
     files = sorted(glob.glob(os.path.join(a.decode_dir, "decode-*.csv"))) if a.decode_dir else []
     if files:
         with open(files[-1], newline="") as f:

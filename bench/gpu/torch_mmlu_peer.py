@@ -16,13 +16,17 @@ FLOPs for MFU (the formula both sides use): per prompt of S real tokens, 2 * P *
 non-embedding parameters (the tied decoder counted once, as the embedding), L layers, H hidden size; the [MASK]-row
 head (2 * H * (H + V) per prompt) is left out. ModernBERT's local layers attend to 128 tokens only, so the S^2 term
 overstates their attention: it is the stated formula, not a count of the kernels' work. Peak: --peak-tflops
-(default 989, the H200 SXM's dense BF16 tensor-core peak without sparsity).
+(default 989, the H100 and H200 SXM's dense BF16 tensor-core peak without sparsity).
 
 With --ours DIR (our run folder) it also reads our run.json and samples_mmlu.jsonl: our seconds, prompts/s, tokens/s
 and MFU on the same token counts, and how often our predictions equal the peer's (random weights and bf16 on both
 sides: near-ties flip, so agreement is a sanity figure, not a pass criterion).
 """
 import argparse, json, os, sys, time
+
+# No torch.compile (transformers' ModernBERT compiles its embeddings and head when triton is there): set before torch
+# is imported; reference_compile=False below as well. bench/gpu/run exports the same.
+os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -55,7 +59,7 @@ def main():
     p.add_argument("--max-batch-tokens", type=int, default=65536)
     p.add_argument("--device", default="cuda")
     p.add_argument("--dtype", choices=["bf16", "fp32"], default="bf16")
-    p.add_argument("--peak-tflops", type=float, default=989.0, help="dense peak for MFU (989: H200 BF16)")
+    p.add_argument("--peak-tflops", type=float, default=989.0, help="dense peak for MFU (989: H100/H200 SXM BF16)")
     p.add_argument("--ours", help="our run folder (run.json, samples_mmlu.jsonl) to put beside the peer")
     p.add_argument("--ours-wall", type=float, help="wall seconds of our whole eval command (start to exit)")
     p.add_argument("--limit", type=int, help="first N prompts of each subject (a quick try; the check runs all)")
@@ -72,10 +76,13 @@ def main():
               "flops_formula": "sum over prompts of 2*P_nonembedding*S + 4*L*S^2*H (S real tokens)"}
 
     t_load = time.time()
+    config = transformers.AutoConfig.from_pretrained(a.model)
+    config.reference_compile = False
+    result["peer"]["compile"] = "off (TORCHDYNAMO_DISABLE=1, reference_compile=False)"
     try:
-        model = transformers.AutoModelForMaskedLM.from_pretrained(a.model, attn_implementation="sdpa", dtype=dtype)
+        model = transformers.AutoModelForMaskedLM.from_pretrained(a.model, config=config, attn_implementation="sdpa", dtype=dtype)
     except TypeError:
-        model = transformers.AutoModelForMaskedLM.from_pretrained(a.model, attn_implementation="sdpa", torch_dtype=dtype)
+        model = transformers.AutoModelForMaskedLM.from_pretrained(a.model, config=config, attn_implementation="sdpa", torch_dtype=dtype)
     model = model.to(device=a.device, dtype=dtype).eval()
     cfg = model.config
     params = sum(p.numel() for p in model.parameters())

@@ -2,15 +2,21 @@
 """Reference forward passes from Hugging Face transformers on full-size shapes, for `mlm-eval forward` to match.
 
 For each of ModernBERT-large, XLM-R-large and SmolLM2-360M (config.json from shared/configs):
-  1. builds the model from the config with seeded random weights (torch.manual_seed(0), from_config, float32,
-     eval mode, attn_implementation="eager") and saves it as a model folder <work>/models/<name>/ (config.json +
-     model.safetensors, save_pretrained with safetensors) that our engine loads; config.json is then the original
-     file again (transformers 5 re-writes rope_theta & co. as rope_parameters; its version is kept as
-     config.transformers.json, and the keys it added or dropped go into the summary);
+  1. builds the model from the config with seeded random weights (torch.manual_seed(0), from_config, float32, eval
+     mode, attn_implementation="eager" named, reference_compile=False: no torch.compile) on --device, and saves it as
+     a model folder <work>/models/<name>/ (config.json + model.safetensors, save_pretrained) that our engine loads;
+     config.json is then the original file again (transformers 5 re-writes rope_theta & co. as rope_parameters; its
+     version is kept as config.transformers.json, and the keys it added or dropped go into the summary). A folder an
+     earlier call built (built.json beside it) is loaded instead of built again: the same weights;
   2. writes <work>/<name>.input.safetensors: `input_ids`, `attention_mask` int64 [B,S] and `logits_at` int64 [N,2]
      (first, [MASK] and last real position of each row), the golden layout `mlm-eval forward --input` reads;
   3. runs the transformers forward in float32 (TF32 off) and writes <work>/<name>.ref.safetensors: the inputs plus
-     `hidden.last_hidden_state` [B,S,H] and `logits` [N,V] at the logits_at rows, the layout `forward --output` has.
+     `hidden.embeddings` and `hidden.layer.{i}` for i < L-1 (transformers' hidden_states[0..L-1]: the input of each
+     layer; its last entry is after the final norm in some models and before it in others, so it is left out),
+     `hidden.last_hidden_state` [B,S,H] and `logits` [N,V] at the logits_at rows, the layout `forward --output` has;
+  4. the same in bfloat16 (the model cast with .to(torch.bfloat16): transformers' own bf16 inference) into
+     <work>/<name>.ref-bf16.safetensors: the yardstick for our bf16 error.
+With --build-only, step 1 alone (the MMLU speed step needs only the ModernBERT-large folder).
 
 The batch: 8 real MMLU test prompts in ModernBERT-Instruct's eval.py format (mmlu_prompts.py), one from each of 8
 subjects spread over the 57 (the first row of each at most --max-tokens long), tokenized with the ModernBERT
@@ -22,6 +28,9 @@ random, so which token an id is does not matter; lengths and padding are real.
 Writes a summary to --json (parameters, shapes, seconds, versions). Exit 1 on any error.
 """
 import argparse, json, os, shutil, sys, time
+
+# No torch.compile anywhere (bench/gpu/run exports the same): set before torch is imported.
+os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -83,16 +92,95 @@ def build_inputs(kind, name, seqs, vocab):
     return input_ids, mask, at
 
 
+def no_compile(config):
+    """transformers' ModernBERT compiles its embeddings and head when triton is there unless this is False."""
+    config.reference_compile = False
+    return config
+
+
+def build_or_load(transformers, torch, name, cfg_file, kind, configs, model_dir, device, info):
+    auto = transformers.AutoModelForCausalLM if kind == "causal" else transformers.AutoModelForMaskedLM
+    marker = os.path.join(model_dir, "built.json")
+    t0 = time.time()
+    if os.path.exists(marker):
+        config = no_compile(transformers.AutoConfig.from_pretrained(model_dir))
+        try:
+            model = auto.from_pretrained(model_dir, config=config, attn_implementation="eager", dtype=torch.float32)
+        except TypeError:  # transformers 4.x says torch_dtype
+            model = auto.from_pretrained(model_dir, config=config, attn_implementation="eager", torch_dtype=torch.float32)
+        with open(marker) as f:
+            info.update(json.load(f))
+        info["loaded_s"] = round(time.time() - t0, 2)
+        return model.to(device).float().eval(), config
+    shutil.rmtree(model_dir, ignore_errors=True)
+    os.makedirs(model_dir)
+    shutil.copy(os.path.join(configs, cfg_file), os.path.join(model_dir, "config.json"))
+    config = no_compile(transformers.AutoConfig.from_pretrained(model_dir))
+    torch.manual_seed(0)
+    # Initialised where it runs: on the GPU the random init of 400M parameters takes a fraction of the CPU's time.
+    with torch.device(device):
+        try:
+            model = auto.from_config(config, attn_implementation="eager", dtype=torch.float32)
+        except TypeError:
+            model = auto.from_config(config, attn_implementation="eager", torch_dtype=torch.float32)
+    model = model.float().eval()
+    info["init_s"] = round(time.time() - t0, 2)
+
+    t0 = time.time()
+    try:
+        model.save_pretrained(model_dir, safe_serialization=True)
+    except TypeError:  # a transformers that always writes safetensors and dropped the flag
+        model.save_pretrained(model_dir)
+    files = sorted(f for f in os.listdir(model_dir) if f.endswith(".safetensors") or f.endswith(".json"))
+    if not any(f.endswith(".safetensors") for f in files):
+        raise RuntimeError(f"save_pretrained wrote no safetensors in {model_dir}: {files}")
+    # Newer transformers re-write the config (rope_parameters / layer_types instead of rope_theta,
+    # global_rope_theta, ...). The model was built from the original file, which is what real checkpoints
+    # carry, so that is the config.json our engine gets; transformers' own is kept beside it.
+    with open(os.path.join(model_dir, "config.json")) as f:
+        saved = json.load(f)
+    with open(os.path.join(configs, cfg_file)) as f:
+        original = json.load(f)
+    built = {"saved_config_added_keys": sorted(set(saved) - set(original)),
+             "saved_config_dropped_keys": sorted(set(original) - set(saved)), "files": files, "seed": 0}
+    os.replace(os.path.join(model_dir, "config.json"), os.path.join(model_dir, "config.transformers.json"))
+    shutil.copy(os.path.join(configs, cfg_file), os.path.join(model_dir, "config.json"))
+    with open(marker, "w") as f:
+        json.dump(built, f)
+    info.update(built)
+    info["save_s"] = round(time.time() - t0, 2)
+    return model, config
+
+
+def forward(torch, model, ids_t, mask_t, at_t, device, layers):
+    """The tensors of the golden layout: hidden.embeddings, hidden.layer.{i < L-1}, last hidden state, logits rows."""
+    with torch.no_grad():
+        dev_ids, dev_mask = ids_t.to(device), mask_t.to(device)
+        base = model.base_model(input_ids=dev_ids, attention_mask=dev_mask, output_hidden_states=True)
+        logits = model(input_ids=dev_ids, attention_mask=dev_mask).logits
+        rows = logits[at_t[:, 0].to(device), at_t[:, 1].to(device)]
+    states = base.hidden_states
+    if states is None or len(states) < layers:
+        raise RuntimeError(f"expected {layers + 1} hidden states, got {None if states is None else len(states)}")
+    out = {"hidden.embeddings": states[0]}
+    for i in range(1, layers):
+        out[f"hidden.layer.{i - 1}"] = states[i]
+    out["hidden.last_hidden_state"] = base.last_hidden_state
+    out["logits"] = rows
+    return {k: v.float().cpu().contiguous() for k, v in out.items()}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", required=True, help="folder with the config.json files (shared/configs)")
     p.add_argument("--tokenizer", required=True, help="folder with the ModernBERT tokenizer.json")
     p.add_argument("--data-dir", required=True, help="folder holding mmlu/test/<subject>_test.csv")
-    p.add_argument("--work", required=True, help="output folder (models/, *.input/ref.safetensors)")
+    p.add_argument("--work", required=True, help="output folder (models/, *.input/ref/ref-bf16.safetensors)")
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--max-tokens", type=int, default=320, help="longest prompt taken (ModernBERT tokens; XLM-R takes 512)")
     p.add_argument("--device", default="cuda")
+    p.add_argument("--build-only", action="store_true", help="build and save the model folders, no forward")
     p.add_argument("--json", help="write the summary here")
     a = p.parse_args()
 
@@ -102,18 +190,20 @@ def main():
     import transformers
     from safetensors.torch import save_file
     summary.update(torch=torch.__version__, transformers=transformers.__version__,
-                   cuda=torch.version.cuda, device=a.device,
+                   cuda=torch.version.cuda, device=a.device, compile="off (TORCHDYNAMO_DISABLE=1, reference_compile=False)",
                    gpu=torch.cuda.get_device_name(0) if a.device.startswith("cuda") and torch.cuda.is_available() else None)
     print(f"torch {torch.__version__} (CUDA {torch.version.cuda}), transformers {transformers.__version__}, device {a.device}", flush=True)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.set_float32_matmul_precision("highest")
 
-    tok = mmlu_prompts.tokenizer(a.tokenizer)
-    chosen = pick_prompts(a.data_dir, tok, a.batch, a.max_tokens)
-    seqs = [c[3] for c in chosen]
-    summary["prompts"] = [{"subject": c[0], "doc_id": c[1], "tokens": len(c[3])} for c in chosen]
-    print("prompts: " + ", ".join(f"{c[0]}#{c[1]} ({len(c[3])} tok)" for c in chosen), flush=True)
+    seqs = None
+    if not a.build_only:
+        tok = mmlu_prompts.tokenizer(a.tokenizer)
+        chosen = pick_prompts(a.data_dir, tok, a.batch, a.max_tokens)
+        seqs = [c[3] for c in chosen]
+        summary["prompts"] = [{"subject": c[0], "doc_id": c[1], "tokens": len(c[3])} for c in chosen]
+        print("prompts: " + ", ".join(f"{c[0]}#{c[1]} ({len(c[3])} tok)" for c in chosen), flush=True)
 
     os.makedirs(os.path.join(a.work, "models"), exist_ok=True)
     failed = []
@@ -122,47 +212,19 @@ def main():
         info = {"kind": kind}
         summary["models"][name] = info
         try:
-            t0 = time.time()
-            model_dir = os.path.join(a.work, "models", name)
-            shutil.rmtree(model_dir, ignore_errors=True)
-            os.makedirs(model_dir)
-            shutil.copy(os.path.join(a.configs, cfg_file), os.path.join(model_dir, "config.json"))
-            config = transformers.AutoConfig.from_pretrained(model_dir)
-            auto = transformers.AutoModelForCausalLM if kind == "causal" else transformers.AutoModelForMaskedLM
-            torch.manual_seed(0)
-            try:
-                model = auto.from_config(config, attn_implementation="eager", dtype=torch.float32)
-            except TypeError:  # transformers 4.x says torch_dtype
-                model = auto.from_config(config, attn_implementation="eager", torch_dtype=torch.float32)
-            model = model.float().eval()
-            info["init_s"] = round(time.time() - t0, 2)
+            model, config = build_or_load(transformers, torch, name, cfg_file, kind, a.configs,
+                                          os.path.join(a.work, "models", name), a.device, info)
             params = sum(p.numel() for p in model.parameters())
             emb = model.get_input_embeddings().weight.numel()
             info.update(parameters=params, embedding_parameters=emb, non_embedding_parameters=params - emb,
                         hidden=config.hidden_size, layers=config.num_hidden_layers, vocab=config.vocab_size,
                         attn_implementation=getattr(model.config, "_attn_implementation", None))
-
-            t0 = time.time()
-            try:
-                model.save_pretrained(model_dir, safe_serialization=True)
-            except TypeError:  # a transformers that always writes safetensors and dropped the flag
-                model.save_pretrained(model_dir)
-            files = sorted(f for f in os.listdir(model_dir) if f.endswith(".safetensors") or f.endswith(".json"))
-            if not any(f.endswith(".safetensors") for f in files):
-                raise RuntimeError(f"save_pretrained wrote no safetensors in {model_dir}: {files}")
-            # Newer transformers re-write the config (rope_parameters / layer_types instead of rope_theta,
-            # global_rope_theta, ...). The model was built from the original file, which is what real checkpoints
-            # carry, so that is the config.json our engine gets; transformers' own is kept beside it.
-            with open(os.path.join(model_dir, "config.json")) as f:
-                saved = json.load(f)
-            with open(os.path.join(a.configs, cfg_file)) as f:
-                original = json.load(f)
-            info["saved_config_added_keys"] = sorted(set(saved) - set(original))
-            info["saved_config_dropped_keys"] = sorted(set(original) - set(saved))
-            os.replace(os.path.join(model_dir, "config.json"), os.path.join(model_dir, "config.transformers.json"))
-            shutil.copy(os.path.join(a.configs, cfg_file), os.path.join(model_dir, "config.json"))
-            info["files"] = files
-            info["save_s"] = round(time.time() - t0, 2)
+            if a.build_only:
+                info["ok"] = True
+                print(f"{name}: {params / 1e6:.1f}M parameters; built in {info.get('init_s')} s, saved in {info.get('save_s')} s"
+                      if "init_s" in info else f"{name}: already built (loaded in {info.get('loaded_s')} s)", flush=True)
+                del model
+                continue
 
             input_ids, mask, at = build_inputs(kind, name, seqs, config.vocab_size)
             ids_t = torch.tensor(input_ids, dtype=torch.int64)
@@ -172,26 +234,20 @@ def main():
             inputs = {"input_ids": ids_t, "attention_mask": mask_t, "logits_at": at_t}
             save_file(inputs, os.path.join(a.work, f"{name}.input.safetensors"))
 
-            t0 = time.time()
-            model.to(a.device)
-            with torch.no_grad():
-                dev_ids, dev_mask = ids_t.to(a.device), mask_t.to(a.device)
-                hidden = model.base_model(input_ids=dev_ids, attention_mask=dev_mask).last_hidden_state
-                logits = model(input_ids=dev_ids, attention_mask=dev_mask).logits
-                rows = logits[at_t[:, 0].to(a.device), at_t[:, 1].to(a.device)]
-            if a.device.startswith("cuda"):
-                torch.cuda.synchronize()
-            info["forward_s"] = round(time.time() - t0, 2)
-            out = dict(inputs)
-            out["hidden.last_hidden_state"] = hidden.float().cpu().contiguous()
-            out["logits"] = rows.float().cpu().contiguous()
-            save_file(out, os.path.join(a.work, f"{name}.ref.safetensors"),
-                      metadata={"note": f"transformers {transformers.__version__} float32 eager forward, random weights seed 0"})
+            for dtype, suffix in ((torch.float32, "ref"), (torch.bfloat16, "ref-bf16")):
+                t0 = time.time()
+                model = model.to(device=a.device, dtype=dtype)
+                out = forward(torch, model, ids_t, mask_t, at_t, a.device, config.num_hidden_layers)
+                if a.device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                info[f"forward_{suffix}_s"] = round(time.time() - t0, 2)
+                save_file({**inputs, **out}, os.path.join(a.work, f"{name}.{suffix}.safetensors"),
+                          metadata={"note": f"transformers {transformers.__version__} {str(dtype)} eager forward, random weights seed 0"})
             info["ok"] = True
             print(f"{name}: {params / 1e6:.1f}M parameters ({(params - emb) / 1e6:.1f}M non-embedding), batch "
-                  f"{ids_t.shape[0]}x{ids_t.shape[1]}, {len(at)} logits rows; init {info['init_s']} s, save "
-                  f"{info['save_s']} s, forward {info['forward_s']} s", flush=True)
-            del model, hidden, logits, rows
+                  f"{ids_t.shape[0]}x{ids_t.shape[1]}, {len(at)} logits rows; forward fp32 {info['forward_ref_s']} s, "
+                  f"bf16 {info['forward_ref-bf16_s']} s", flush=True)
+            del model, out
             if a.device.startswith("cuda"):
                 torch.cuda.empty_cache()
         except Exception as e:  # keep going with the next model; the run script reports which failed

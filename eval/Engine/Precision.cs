@@ -17,7 +17,10 @@ public enum Precision
 
     /// <summary>
     /// Weights resident on the device as bfloat16 (half the memory of float32); activations stay float32 and are
-    /// converted to bfloat16 just before each GEMM, which accumulates in float32 and writes float32.
+    /// converted to bfloat16 just before each GEMM, which accumulates in float32 and writes float32. Attention, norms
+    /// and activations compute in float32. The roundings are the same on every GEMM path (cuBLAS, and the ILGPU GEMM on
+    /// CUDA or on ILGPU's CPU accelerator), so `--device ilgpu-cpu --precision bf16` reproduces a CUDA bf16 run up to
+    /// the order of float32 additions.
     /// </summary>
     Bf16,
 }

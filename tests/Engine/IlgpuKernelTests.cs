@@ -190,9 +190,18 @@ public sealed class IlgpuKernelTests
             var w = Reference.Random(m * ldw, 7 * m + k);
             var bias = Reference.Random(m, 3);
             var wBits = w.Select(BFloat16Bits).ToArray();
-            // bf16 weights are compared with the product of the rounded weights: the kernel must widen them exactly.
-            if (bf16Weights) w = wBits.Select(bits => BitConverter.Int32BitsToSingle(bits << 16)).ToArray();
-            var product = Columns(Reference.Gemm(false, true, n, m, k, 1f, x, ldx, w, ldw, 0f, new float[n * ldy], ldy), ldy, m);
+            // bf16 weights are compared with the product of the rounded weights and the rounded x: the kernel must widen
+            // the weights exactly and round x to bfloat16 as cuBLAS's bfloat16 GEMM gets it.
+            var xOperand = x;
+            if (bf16Weights)
+            {
+                w = wBits.Select(bits => BitConverter.Int32BitsToSingle(bits << 16)).ToArray();
+                xOperand = x.Select(v => BitConverter.Int32BitsToSingle(BFloat16Bits(v) << 16)).ToArray();
+            }
+            var product = Columns(Reference.Gemm(false, true, n, m, k, 1f, xOperand, ldx, w, ldw, 0f, new float[n * ldy], ldy), ldy, m);
+            var unroundedProduct = bf16Weights
+                ? Columns(Reference.Gemm(false, true, n, m, k, 1f, x, ldx, w, ldw, 0f, new float[n * ldy], ldy), ldy, m)
+                : product;
             using var xBuffer = accelerator.Allocate1D(x);
             using var wBuffer = accelerator.Allocate1D(w);
             using var wBitsBuffer = accelerator.Allocate1D(wBits);
@@ -216,6 +225,9 @@ public sealed class IlgpuKernelTests
                 AssertUntouched(y, sentinel, ldy, m, name);
                 // The comparison can fail: leaving the bias out is far outside the tolerance.
                 if (withBias) Assert.IsTrue(Reference.MaxAbsDiff(product, actual) > 1e-2, $"{name}: a missing bias went unnoticed");
+                // ... and so is a float32 x against bfloat16 weights (x's rounding moves a k-long sum by ~2⁻⁹·√k).
+                if (bf16Weights && k >= 64 && !withBias)
+                    Assert.IsTrue(Reference.MaxAbsDiff(unroundedProduct, actual) > 4e-4 * Math.Sqrt(k), $"{name}: x was not rounded to bfloat16");
             }
         }
     }

@@ -10,7 +10,9 @@ namespace Eval.Engine.Gpu;
 
 /// <summary>
 /// The fallback SGEMM for the layout of torch.nn.Linear, y[r, c] = Σ_k x[r, k]·w[c, k] (+ bias[c]), used where cuBLAS
-/// is absent and on ILGPU's CPU accelerator. Weights are float32 or bfloat16 bits; accumulation is in float.
+/// is absent and on ILGPU's CPU accelerator. Weights are float32 or bfloat16 bits; accumulation is in float. Against
+/// bfloat16 weights x is rounded to bfloat16 as it is read, as the cuBLAS path converts it before its GEMM, so
+/// <see cref="Precision.Bf16"/> rounds at the same places on every path (and ILGPU's CPU accelerator reproduces CUDA's).
 /// Two kernels, chosen by group size:
 /// <list type="bullet">
 /// <item>a multiple of 16 threads (CUDA's 128/256): a shared-memory tiled kernel, the group laid out as 16 columns ×
@@ -91,7 +93,8 @@ public sealed class IlgpuGemm
     }
 
     /// <summary>
-    /// <see cref="Linear"/> with the weight stored as bfloat16: each ushort is the high half of a float32, widened on load.
+    /// <see cref="Linear"/> with the weight stored as bfloat16: each ushort is the high half of a float32, widened on load;
+    /// x is rounded to bfloat16 (nearest, ties to even) on load, so the products are those of cuBLAS's bfloat16 GEMM.
     /// </summary>
     public void LinearBf16Weight(AcceleratorStream stream, ArrayView<float> x, int ldx, ArrayView<ushort> w, int ldw,
         ArrayView<float> bias, bool hasBias, ArrayView<float> y, int ldy, int n, int m, int k)
@@ -159,7 +162,7 @@ public sealed class IlgpuGemm
             {
                 int r = e / KStep, kk = e % KStep;
                 long row = Math.Min(rowBase + r, n - 1);
-                xTile[kk * xStride + r] = k0 + kk < k ? x[row * ldx + k0 + kk] : 0f;
+                xTile[kk * xStride + r] = k0 + kk < k ? w.Operand(x[row * ldx + k0 + kk]) : 0f;
             }
             for (int e = thread; e < TileColumns * KStep; e += threads)
             {
@@ -199,29 +202,40 @@ public sealed class IlgpuGemm
             long w2 = (long)Math.Min(column0 + 2, m - 1) * ldw, w3 = (long)Math.Min(column0 + 3, m - 1) * ldw;
             var sums = new OutputBlock();
             for (int kk = 0; kk < k; kk++)
-                sums.Add(x[x0 + kk], x[x1 + kk], x[x2 + kk], x[x3 + kk],
+                sums.Add(w.Operand(x[x0 + kk]), w.Operand(x[x1 + kk]), w.Operand(x[x2 + kk]), w.Operand(x[x3 + kk]),
                     w.Load(w0 + kk), w.Load(w1 + kk), w.Load(w2 + kk), w.Load(w3 + kk));
             sums.Store(y, ldy, bias, hasBias, row0, 1, column0, 1, n, m);
         }
     }
 
-    /// <summary>A weight matrix as the kernels read it, element by flat index; generic so each format gets its own kernel.</summary>
+    /// <summary>
+    /// A weight matrix as the kernels read it, element by flat index, and the activation as it meets that weight in a
+    /// product; generic so each format gets its own kernel.
+    /// </summary>
     internal interface IWeightMatrix
     {
         float Load(long index);
+
+        /// <summary>An element of x as the GEMM multiplies it with this weight.</summary>
+        float Operand(float x);
     }
 
     internal readonly struct Float32Weights(ArrayView<float> values) : IWeightMatrix
     {
         private readonly ArrayView<float> values = values;
         public float Load(long index) => values[index];
+        public float Operand(float x) => x;
     }
 
-    /// <summary>bfloat16 is the top half of a float32, so widening is a shift (<see cref="IlgpuKernels.FromBFloat16"/>).</summary>
+    /// <summary>
+    /// bfloat16 is the top half of a float32, so widening is a shift (<see cref="IlgpuKernels.FromBFloat16"/>). x meets
+    /// it rounded to bfloat16, as cuBLAS gets it (<see cref="IlgpuKernels.ConvertToBFloat16"/> before cublasGemmEx).
+    /// </summary>
     internal readonly struct BFloat16Weights(ArrayView<ushort> bits) : IWeightMatrix
     {
         private readonly ArrayView<ushort> bits = bits;
         public float Load(long index) => IlgpuKernels.FromBFloat16(bits[index]);
+        public float Operand(float x) => IlgpuKernels.FromBFloat16(IlgpuKernels.ToBFloat16(x));
     }
 
     /// <summary>The 4×4 sums one thread owns, as sixteen fields so they live in registers.</summary>
