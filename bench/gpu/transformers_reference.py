@@ -14,7 +14,8 @@ For each of ModernBERT-large, XLM-R-large and SmolLM2-360M (config.json from sha
      `hidden.embeddings` and `hidden.layer.{i}` for i < L-1 (transformers' hidden_states[0..L-1]: the input of each
      layer; its last entry is after the final norm in some models and before it in others, so it is left out),
      `hidden.last_hidden_state` [B,S,H] and `logits` [N,V] at the logits_at rows, the layout `forward --output` has;
-  4. the same in bfloat16 (the model cast with .to(torch.bfloat16): transformers' own bf16 inference) into
+  4. the same in bfloat16 (the parameters cast to bfloat16, as from_pretrained(dtype=torch.bfloat16) leaves them;
+     buffers such as RoPE's inv_freq stay float32: transformers' own bf16 inference) into
      <work>/<name>.ref-bf16.safetensors: the yardstick for our bf16 error.
 With --build-only, step 1 alone (the MMLU speed step needs only the ModernBERT-large folder).
 
@@ -234,9 +235,13 @@ def main():
             inputs = {"input_ids": ids_t, "attention_mask": mask_t, "logits_at": at_t}
             save_file(inputs, os.path.join(a.work, f"{name}.input.safetensors"))
 
+            model = model.to(a.device)
             for dtype, suffix in ((torch.float32, "ref"), (torch.bfloat16, "ref-bf16")):
                 t0 = time.time()
-                model = model.to(device=a.device, dtype=dtype)
+                # The parameters only, as from_pretrained(dtype=torch.bfloat16) leaves a model: buffers computed at
+                # init (RoPE's inv_freq) stay float32; model.to(bfloat16) would round those too.
+                for param in model.parameters():
+                    param.data = param.data.to(dtype)
                 out = forward(torch, model, ids_t, mask_t, at_t, a.device, config.num_hidden_layers)
                 if a.device.startswith("cuda"):
                     torch.cuda.synchronize()
