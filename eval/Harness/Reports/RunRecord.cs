@@ -67,24 +67,8 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
         var runJson = Path.Combine(folder, "run.json");
         if (!Directory.Exists(folder)) throw new ArgumentException($"run folder {folder} does not exist");
         if (!File.Exists(runJson)) throw new ArgumentException($"{folder} is not a run folder: it has no run.json (`mlm-eval eval` writes one)");
-        string modelId, architecture, scoring;
-        string? fingerprint, modelPath;
-        long parameters;
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(runJson));
-            var model = doc.RootElement.GetProperty("model");
-            modelId = model.GetProperty("id").GetString() ?? throw new FormatException("model.id is null");
-            architecture = model.TryGetProperty("architecture", out var a) ? a.GetString() ?? "" : "";
-            parameters = model.TryGetProperty("parameters", out var p) ? p.GetInt64() : 0;
-            fingerprint = model.TryGetProperty("fingerprint", out var f) ? f.GetString() : null;
-            modelPath = model.TryGetProperty("path", out var mp) ? mp.GetString() : null;
-            scoring = doc.RootElement.GetProperty("options").GetProperty("scoring").GetString() ?? "";
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or FormatException or InvalidOperationException)
-        {
-            throw new FormatException($"{runJson}: not a run.json this program wrote ({e.Message})", e);
-        }
+        var run = RunManifest.Read(runJson);
+        var scoring = run.Options.Scoring;
         var files = Directory.GetFiles(folder, "samples_*.jsonl").Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0) throw new ArgumentException($"run folder {folder} has no samples_<task>.jsonl files");
         var samples = new List<RunSample>();
@@ -97,7 +81,8 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
                     throw new FormatException($"{file}:{line}: document {sample.DocId} of {sample.Key} is already at {seen[(sample.Key, sample.DocId)]}");
                 samples.Add(sample);
             }
-        return new RunRecord(Path.GetFullPath(folder), HubModelStore.ShortName(modelId), modelId, architecture, parameters, scoring, fingerprint, modelPath, samples);
+        return new RunRecord(Path.GetFullPath(folder), HubModelStore.ShortName(run.Model.Id), run.Model.Id, run.Model.Architecture ?? "", run.Model.Parameters,
+            scoring, run.Model.Fingerprint, run.Model.Path, samples);
     }
 
     /// <summary>Loads several runs; runs of the same model are named by their folders instead (e.g. one per scoring mode).</summary>
@@ -142,7 +127,11 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
                 int? normalized = null;
                 if (logLikelihood && characters is not null && e.TryGetProperty("scores", out var scores)
                     && scores.EnumerateArray().All(v => v.ValueKind == JsonValueKind.Number))
-                    normalized = CausalChoiceScorer.NormalizedPrediction(scores.EnumerateArray().Select(v => v.GetDouble()).ToList(), characters);
+                {
+                    if (scores.GetArrayLength() != characters.Count)
+                        throw new FormatException($"{scores.GetArrayLength()} scores for {characters.Count} choices");
+                    normalized = Metrics.NormalizedPrediction(scores.EnumerateArray().Select(v => v.GetDouble()).ToList(), characters);
+                }
                 sample = new RunSample(Text(e.GetProperty("task"), "task"), Text(e.GetProperty("language"), "language"), Text(e.GetProperty("template"), "template"),
                     e.GetProperty("doc_id").GetInt32(), e.GetProperty("prediction").GetInt32(), e.GetProperty("gold").GetInt32(), choiceCount, normalized);
             }
