@@ -85,16 +85,41 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
             scoring, run.Model.Fingerprint, run.Model.Path, samples);
     }
 
-    /// <summary>Loads several runs; runs of the same model are named by their folders instead (e.g. one per scoring mode).</summary>
+    /// <summary>
+    /// Loads several runs, each named by its model: the hub name, or the model folder's name. When two models' folders
+    /// have the same name (…/llama/hf and …/qwen/hf) each is named by as much of its path as tells them apart (llama/hf,
+    /// qwen/hf); runs of one model (one per scoring mode, say) are named by their run folders instead.
+    /// </summary>
     public static IReadOnlyList<RunRecord> LoadAll(IReadOnlyList<string> folders)
     {
         if (folders.Count == 0) throw new ArgumentException("give at least one run folder");
         var runs = folders.Select(Load).ToList();
-        var renamed = runs.Select(r => runs.Count(o => o.Name == r.Name) > 1 ? r with { Name = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Folder)) } : r).ToList();
+        var renamed = runs.Select(r =>
+        {
+            var namesakes = runs.Where(o => o.Name == r.Name).Select(o => o.ModelId).ToList();
+            if (namesakes.Count == 1) return r;
+            return namesakes.Distinct().Count() == namesakes.Count
+                ? r with { Name = DistinguishingPath(r.ModelId, namesakes) }
+                : r with { Name = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Folder)) };
+        }).ToList();
         var clash = renamed.GroupBy(r => r.Name).FirstOrDefault(g => g.Count() > 1);
         if (clash is not null)
             throw new ArgumentException($"two runs would both be called '{clash.Key}' ({string.Join(", ", clash.Select(r => r.Folder))}); give each run its own folder name");
         return renamed;
+    }
+
+    /// <summary>The shortest tail of the model's path (or hub id, without @revision) that no other of the given models ends with.</summary>
+    private static string DistinguishingPath(string model, IReadOnlyList<string> models)
+    {
+        static string[] Parts(string id) => id.Split('@')[0].Split(['/', '\\'], StringSplitOptions.RemoveEmptyEntries);
+        var parts = Parts(model);
+        var others = models.Where(m => m != model).Select(Parts).ToList();
+        for (int k = 1; k <= parts.Length; k++)
+        {
+            var tail = parts[^k..];
+            if (others.All(o => o.Length < k || !o[^k..].SequenceEqual(tail))) return string.Join('/', tail);
+        }
+        return model;
     }
 
     /// <summary>The run folders a path stands for: itself when it is one, else its subfolders that are (keyed by their names).</summary>
