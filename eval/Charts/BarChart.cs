@@ -71,6 +71,7 @@ public sealed record BarChart(ChartFrame Frame, IReadOnlyList<string> Categories
             plot.Axes.SetLimitsY(YMin ?? (yMin < 0 ? yMin - pad : yMin), YMax ?? yMax + pad);
         }
         PlotAxes.LegendWhenSeveral(plot, Series.Count);
+        PlotAxes.FitTurnedLabels(plot, Frame);
         return plot;
     }
 }

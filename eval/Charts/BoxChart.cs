@@ -63,6 +63,7 @@ public sealed record BoxChart(ChartFrame Frame, IReadOnlyList<BoxGroup> Groups, 
             var values = Groups.SelectMany(g => g.Values).Where(double.IsFinite).DefaultIfEmpty(0).ToList();
             plot.Axes.SetLimitsY(YMin ?? values.Min(), YMax ?? values.Max());
         }
+        PlotAxes.FitTurnedLabels(plot, Frame);
         return plot;
     }
 }

@@ -15,17 +15,41 @@ public static class PlotAxes
 {
     public const string FontName = "DejaVu Sans";
 
-    /// <summary>A plot with the frame's title and axis labels, the same font on every machine that has it, white background.</summary>
+    /// <summary>
+    /// A plot with the frame's title and axis labels, the same font on every machine that has it, white background. The
+    /// title is centred on the figure (not on the data area, which a wide left axis pushes right) and broken between
+    /// words where a line would be wider than the figure.
+    /// </summary>
     public static Plot Framed(ChartFrame frame)
     {
         var plot = new Plot();
         plot.Font.Set(FontName);
         plot.Title(frame.Subtitle is null ? frame.Title : $"{frame.Title}\n{frame.Subtitle}", 15);
+        plot.Axes.Title.FullFigureCenter = true;
+        plot.Axes.Title.Label.Text = string.Join('\n', plot.Axes.Title.Label.Text.Split('\n').SelectMany(line => Wrapped(plot.Axes.Title.Label, line, frame.Width - 24)));
         plot.XLabel(frame.XLabel, 13);
         plot.YLabel(frame.YLabel, 13);
         plot.FigureBackground.Color = Colors.White;
         plot.DataBackground.Color = Colors.White;
         return plot;
+    }
+
+    /// <summary>The line broken between words into lines no wider than the width (a single word wider than it stays whole).</summary>
+    private static IEnumerable<string> Wrapped(LabelStyle style, string line, float width)
+    {
+        using var paint = Paint.NewDisposablePaint();
+        var current = "";
+        foreach (var word in line.Split(' '))
+        {
+            var longer = current.Length == 0 ? word : $"{current} {word}";
+            if (current.Length > 0 && style.Measure(longer, paint).Width > width)
+            {
+                yield return current;
+                current = word;
+            }
+            else current = longer;
+        }
+        yield return current;
     }
 
     /// <summary>The value a log axis plots for v; refuses v ≤ 0 naming the axis.</summary>
@@ -49,6 +73,51 @@ public static class PlotAxes
         }
         plot.Axes.SetLimitsX(-0.6, categories.Count - 0.4);
         plot.Grid.XAxisStyle.IsVisible = false;
+    }
+
+    /// <summary>Pixels between a bottom tick mark and its label, as ScottPlot draws them.</summary>
+    private const float TickLabelGap = 2;
+
+    /// <summary>
+    /// Room for category labels that <see cref="Categories"/> turned. A turned label hangs below and to the left of its
+    /// tick, but ScottPlot sizes the bottom axis by the labels' unturned height and lets the first labels run past the
+    /// figure's left edge: the bottom axis is made deep enough for the deepest turned label with the axis title under it,
+    /// and the left axis wide enough that every label starts inside the figure (found by laying the plot out at the
+    /// frame's size, so it runs after everything else is added). A chart with level labels is left as it is.
+    /// </summary>
+    public static void FitTurnedLabels(Plot plot, ChartFrame frame)
+    {
+        if (plot.Axes.Bottom is not ScottPlot.AxisPanels.XAxisBase axis || axis.TickLabelStyle.Rotation == 0 || axis.TickGenerator is not NumericManual manual) return;
+        plot.RenderInMemory(frame.Width, frame.Height);   // a manual tick generator gives its ticks once laid out
+        var ticks = manual.Ticks.Where(t => t.IsMajor && !string.IsNullOrWhiteSpace(t.Label)).ToList();
+        if (ticks.Count == 0) return;
+        var style = axis.TickLabelStyle;
+        using var paint = Paint.NewDisposablePaint();
+        var extents = ticks.Select(t => TurnedExtent(style.Measure(t.Label, paint), style.Rotation)).ToList();
+        float title = string.IsNullOrEmpty(axis.LabelText)
+            ? axis.EmptyLabelPadding.Vertical
+            : axis.LabelStyle.Measure(axis.LabelText, paint).LineHeight + axis.PaddingBetweenTickAndAxisLabels.Vertical + axis.PaddingOutsideAxisLabels.Vertical;
+        axis.MinimumSize = (float)Math.Ceiling(axis.MajorTickStyle.Length + TickLabelGap + extents.Max(e => e.Below) + title);
+        // Widening the left axis narrows the data area, which moves the first ticks left again a little: a few passes settle it.
+        for (int pass = 0; pass < 4; pass++)
+        {
+            plot.RenderInMemory(frame.Width, frame.Height);
+            var last = plot.RenderManager.LastRender;
+            float shortfall = ticks.Select((t, i) => extents[i].Left - (axis.GetPixel(t.Position, last.DataRect) - last.FigureRect.Left)).Max();
+            if (shortfall <= 0) return;
+            plot.Axes.Left.MinimumSize = last.Layout.PanelSizes[plot.Axes.Left] + (float)Math.Ceiling(shortfall) + 1;
+        }
+    }
+
+    /// <summary>
+    /// How far a label of the measured size reaches below and left of its anchor when drawn, as ScottPlot draws a
+    /// bottom tick label turned by <paramref name="rotation"/> degrees (negative: rising to the right) with its right
+    /// middle at the anchor.
+    /// </summary>
+    private static (float Below, float Left) TurnedExtent(MeasuredText size, float rotation)
+    {
+        double angle = Math.Abs(rotation) * Math.PI / 180, w = size.Width, h = size.Height;
+        return ((float)(w * Math.Sin(angle) + h / 2 * Math.Cos(angle)), (float)(w * Math.Cos(angle) + h / 2 * Math.Sin(angle)));
     }
 
     /// <summary>A log axis over [min, max] (data units, both &gt; 0): limits padded by 8% of the span in log space, ticks from <see cref="LogTicks"/>.</summary>

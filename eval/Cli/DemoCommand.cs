@@ -28,13 +28,13 @@ public static partial class DemoCommand
             int built = CommandRunner.Run(() =>
             {
                 var words = WriteDataset(Path.Combine(root, "data", "xnli", "xnli_validation_en.tsv")).Concat(TemplateWords()).ToList();
-                WriteModel(Path.Combine(root, "model"), words, causal: false);
-                WriteModel(Path.Combine(root, "model-causal"), words, causal: true);
-                Console.WriteLine($"built {root}/model (random ModernBERT), {root}/model-causal (random Llama), both with their own WordPiece vocabulary, " +
+                WriteModel(Path.Combine(root, MaskedModel), words, causal: false);
+                WriteModel(Path.Combine(root, CausalModel), words, causal: true);
+                Console.WriteLine($"built {root}/{MaskedModel} (random ModernBERT), {root}/{CausalModel} (random Llama), both with their own WordPiece vocabulary, " +
                                   $"and {root}/data (48 synthetic XNLI rows)");
             });
             if (built != 0) return built;
-            foreach (var (model, run) in new[] { ("model", "run"), ("model-causal", "run-causal") })
+            foreach (var (model, run) in new[] { (MaskedModel, "run"), (CausalModel, "run-causal") })
             {
                 int code = new EvalCommand().Build().Parse([
                     "--task", "xnli", "--languages", "en", "--model", Path.Combine(root, model), "--data-dir", Path.Combine(root, "data"),
@@ -46,6 +46,9 @@ public static partial class DemoCommand
         });
         return command;
     }
+
+    /// <summary>The models' folders, named by what they are: the report names each run by its model's folder.</summary>
+    public const string MaskedModel = "modernbert-random", CausalModel = "llama-random";
 
     private static readonly string[] Subjects = ["the cat", "the dog", "a farmer", "the teacher", "my sister", "the pilot"];
     private static readonly string[] Verbs = ["sleeps", "reads", "cooks", "sings"];

@@ -135,11 +135,10 @@ public sealed class EvalCommand
         var meta = new RunMetadata(modelId, modelDir, ModelLoader.ResolveArchitecture(lm.Config), lm.ParameterCount, weights, fingerprint,
             tokenizerDir, tokenizerDigest, ProjectPaths.GitCommit(), engine.Name, ScoringModes.NameOf(mode), request.BatchSize, max, request.Limit,
             Environment.GetCommandLineArgs(), started);
-        var summary = RunSummary.From(outcome);
-        var files = ResultWriter.Write(outDir, outcome, summary, meta, sampleText: !result.GetValue(noSampleText));
-        ProgressDisplay.PrintSummary(summary);
+        var finished = ResultWriter.Finish(outDir, outcome, meta, sampleText: !result.GetValue(noSampleText));
+        ProgressDisplay.PrintSummary(finished.Summary);
         AnsiConsole.MarkupLine($"{outcome.Examples.Count} examples ({outcome.Scored} scored, {outcome.Cached} from the cache) in {outcome.Seconds:0.0} s → {Markup.Escape(outDir)}");
-        foreach (var f in files) Console.WriteLine($"  {f}");
+        foreach (var f in finished.Files) Console.WriteLine($"  {f}");
     }
 
     private static void Log(string message) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]");

@@ -21,9 +21,10 @@ public static class MergeCommand
         {
             var registry = ProjectPaths.LoadTasks(result.GetValue(prompts));
             var folders = result.GetValue(shards)!;
-            var written = RunMerger.Merge(folders, result.GetValue(output)!, registry.Get);
+            var finished = RunMerger.Merge(folders, result.GetValue(output)!, registry.Get);
+            ProgressDisplay.PrintSummary(finished.Summary);
             AnsiConsole.MarkupLine($"merged {folders.Length} shard(s) → {Markup.Escape(result.GetValue(output)!)}");
-            foreach (var f in written) Console.WriteLine($"  {f}");
+            foreach (var f in finished.Files) Console.WriteLine($"  {f}");
         }));
         return command;
     }

@@ -1,6 +1,7 @@
 using Eval.Harness.Runs;
 using Eval.Harness.Scoring;
 using Eval.Harness.Tasks;
+using Eval.Harness.Templates;
 
 namespace Eval.Tests.Cluster;
 
@@ -63,19 +64,21 @@ public sealed class ShardPartitionTests
     public void AShardDependsOnlyOnThePlanAndTheCount()
     {
         var tokens = Enumerable.Range(0, 300).Select(i => 20 + (i * 37 % 250)).ToArray();
-        // The midpoint rule, computed independently in doubles: unit i belongs to ⌊(P_i + t_i/2) / (T/N)⌋.
+        // The midpoint rule, computed independently in doubles: unit i belongs to ⌊(P_i + t_i/2) / (T/N)⌋. In 7 shards some
+        // boundaries fall in the first half of a unit and some in the second, so neither the start rule ⌊P_i / (T/N)⌋ nor
+        // the end rule ⌊(P_i + t_i) / (T/N)⌋ gives these shards (in 5 shards the start rule would).
         double total = tokens.Sum();
         double before = 0;
         var expected = new int[tokens.Length];
         for (int i = 0; i < tokens.Length; i++)
         {
-            expected[i] = Math.Min(4, (int)Math.Floor((before + tokens[i] / 2.0) / (total / 5)));
+            expected[i] = Math.Min(6, (int)Math.Floor((before + tokens[i] / 2.0) / (total / 7)));
             before += tokens[i];
         }
-        for (int k = 0; k < 5; k++)
+        for (int k = 0; k < 7; k++)
         {
-            var a = ShardPartition.Assign(tokens, new ShardSpec(k, 5));
-            Assert.AreEqual(ShardPartition.Assign(tokens.ToList(), new ShardSpec(k, 5)), a, "the same plan gives the same shard");
+            var a = ShardPartition.Assign(tokens, new ShardSpec(k, 7));
+            Assert.AreEqual(ShardPartition.Assign(tokens.ToList(), new ShardSpec(k, 7)), a, "the same plan gives the same shard");
             Assert.AreEqual(Array.IndexOf(expected, k), (int)a.FirstUnit, $"shard {k}'s first unit");
             Assert.AreEqual(expected.Count(e => e == k), (int)a.Units, $"shard {k}'s units");
         }
@@ -117,18 +120,47 @@ public sealed class ShardPartitionTests
         }
     }
 
-    /// <summary>Merge trusts the cache key to tell runs apart: a key without the scoring mode or the max length would mix them.</summary>
+    /// <summary>
+    /// Resuming and merge trust the cache key to tell scores apart: a key without the template's text, its answer
+    /// choices, the task's answer slot or gold, the scoring mode or the max length would reuse stale scores after an edit.
+    /// </summary>
     [TestMethod]
-    public void TheScoreCacheKeyCoversScoringModeAndMaxLength()
+    public void TheScoreCacheKeyCoversEverythingThatDecidesAScore()
     {
         var task = TaskRegistry.Load(Path.Combine(SharedFixtures.ProjectRoot, "prompts")).Get("xnli");
         var template = task.Templates[0];
         var key = EvaluationRunner.TemplateKey(task, template, ScoringMode.Restricted, 512);
+        string KeyOf(TaskDefinition t, PromptTemplate p) => EvaluationRunner.TemplateKey(t, p, ScoringMode.Restricted, 512);
+        PromptTemplate Edited(string source, string? choices) => new(template.Name, template.Id, source, choices, template.Reference, "edited.yaml");
+
         Assert.AreEqual(key, EvaluationRunner.TemplateKey(task, template, ScoringMode.Restricted, 512));
+        Assert.AreEqual(key, KeyOf(task, Edited(template.Source, template.AnswerChoicesSource)), "the same texts under the same name, read from another file");
         Assert.AreNotEqual(key, EvaluationRunner.TemplateKey(task, template, ScoringMode.EvalPy, 512), "scoring mode");
         Assert.AreNotEqual(key, EvaluationRunner.TemplateKey(task, template, ScoringMode.Unrestricted, 512), "scoring mode");
         Assert.AreNotEqual(key, EvaluationRunner.TemplateKey(task, template, ScoringMode.Restricted, 256), "max length");
-        Assert.AreNotEqual(key, EvaluationRunner.TemplateKey(task, task.Templates[1], ScoringMode.Restricted, 512), "template");
+        Assert.AreNotEqual(key, KeyOf(task, task.Templates[1]), "template");
+        // The same template name with edited text: the old scores must not be taken for the new prompt.
+        Assert.AreNotEqual(key, KeyOf(task, Edited("Premise: " + template.Source, template.AnswerChoicesSource)), "the template's text");
+        Assert.AreNotEqual(key, KeyOf(task, Edited(template.Source, "Yes ||| Maybe ||| No")), "the answer choices");
+        Assert.AreNotEqual(key, KeyOf(task with { AnswerSlot = JinjaTemplate.Parse("slot", "\n{{ mask }}") }, template), "the task's answer slot");
+        Assert.AreNotEqual(key, KeyOf(task with { Gold = JinjaTemplate.Parse("gold", "{{ gold_label }}") }, template), "the task's gold");
         Assert.AreEqual(ScoringModes.Parse("restricted"), ScoringMode.Restricted);
+    }
+
+    /// <summary>
+    /// The midpoint rule on units small enough to check by hand: 20 tokens in 2 shards, the half at 10. Units of 6, 10
+    /// and 4 tokens: the middle unit spans 6–16, its midpoint 11 is past the half, so it goes to the second shard
+    /// (the start rule, which looks at 6, would keep it in the first). Units of 4, 10 and 6: the middle unit spans 4–14,
+    /// its midpoint 9 is before the half, so it stays in the first shard (the end rule, which looks at 14, would move it).
+    /// </summary>
+    [DataTestMethod]
+    [DataRow(new[] { 6, 10, 4 }, 1L, 6L)]
+    [DataRow(new[] { 4, 10, 6 }, 2L, 14L)]
+    public void AUnitGoesToTheShardItsMidpointFallsIn(int[] tokens, long firstShardUnits, long firstShardTokens)
+    {
+        var first = ShardPartition.Assign(tokens, new ShardSpec(0, 2));
+        var second = ShardPartition.Assign(tokens, new ShardSpec(1, 2));
+        Assert.AreEqual((0L, firstShardUnits, firstShardTokens), (first.FirstUnit, first.EndUnit, first.Tokens));
+        Assert.AreEqual((firstShardUnits, 3L, 20L - firstShardTokens), (second.FirstUnit, second.EndUnit, second.Tokens));
     }
 }

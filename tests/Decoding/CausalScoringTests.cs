@@ -92,15 +92,6 @@ public sealed class CausalScoringTests
     }
 
     [TestMethod]
-    public void AccNormDividesByTheChoicesCharacterLength()
-    {
-        // acc takes the higher log-likelihood; per character the longer choice wins.
-        double[] ll = [-4.0, -6.0];
-        Assert.AreEqual(1, CausalChoiceScorer.NormalizedPrediction(ll, ["ab", "abcdef"]));
-        Assert.AreEqual(0, CausalChoiceScorer.NormalizedPrediction(ll, ["abcd", "abcdef"]));
-    }
-
-    [TestMethod]
     [DataRow("llama-tiny")]
     [DataRow("qwen2-tiny")]
     public void GreedyMatchesTransformersGreedyTokensAlsoInAPaddedBatch(string fixture)

@@ -236,7 +236,7 @@ public sealed class EndToEndTests
         Assert.IsFalse(output.Contains('\u001b'), "ANSI escape codes in redirected output");
         Assert.IsTrue(output.Split('\n').Any(l => l.Length > 80 && l.Contains("parameters, cpu (") && l.Contains("scores cached in")), output);
         Assert.AreEqual(48 * 5, Samples(Path.Combine(dir, "run"), "xnli").Count);
-        Assert.IsTrue(File.Exists(Path.Combine(dir, "model", "model.safetensors")));
+        Assert.IsTrue(File.Exists(Path.Combine(dir, Eval.Cli.DemoCommand.MaskedModel, "model.safetensors")));
         using var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "run", "results.json")));
         Assert.IsTrue(results.RootElement.GetProperty("results").GetProperty("xnli_en::GPT-3 style").GetProperty("acc,none").GetDouble() is >= 0 and <= 1);
 
@@ -273,9 +273,10 @@ public sealed class EndToEndTests
         CollectionAssert.AreEqual(record.ForMetric("acc_norm").Samples.Select(s => s.Prediction).ToList(),
             Eval.Harness.Reports.RunRecord.Load(stripped).ForMetric("acc_norm").Samples.Select(s => s.Prediction).ToList());
 
-        // The demo ends with the report comparing the two models on the same examples.
+        // The demo ends with the report comparing the two models on the same examples, each named by its model.
         var report = File.ReadAllText(Path.Combine(dir, "report", "report.md"));
-        StringAssert.Contains(report, "| xnli | model-causal | 240 |");
+        StringAssert.Contains(report, "| task | model | paired n | reference (modernbert-random) % | model % |");
+        StringAssert.Contains(report, "| xnli | llama-random | 240 |");
         Assert.IsTrue(File.Exists(Path.Combine(dir, "report", "report.html")));
     }
 

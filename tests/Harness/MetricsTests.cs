@@ -45,6 +45,17 @@ public sealed class MetricsTests
     }
 
     [TestMethod]
+    public void AccNormDividesByTheChoicesCharacterLength()
+    {
+        // acc takes the higher log-likelihood; per character the longer choice wins.
+        double[] ll = [-4.0, -6.0];
+        Assert.AreEqual(1, Metrics.NormalizedPrediction(ll, [2, 6]));
+        Assert.AreEqual(0, Metrics.NormalizedPrediction(ll, [4, 6]));
+        Assert.AreEqual(0, Metrics.NormalizedPrediction([-3.0, -4.0], [0, 1]), "an empty choice counts as one character: -3 > -4");
+        Assert.ThrowsException<ArgumentException>(() => Metrics.NormalizedPrediction(ll, [2]));
+    }
+
+    [TestMethod]
     public void SpreadAcrossTemplates()
     {
         var s = Metrics.Spread([0.5, 0.7, 0.6]);

@@ -30,6 +30,47 @@ public sealed class ChartTests
         return plot;
     }
 
+    /// <summary>The plot and the image it renders at the frame's size (what the SVG and, at twice the size, the PNG show).</summary>
+    private static (Plot Plot, RenderedPixels Pixels) Drawn(IChart chart)
+    {
+        var plot = chart.ToPlot();
+        using var image = plot.GetImage(chart.Frame.Width, chart.Frame.Height);
+        return (plot, new RenderedPixels(image.GetArrayRGB()));
+    }
+
+    /// <summary>An image's pixels, [y, x, rgb].</summary>
+    private sealed record RenderedPixels(byte[,,] Rgb)
+    {
+        public Color At(double x, double y) => At((int)x, (int)y);
+
+        private Color At(int x, int y) => new(Rgb[y, x, 0], Rgb[y, x, 1], Rgb[y, x, 2]);
+
+        public IEnumerable<Color> Region(double left, double right, double top, double bottom)
+        {
+            for (int y = (int)top; y <= (int)bottom; y++)
+                for (int x = (int)left; x <= (int)right; x++)
+                    yield return At(x, y);
+        }
+
+        /// <summary>The outermost row and column on each side.</summary>
+        public IEnumerable<(int X, int Y, Color Colour)> Edge()
+        {
+            int height = Rgb.GetLength(0), width = Rgb.GetLength(1);
+            for (int x = 0; x < width; x++)
+            {
+                yield return (x, 0, At(x, 0));
+                yield return (x, height - 1, At(x, height - 1));
+            }
+            for (int y = 0; y < height; y++)
+            {
+                yield return (0, y, At(0, y));
+                yield return (width - 1, y, At(width - 1, y));
+            }
+        }
+    }
+
+    private static double Distance(Color a, Color b) => Math.Max(Math.Abs(a.R - b.R), Math.Max(Math.Abs(a.G - b.G), Math.Abs(a.B - b.B)));
+
     private static List<(double Position, string Label)> Ticks(IAxis axis) =>
         ((ScottPlot.TickGenerators.NumericManual)axis.TickGenerator).Ticks.Where(t => t.IsMajor).Select(t => (t.Position, t.Label)).ToList();
 
@@ -220,29 +261,127 @@ public sealed class ChartTests
         Assert.AreEqual(33.3, plot.GetPlottables<HorizontalLine>().Single().Y);
     }
 
+    /// <summary>WCAG 2 relative luminance of an opaque colour, and the contrast ratio of two (1 to 21).</summary>
+    private static double Luminance(Color c)
+    {
+        static double Channel(byte v) => v / 255.0 <= 0.04045 ? v / 255.0 / 12.92 : Math.Pow((v / 255.0 + 0.055) / 1.055, 2.4);
+        return 0.2126 * Channel(c.R) + 0.7152 * Channel(c.G) + 0.0722 * Channel(c.B);
+    }
+
+    private static double Contrast(Color a, Color b) =>
+        (Math.Max(Luminance(a), Luminance(b)) + 0.05) / (Math.Min(Luminance(a), Luminance(b)) + 0.05);
+
     [TestMethod]
     public void HeatmapHoldsEachCellWithItsValueWrittenInItAndTheFirstRowOnTop()
     {
         var chart = new HeatmapChart(new ChartFrame("xnli: accuracy", "template", "language"), ["en", "fr", "sw"], ["t1", "t2"],
             [[80, 70], [60, double.NaN], [40, 35.25]]);
         var plot = Rendered(chart);
-        var heatmap = plot.GetPlottables<Heatmap>().Single();
-        Assert.AreEqual(80, heatmap.Intensities[0, 0]);
-        Assert.AreEqual(35.25, heatmap.Intensities[2, 1]);
-        Assert.IsTrue(double.IsNaN(heatmap.Intensities[1, 1]));
-        Assert.AreEqual(new ScottPlot.Range(0, 100), heatmap.ManualRange);
-        Assert.IsInstanceOfType<ScottPlot.Colormaps.Viridis>(heatmap.Colormap);
+        // One rectangle per cell, row 0 on top (y = 2), filled with viridis at the value's place in [0, 100]; NaN grey.
+        var cells = plot.GetPlottables<ScottPlot.Plottables.Rectangle>().ToDictionary(r => (X: (r.X1 + r.X2) / 2, Y: (r.Y1 + r.Y2) / 2));
+        Assert.AreEqual(6, cells.Count, "three rows of two cells");
+        Assert.IsTrue(cells.Values.All(r => Math.Abs(r.X2 - r.X1) == 1 && Math.Abs(r.Y2 - r.Y1) == 1), "unit cells");
+        var viridis = new ScottPlot.Colormaps.Viridis();
+        Assert.AreEqual(viridis.GetColor(0.80), cells[(0, 2)].FillColor, "en · t1");
+        Assert.AreEqual(viridis.GetColor(0.3525), cells[(1, 0)].FillColor, "sw · t2");
+        Assert.AreEqual(Color.FromHex("#DDDDDD"), cells[(1, 1)].FillColor, "fr · t2 has no examples");
 
-        var labels = plot.GetPlottables<Text>().ToDictionary(t => (t.Location.X, t.Location.Y), t => t.LabelText);
+        var labels = plot.GetPlottables<Text>().ToDictionary(t => (t.Location.X, t.Location.Y));
         Assert.AreEqual(5, labels.Count, "six cells, one NaN");
-        Assert.AreEqual("80.0", labels[(0, 2)], "en is the top row (y = 2)");
-        Assert.AreEqual("35.3", labels[(1, 0)], "sw · t2 at the bottom right, one decimal");
+        Assert.AreEqual("80.0", labels[(0, 2)].LabelText, "en is the top row (y = 2)");
+        Assert.AreEqual("35.3", labels[(1, 0)].LabelText, "sw · t2 at the bottom right, one decimal");
         Assert.IsFalse(labels.ContainsKey((1, 1)), "fr · t2 has no examples");
+        foreach (var (at, label) in labels)
+            Assert.IsTrue(Contrast(label.LabelFontColor, cells[at].FillColor) >= 4.5,
+                $"{label.LabelText}: {label.LabelFontColor} on {cells[at].FillColor} is hard to read");
         CollectionAssert.AreEqual(new[] { (2.0, "en"), (1.0, "fr"), (0.0, "sw") }, Ticks(plot.Axes.Left));
         CollectionAssert.AreEqual(new[] { (0.0, "t1"), (1.0, "t2") }, Ticks(plot.Axes.Bottom));
 
         var e = Assert.ThrowsException<ArgumentException>(() => new HeatmapChart(new ChartFrame("bad", "x", "y"), ["a"], ["t1", "t2"], [[1]]).ToPlot());
         StringAssert.Contains(e.Message, "1 rows of 2 values");
+    }
+
+    /// <summary>
+    /// The demo's heatmap, one language: every cell is painted in its colour in the rendered image, and its value is
+    /// written in ink that stands out from that colour (white text on a white figure passed before). Values across the
+    /// range test both text colours, mid-viridis (where black and white contrast least) included.
+    /// </summary>
+    [TestMethod]
+    public void AOneRowHeatmapPaintsEveryCellAndWritesEachValueLegibly()
+    {
+        double[] values = [0, 25, 45, 55, 60, 100, double.NaN];
+        var chart = new HeatmapChart(new ChartFrame("xnli: accuracy per language and template", "template", "language", Width: 1000, Height: 360),
+            ["en"], ["GPT-3 style", "MNLI crowdsource", "can we infer", "guaranteed/possible/impossible", "justified in saying", "take the following", "none"], [values]);
+        var (plot, pixels) = Drawn(chart);
+        var data = plot.RenderManager.LastRender.DataRect;
+        for (int c = 0; c < values.Length; c++)
+        {
+            var fill = double.IsNaN(values[c]) ? Color.FromHex("#DDDDDD") : new ScottPlot.Colormaps.Viridis().GetColor(values[c] / 100);
+            float left = plot.Axes.Bottom.GetPixel(c - 0.5, data), right = plot.Axes.Bottom.GetPixel(c + 0.5, data);
+            // Away from the centred value: a quarter in from the cell's top left corner.
+            var corner = pixels.At(left + (right - left) / 4, data.Top + data.Height / 4);
+            Assert.IsTrue(Distance(corner, fill) <= 3, $"cell {c} ({values[c]}) is {corner}, not {fill}");
+            // Around the centre: the value's glyphs, in ink that contrasts with the cell.
+            var ink = pixels.Region(left + (right - left) / 3, right - (right - left) / 3, data.VerticalCenter - 8, data.VerticalCenter + 8)
+                .Select(p => Contrast(p, fill)).Max();
+            if (double.IsNaN(values[c])) Assert.IsTrue(ink < 1.2, $"cell {c} has no value but something is written in it");
+            else Assert.IsTrue(ink >= 4.5, $"the value in cell {c} ({values[c]}) barely stands out: contrast {ink:0.00}");
+        }
+    }
+
+    /// <summary>Long category names are turned; they and the title must stay inside the figure and clear of the axis title.</summary>
+    private static IEnumerable<IChart> ChartsWithTurnedLabels()
+    {
+        string[] templates = ["GPT-3 style, with a long name", "MNLI crowdsource", "can we infer", "guaranteed/possible/impossible", "justified in saying"];
+        yield return new HeatmapChart(new ChartFrame("xnli: accuracy per language and template, ModernBERT-Large-Instruct", "template", "language",
+            Width: 760, Height: 360, Subtitle: "accuracy (%) per cell"), ["en"], templates, [[37.5, 25, 29.2, 45.8, 29.2]]);
+        yield return new HeatmapChart(new ChartFrame("mmlu: accuracy per subject and template, SmolLM2-360M", "template", "subject", Width: 560, Height: 400),
+            ["abstract_algebra", "high_school_government_and_politics", "world_religions"], ["modernbert_instruct_eval_py", "model_card", "lm_eval_harness_default"],
+            [[50, 45, 45], [60, 45, 50], [70, 30, 55]]);
+        string[] subjects = ["high_school_government_and_politics", "abstract_algebra", "anatomy", "astronomy", "business_ethics", "clinical_knowledge", "college_biology", "world_religions"];
+        yield return new BarChart(new ChartFrame("mmlu: accuracy per subject", "subject", "accuracy (%)", Width: 720),
+            subjects, [new BarSeries("ModernBERT-Large-Instruct", subjects.Select((_, i) => 40.0 + i).ToList()), new BarSeries("SmolLM2-360M", subjects.Select((_, i) => 30.0 + i).ToList())],
+            YMax: 100, Reference: (25, "chance"));
+        yield return new BoxChart(new ChartFrame("spread across templates", "model", "accuracy (%)", Width: 560),
+            new[] { "ModernBERT-Large-Instruct-a", "ModernBERT-Large-Instruct-b", "SmolLM2-360M-Instruct-c", "Qwen2.5-0.5B-Instruct-d" }.Select((m, i) => new BoxGroup(m, [40 + i, 45 + i, 50 + i])).ToList(),
+            Reference: (33.3, "chance"));
+    }
+
+    [TestMethod]
+    public void TurnedCategoryLabelsAndTitlesStayInsideTheFigureAndClearOfTheAxisTitle()
+    {
+        foreach (var chart in ChartsWithTurnedLabels())
+        {
+            var (plot, pixels) = Drawn(chart);
+            var name = chart.Frame.Title;
+            var axis = (ScottPlot.AxisPanels.XAxisBase)plot.Axes.Bottom;
+            var style = axis.TickLabelStyle;
+            Assert.AreNotEqual(0f, style.Rotation, $"{name}: the labels are long enough to be turned");
+            var data = plot.RenderManager.LastRender.DataRect;
+            // ScottPlot records where it drew the last label (unturned, its right middle at the anchor): the anchors' height.
+            float anchorY = style.LastRenderPixelRect.VerticalCenter;
+            float axisTitleTop = axis.LabelStyle.LastRenderPixelRect.Top;
+            using var paint = Paint.NewDisposablePaint();
+            double angle = style.Rotation * Math.PI / 180;
+            foreach (var tick in ((ScottPlot.TickGenerators.NumericManual)axis.TickGenerator).Ticks.Where(t => t.IsMajor))
+            {
+                var size = style.Measure(tick.Label, paint);
+                float anchorX = axis.GetPixel(tick.Position, data);
+                // The label's box, right middle at the anchor, turned about it as Skia turns the canvas (clockwise for positive degrees, y down).
+                var corners = new[] { (-size.Width, -size.Height / 2), (0f, -size.Height / 2), (-size.Width, size.Height / 2), (0f, size.Height / 2) }
+                    .Select(p => (X: anchorX + p.Item1 * Math.Cos(angle) - p.Item2 * Math.Sin(angle), Y: anchorY + p.Item1 * Math.Sin(angle) + p.Item2 * Math.Cos(angle)))
+                    .ToList();
+                Assert.IsTrue(corners.Min(p => p.X) >= 0, $"{name}: '{tick.Label}' starts {-corners.Min(p => p.X):0} px left of the figure");
+                Assert.IsTrue(corners.Max(p => p.X) <= chart.Frame.Width, $"{name}: '{tick.Label}' ends right of the figure");
+                Assert.IsTrue(corners.Max(p => p.Y) <= axisTitleTop, $"{name}: '{tick.Label}' reaches {corners.Max(p => p.Y):0}, into the axis title at {axisTitleTop:0}");
+            }
+            Assert.IsTrue(axisTitleTop >= data.Bottom && axis.LabelStyle.LastRenderPixelRect.Bottom <= chart.Frame.Height, $"{name}: the axis title is inside the figure");
+            var title = plot.Axes.Title.Label.LastRenderPixelRect;
+            Assert.IsTrue(title.Left >= 0 && title.Right <= chart.Frame.Width, $"{name}: the title runs from {title.Left:0} to {title.Right:0} px");
+            // Whatever is drawn, nothing is cut by the figure's edge: its outermost pixels are all background.
+            var edge = pixels.Edge().Where(p => p.Colour.R < 250 || p.Colour.G < 250 || p.Colour.B < 250).ToList();
+            Assert.AreEqual(0, edge.Count, $"{name}: ink on the figure's edge at {string.Join(", ", edge.Take(5).Select(p => $"({p.X}, {p.Y})"))}");
+        }
     }
 
     [TestMethod]

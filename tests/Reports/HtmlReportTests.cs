@@ -211,4 +211,30 @@ public sealed partial class HtmlReportTests
         Assert.AreEqual(1, code);
         StringAssert.Contains(log, $"{dir} is not a run folder");
     }
+
+    /// <summary>
+    /// Runs are named by their models: the hub name, the model folder's name, as much of the folders' paths as tells
+    /// two same-named folders apart, and the run folders when both are runs of one model; the comparison's columns
+    /// then name the reference apart from the compared model whatever the names are (the demo's "model % | model %").
+    /// </summary>
+    [TestMethod]
+    public void RunsAreNamedByWhatTellsTheirModelsApart()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var examples = SyntheticRuns.Grid(["xnli"], ["en"], ["t1"], 6, (_, _, _, d) => d % 2 == 0);
+        string Run(string folder, string model) => SyntheticRuns.Write(Path.Combine(dir, folder), model, 1000, examples);
+
+        var hub = RunRecord.LoadAll([Run("r1", "org/model-a@main"), Run("r2", "/models/model")]);
+        CollectionAssert.AreEqual(new[] { "model-a", "model" }, hub.Select(r => r.Name).ToArray());
+
+        var sameLeaf = RunRecord.LoadAll([Run("r3", "/models/llama-3/hf"), Run("r4", "/models/qwen-2/hf"), Run("r5", "/scratch/qwen-2/hf/")]);
+        CollectionAssert.AreEqual(new[] { "llama-3/hf", "models/qwen-2/hf", "scratch/qwen-2/hf" }, sameLeaf.Select(r => r.Name).ToArray());
+
+        var oneModel = RunRecord.LoadAll([Run("restricted", "/models/model"), Run("eval-py", "/models/model")]);
+        CollectionAssert.AreEqual(new[] { "restricted", "eval-py" }, oneModel.Select(r => r.Name).ToArray());
+
+        var comparison = EvaluationReport.Build(hub, null).Sections.Single(s => s.Heading == "Model comparison").Blocks.OfType<ReportTable>().Single();
+        CollectionAssert.AreEqual(new[] { "reference (model-a) %", "model %" }, comparison.Header.Skip(3).Take(2).ToArray());
+        Assert.AreEqual(comparison.Header.Count, comparison.Header.Distinct().Count(), string.Join(" | ", comparison.Header));
+    }
 }

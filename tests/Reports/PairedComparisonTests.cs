@@ -43,4 +43,28 @@ public sealed class PairedComparisonTests
         Assert.AreEqual(0, c.OnlyACorrect);
         Assert.AreEqual(20, c.OnlyBCorrect);
     }
+
+    /// <summary>
+    /// The interval is that of the per-example difference (B − A: +1, 0 or −1), not of how often the two disagree: with
+    /// wins on both sides the two differ. 200 pairs, 30 won only by A and 50 only by B: the difference is +0.10, its
+    /// standard error √((0.4 − 0.1²)/200) ≈ 0.044, so the 95% interval is about 0.10 ± 0.087; the disagreement rate
+    /// (0.40) lies far outside it. With the roles swapped the interval is the mirror image.
+    /// </summary>
+    [TestMethod]
+    public void PairedIntervalIsThatOfTheDifferenceWhenEachModelWinsSomePairs()
+    {
+        var a = Enumerable.Range(0, 200).Select(i => i < 30 || i >= 80 && i % 2 == 0).ToList();
+        var b = Enumerable.Range(0, 200).Select(i => i >= 30 && i < 80 || i >= 80 && i % 2 == 0).ToList();
+        var c = PairedComparison.Of(a, b);
+        Assert.AreEqual((30, 50, 200), (c.OnlyACorrect, c.OnlyBCorrect, c.N));
+        Assert.AreEqual(0.1, c.Difference, 1e-12);
+        double se = Math.Sqrt((0.4 - 0.1 * 0.1) / 200);
+        Assert.AreEqual(0.1 - 1.96 * se, c.CiLow, 0.02, $"[{c.CiLow}, {c.CiHigh}]");
+        Assert.AreEqual(0.1 + 1.96 * se, c.CiHigh, 0.02, $"[{c.CiLow}, {c.CiHigh}]");
+
+        var swapped = PairedComparison.Of(b, a);
+        Assert.AreEqual(-0.1, swapped.Difference, 1e-12);
+        Assert.AreEqual(-0.1 - 1.96 * se, swapped.CiLow, 0.02, $"[{swapped.CiLow}, {swapped.CiHigh}]");
+        Assert.AreEqual(-0.1 + 1.96 * se, swapped.CiHigh, 0.02, $"[{swapped.CiLow}, {swapped.CiHigh}]");
+    }
 }

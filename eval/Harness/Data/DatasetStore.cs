@@ -1,7 +1,6 @@
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text.Json;
-using Eval.Harness.Tasks;
 
 namespace Eval.Harness.Data;
 
@@ -32,7 +31,7 @@ public sealed class DatasetStore(IReadOnlyList<string> dataDirectories, string c
         Environment.GetEnvironmentVariable("EVAL_DATA_CACHE")
         ?? Path.Combine(Engine.UserCache.ProgramFolder(), "datasets");
 
-    public LoadedSplit Load(TaskDefinition task, string subset, string split)
+    public LoadedSplit Load(IDatasetDescription task, string subset, string split)
     {
         if (!task.Subsets.Contains(subset))
             throw new ArgumentException($"task '{task.Name}' has no {task.SubsetKind} '{subset}' ({string.Join(", ", task.Subsets)})");
@@ -58,7 +57,7 @@ public sealed class DatasetStore(IReadOnlyList<string> dataDirectories, string c
             (downloader is null && hub is not { CanDownload: true } ? " (offline: downloads are off; pass --data-dir with a copy)" : ""));
     }
 
-    private LoadedSplit? Find(TaskDefinition task, string subset, string split, List<string> tried)
+    private LoadedSplit? Find(IDatasetDescription task, string subset, string split, List<string> tried)
     {
         foreach (var source in task.Sources.Where(s => s.Hub is null && s.SplitName(split) is not null))
         foreach (var root in dataDirectories.Append(cacheDirectory))
@@ -136,7 +135,7 @@ public sealed class DatasetStore(IReadOnlyList<string> dataDirectories, string c
         if (blob is not null && File.Exists(blob)) File.Delete(blob);
     }
 
-    private void Fetch(TaskDefinition task, DataSource source, string subset, string split)
+    private void Fetch(IDatasetDescription task, DataSource source, string subset, string split)
     {
         var download = source.Download!;
         var splitName = source.SplitName(split)!;

@@ -77,7 +77,7 @@ public static class EvaluationReport
                 run.Accuracy(s => s.Task == task && s.Language == l && s.Template == t) is { N: > 0 } e ? 100 * e.Accuracy : double.NaN).ToList()).ToList();
             blocks.Add(new ReportFigure($"{Slug(task)}-heatmap-{Slug(run.Name)}",
                 new HeatmapChart(new ChartFrame($"{task}: accuracy per language and template, {run.Name}", "template", "language",
-                    Width: Math.Max(560, 160 + templates.Count * 120), Height: Math.Max(300, 150 + languages.Count * 30), Subtitle: "accuracy (%) per cell"),
+                    Width: Math.Max(560, 160 + templates.Count * 120), Height: Math.Max(360, 250 + languages.Count * 30), Subtitle: "accuracy (%) per cell"),
                     languages, templates, grid),
                 "Each cell: accuracy (%) on one language with one template; grey: no examples."));
         }
@@ -107,7 +107,7 @@ public static class EvaluationReport
             new ReportParagraph($"Each model against **{reference.Name}** on the examples both scored (same task, language, template and document). " +
                                 $"Δ is in points with a 95% paired-bootstrap interval; the discordant pairs (only the reference right / only the model right) " +
                                 $"give McNemar's exact two-sided p; a difference is called significant at p < {Alpha.ToString(CultureInfo.InvariantCulture)}."),
-            new ReportTable(["task", "model", "paired n", $"{reference.Name} %", "model %", "Δ pts [95% CI]", "discordant", "McNemar p", "significant"], rows),
+            new ReportTable(["task", "model", "paired n", $"reference ({reference.Name}) %", "model %", "Δ pts [95% CI]", "discordant", "McNemar p", "significant"], rows),
             new ReportFigure("models",
                 new BarChart(new ChartFrame("Accuracy per task and model", "task", "accuracy (%)", Width: Math.Max(720, 160 + tasks.Count * (30 + 16 * runs.Count))),
                     tasks, runs.Select((r, m) => new BarSeries(r.Name, overall[m].Select(e => 100 * e.Accuracy).ToList(),

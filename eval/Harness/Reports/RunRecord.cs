@@ -67,24 +67,8 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
         var runJson = Path.Combine(folder, "run.json");
         if (!Directory.Exists(folder)) throw new ArgumentException($"run folder {folder} does not exist");
         if (!File.Exists(runJson)) throw new ArgumentException($"{folder} is not a run folder: it has no run.json (`mlm-eval eval` writes one)");
-        string modelId, architecture, scoring;
-        string? fingerprint, modelPath;
-        long parameters;
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(runJson));
-            var model = doc.RootElement.GetProperty("model");
-            modelId = model.GetProperty("id").GetString() ?? throw new FormatException("model.id is null");
-            architecture = model.TryGetProperty("architecture", out var a) ? a.GetString() ?? "" : "";
-            parameters = model.TryGetProperty("parameters", out var p) ? p.GetInt64() : 0;
-            fingerprint = model.TryGetProperty("fingerprint", out var f) ? f.GetString() : null;
-            modelPath = model.TryGetProperty("path", out var mp) ? mp.GetString() : null;
-            scoring = doc.RootElement.GetProperty("options").GetProperty("scoring").GetString() ?? "";
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or FormatException or InvalidOperationException)
-        {
-            throw new FormatException($"{runJson}: not a run.json this program wrote ({e.Message})", e);
-        }
+        var run = RunManifest.Read(runJson);
+        var scoring = run.Options.Scoring;
         var files = Directory.GetFiles(folder, "samples_*.jsonl").Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0) throw new ArgumentException($"run folder {folder} has no samples_<task>.jsonl files");
         var samples = new List<RunSample>();
@@ -97,19 +81,45 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
                     throw new FormatException($"{file}:{line}: document {sample.DocId} of {sample.Key} is already at {seen[(sample.Key, sample.DocId)]}");
                 samples.Add(sample);
             }
-        return new RunRecord(Path.GetFullPath(folder), HubModelStore.ShortName(modelId), modelId, architecture, parameters, scoring, fingerprint, modelPath, samples);
+        return new RunRecord(Path.GetFullPath(folder), HubModelStore.ShortName(run.Model.Id), run.Model.Id, run.Model.Architecture ?? "", run.Model.Parameters,
+            scoring, run.Model.Fingerprint, run.Model.Path, samples);
     }
 
-    /// <summary>Loads several runs; runs of the same model are named by their folders instead (e.g. one per scoring mode).</summary>
+    /// <summary>
+    /// Loads several runs, each named by its model: the hub name, or the model folder's name. When two models' folders
+    /// have the same name (…/llama/hf and …/qwen/hf) each is named by as much of its path as tells them apart (llama/hf,
+    /// qwen/hf); runs of one model (one per scoring mode, say) are named by their run folders instead.
+    /// </summary>
     public static IReadOnlyList<RunRecord> LoadAll(IReadOnlyList<string> folders)
     {
         if (folders.Count == 0) throw new ArgumentException("give at least one run folder");
         var runs = folders.Select(Load).ToList();
-        var renamed = runs.Select(r => runs.Count(o => o.Name == r.Name) > 1 ? r with { Name = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Folder)) } : r).ToList();
+        var renamed = runs.Select(r =>
+        {
+            var namesakes = runs.Where(o => o.Name == r.Name).Select(o => o.ModelId).ToList();
+            if (namesakes.Count == 1) return r;
+            return namesakes.Distinct().Count() == namesakes.Count
+                ? r with { Name = DistinguishingPath(r.ModelId, namesakes) }
+                : r with { Name = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Folder)) };
+        }).ToList();
         var clash = renamed.GroupBy(r => r.Name).FirstOrDefault(g => g.Count() > 1);
         if (clash is not null)
             throw new ArgumentException($"two runs would both be called '{clash.Key}' ({string.Join(", ", clash.Select(r => r.Folder))}); give each run its own folder name");
         return renamed;
+    }
+
+    /// <summary>The shortest tail of the model's path (or hub id, without @revision) that no other of the given models ends with.</summary>
+    private static string DistinguishingPath(string model, IReadOnlyList<string> models)
+    {
+        static string[] Parts(string id) => id.Split('@')[0].Split(['/', '\\'], StringSplitOptions.RemoveEmptyEntries);
+        var parts = Parts(model);
+        var others = models.Where(m => m != model).Select(Parts).ToList();
+        for (int k = 1; k <= parts.Length; k++)
+        {
+            var tail = parts[^k..];
+            if (others.All(o => o.Length < k || !o[^k..].SequenceEqual(tail))) return string.Join('/', tail);
+        }
+        return model;
     }
 
     /// <summary>The run folders a path stands for: itself when it is one, else its subfolders that are (keyed by their names).</summary>
@@ -142,7 +152,11 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
                 int? normalized = null;
                 if (logLikelihood && characters is not null && e.TryGetProperty("scores", out var scores)
                     && scores.EnumerateArray().All(v => v.ValueKind == JsonValueKind.Number))
-                    normalized = CausalChoiceScorer.NormalizedPrediction(scores.EnumerateArray().Select(v => v.GetDouble()).ToList(), characters);
+                {
+                    if (scores.GetArrayLength() != characters.Count)
+                        throw new FormatException($"{scores.GetArrayLength()} scores for {characters.Count} choices");
+                    normalized = Metrics.NormalizedPrediction(scores.EnumerateArray().Select(v => v.GetDouble()).ToList(), characters);
+                }
                 sample = new RunSample(Text(e.GetProperty("task"), "task"), Text(e.GetProperty("language"), "language"), Text(e.GetProperty("template"), "template"),
                     e.GetProperty("doc_id").GetInt32(), e.GetProperty("prediction").GetInt32(), e.GetProperty("gold").GetInt32(), choiceCount, normalized);
             }

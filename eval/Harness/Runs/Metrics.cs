@@ -1,3 +1,5 @@
+using Eval.Harness.Decoding;
+
 namespace Eval.Harness.Runs;
 
 /// <summary>Accuracy over n examples, its standard error (sample sd / √n) and a 95% percentile-bootstrap interval.</summary>
@@ -48,6 +50,17 @@ public static class Metrics
         double position = q * (sorted.Length - 1);
         int lower = (int)Math.Floor(position), upper = Math.Min(lower + 1, sorted.Length - 1);
         return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - lower);
+    }
+
+    /// <summary>
+    /// acc_norm's choice as lm-evaluation-harness defines it: the argmax of each choice's log-likelihood divided by the
+    /// choice's length in characters (a length of 0 counts as 1).
+    /// </summary>
+    public static int NormalizedPrediction(IReadOnlyList<double> logLikelihoods, IReadOnlyList<int> choiceCharacters)
+    {
+        if (logLikelihoods.Count != choiceCharacters.Count)
+            throw new ArgumentException($"{logLikelihoods.Count} log-likelihoods for {choiceCharacters.Count} choice lengths");
+        return LogProbabilities.ArgMax(logLikelihoods.Select((ll, i) => ll / Math.Max(1, choiceCharacters[i])).ToArray());
     }
 
     /// <summary>Mean ± sample sd, min and max of per-template accuracies.</summary>

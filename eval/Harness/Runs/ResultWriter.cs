@@ -18,17 +18,25 @@ public sealed record RunMetadata(
     public IReadOnlyList<string>? MergedFrom { get; init; }
 }
 
+/// <summary>A run once finished: the tables every result file and report is written from, and the files written.</summary>
+public sealed record FinishedRun(RunSummary Summary, IReadOnlyList<string> Files);
+
 /// <summary>
-/// Writes a run's folder: results.json (shaped like lm-evaluation-harness's, so its tools read it), results.csv,
-/// results.md, samples_&lt;task&gt;.jsonl and run.json. Files are written to a temporary name and renamed.
+/// Finishes a run — `eval`'s, or the one `merge` assembles from shards — by writing its folder: results.json (shaped like
+/// lm-evaluation-harness's, so its tools read it), results.csv, results.md, samples_&lt;task&gt;.jsonl and run.json
+/// (<see cref="RunManifest"/>). Files are written to a temporary name and renamed.
 /// </summary>
 public static class ResultWriter
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>Writes the run folder; without sample text, samples keep ids, scores and predictions but not prompts or choice texts.</summary>
-    public static IReadOnlyList<string> Write(string folder, RunOutcome outcome, RunSummary summary, RunMetadata meta, bool sampleText = true)
+    /// <summary>
+    /// Summarises the outcome (<see cref="RunSummary"/>) and writes the run folder; without sample text, samples keep ids,
+    /// scores and predictions but not prompts or choice texts, and the summary names no multi-token choices.
+    /// </summary>
+    public static FinishedRun Finish(string folder, RunOutcome outcome, RunMetadata meta, bool sampleText = true)
     {
+        var summary = RunSummary.From(outcome);
         if (!sampleText) summary = summary with { Templates = summary.Templates.Select(t => t with { MultiTokenChoices = [] }).ToList() };
         Directory.CreateDirectory(folder);
         var written = new List<string>
@@ -39,8 +47,8 @@ public static class ResultWriter
         };
         foreach (var task in outcome.Tasks)
             written.Add(ResultFiles.WriteText(Path.Combine(folder, $"samples_{task.Task.Name}.jsonl"), Samples(outcome, task.Task.Name, sampleText)));
-        written.Add(ResultFiles.WriteText(Path.Combine(folder, "run.json"), RunJson(outcome, meta, sampleText).ToJsonString(Indented)));
-        return written;
+        written.Add(ResultFiles.WriteText(Path.Combine(folder, "run.json"), Manifest(outcome, meta, sampleText).ToJson()));
+        return new FinishedRun(summary, written);
     }
 
     public static string TemplateTaskName(string task, string subset, string template) => $"{task}_{subset}::{template}";
@@ -219,61 +227,38 @@ public static class ResultWriter
         return sb.ToString();
     }
 
-    /// <summary>A data file as run.json records it; a hub dataset's file also names its repository file and whether its sha256 is pinned.</summary>
-    private static JsonObject DataJson(Data.LoadedSplit data)
+    /// <summary>run.json of a run: what produced it (meta), what it evaluated and how long it took (outcome).</summary>
+    public static RunManifest Manifest(RunOutcome outcome, RunMetadata meta, bool sampleText) => new()
     {
-        var entry = new JsonObject { ["path"] = data.Path, ["format"] = data.Format, ["sha256"] = data.Sha256 };
-        if (data.HubFile is { } hubFile) entry["hub_file"] = hubFile;
-        if (data.Sha256Pinned is { } pinned) entry["sha256_pinned"] = pinned;
-        return entry;
-    }
-
-    private static JsonObject RunJson(RunOutcome outcome, RunMetadata meta, bool sampleText)
-    {
-        var run = RunJsonCommon(outcome, meta, sampleText);
-        if (outcome.Plan is { } plan) run["plan"] = plan.ToJson();
-        if (outcome.Shard is { } shard) run["shard"] = shard.ToJson();
-        if (meta.MergedFrom is { } shards) run["merged_from"] = new JsonArray(shards.Select(f => (JsonNode)f!).ToArray());
-        return run;
-    }
-
-    private static JsonObject RunJsonCommon(RunOutcome outcome, RunMetadata meta, bool sampleText) => new()
-    {
-        ["model"] = new JsonObject
+        Model = new RunModelEntry
         {
-            ["id"] = meta.ModelId, ["path"] = meta.ModelPath, ["architecture"] = meta.Architecture, ["parameters"] = meta.Parameters,
-            ["fingerprint"] = meta.ModelFingerprint,
-            ["weights_sha256"] = new JsonObject(meta.WeightsSha256.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["config"] = meta.ModelConfig?.DeepClone() ?? (File.Exists(Path.Combine(meta.ModelPath, "config.json"))
+            Id = meta.ModelId, Path = meta.ModelPath, Architecture = meta.Architecture, Parameters = meta.Parameters,
+            Fingerprint = meta.ModelFingerprint, WeightsSha256 = meta.WeightsSha256,
+            Config = meta.ModelConfig?.DeepClone() ?? (File.Exists(Path.Combine(meta.ModelPath, "config.json"))
                 ? JsonNode.Parse(File.ReadAllText(Path.Combine(meta.ModelPath, "config.json")))
                 : null),   // a fairseq folder: the config is synthesised from the checkpoint's args
         },
-        ["tokenizer"] = new JsonObject { ["path"] = meta.TokenizerPath, ["sha256"] = meta.TokenizerSha256 },
-        ["git_commit"] = meta.GitCommit,
-        ["versions"] = new JsonObject
+        Tokenizer = new RunTokenizerEntry(meta.TokenizerPath, meta.TokenizerSha256),
+        GitCommit = meta.GitCommit,
+        Versions = new RunVersionsEntry(Environment.Version.ToString(), System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+            typeof(ResultWriter).Assembly.GetName().Version?.ToString()),
+        Device = meta.Device,
+        Machine = new RunMachineEntry(Environment.ProcessorCount, System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString()),
+        Options = new RunOptionsEntry
         {
-            ["dotnet"] = Environment.Version.ToString(), ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
-            ["harness"] = typeof(ResultWriter).Assembly.GetName().Version?.ToString(),
+            Scoring = meta.Scoring, BatchSize = meta.BatchSize, MaxLength = meta.MaxLength, Limit = meta.Limit, SampleText = sampleText,
+            CommandLine = meta.CommandLine,
         },
-        ["device"] = meta.Device,
-        ["machine"] = new JsonObject { ["cores"] = Environment.ProcessorCount, ["arch"] = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString() },
-        ["options"] = new JsonObject
+        Tasks = outcome.Tasks.Select(t => new RunTaskEntry(t.Task.Name, t.Task.FilePath, t.Split, Math.Round(t.Seconds, 3), t.Subsets, t.Templates,
+            t.Data.ToDictionary(kv => kv.Key, kv => DataFileEntry.Of(kv.Value)))).ToList(),
+        Timings = new RunTimingsEntry
         {
-            ["scoring"] = meta.Scoring, ["batch_size"] = meta.BatchSize, ["max_length"] = meta.MaxLength, ["limit"] = meta.Limit, ["sample_text"] = sampleText,
-            ["command_line"] = new JsonArray(meta.CommandLine.Select(a => (JsonNode)a!).ToArray()),
+            StartedUtc = meta.StartedUtc.ToString("O", CultureInfo.InvariantCulture), Seconds = Math.Round(outcome.Seconds, 3),
+            Examples = outcome.Examples.Count, Scored = outcome.Scored, FromCache = outcome.Cached,
+            ScoredPerSecond = outcome.Seconds > 0 ? Math.Round(outcome.Scored / outcome.Seconds, 3) : null,
         },
-        ["tasks"] = new JsonArray(outcome.Tasks.Select(t => (JsonNode)new JsonObject
-        {
-            ["task"] = t.Task.Name, ["file"] = t.Task.FilePath, ["split"] = t.Split, ["seconds"] = Math.Round(t.Seconds, 3),
-            ["subsets"] = new JsonArray(t.Subsets.Select(s => (JsonNode)s!).ToArray()),
-            ["templates"] = new JsonArray(t.Templates.Select(s => (JsonNode)s!).ToArray()),
-            ["data"] = new JsonObject(t.Data.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)DataJson(kv.Value)))),
-        }).ToArray()),
-        ["timings"] = new JsonObject
-        {
-            ["started_utc"] = meta.StartedUtc.ToString("O", CultureInfo.InvariantCulture), ["seconds"] = Math.Round(outcome.Seconds, 3),
-            ["examples"] = outcome.Examples.Count, ["scored"] = outcome.Scored, ["from_cache"] = outcome.Cached,
-            ["scored_per_second"] = outcome.Seconds > 0 ? Math.Round(outcome.Scored / outcome.Seconds, 3) : null,
-        },
+        Plan = outcome.Plan?.ToEntry(),
+        Shard = outcome.Shard?.ToEntry(),
+        MergedFrom = meta.MergedFrom,
     };
 }

@@ -1,13 +1,10 @@
-using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Eval.Harness.Scoring;
 using Eval.Harness.Tasks;
 
 namespace Eval.Harness.Runs;
 
 /// <summary>A finished shard's run folder read back: its run.json, the part of the plan it evaluated, and its score cache.</summary>
-public sealed record ShardRun(string Folder, JsonNode Run, ShardAssignment Assignment)
+public sealed record ShardRun(string Folder, RunManifest Run, PlanEntry Plan, ShardAssignment Assignment)
 {
     public string CachePath => Path.Combine(Folder, "scores.sqlite");
 
@@ -19,48 +16,43 @@ public sealed record ShardRun(string Folder, JsonNode Run, ShardAssignment Assig
         if (!Directory.Exists(folder)) throw new ArgumentException($"shard folder {folder} does not exist");
         if (!File.Exists(runJson))
             throw new ArgumentException($"{folder} has no run.json: the shard has not finished (run its command again: it resumes from its score cache)");
-        JsonNode run;
-        try
-        {
-            run = JsonNode.Parse(File.ReadAllText(runJson)) ?? throw new FormatException("empty");
-        }
-        catch (JsonException e)
-        {
-            throw new FormatException($"{runJson}: not JSON ({e.Message})", e);
-        }
-        if (run["plan"] is null) throw new ArgumentException($"{runJson} has no plan: it was written by an older mlm-eval; rerun the shard");
-        if (run["shard"] is not { } shard) throw new ArgumentException($"{folder} is not a shard: its run.json has no \"shard\" (run `eval` with --shard K/N)");
+        var run = RunManifest.Read(runJson);
+        if (run.Plan is not { } plan) throw new ArgumentException($"{runJson} has no plan: it was written by an older mlm-eval; rerun the shard");
+        if (run.Shard is not { } shard) throw new ArgumentException($"{folder} is not a shard: its run.json has no \"shard\" (run `eval` with --shard K/N)");
         if (!File.Exists(Path.Combine(folder, "scores.sqlite")))
             throw new ArgumentException($"{folder} has no scores.sqlite (a shard run with --cache elsewhere: copy its cache there)");
-        return new ShardRun(Path.GetFullPath(folder), run, ShardAssignment.FromJson(shard));
+        if (run.MissingFields() is { Count: > 0 } missing)
+            throw new FormatException($"{runJson}: not a run.json of a finished shard: it has no {string.Join(", ", missing)}");
+        return new ShardRun(Path.GetFullPath(folder), run, plan, ShardAssignment.FromEntry(shard));
     }
 }
 
 /// <summary>
 /// `merge`: checks that shard folders come from one plan and cover each of its units exactly once, then writes the
 /// run folder a single process would have written: the shards' scores gathered into one score cache, the examples
-/// read back from it in plan order, and the tables computed and written exactly as `eval` does (RunSummary, ResultWriter).
+/// read back from it in plan order, and the run finished exactly as `eval` finishes it (<see cref="ResultWriter.Finish"/>).
 /// </summary>
 public static class RunMerger
 {
     /// <summary>What must agree between shards of one run, each with how it reads from run.json.</summary>
-    private static readonly (string What, Func<JsonNode, string> Read)[] PlanFields =
+    private static readonly (string What, Func<ShardRun, string> Read)[] PlanFields =
     [
-        ("model fingerprint", r => Text(r["model"]?["fingerprint"])),
-        ("tasks", r => string.Join(",", Plan(r).Select(t => Text(t?["task"])))),
-        ("split", r => string.Join(",", Plan(r).Select(t => $"{Text(t?["task"])}:{Text(t?["split"])}"))),
-        ("languages", r => string.Join(",", Plan(r).Select(t => $"{Text(t?["task"])}:{Text(t?["subsets"])}"))),
-        ("templates", r => string.Join(",", Plan(r).Select(t => $"{Text(t?["task"])}:{Text(t?["templates"])}"))),
-        ("limit", r => Text(r["options"]?["limit"])),
-        ("scoring", r => Text(r["options"]?["scoring"])),
-        ("max length", r => Text(r["options"]?["max_length"])),
-        ("data", r => string.Join(",", Plan(r).Select(t => $"{Text(t?["task"])}:{string.Join(",", (t?["data"] as JsonObject ?? []).Select(d => $"{d.Key}={Text(d.Value?["sha256"])}"))}"))),
-        ("sample text (--no-sample-text)", r => Text(r["options"]?["sample_text"])),
-        ("shard count", r => Text(r["shard"]?["count"])),
-        ("plan fingerprint (template texts or documents)", r => Text(r["plan"]?["fingerprint"])),
+        ("model fingerprint", r => r.Run.Model.Fingerprint ?? "null"),
+        ("tasks", r => string.Join(",", r.Plan.Tasks.Select(t => t.Task))),
+        ("split", r => string.Join(",", r.Plan.Tasks.Select(t => $"{t.Task}:{t.Split}"))),
+        ("languages", r => string.Join(",", r.Plan.Tasks.Select(t => $"{t.Task}:{string.Join("+", t.Subsets)}"))),
+        ("templates", r => string.Join(",", r.Plan.Tasks.Select(t => $"{t.Task}:{string.Join("+", t.Templates)}"))),
+        ("limit", r => Text(r.Run.Options.Limit)),
+        ("scoring", r => r.Run.Options.Scoring),
+        ("max length", r => Text(r.Run.Options.MaxLength)),
+        ("data", r => string.Join(",", r.Plan.Tasks.Select(t => $"{t.Task}:{string.Join(",", t.Data.Select(d => $"{d.Key}={d.Value.Sha256}"))}"))),
+        ("sample text (--no-sample-text)", r => Text(r.Run.Options.SampleText)),
+        ("shard count", r => Text(r.Assignment.Shard.Count)),
+        ("plan fingerprint (template texts or documents)", r => r.Plan.Fingerprint),
     ];
 
-    public static IReadOnlyList<string> Merge(IReadOnlyList<string> shardFolders, string output, Func<string, TaskDefinition> taskNamed)
+    /// <summary>Merges the shards into <paramref name="output"/> and finishes the run there.</summary>
+    public static FinishedRun Merge(IReadOnlyList<string> shardFolders, string output, Func<string, TaskDefinition> taskNamed)
     {
         if (shardFolders.Count == 0) throw new ArgumentException("give the shard folders to merge");
         var shards = shardFolders.Select(ShardRun.Load).ToList();
@@ -70,10 +62,10 @@ public static class RunMerger
         RequireOnePlan(shards);
 
         var first = shards[0].Run;
-        var scoring = ScoringModes.Parse(Text(first["options"]!["scoring"]));
-        int maxLength = first["options"]!["max_length"]!.GetValue<int>();
-        var modelFingerprint = Text(first["model"]!["fingerprint"]);
-        var plan = RunPlan.FromJson(first["plan"]!, modelFingerprint, taskNamed,
+        var scoring = ScoringModes.Parse(first.Options.Scoring);
+        int maxLength = first.Options.MaxLength!.Value;
+        var modelFingerprint = first.Model.Fingerprint!;
+        var plan = RunPlan.FromEntry(shards[0].Plan, modelFingerprint, taskNamed,
             (task, template) => EvaluationRunner.TemplateKey(task, task.Template(template), scoring, maxLength));
         RequireCoverage(shards, plan);
 
@@ -98,11 +90,10 @@ public static class RunMerger
             var have = merged.Load(modelFingerprint, group.Task, group.Subset, group.Split, group.TemplateKey);
             examples.AddRange(group.DocIds.Select(id => ExampleResult.FromScore(group, have[id], scoring)));
         }
-        var tasks = plan.Tasks.Select(t => t with { Seconds = shards.Sum(s => TaskSeconds(s.Run, t.Task.Name)) }).ToList();
-        var outcome = new RunOutcome(examples, tasks, shards.Sum(s => Timing(s.Run, "scored")), shards.Sum(s => Timing(s.Run, "from_cache")),
-            shards.Sum(s => s.Run["timings"]!["seconds"]!.GetValue<double>())) { Plan = plan };
-        var meta = Metadata(shards);
-        return ResultWriter.Write(output, outcome, RunSummary.From(outcome), meta, sampleText: first["options"]!["sample_text"]!.GetValue<bool>());
+        var tasks = plan.Tasks.Select(t => t with { Seconds = shards.Sum(s => s.Run.Tasks!.Where(e => e.Task == t.Task.Name).Sum(e => e.Seconds)) }).ToList();
+        var outcome = new RunOutcome(examples, tasks, shards.Sum(s => s.Run.Timings!.Scored), shards.Sum(s => s.Run.Timings!.FromCache),
+            shards.Sum(s => s.Run.Timings!.Seconds)) { Plan = plan };
+        return ResultWriter.Finish(output, outcome, Metadata(shards), sampleText: first.Options.SampleText!.Value);
     }
 
     /// <summary>Refuses shards of different runs, naming every field that differs.</summary>
@@ -112,7 +103,7 @@ public static class RunMerger
         foreach (var other in shards.Skip(1))
         {
             var differences = PlanFields
-                .Select(f => (f.What, A: f.Read(reference.Run), B: f.Read(other.Run)))
+                .Select(f => (f.What, A: f.Read(reference), B: f.Read(other)))
                 .Where(d => d.A != d.B)
                 .Select(d => $"{d.What}: {Shown(d.A)} vs {Shown(d.B)}")
                 .ToList();
@@ -151,17 +142,14 @@ public static class RunMerger
     /// <summary>What produced the run, from the first shard: the same model, tokenizer, code and options; started when the first shard did.</summary>
     private static RunMetadata Metadata(IReadOnlyList<ShardRun> shards)
     {
+        // ShardRun.Load checked that every field read here is present.
         var r = shards[0].Run;
-        var model = r["model"]!;
-        var options = r["options"]!;
-        var started = shards.Min(s => DateTime.Parse(Text(s.Run["timings"]!["started_utc"]), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind));
-        return new RunMetadata(Text(model["id"]), Text(model["path"]), Text(model["architecture"]), model["parameters"]!.GetValue<long>(),
-            model["weights_sha256"]!.AsObject().ToDictionary(kv => kv.Key, kv => Text(kv.Value)), Text(model["fingerprint"]),
-            Text(r["tokenizer"]!["path"]), Text(r["tokenizer"]!["sha256"]), r["git_commit"]?.GetValue<string>(), Text(r["device"]),
-            Text(options["scoring"]), options["batch_size"]!.GetValue<int>(), options["max_length"]!.GetValue<int>(), options["limit"]?.GetValue<int>(),
-            WithoutShardOptions(options["command_line"]!.AsArray().Select(a => Text(a)).ToList()), started)
+        var (model, options, tokenizer) = (r.Model, r.Options, r.Tokenizer!);
+        return new RunMetadata(model.Id, model.Path!, model.Architecture!, model.Parameters, model.WeightsSha256!, model.Fingerprint!,
+            tokenizer.Path, tokenizer.Sha256, r.GitCommit, r.Device!, options.Scoring, options.BatchSize!.Value, options.MaxLength!.Value, options.Limit,
+            WithoutShardOptions(options.CommandLine!), shards.Min(s => s.Run.StartedUtc()))
         {
-            ModelConfig = model["config"]?.DeepClone(),
+            ModelConfig = model.Config?.DeepClone(),
             MergedFrom = shards.Select(s => s.Folder).ToList(),
         };
     }
@@ -178,18 +166,12 @@ public static class RunMerger
         return kept;
     }
 
-    private static double TaskSeconds(JsonNode run, string task) =>
-        run["tasks"]!.AsArray().Where(t => Text(t!["task"]) == task).Sum(t => t!["seconds"]!.GetValue<double>());
-
-    private static long Timing(JsonNode run, string name) => run["timings"]![name]!.GetValue<long>();
-
-    private static JsonArray Plan(JsonNode run) => run["plan"]?["tasks"]?.AsArray() ?? [];
-
-    private static string Text(JsonNode? node) => node switch
+    /// <summary>An option's value as run.json writes it: a number, true or false, or null.</summary>
+    private static string Text(object? value) => value switch
     {
         null => "null",
-        JsonValue v when v.TryGetValue<string>(out var s) => s,
-        _ => node.ToJsonString(),
+        bool b => b ? "true" : "false",
+        _ => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)!,
     };
 
     private static string Shown(string value) => value.Length > 400 ? value[..397] + "..." : value;

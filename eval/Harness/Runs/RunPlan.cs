@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json.Nodes;
 using Eval.Harness.Data;
 using Eval.Harness.Tasks;
 
@@ -39,61 +38,38 @@ public sealed record RunPlan(string ModelFingerprint, IReadOnlyList<TaskRunInfo>
     }
 
     /// <summary>The plan as run.json's "plan" holds it: enough for `merge` to rebuild the run's tables without the data.</summary>
-    public JsonObject ToJson() => new()
-    {
-        ["fingerprint"] = Fingerprint,
-        ["units"] = Units,
-        ["tasks"] = new JsonArray(Tasks.Select(t => (JsonNode)new JsonObject
-        {
-            ["task"] = t.Task.Name, ["split"] = t.Split,
-            ["subsets"] = new JsonArray(t.Subsets.Select(s => (JsonNode)s!).ToArray()),
-            ["templates"] = new JsonArray(t.Templates.Select(s => (JsonNode)s!).ToArray()),
-            ["data"] = new JsonObject(t.Subsets.Select(s => KeyValuePair.Create(s, (JsonNode?)new JsonObject
-            {
-                ["path"] = t.Data[s].Path, ["format"] = t.Data[s].Format, ["sha256"] = t.Data[s].Sha256,
-            }))),
-        }).ToArray()),
-        ["groups"] = new JsonArray(Groups.Select(g => (JsonNode)new JsonObject
-        {
-            ["task"] = g.Task, ["subset"] = g.Subset, ["split"] = g.Split, ["template"] = g.Template, ["key"] = g.TemplateKey,
-            ["documents"] = DocumentRanges.Format(g.DocIds),
-        }).ToArray()),
-    };
+    public PlanEntry ToEntry() => new(Fingerprint, Units,
+        Tasks.Select(t => new PlanTaskEntry(t.Task.Name, t.Split, t.Subsets, t.Templates, t.Subsets.ToDictionary(s => s, s => new DataFileEntry(t.Data[s].Path, t.Data[s].Format, t.Data[s].Sha256)))).ToList(),
+        Groups.Select(g => new PlanGroupEntry(g.Task, g.Subset, g.Split, g.Template, g.TemplateKey, DocumentRanges.Format(g.DocIds))).ToList());
 
     /// <summary>
     /// Reads run.json's "plan" back, taking each task's definition from the registry and checking that its templates
     /// still give the recorded cache keys (the prompts have not changed since the run).
     /// </summary>
-    public static RunPlan FromJson(JsonNode plan, string modelFingerprint, Func<string, TaskDefinition> taskNamed, Func<TaskDefinition, string, string> templateKey)
+    public static RunPlan FromEntry(PlanEntry plan, string modelFingerprint, Func<string, TaskDefinition> taskNamed, Func<TaskDefinition, string, string> templateKey)
     {
         var tasks = new List<TaskRunInfo>();
-        foreach (var t in plan["tasks"]!.AsArray())
+        foreach (var t in plan.Tasks)
         {
-            var task = taskNamed(t!["task"]!.GetValue<string>());
-            var subsets = t["subsets"]!.AsArray().Select(s => s!.GetValue<string>()).ToList();
-            var templates = t["templates"]!.AsArray().Select(s => s!.GetValue<string>()).ToList();
+            var task = taskNamed(t.Task);
             // The documents' ids are in the groups; their texts are in the score cache, not needed here.
-            var data = subsets.ToDictionary(s => s, s =>
-            {
-                var d = t["data"]![s]!;
-                return new LoadedSplit([], d["path"]!.GetValue<string>(), d["format"]!.GetValue<string>(), d["sha256"]!.GetValue<string>());
-            });
-            tasks.Add(new TaskRunInfo(task, t["split"]!.GetValue<string>(), subsets, templates, data, 0));
+            var data = t.Subsets.ToDictionary(s => s, s => t.Data.TryGetValue(s, out var d)
+                ? new LoadedSplit([], d.Path, d.Format, d.Sha256)
+                : throw new FormatException($"the plan's task {t.Task} has no data entry for its subset '{s}'"));
+            tasks.Add(new TaskRunInfo(task, t.Split, t.Subsets, t.Templates, data, 0));
         }
-        var groups = plan["groups"]!.AsArray().Select(g => new PlanGroup(g!["task"]!.GetValue<string>(), g["subset"]!.GetValue<string>(),
-            g["split"]!.GetValue<string>(), g["template"]!.GetValue<string>(), g["key"]!.GetValue<string>(),
-            DocumentRanges.Parse(g["documents"]!.GetValue<string>()))).ToList();
+        var groups = plan.Groups.Select(g => new PlanGroup(g.Task, g.Subset, g.Split, g.Template, g.Key, DocumentRanges.Parse(g.Documents))).ToList();
         foreach (var g in groups)
         {
-            var task = tasks.First(t => t.Task.Name == g.Task).Task;
+            var task = tasks.FirstOrDefault(t => t.Task.Name == g.Task)?.Task
+                       ?? throw new FormatException($"the plan's group {g} belongs to no task of the plan");
             var now = templateKey(task, g.Template);
             if (now != g.TemplateKey)
                 throw new InvalidOperationException($"{g}: the template in {task.FilePath} is not the one the run used (cache key {now}, the run's {g.TemplateKey}); merge with the prompts the shards ran with (--prompts)");
         }
         var rebuilt = new RunPlan(modelFingerprint, tasks, groups);
-        var recorded = plan["fingerprint"]!.GetValue<string>();
-        if (rebuilt.Fingerprint != recorded)
-            throw new InvalidOperationException($"the plan read back has fingerprint {rebuilt.Fingerprint}, run.json says {recorded}");
+        if (rebuilt.Fingerprint != plan.Fingerprint)
+            throw new InvalidOperationException($"the plan read back has fingerprint {rebuilt.Fingerprint}, run.json says {plan.Fingerprint}");
         return rebuilt;
     }
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 
 namespace Eval.Harness.Runs;
 
@@ -63,15 +62,11 @@ public sealed record ShardAssignment(ShardSpec Shard, long FirstUnit, long EndUn
 
     public bool Contains(long unit) => unit >= FirstUnit && unit < EndUnit;
 
-    public JsonObject ToJson() => new()
-    {
-        ["index"] = Shard.Index, ["count"] = Shard.Count, ["first_unit"] = FirstUnit, ["end_unit"] = EndUnit,
-        ["units"] = Units, ["tokens"] = Tokens, ["plan_tokens"] = PlanTokens,
-    };
+    /// <summary>The assignment as run.json's "shard" holds it.</summary>
+    public ShardEntry ToEntry() => new(Shard.Index, Shard.Count, FirstUnit, EndUnit, Units, Tokens, PlanTokens);
 
-    public static ShardAssignment FromJson(JsonNode node) => new(
-        new ShardSpec(node["index"]!.GetValue<int>(), node["count"]!.GetValue<int>()),
-        node["first_unit"]!.GetValue<long>(), node["end_unit"]!.GetValue<long>(), node["tokens"]!.GetValue<long>(), node["plan_tokens"]!.GetValue<long>());
+    public static ShardAssignment FromEntry(ShardEntry entry) =>
+        new(new ShardSpec(entry.Index, entry.Count), entry.FirstUnit, entry.EndUnit, entry.Tokens, entry.PlanTokens);
 }
 
 /// <summary>

@@ -81,14 +81,6 @@ public sealed class CausalChoiceScorer : IChoiceScorer
         return scores.Select(s => new ChoiceScore(LogProbabilities.ArgMax(s), s)).ToList();
     }
 
-    /// <summary>acc_norm as lm-evaluation-harness defines it: the argmax of log-likelihood divided by the choice's length in characters.</summary>
-    public static int NormalizedPrediction(IReadOnlyList<double> logLikelihoods, IReadOnlyList<string> choices) =>
-        NormalizedPrediction(logLikelihoods, choices.Select(c => c.Length).ToList());
-
-    /// <summary>acc_norm's choice from the choices' lengths in characters.</summary>
-    public static int NormalizedPrediction(IReadOnlyList<double> logLikelihoods, IReadOnlyList<int> choiceCharacters) =>
-        LogProbabilities.ArgMax(logLikelihoods.Select((ll, i) => ll / Math.Max(1, choiceCharacters[i])).ToArray());
-
     private IReadOnlyList<ChoiceScore> NextToken(IReadOnlyList<CausalPrompt> prompts) =>
         FirstTokenScores(prompts, Contexts(prompts), cache: null).Select(s => new ChoiceScore(LogProbabilities.ArgMax(s), s)).ToList();
 
