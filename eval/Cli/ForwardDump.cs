@@ -16,8 +16,8 @@ public static class ForwardDump
     {
         using var input = new SafetensorsFile(inputPath);
         var idsEntry = input.Get("input_ids");
-        if (idsEntry.Shape.Length != 2)
-            throw new CheckpointFormatException($"{inputPath}: 'input_ids' must be [batch, length], found {idsEntry.ShapeText}");
+        if (idsEntry.Shape.Length != 2 || idsEntry.Shape.Any(d => d > int.MaxValue))
+            throw new CheckpointFormatException($"{inputPath}: 'input_ids' must be [batch, length] of at most {int.MaxValue} each, found {idsEntry.ShapeText}");
         int batch = (int)idsEntry.Shape[0], length = (int)idsEntry.Shape[1];
         var ids = input.ReadAsInt32("input_ids");
         int[] mask;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Eval.Engine;
+using Eval.Engine.IO;
 
 namespace Eval.Models;
 
@@ -52,7 +53,7 @@ public sealed record ModelConfig
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: config.json not found", path);
-        return Parse(File.ReadAllBytes(path), path);
+        return Parse(LinkedFile.ReadAllBytes(path), path);
     }
 
     /// <summary>Parses config.json content; path names it in errors (a file, or an embedded copy).</summary>

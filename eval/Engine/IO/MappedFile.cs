@@ -2,7 +2,10 @@ using System.IO.MemoryMappedFiles;
 
 namespace Eval.Engine.IO;
 
-/// <summary>A whole file mapped read-only into memory; spans of it are handed out without copying.</summary>
+/// <summary>
+/// A whole file mapped read-only into memory; spans of it are handed out without copying. The file is opened through
+/// <see cref="LinkedFile"/> and measured by its handle, so a hub-cache link maps its blob.
+/// </summary>
 public sealed unsafe class MappedFile : IDisposable
 {
     private readonly MemoryMappedFile? map;
@@ -12,12 +15,24 @@ public sealed unsafe class MappedFile : IDisposable
     public MappedFile(string path)
     {
         Path = path;
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new FileNotFoundException($"{path}: file not found", path);
-        Length = info.Length;
-        if (Length == 0) return;
-        map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        view = map.CreateViewAccessor(0, Length, MemoryMappedFileAccess.Read);
+        var stream = LinkedFile.OpenRead(path, bufferSize: 0);
+        try
+        {
+            Length = stream.Length;
+            if (Length == 0)
+            {
+                stream.Dispose();
+                return;
+            }
+            map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            view = map.CreateViewAccessor(0, Length, MemoryMappedFileAccess.Read);
+        }
+        catch
+        {
+            map?.Dispose();
+            stream.Dispose();
+            throw;
+        }
         byte* pointer = null;
         view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
         basePointer = pointer + view.PointerOffset;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using CsvHelper;
+using Eval.Engine.IO;
 
 namespace Eval.Harness.Data;
 
@@ -43,7 +44,7 @@ public static class DatasetReaders
     private static List<Document> ReadXnliTsv(string path)
     {
         var docs = new List<Document>();
-        var lines = File.ReadLines(path).GetEnumerator();
+        var lines = LinkedFile.ReadLines(path).GetEnumerator();
         if (!lines.MoveNext()) throw new DatasetFormatException(path, 1, "empty file; expected the header id, premise, hypothesis, label");
         var header = lines.Current.Split('\t');
         int premise = Column(header, "premise", path), hypothesis = Column(header, "hypothesis", path), label = Column(header, "label", path);
@@ -69,7 +70,7 @@ public static class DatasetReaders
     private static List<Document> ReadXnliOriginal(string path, string language)
     {
         var docs = new List<Document>();
-        var lines = File.ReadLines(path).GetEnumerator();
+        var lines = LinkedFile.ReadLines(path).GetEnumerator();
         if (!lines.MoveNext()) throw new DatasetFormatException(path, 1, "empty file; expected a header with language, gold_label, sentence1, sentence2");
         var header = lines.Current.Split('\t');
         int lang = Column(header, "language", path), gold = Column(header, "gold_label", path);
@@ -98,7 +99,7 @@ public static class DatasetReaders
     {
         var docs = new List<Document>();
         int lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var line in LinkedFile.ReadLines(path))
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
@@ -153,7 +154,7 @@ public static class DatasetReaders
     {
         var docs = new List<Document>();
         int lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var line in LinkedFile.ReadLines(path))
         {
             lineNo++;
             if (line.Length == 0) continue;

@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text.Json;
+using Eval.Engine.IO;
 
 namespace Eval.Harness.Data;
 
@@ -165,7 +166,7 @@ public sealed class DatasetStore(IReadOnlyList<string> dataDirectories, string c
         var full = Path.GetFullPath(root) + Path.DirectorySeparatorChar;
         if (archive == "zip")
         {
-            using var zip = ZipFile.OpenRead(file);
+            using var zip = new ZipArchive(LinkedFile.OpenRead(file), ZipArchiveMode.Read);
             foreach (var entry in zip.Entries.Where(e => e.Name.Length > 0))
             {
                 var target = Path.GetFullPath(Path.Combine(root, entry.FullName));
@@ -176,7 +177,7 @@ public sealed class DatasetStore(IReadOnlyList<string> dataDirectories, string c
         }
         else
         {
-            using var stream = File.OpenRead(file);
+            using var stream = LinkedFile.OpenRead(file);
             using var tar = new TarReader(stream);
             while (tar.GetNextEntry() is { } entry)
             {
