@@ -14,7 +14,7 @@ public sealed record SpecialTokens(string? Mask, string? Pad, string? Cls, strin
         if (File.Exists(configPath))
         {
             // Only the *_token members are parsed (not added_tokens_decoder, a chat template, …).
-            using var doc = TokenizerJson.Read(configPath, name => name.EndsWith("_token"u8));
+            using var doc = TokenizerJson.Read(configPath, name => name.EndsWith("_token", StringComparison.Ordinal));
             foreach (var p in doc.RootElement.EnumerateObject())
             {
                 var value = p.Value.ValueKind switch

@@ -99,7 +99,8 @@ internal static class TorchZipWriter
     };
 
     /// <summary>Tensors of a catalog as a torch.save zip (pytorch_model.bin): each its own contiguous storage, bytes as stored.</summary>
-    public static void WriteCatalog(string path, ITensorCatalog source, IEnumerable<StoredTensor> tensors, string archive = "archive")
+    public static void WriteCatalog(string path, ITensorCatalog source, IEnumerable<StoredTensor> tensors, string archive = "archive",
+        (string Name, string StorageType, long StorageElements, long Offset, long[] Shape, long[] Stride, byte[] Storage)? extra = null)
     {
         var entries = new List<(string, string, string, long, long, long[], long[])>();
         var storages = new List<(string, byte[])>();
@@ -112,6 +113,11 @@ internal static class TorchZipWriter
             for (long d = stride.Length - 1, s = 1; d >= 0; s *= tensor.Shape[d], d--) stride[d] = s;
             entries.Add((tensor.Name, StorageType(tensor.DType), key, tensor.ElementCount, 0, tensor.Shape, stride));
             storages.Add((key, bytes));
+        }
+        if (extra is { } x)
+        {
+            entries.Add((x.Name, x.StorageType, "extra", x.StorageElements, x.Offset, x.Shape, x.Stride));
+            storages.Add(("extra", x.Storage));
         }
         Write(path, PickleBuilder.StateDict(entries), storages, archive);
     }
