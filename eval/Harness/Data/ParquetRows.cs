@@ -1,3 +1,4 @@
+using Eval.Engine.IO;
 using Parquet;
 using Parquet.Schema;
 
@@ -19,7 +20,7 @@ public static class ParquetRows
 
     public static List<Document> Read(string path)
     {
-        using var stream = File.OpenRead(path);
+        using var stream = LinkedFile.OpenRead(path);
         long length = stream.Length;   // the file's, also through a hub cache link (FileInfo.Length would be the link's)
         if (length < 12 || !HasMagic(stream, 0) || !HasMagic(stream, length - 4))
             throw new DatasetFormatException(path, "not a parquet file (it must start and end with PAR1)");
@@ -51,7 +52,7 @@ public static class ParquetRows
     {
         await using var reader = await ParquetReader.CreateAsync(stream);
         var columns = reader.Schema.Fields.Select(f => ColumnOf(path, f)).ToList();
-        using (var check = File.OpenRead(path))
+        using (var check = LinkedFile.OpenRead(path))
         {
             var pages = new ParquetPages(check, path, length);
             for (int g = 0; g < reader.RowGroupCount; g++)
