@@ -82,8 +82,11 @@ public static class LinkedFile
     }
 
     /// <summary>The name of the file at the end of a link chain (a hub blob's hash), or null when the path is no link.</summary>
-    public static string? FinalTargetName(string path) =>
-        new FileInfo(path).LinkTarget is null ? null : new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.Name;
+    public static string? FinalTargetName(string path)
+    {
+        var info = new FileInfo(path);
+        return info.LinkTarget is null ? null : info.ResolveLinkTarget(returnFinalTarget: true)?.Name;
+    }
 
     /// <summary>
     /// "PATH: a link to TARGET (FULL), which does not exist…" when the path is a broken link, else null. TARGET is the link
