@@ -59,6 +59,20 @@ public interface IBackend : IDisposable
     /// <summary>Per-row RMSNorm: x / sqrt(mean(x²) + ε) · weight. y may alias x.</summary>
     void RmsNorm(Tensor x, Tensor weight, float epsilon, Tensor y);
 
+    /// <summary>
+    /// The residual step of a transformer layer in one op: residual ← residual + x (+ xBias[c] on every row, the bias of
+    /// the linear map that made x, when given), then y ← LayerNorm(residual) with weight and bias optional. Pre-LN layers
+    /// keep the sum in residual and normalise into y; post-LN layers pass y = residual. x is not changed.
+    /// </summary>
+    void AddLayerNorm(Tensor residual, Tensor x, Tensor? xBias, Tensor? weight, Tensor? bias, float epsilon, Tensor y);
+
+    /// <summary><see cref="AddLayerNorm"/> with RMSNorm: residual ← residual + x, then y ← RMSNorm(residual)·weight. y may alias residual.</summary>
+    void AddRmsNorm(Tensor residual, Tensor x, Tensor weight, float epsilon, Tensor y);
+
+    /// <summary>y = act(x·Wᵀ + bias): <see cref="Linear"/> followed by <see cref="Activation"/>, with the bias and the
+    /// activation applied together.</summary>
+    void LinearActivation(ActivationKind kind, Tensor x, Tensor weight, Tensor? bias, Tensor y);
+
     /// <summary>y = act(x). y may alias x.</summary>
     void Activation(ActivationKind kind, Tensor x, Tensor y);
 
@@ -73,6 +87,14 @@ public interface IBackend : IDisposable
     /// slice's column offset; row r is at position positions[r]; invFrequencies has headDim/2 entries.
     /// </summary>
     void Rope(ColumnSlice x, int heads, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFrequencies);
+
+    /// <summary>
+    /// <see cref="Rope(ColumnSlice, int, int, ReadOnlySpan{int}, ReadOnlySpan{float})"/> on the queries and the keys of
+    /// an attention at once (the same positions and frequencies): queryHeads heads from queries' column offset and
+    /// keyHeads heads from keys' offset. The two may share a tensor (a fused q/k/v projection) but not columns.
+    /// </summary>
+    void Rope(ColumnSlice queries, int queryHeads, ColumnSlice keys, int keyHeads, int headDim, ReadOnlySpan<int> positions,
+        ReadOnlySpan<float> invFrequencies);
 
     /// <summary>
     /// Scaled dot-product attention with grouped query heads (ggml_flash_attn_ext's op): for batch element b, query head
@@ -92,6 +114,13 @@ public interface IBackend : IDisposable
 
     /// <summary>Row-wise softmax, in place.</summary>
     void Softmax(Tensor x);
+
+    /// <summary>
+    /// What log-softmax scoring needs of each row of logits [rows, V], computed where the logits are, so that only these
+    /// few numbers reach the host: per row its maximum, Σ exp(logit − maximum), the first index of the maximum, and the
+    /// logits of ids[r·n .. r·n + n) (n = ids.Length / rows; ids may be empty). See <see cref="LogitSummary"/>.
+    /// </summary>
+    LogitSummary SummarizeLogits(Tensor logits, ReadOnlySpan<int> ids);
 
     /// <summary>
     /// For each of <paramref name="batches"/> blocks, copies rows × columns elements from source's block b to destination's

@@ -35,6 +35,28 @@ public static class OpChecks
             throw new ArgumentException($"{op}: shapes {a} and {b} differ");
     }
 
+    /// <summary>residual, x and y share a shape; each per-column vector has one element per column.</summary>
+    public static void AddNorm(Tensor residual, Tensor x, Tensor y, string op, params ReadOnlySpan<(string Name, Tensor? Vector)> vectors)
+    {
+        SameShape(residual, x, op);
+        SameShape(residual, y, op);
+        foreach (var (name, vector) in vectors)
+            if (vector is not null && vector.Length != residual.Columns)
+                throw new ArgumentException($"{op}: {name} {vector} should have {residual.Columns} elements");
+    }
+
+    /// <summary>The queries' and the keys' heads lie in their tensors, and do not share columns when they share a tensor.</summary>
+    public static void Rope(ColumnSlice queries, int queryHeads, ColumnSlice keys, int keyHeads, int headDim,
+        ReadOnlySpan<int> positions, ReadOnlySpan<float> invFrequencies)
+    {
+        Rope(queries, queryHeads, headDim, positions, invFrequencies);
+        Rope(keys, keyHeads, headDim, positions, invFrequencies);
+        if (ReferenceEquals(queries.Tensor, keys.Tensor)
+            && queries.Offset < keys.Offset + keyHeads * headDim && keys.Offset < queries.Offset + queryHeads * headDim)
+            throw new ArgumentException(
+                $"Rope: query columns [{queries.Offset}, {queries.Offset + queryHeads * headDim}) overlap key columns [{keys.Offset}, {keys.Offset + keyHeads * headDim})");
+    }
+
     /// <summary>x is [rows, 2·inner] for y [rows, inner].</summary>
     public static void GatedActivation(Tensor x, Tensor y)
     {
@@ -49,7 +71,7 @@ public static class OpChecks
             throw new ArgumentException($"Rope: head size {headDim} needs {headDim / 2} inverse frequencies, got {invFrequencies.Length}");
         if (positions.Length != t.Rows)
             throw new ArgumentException($"Rope: {positions.Length} positions for {t.Rows} rows");
-        if (x.Offset + heads * headDim > t.Columns)
+        if (heads < 0 || x.Offset < 0 || x.Offset + heads * headDim > t.Columns)
             throw new ArgumentException($"Rope: {heads} heads of {headDim} from column {x.Offset} exceed {t}");
     }
 

@@ -129,78 +129,16 @@ public sealed partial class CudaLibraryProbeTests
         Assert.AreEqual($"cublasGemmEx failed with {name} ({status}): y[2, 3]", e.Message);
     }
 
-    // A stand-in for cuBLAS 13 that records its calls. libcublas.so.13 needs libcublasLt.so.13 (DT_NEEDED, no RPATH),
-    // as the real one does, so it loads only when the Lt library was loaded first.
-    private const string FakeLtSource = "int fake_lt_marker(void) { return 0; }\n";
-
-    private const string FakeCublasSource = """
-        #include <stdint.h>
-        extern int fake_lt_marker(void);
-        static int create_status, gemm_status, math_mode = -100, destroy_count;
-        static int64_t stream_seen, gemm[19];
-        static float scalars[2];
-        void fake_configure(int create, int gemm_result) { create_status = create; gemm_status = gemm_result; }
-        void fake_read(int64_t* out) {
-            for (int i = 0; i < 19; i++) out[i] = gemm[i];
-            out[19] = stream_seen; out[20] = math_mode; out[21] = destroy_count;
-        }
-        void fake_scalars(float* out) { out[0] = scalars[0]; out[1] = scalars[1]; }
-        int cublasCreate_v2(void** handle) { if (create_status) return create_status; *handle = (void*)0x1234; return 0; }
-        int cublasDestroy_v2(void* handle) { destroy_count++; return 0; }
-        int cublasSetStream_v2(void* handle, void* stream) { stream_seen = (int64_t)stream; return 0; }
-        int cublasSetMathMode(void* handle, int mode) { math_mode = mode; return 0; }
-        int cublasGetVersion_v2(void* handle, int* version) { *version = 130400 + fake_lt_marker(); return 0; }
-        int cublasGemmEx(void* handle, int ta, int tb, int m, int n, int k, const float* alpha, const void* a, int at, int lda,
-                         const void* b, int bt, int ldb, const float* beta, void* c, int ct, int ldc, int compute, int algo) {
-            int64_t seen[19] = { (int64_t)handle, ta, tb, m, n, k, (int64_t)a, at, lda, (int64_t)b, bt, ldb,
-                                 (int64_t)c, ct, ldc, compute, algo, 0, 0 };
-            for (int i = 0; i < 19; i++) gemm[i] = seen[i];
-            scalars[0] = *alpha; scalars[1] = *beta;
-            return gemm_status;
-        }
-        """;
-
-    /// <summary>Builds the fake cuBLAS 13 with the C compiler, or skips when there is none.</summary>
-    private static string BuildFakeCublas()
-    {
-        RequireLinux();
-        var folder = SharedFixtures.TempDirectory();
-        File.WriteAllText(Path.Combine(folder, "lt.c"), FakeLtSource);
-        File.WriteAllText(Path.Combine(folder, "cublas.c"), FakeCublasSource);
-        Compile(folder, "-shared -fPIC -Wl,-soname,libcublasLt.so.13 -o libcublasLt.so.13 lt.c");
-        Compile(folder, "-shared -fPIC -Wl,-soname,libcublas.so.13 -o libcublas.so.13 cublas.c -L. -l:libcublasLt.so.13");
-        return folder;
-    }
-
-    private static void Compile(string folder, string arguments)
-    {
-        var start = new ProcessStartInfo("cc", arguments) { WorkingDirectory = folder, RedirectStandardError = true, RedirectStandardOutput = true };
-        Process compiler;
-        try
-        {
-            compiler = Process.Start(start)!;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            Assert.Inconclusive("no C compiler (cc) to build the fake cuBLAS");
-            return;
-        }
-        using (compiler)
-        {
-            var errors = compiler.StandardError.ReadToEnd();
-            compiler.WaitForExit();
-            Assert.AreEqual(0, compiler.ExitCode, $"cc {arguments}: {errors}");
-        }
-    }
-
     /// <summary>
-    /// Everything against one fake library, in one test, because a loaded library stays loaded: probing through
-    /// EVAL_CUDA_LIB_DIR, Lt-before-main loading, and CublasGemm's calls, arguments and errors.
+    /// Everything against one copy of the stand-in cuBLAS of its own (the shared copy computes for other tests), in one
+    /// test, because a loaded library stays loaded: probing through EVAL_CUDA_LIB_DIR, Lt-before-main loading (its
+    /// libcublas.so.13 needs libcublasLt.so.13, DT_NEEDED without RPATH, as the real one), and CublasGemm's calls,
+    /// arguments and errors.
     /// </summary>
     [TestMethod]
-    public unsafe void AFakeCublasIsLoadedAndCalledAsTheHeadersSay()
+    public unsafe void AStandInCublasIsLoadedAndCalledAsTheHeadersSay()
     {
-        var folder = BuildFakeCublas();
+        var folder = StandInCublas.Build();
         var root = SharedFixtures.TempDirectory();
         var environment = new Dictionary<string, string?> { ["EVAL_CUDA_LIB_DIR"] = folder };
         var cublas = CudaLibraries.TryLoadCublas(environment, new CudaDriverInfo(13000, "CUDA 13.0 driver (fake)"), root, out var report);
@@ -209,12 +147,13 @@ public sealed partial class CudaLibraryProbeTests
         Assert.AreEqual($"cuBLAS 13 from {Path.Combine(folder, "libcublas.so.13")}; CUDA 13.0 driver (fake)", report);
 
         var library = NativeLibrary.Load(Path.Combine(folder, "libcublas.so.13"));
-        var configure = (delegate* unmanaged<int, int, void>)NativeLibrary.GetExport(library, "fake_configure");
-        var read = (delegate* unmanaged<long*, void>)NativeLibrary.GetExport(library, "fake_read");
-        var readScalars = (delegate* unmanaged<float*, void>)NativeLibrary.GetExport(library, "fake_scalars");
+        var configure = (delegate* unmanaged<int, int, void>)NativeLibrary.GetExport(library, "standin_configure");
+        var read = (delegate* unmanaged<long*, void>)NativeLibrary.GetExport(library, "standin_read");
+        var readScalars = (delegate* unmanaged<float*, void>)NativeLibrary.GetExport(library, "standin_scalars");
+        // [0..23] the last GEMM's arguments, [24] stream, [25] math mode, [26] destroy count, [27] GemmEx calls, [28] strided calls.
         long[] Recorded()
         {
-            var values = new long[22];
+            var values = new long[29];
             fixed (long* p = values) read(p);
             return values;
         }
@@ -223,31 +162,47 @@ public sealed partial class CudaLibraryProbeTests
         {
             Assert.AreEqual(130400, gemm.Version);
             StringAssert.Contains(gemm.Name, "cublas 13.4.0");
-            Assert.AreEqual((0x77L, 2L), (Recorded()[19], Recorded()[20]), "stream bound, pedantic math for Fp32");
+            Assert.AreEqual((0x77L, 2L), (Recorded()[24], Recorded()[25]), "stream bound, pedantic math for Fp32");
+            // Pointers that are not memory: configure the stand-in to fail every GEMM after recording it.
+            configure(0, 13);
 
-            gemm.Linear(x: 0x100, w: 0x200, y: 0x300, n: 3, m: 5, k: 7, Precision.Tf32, weightIsBf16: false, xBf16Scratch: 0);
+            Assert.ThrowsException<CublasException>(() =>
+                gemm.Linear(x: 0x100, w: 0x200, y: 0x300, n: 3, m: 5, k: 7, Precision.Tf32, weightIsBf16: false, xBf16Scratch: 0));
             var r = Recorded();
             CollectionAssert.AreEqual(new long[] { 0x1234, 1, 0, 5, 3, 7, 0x200, 0, 7, 0x100, 0, 7, 0x300, 0, 5, 77, -1 }, r[..17],
                 "handle, transa, transb, m, n, k, A, Atype, lda, B, Btype, ldb, C, Ctype, ldc, compute, algo");
-            Assert.AreEqual(3, r[20], "the math mode follows the call's precision");
+            Assert.AreEqual(3, r[25], "the math mode follows the call's precision");
             var scalars = new float[2];
             fixed (float* p = scalars) readScalars(p);
             CollectionAssert.AreEqual(new[] { 1f, 0f }, scalars, "alpha 1, beta 0");
 
-            gemm.Linear(0x100, 0x200, 0x300, 3, 5, 7, Precision.Bf16, weightIsBf16: true, xBf16Scratch: 0x400);
+            Assert.ThrowsException<CublasException>(() =>
+                gemm.Linear(0x100, 0x200, 0x300, 3, 5, 7, Precision.Bf16, weightIsBf16: true, xBf16Scratch: 0x400));
             r = Recorded();
             CollectionAssert.AreEqual(new long[] { 0x200, 14, 7, 0x400, 14, 7, 0x300, 0, 5, 68 }, r[6..16]);
-            Assert.AreEqual(0, r[20]);
+            Assert.AreEqual(0, r[25]);
 
             // The binding itself, every argument distinct (Linear always has lda = ldb = k).
             var raw = new GemmExArguments(CublasOperation.None, CublasOperation.Transpose, 11, 12, 13, 0xA0, CudaDataType.BFloat16, 21,
                 0xB0, CudaDataType.Float32, 22, 0xC0, CudaDataType.BFloat16, 23, CublasComputeType.Float32Pedantic, CublasGemmAlgorithm.Default);
-            Assert.AreEqual(CublasStatus.Success, cublas.GemmEx(0x5678, raw, 2f, 3f));
+            Assert.AreEqual(CublasStatus.ExecutionFailed, cublas.GemmEx(0x5678, raw, 2f, 3f));
             CollectionAssert.AreEqual(new long[] { 0x5678, 0, 1, 11, 12, 13, 0xA0, 14, 21, 0xB0, 0, 22, 0xC0, 14, 23, 69, -1 }, Recorded()[..17]);
             fixed (float* p = scalars) readScalars(p);
             CollectionAssert.AreEqual(new[] { 2f, 3f }, scalars, "alpha and beta are passed by host pointer");
 
-            configure(0, 13);
+            // cublasGemmStridedBatchedEx: every argument distinct, the strides as long long.
+            var strided = new StridedBatchedGemmArguments(raw, 1L << 33, 5, 0, 9);
+            Assert.AreEqual(CublasStatus.ExecutionFailed, cublas.GemmStridedBatchedEx(0x5678, strided, 4f, 0f));
+            r = Recorded();
+            CollectionAssert.AreEqual(new long[] { 0x5678, 0, 1, 11, 12, 13, 0xA0, 14, 21, 0xB0, 0, 22, 0xC0, 14, 23, 69, -1, 1L << 33, 5, 0, 9 },
+                r[..21], "handle, ops, m, n, k, A, type, lda, B, type, ldb, C, type, ldc, compute, algo, strideA, strideB, strideC, batch");
+            fixed (float* p = scalars) readScalars(p);
+            CollectionAssert.AreEqual(new[] { 4f, 0f }, scalars);
+            var stridedError = Assert.ThrowsException<CublasException>(() => gemm.StridedBatched(strided, 1f, 0f, Precision.Fp32, "the product"));
+            StringAssert.Contains(stridedError.Message, "cublasGemmStridedBatchedEx failed with CUBLAS_STATUS_EXECUTION_FAILED (13): the product");
+            StringAssert.Contains(stridedError.Message, "strides 8589934592/5/0, batch 9");
+            Assert.AreEqual(2L, Recorded()[28], "two strided calls reached the library");
+
             var e = Assert.ThrowsException<CublasException>(() =>
                 gemm.Linear(0x100, 0x200, 0x300, 3, 5, 7, Precision.Fp32, false, 0));
             Assert.AreEqual(CublasStatus.ExecutionFailed, e.Status);
@@ -255,7 +210,7 @@ public sealed partial class CudaLibraryProbeTests
             StringAssert.Contains(e.Message, "y[3, 5] = x[3, 7] · w[5, 7]ᵀ");
             configure(0, 0);
         }
-        Assert.AreEqual(1, Recorded()[21], "Dispose destroys the handle once");
+        Assert.AreEqual(1, Recorded()[26], "Dispose destroys the handle once");
 
         configure(1, 0);
         var failed = Assert.ThrowsException<CublasException>(() => new CublasGemm(cublas, 0, Precision.Fp32));

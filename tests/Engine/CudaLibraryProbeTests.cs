@@ -8,7 +8,8 @@ namespace Eval.Tests.Engine;
 /// <summary>
 /// Finding and loading the CUDA libraries without a GPU: the probe over fake folders laid out like a pip venv, a conda
 /// env, a CUDA toolkit and EVAL_CUDA_LIB_DIR; loading broken files; the row-major Linear → column-major cublasGemmEx
-/// mapping; the driver-name mapping for ILGPU; and, where a C compiler exists, a fake cuBLAS that records its calls.
+/// mapping; the driver-name mapping for ILGPU; and, where a C compiler exists, the stand-in cuBLAS (which records its
+/// calls besides computing them).
 /// </summary>
 [TestClass]
 public sealed partial class CudaLibraryProbeTests
@@ -213,7 +214,7 @@ public sealed partial class CudaLibraryProbeTests
         var loaded = CublasNativeMethods.TryLoad([new CublasCandidate(native, native, 13)], out string tried);
         Assert.IsNull(loaded);
         Assert.AreEqual($"{native}: missing symbols cublasCreate_v2, cublasDestroy_v2, cublasSetStream_v2, " +
-            "cublasSetMathMode, cublasGetVersion_v2, cublasGemmEx", tried);
+            "cublasSetMathMode, cublasGetVersion_v2, cublasGemmEx, cublasGemmStridedBatchedEx", tried);
     }
 
     [TestMethod]

@@ -10,11 +10,29 @@ public sealed unsafe partial class CpuBackend
     public void Rope(ColumnSlice x, int heads, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFrequencies)
     {
         OpChecks.Rope(x, heads, headDim, positions, invFrequencies);
-        var t = x.Tensor;
+        RotateHalves(x.Tensor, [(x.Offset, heads)], headDim, positions, invFrequencies);
+    }
+
+    public void Rope(ColumnSlice queries, int queryHeads, ColumnSlice keys, int keyHeads, int headDim, ReadOnlySpan<int> positions,
+        ReadOnlySpan<float> invFrequencies)
+    {
+        OpChecks.Rope(queries, queryHeads, keys, keyHeads, headDim, positions, invFrequencies);
+        if (ReferenceEquals(queries.Tensor, keys.Tensor))
+        {
+            RotateHalves(queries.Tensor, [(queries.Offset, queryHeads), (keys.Offset, keyHeads)], headDim, positions, invFrequencies);
+            return;
+        }
+        RotateHalves(queries.Tensor, [(queries.Offset, queryHeads)], headDim, positions, invFrequencies);
+        RotateHalves(keys.Tensor, [(keys.Offset, keyHeads)], headDim, positions, invFrequencies);
+    }
+
+    /// <summary>Rotate-half RoPE in place on each part's heads of every row of t, one cos/sin per row and frequency for all parts.</summary>
+    private void RotateHalves(Tensor t, (int Offset, int Heads)[] parts, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFrequencies)
+    {
         int half = headDim / 2;
         var frequencies = invFrequencies.ToArray();
         var rowPositions = positions.ToArray();
-        int offset = x.Offset, cols = t.Columns;
+        int cols = t.Columns, heads = parts.Sum(p => p.Heads);
         ForRows(t.Rows, heads * headDim, (start, end) =>
         {
             Span<float> cos = stackalloc float[half];
@@ -28,15 +46,18 @@ public sealed unsafe partial class CpuBackend
                     cos[i] = MathF.Cos(angle);
                     sin[i] = MathF.Sin(angle);
                 }
-                float* row = t.Pointer + (long)r * cols + offset;
-                for (int h = 0; h < heads; h++)
+                foreach (var (offset, partHeads) in parts)
                 {
-                    float* head = row + h * headDim;
-                    for (int i = 0; i < half; i++)
+                    float* row = t.Pointer + (long)r * cols + offset;
+                    for (int h = 0; h < partHeads; h++)
                     {
-                        float x1 = head[i], x2 = head[i + half];
-                        head[i] = x1 * cos[i] - x2 * sin[i];
-                        head[i + half] = x2 * cos[i] + x1 * sin[i];
+                        float* head = row + h * headDim;
+                        for (int i = 0; i < half; i++)
+                        {
+                            float x1 = head[i], x2 = head[i + half];
+                            head[i] = x1 * cos[i] - x2 * sin[i];
+                            head[i + half] = x2 * cos[i] + x1 * sin[i];
+                        }
                     }
                 }
             }

@@ -61,41 +61,68 @@ public sealed unsafe partial class CpuBackend : IBackend
     public void LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float epsilon, Tensor y)
     {
         OpChecks.SameShape(x, y, nameof(LayerNorm));
-        int cols = x.Columns;
-        ForRows(x.Rows, cols, (start, end) =>
+        ForRows(x.Rows, x.Columns, (start, end) =>
         {
-            var w = weight is null ? default : weight.Span;
-            var b = bias is null ? default : bias.Span;
-            for (int r = start; r < end; r++)
-            {
-                var src = x.Row(r);
-                var dst = y.Row(r);
-                float mean = TensorPrimitives.Sum(src) / cols;
-                TensorPrimitives.Subtract(src, mean, dst);
-                float variance = TensorPrimitives.SumOfSquares(dst) / cols;
-                TensorPrimitives.Multiply(dst, 1f / MathF.Sqrt(variance + epsilon), dst);
-                if (weight is not null) TensorPrimitives.Multiply(dst, w, dst);
-                if (bias is not null) TensorPrimitives.Add(dst, b, dst);
-            }
+            for (int r = start; r < end; r++) NormalizeRow(x.Row(r), y.Row(r), weight, bias, epsilon);
         });
     }
 
     public void RmsNorm(Tensor x, Tensor weight, float epsilon, Tensor y)
     {
         OpChecks.SameShape(x, y, nameof(RmsNorm));
-        int cols = x.Columns;
-        ForRows(x.Rows, cols, (start, end) =>
+        ForRows(x.Rows, x.Columns, (start, end) =>
         {
-            var w = weight.Span;
+            for (int r = start; r < end; r++) RmsNormalizeRow(x.Row(r), y.Row(r), weight, epsilon);
+        });
+    }
+
+    public void AddLayerNorm(Tensor residual, Tensor x, Tensor? xBias, Tensor? weight, Tensor? bias, float epsilon, Tensor y)
+    {
+        OpChecks.AddNorm(residual, x, y, nameof(AddLayerNorm), ("x bias", xBias), ("weight", weight), ("bias", bias));
+        ForRows(residual.Rows, residual.Columns, (start, end) =>
+        {
             for (int r = start; r < end; r++)
             {
-                var src = x.Row(r);
-                var dst = y.Row(r);
-                float scale = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(src) / cols + epsilon);
-                TensorPrimitives.Multiply(src, scale, dst);
-                TensorPrimitives.Multiply(dst, w, dst);
+                var sum = residual.Row(r);
+                TensorPrimitives.Add(sum, x.Row(r), sum);
+                if (xBias is not null) TensorPrimitives.Add(sum, xBias.Span, sum);
+                NormalizeRow(sum, y.Row(r), weight, bias, epsilon);
             }
         });
+    }
+
+    public void AddRmsNorm(Tensor residual, Tensor x, Tensor weight, float epsilon, Tensor y)
+    {
+        OpChecks.AddNorm(residual, x, y, nameof(AddRmsNorm), ("weight", weight));
+        ForRows(residual.Rows, residual.Columns, (start, end) =>
+        {
+            for (int r = start; r < end; r++)
+            {
+                var sum = residual.Row(r);
+                TensorPrimitives.Add(sum, x.Row(r), sum);
+                RmsNormalizeRow(sum, y.Row(r), weight, epsilon);
+            }
+        });
+    }
+
+    /// <summary>dst = LayerNorm(src) (dst may be src): the mean, then the variance of src − mean, then weight and bias.</summary>
+    private static void NormalizeRow(ReadOnlySpan<float> src, Span<float> dst, Tensor? weight, Tensor? bias, float epsilon)
+    {
+        int cols = src.Length;
+        float mean = TensorPrimitives.Sum(src) / cols;
+        TensorPrimitives.Subtract(src, mean, dst);
+        float variance = TensorPrimitives.SumOfSquares(dst) / cols;
+        TensorPrimitives.Multiply(dst, 1f / MathF.Sqrt(variance + epsilon), dst);
+        if (weight is not null) TensorPrimitives.Multiply(dst, weight.Span, dst);
+        if (bias is not null) TensorPrimitives.Add(dst, bias.Span, dst);
+    }
+
+    /// <summary>dst = src / sqrt(mean(src²) + ε) · weight (dst may be src).</summary>
+    private static void RmsNormalizeRow(ReadOnlySpan<float> src, Span<float> dst, Tensor weight, float epsilon)
+    {
+        float scale = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(src) / src.Length + epsilon);
+        TensorPrimitives.Multiply(src, scale, dst);
+        TensorPrimitives.Multiply(dst, weight.Span, dst);
     }
 
     public void Activation(ActivationKind kind, Tensor x, Tensor y)
@@ -108,6 +135,12 @@ public sealed unsafe partial class CpuBackend : IBackend
             var dst = new Span<float>(y.Pointer + (long)start * cols, (end - start) * cols);
             Apply(kind, src, dst);
         });
+    }
+
+    public void LinearActivation(ActivationKind kind, Tensor x, Tensor weight, Tensor? bias, Tensor y)
+    {
+        Linear(x, weight, bias, y);
+        Activation(kind, y, y);
     }
 
     public void GatedActivation(ActivationKind kind, Tensor x, Tensor y)

@@ -8,6 +8,12 @@ public readonly record struct GemmExArguments(
     nint C, CudaDataType CType, int Ldc,
     CublasComputeType ComputeType, CublasGemmAlgorithm Algorithm);
 
+/// <summary>
+/// The arguments of one cublasGemmStridedBatchedEx call: <see cref="Gemm"/> for matrix 0, and matrix i of each operand
+/// <c>i·Stride</c> elements further (0 shares one matrix across the batch).
+/// </summary>
+public readonly record struct StridedBatchedGemmArguments(GemmExArguments Gemm, long StrideA, long StrideB, long StrideC, int BatchCount);
+
 /// <summary>A cuBLAS call that returned something other than CUBLAS_STATUS_SUCCESS.</summary>
 public sealed class CublasException(string call, CublasStatus status, string context)
     : Exception($"{call} failed with {CublasGemm.StatusName(status)} ({(int)status}){(context.Length > 0 ? ": " + context : "")}")
@@ -19,7 +25,8 @@ public sealed class CublasException(string call, CublasStatus status, string con
 }
 
 /// <summary>
-/// The Linear GEMM of a GPU backend through cuBLAS: one cuBLAS handle bound to one CUDA stream.
+/// The GEMMs of a GPU backend through cuBLAS (Linear, and the attention's batched products): one cuBLAS handle bound
+/// to one CUDA stream.
 /// Create, use and dispose it on a thread where the CUDA context that owns the stream and the device buffers is
 /// current (cuBLAS ties the handle to that context). Not thread-safe.
 /// </summary>
@@ -83,13 +90,35 @@ public sealed class CublasGemm : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
         if (n == 0 || m == 0) return;
         var arguments = LinearArguments(x, w, y, n, m, k, precision, weightIsBf16, xBf16Scratch);
-        var mode = MathModeFor(precision);
-        if (mode != mathMode)
-        {
-            Check("cublasSetMathMode", cublas.SetMathMode(handle, mode), mode.ToString());
-            mathMode = mode;
-        }
+        UseMathMode(precision);
         Check("cublasGemmEx", cublas.GemmEx(handle, arguments, 1f, 0f), Describe(n, m, k, precision, weightIsBf16, arguments));
+    }
+
+    /// <summary>
+    /// One cublasGemmStridedBatchedEx (alpha·op(A)·op(B) + beta·C per matrix, column-major), asynchronous on the handle's
+    /// stream, under the math mode of <paramref name="precision"/>; <paramref name="what"/> names the product in an error.
+    /// </summary>
+    public void StridedBatched(in StridedBatchedGemmArguments arguments, float alpha, float beta, Precision precision, string what)
+    {
+        ObjectDisposedException.ThrowIf(handle == 0, this);
+        if (arguments.BatchCount == 0 || arguments.Gemm.M == 0 || arguments.Gemm.N == 0) return;
+        UseMathMode(precision);
+        var g = arguments.Gemm;
+        Check("cublasGemmStridedBatchedEx", cublas.GemmStridedBatchedEx(handle, arguments, alpha, beta),
+            $"{what} ({g.TransA}/{g.TransB}, m={g.M}, n={g.N}, k={g.K}, lda={g.Lda}, ldb={g.Ldb}, ldc={g.Ldc}, strides " +
+            $"{arguments.StrideA}/{arguments.StrideB}/{arguments.StrideC}, batch {arguments.BatchCount}, types {g.AType}/{g.BType}/{g.CType}, compute {g.ComputeType})");
+    }
+
+    /// <summary>The compute type of a float32-output GEMM under <paramref name="precision"/> (Linear's and the attention's).</summary>
+    public static CublasComputeType ComputeTypeFor(Precision precision) =>
+        precision == Precision.Tf32 ? CublasComputeType.Float32FastTf32 : CublasComputeType.Float32;
+
+    private void UseMathMode(Precision precision)
+    {
+        var mode = MathModeFor(precision);
+        if (mode == mathMode) return;
+        Check("cublasSetMathMode", cublas.SetMathMode(handle, mode), mode.ToString());
+        mathMode = mode;
     }
 
     /// <summary>
@@ -112,7 +141,7 @@ public sealed class CublasGemm : IDisposable
         if (weightIsBf16 && xBf16Scratch == 0)
             throw new ArgumentException("Linear: a bfloat16 weight needs the bfloat16 copy of x in xBf16Scratch", nameof(xBf16Scratch));
         var inputType = weightIsBf16 ? CudaDataType.BFloat16 : CudaDataType.Float32;
-        var compute = precision == Precision.Tf32 ? CublasComputeType.Float32FastTf32 : CublasComputeType.Float32;
+        var compute = ComputeTypeFor(precision);
         return new GemmExArguments(
             TransA: CublasOperation.Transpose, TransB: CublasOperation.None, M: m, N: n, K: k,
             A: w, AType: inputType, Lda: k,

@@ -5,7 +5,8 @@ namespace Eval.Engine.Gpu;
 // The numeric values below are cuBLAS's C ABI. Checked against:
 // - cublas_api.h of cuBLAS 13.4 (CUBLAS_VER_MAJOR 13, CUBLAS_VER_MINOR 4), as vendored in github.com/wesleyrparsons/WesChat12
 //   (cublas_api.h): cublasStatus_t, cublasOperation_t, cublasGemmAlgo_t, cublasMath_t, cublasComputeType_t, and the
-//   cublasGemmEx / cublasSetMathMode / cublasGetVersion_v2 prototypes;
+//   cublasGemmEx / cublasGemmStridedBatchedEx / cublasSetMathMode / cublasGetVersion_v2 prototypes (strides are
+//   long long, in elements);
 // - library_types.h's cudaDataType_t, as NVIDIA documents it for nvmath-python
 //   (https://docs.nvidia.com/cuda/nvmath-python/latest/host-apis/generated/nvmath.CudaDataType.html): CUDA_R_32F = 0,
 //   CUDA_R_16BF = 14; and cublasComputeType_t in nvmath.bindings.cublas.ComputeType (COMPUTE_32F = 68,
@@ -83,7 +84,8 @@ public sealed unsafe class CublasNativeMethods
 {
     /// <summary>The exports every candidate must have.</summary>
     public static IReadOnlyList<string> RequiredExports { get; } =
-        ["cublasCreate_v2", "cublasDestroy_v2", "cublasSetStream_v2", "cublasSetMathMode", "cublasGetVersion_v2", "cublasGemmEx"];
+        ["cublasCreate_v2", "cublasDestroy_v2", "cublasSetStream_v2", "cublasSetMathMode", "cublasGetVersion_v2", "cublasGemmEx",
+         "cublasGemmStridedBatchedEx"];
 
     private readonly delegate* unmanaged<nint*, CublasStatus> create;
     private readonly delegate* unmanaged<nint, CublasStatus> destroy;
@@ -93,6 +95,9 @@ public sealed unsafe class CublasNativeMethods
     private readonly delegate* unmanaged<nint, CublasOperation, CublasOperation, int, int, int, float*,
         nint, CudaDataType, int, nint, CudaDataType, int, float*, nint, CudaDataType, int,
         CublasComputeType, CublasGemmAlgorithm, CublasStatus> gemmEx;
+    private readonly delegate* unmanaged<nint, CublasOperation, CublasOperation, int, int, int, float*,
+        nint, CudaDataType, int, long, nint, CudaDataType, int, long, float*, nint, CudaDataType, int, long, int,
+        CublasComputeType, CublasGemmAlgorithm, CublasStatus> gemmStridedBatchedEx;
 
     private CublasNativeMethods(CublasCandidate source, nint[] exports)
     {
@@ -105,6 +110,9 @@ public sealed unsafe class CublasNativeMethods
         gemmEx = (delegate* unmanaged<nint, CublasOperation, CublasOperation, int, int, int, float*,
             nint, CudaDataType, int, nint, CudaDataType, int, float*, nint, CudaDataType, int,
             CublasComputeType, CublasGemmAlgorithm, CublasStatus>)exports[5];
+        gemmStridedBatchedEx = (delegate* unmanaged<nint, CublasOperation, CublasOperation, int, int, int, float*,
+            nint, CudaDataType, int, long, nint, CudaDataType, int, long, float*, nint, CudaDataType, int, long, int,
+            CublasComputeType, CublasGemmAlgorithm, CublasStatus>)exports[6];
     }
 
     /// <summary>The libraries these entry points come from.</summary>
@@ -195,4 +203,16 @@ public sealed unsafe class CublasNativeMethods
         gemmEx(handle, arguments.TransA, arguments.TransB, arguments.M, arguments.N, arguments.K, &alpha,
             arguments.A, arguments.AType, arguments.Lda, arguments.B, arguments.BType, arguments.Ldb, &beta,
             arguments.C, arguments.CType, arguments.Ldc, arguments.ComputeType, arguments.Algorithm);
+
+    /// <summary>
+    /// cublasGemmStridedBatchedEx with host-memory alpha and beta: for i &lt; BatchCount,
+    /// C + i·StrideC = alpha·op(A + i·StrideA)·op(B + i·StrideB) + beta·(C + i·StrideC), column-major, strides in elements.
+    /// </summary>
+    public CublasStatus GemmStridedBatchedEx(nint handle, in StridedBatchedGemmArguments arguments, float alpha, float beta)
+    {
+        var g = arguments.Gemm;
+        return gemmStridedBatchedEx(handle, g.TransA, g.TransB, g.M, g.N, g.K, &alpha,
+            g.A, g.AType, g.Lda, arguments.StrideA, g.B, g.BType, g.Ldb, arguments.StrideB, &beta,
+            g.C, g.CType, g.Ldc, arguments.StrideC, arguments.BatchCount, g.ComputeType, g.Algorithm);
+    }
 }

@@ -20,95 +20,146 @@ public sealed record IlgpuLaunch(int GroupSize, int MaxGroups)
 
 /// <summary>
 /// The GPU backend: the same ops as <see cref="CpuBackend"/>, as ILGPU kernels (<see cref="IlgpuKernels"/>,
-/// <see cref="IlgpuAttention"/>, <see cref="IlgpuGemm"/>) on a CUDA device, or on ILGPU's CPU accelerator for tests.
+/// <see cref="IlgpuAttention"/>, <see cref="IlgpuMaskedSoftmax"/>, <see cref="IlgpuGemm"/>) and cuBLAS calls on a CUDA
+/// device, or on ILGPU's CPU accelerator for tests — there with the tiled GEMM, or with a cuBLAS stand-in that computes
+/// on host memory (the CPU accelerator's buffers are host memory), so CI runs the very cuBLAS calls a GPU gets.
 /// Tensors live in device memory; weights are uploaded once (matrices as bfloat16 under <see cref="Precision.Bf16"/>);
 /// small host inputs (ids, masks, positions) are uploaded per call, reusing the last upload when it repeats
 /// (every layer of a forward passes the same mask and positions). Everything runs in order on the accelerator's
-/// default stream; copies to the host wait for it.
+/// default stream; copies to the host wait for it. <see cref="Launches"/> counts what was enqueued.
 /// </summary>
 public sealed partial class IlgpuBackend : IBackend
 {
+    /// <summary>The default most bytes of attention scores (and bfloat16 probabilities) one tensor-core attention step may use.</summary>
+    public const long DefaultAttentionScoreBudget = 2L << 30;
+
     private readonly Accelerator accelerator;
     private readonly bool ownsAccelerator;
     private readonly Context? ownedContext;
     private readonly IlgpuMemoryPool pool;
     private readonly IlgpuLaunch launch;
     private readonly IlgpuAttention attention;
+    private readonly IlgpuMaskedSoftmax maskedSoftmax;
     private readonly IlgpuGemm gemm;
     private readonly CublasGemm? cublas;
     private readonly HostUploads uploads;
-    private MemoryBuffer1D<ushort, Stride1D.Dense>? bfloat16Activations;
+    private readonly IlgpuScratch scratch;
+    private readonly long attentionScoreBudget;
+    /// <summary>On the CPU accelerator a native call must wait for the kernels before it: they may still be running.</summary>
+    private readonly bool synchronizeBeforeNativeCalls;
 
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int> gather;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<int>, ArrayView<float>, int, int> gatherBFloat16;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RowShape, int, int, float> layerNorm;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, RowShape, float> rmsNorm;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, RowShape, int, float> addLayerNorm;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RowShape, float> addRmsNorm;
     private readonly Action<KernelConfig, ArrayView<float>, RowShape> softmax;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int> activation;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, int> biasActivation;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int> gatedActivation;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> add;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, RowShape, int, int> rope;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, RowShape, int, int, int, int, int> rope;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, RowShape, RowShape, int, int> copyRows;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int> meanPool;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int> addBias;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, int> toBFloat16;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int> summarizeLogits;
 
     /// <param name="accelerator">The device.</param>
     /// <param name="launch">Threads per group and the grid cap.</param>
     /// <param name="precision">Fp32 and Tf32 keep weights as float32 (the ILGPU GEMM computes in float32 either way); Bf16 stores weight matrices as bfloat16.</param>
-    /// <param name="cublas">cuBLAS on this accelerator's stream for every Linear (CUDA only); without it the ILGPU GEMM runs.</param>
+    /// <param name="cublas">cuBLAS on this accelerator's stream for every Linear and the tensor-core attention; without it the ILGPU GEMM and the flash attention kernel run.</param>
     /// <param name="ownsAccelerator">Dispose the accelerator with the backend.</param>
     /// <param name="ownedContext">A context this backend created and disposes with itself.</param>
+    /// <param name="attentionScoreBudget">The most bytes of scores the tensor-core attention holds at once: a batch is split
+    /// into runs of sequences that fit, and a sequence whose scores alone exceed it goes to the flash kernel.</param>
     public IlgpuBackend(Accelerator accelerator, IlgpuLaunch launch, Precision precision = Precision.Fp32, CublasGemm? cublas = null,
-        bool ownsAccelerator = false, Context? ownedContext = null)
+        bool ownsAccelerator = false, Context? ownedContext = null, long attentionScoreBudget = DefaultAttentionScoreBudget)
     {
         this.cublas = cublas;
         this.accelerator = accelerator;
         this.ownsAccelerator = ownsAccelerator;
         this.launch = launch;
         this.ownedContext = ownedContext;
+        this.attentionScoreBudget = attentionScoreBudget;
         Precision = precision;
-        DeviceName = accelerator.AcceleratorType == AcceleratorType.Cuda ? $"cuda ({accelerator.Name})" : "ilgpu-cpu";
+        bool cuda = accelerator.AcceleratorType == AcceleratorType.Cuda;
+        synchronizeBeforeNativeCalls = !cuda;
+        DeviceName = cuda ? $"cuda ({accelerator.Name})" : "ilgpu-cpu";
         pool = new IlgpuMemoryPool(accelerator, DeviceName);
         uploads = new HostUploads(accelerator);
+        scratch = new IlgpuScratch(accelerator);
         attention = new IlgpuAttention(accelerator, launch.GroupSize);
+        maskedSoftmax = new IlgpuMaskedSoftmax(accelerator, launch);
         gemm = new IlgpuGemm(accelerator, launch.GroupSize);
         gather = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.Gather);
         gatherBFloat16 = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.GatherBFloat16);
         layerNorm = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RowShape, int, int, float>(IlgpuKernels.LayerNorm);
         rmsNorm = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, RowShape, float>(IlgpuKernels.RmsNorm);
+        addLayerNorm = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, RowShape, int, float>(IlgpuKernels.AddLayerNorm);
+        addRmsNorm = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RowShape, float>(IlgpuKernels.AddRmsNorm);
         softmax = accelerator.LoadStreamKernel<ArrayView<float>, RowShape>(IlgpuKernels.Softmax);
         activation = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.Activation);
+        biasActivation = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, int>(IlgpuKernels.BiasActivation);
         gatedActivation = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int>(IlgpuKernels.GatedActivation);
         add = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.Add);
-        rope = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, RowShape, int, int>(IlgpuKernels.Rope);
+        rope = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, RowShape, int, int, int, int, int>(IlgpuKernels.Rope);
         copyRows = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, RowShape, RowShape, int, int>(IlgpuKernels.CopyRows);
         meanPool = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(IlgpuKernels.MeanPool);
         addBias = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.AddBias);
         toBFloat16 = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, int>(IlgpuKernels.ConvertToBFloat16);
+        summarizeLogits = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int>(IlgpuKernels.SummarizeLogits);
     }
 
     /// <summary>
     /// The GPU backend's kernels on ILGPU's CPU accelerator (tests, debugging), over a shared context: each backend gets
-    /// its own accelerator, so backends used from parallel tests do not share a stream.
+    /// its own accelerator, so backends used from parallel tests do not share a stream. With <paramref name="cublasStandIn"/>
+    /// (a library that computes cuBLAS's GEMMs on host memory — the tests build one) Linear and attention go through the
+    /// cuBLAS calls a GPU gets, exactly as on CUDA; without, through the ILGPU GEMM and the flash attention kernel.
     /// </summary>
-    public static IlgpuBackend CreateOnCpu(Context context, int groupSize = 1, Precision precision = Precision.Fp32) =>
-        new(context.CreateCPUAccelerator(0), IlgpuLaunch.Cpu(groupSize), precision, ownsAccelerator: true);
+    public static IlgpuBackend CreateOnCpu(Context context, int groupSize = 1, Precision precision = Precision.Fp32,
+        CublasNativeMethods? cublasStandIn = null, long attentionScoreBudget = DefaultAttentionScoreBudget)
+    {
+        var accelerator = context.CreateCPUAccelerator(0);
+        CublasGemm? cublas = null;
+        try
+        {
+            if (cublasStandIn is not null) cublas = new CublasGemm(cublasStandIn, stream: 0, precision);
+            return new IlgpuBackend(accelerator, IlgpuLaunch.Cpu(groupSize), precision, cublas, ownsAccelerator: true,
+                attentionScoreBudget: attentionScoreBudget);
+        }
+        catch
+        {
+            cublas?.Dispose();
+            accelerator.Dispose();
+            throw;
+        }
+    }
 
-    /// <summary>All the kernels of this backend, for PTX compilation checks without a GPU.</summary>
+    /// <summary>All the element and row kernels of this backend, for PTX compilation checks without a GPU.</summary>
     public static IReadOnlyList<System.Reflection.MethodInfo> ElementKernelMethods { get; } =
     [
         ((Delegate)IlgpuKernels.Gather).Method, ((Delegate)IlgpuKernels.GatherBFloat16).Method, ((Delegate)IlgpuKernels.LayerNorm).Method,
-        ((Delegate)IlgpuKernels.RmsNorm).Method, ((Delegate)IlgpuKernels.Softmax).Method, ((Delegate)IlgpuKernels.Activation).Method,
+        ((Delegate)IlgpuKernels.RmsNorm).Method, ((Delegate)IlgpuKernels.AddLayerNorm).Method, ((Delegate)IlgpuKernels.AddRmsNorm).Method,
+        ((Delegate)IlgpuKernels.Softmax).Method, ((Delegate)IlgpuKernels.Activation).Method, ((Delegate)IlgpuKernels.BiasActivation).Method,
         ((Delegate)IlgpuKernels.GatedActivation).Method, ((Delegate)IlgpuKernels.Add).Method, ((Delegate)IlgpuKernels.AddBias).Method,
         ((Delegate)IlgpuKernels.Rope).Method, ((Delegate)IlgpuKernels.CopyRows).Method, ((Delegate)IlgpuKernels.MeanPool).Method,
-        ((Delegate)IlgpuKernels.ConvertToBFloat16).Method,
+        ((Delegate)IlgpuKernels.ConvertToBFloat16).Method, ((Delegate)IlgpuKernels.SummarizeLogits).Method,
     ];
 
     public Precision Precision { get; }
     public string DeviceName { get; }
     public string GemmName => cublas?.Name ?? "ILGPU tiled SGEMM";
     public string Name => $"{DeviceName} ({Precision.ToString().ToLowerInvariant()}, {GemmName}, {launch.GroupSize}-thread groups)";
+
+    /// <summary>Whether attention runs as cuBLAS batched GEMMs around a masked softmax (when the scores fit the budget).</summary>
+    public bool HasTensorCoreAttention => cublas is not null && attentionScoreBudget > 0;
+
+    /// <summary>What this backend has enqueued: kernel launches and cuBLAS calls.</summary>
+    public IlgpuLaunchLog Launches { get; } = new();
 
     public Tensor Allocate(params int[] shape) => NewTensor(shape, bfloat16: false, "an activation");
 
@@ -127,8 +178,7 @@ public sealed partial class IlgpuBackend : IBackend
             if (Precision != Precision.Bf16 || host.Rank != 2)
                 return Upload(host, $"a weight of shape {Tensor.FormatShape(host.Shape)}");
             var bits = new ushort[host.Length];
-            var values = host.Span;
-            for (int i = 0; i < bits.Length; i++) bits[i] = IlgpuKernels.ToBFloat16(values[i]);
+            BFloat16Conversion.ToBFloat16(host.Span, bits);
             var t = NewTensor(host.Shape.ToArray(), bfloat16: true, $"a weight of shape {Tensor.FormatShape(host.Shape)}");
             BFloat16(t).CopyFromCPU(bits);
             return t;
@@ -139,13 +189,13 @@ public sealed partial class IlgpuBackend : IBackend
 
     public Tensor CopyToHost(Tensor tensor)
     {
+        Launches.Mark(IlgpuLaunchLog.CopyToHost);
         var host = Tensor.Allocate(tensor.Shape.ToArray());
         if (tensor.ElementType == TensorElementType.BFloat16)
         {
             var bits = new ushort[tensor.Length];
             BFloat16(tensor).CopyToCPU(bits);
-            var values = host.Span;
-            for (int i = 0; i < bits.Length; i++) values[i] = IlgpuKernels.FromBFloat16(bits[i]);
+            BFloat16Conversion.FromBFloat16(bits, host.Span);
         }
         else
         {
@@ -167,9 +217,38 @@ public sealed partial class IlgpuBackend : IBackend
         if (cublas is not null)
         {
             CublasLinear(x, weight, y, n, m, k);
-            if (bias is not null) addBias(ElementLaunch(y.Length), Floats(y), Floats(bias), n, m);
+            if (bias is not null)
+            {
+                Launches.Kernel(nameof(IlgpuKernels.AddBias));
+                addBias(ElementLaunch(y.Length), Floats(y), Floats(bias), n, m);
+            }
             return;
         }
+        TiledLinear(x, weight, bias, y, n, m, k);
+    }
+
+    /// <summary>
+    /// With cuBLAS: the GEMM, then bias and activation in one epilogue launch. With the tiled GEMM: its bias in the GEMM,
+    /// then the activation.
+    /// </summary>
+    public void LinearActivation(ActivationKind kind, Tensor x, Tensor weight, Tensor? bias, Tensor y)
+    {
+        var (n, k, m) = OpChecks.Linear(x, weight, bias, y);
+        if (n == 0 || m == 0) return;
+        Launches.Kernel(nameof(IlgpuKernels.BiasActivation));
+        if (cublas is not null)
+        {
+            CublasLinear(x, weight, y, n, m, k);
+            biasActivation(ElementLaunch(y.Length), Floats(y), bias is null ? uploads.NoFloats : Floats(bias), n, m, bias is null ? 0 : 1, KindCode(kind));
+            return;
+        }
+        TiledLinear(x, weight, bias, y, n, m, k);
+        biasActivation(ElementLaunch(y.Length), Floats(y), uploads.NoFloats, n, m, 0, KindCode(kind));
+    }
+
+    private void TiledLinear(Tensor x, Tensor weight, Tensor? bias, Tensor y, int n, int m, int k)
+    {
+        Launches.Kernel("IlgpuGemm");
         var biasView = bias is null ? uploads.NoFloats : Floats(bias);
         if (weight.ElementType == TensorElementType.BFloat16)
             gemm.LinearBf16Weight(accelerator.DefaultStream, Floats(x), k, BFloat16(weight), k, biasView, bias is not null, Floats(y), m, n, m, k);
@@ -177,125 +256,10 @@ public sealed partial class IlgpuBackend : IBackend
             gemm.Linear(accelerator.DefaultStream, Floats(x), k, Floats(weight), k, biasView, bias is not null, Floats(y), m, n, m, k);
     }
 
-    public void Gather(Tensor table, ReadOnlySpan<int> ids, Tensor y)
-    {
-        OpChecks.Gather(table, ids, y);
-        if (ids.Length == 0) return;
-        var idView = uploads.Ids(ids);
-        var config = ElementLaunch((long)ids.Length * table.Columns);
-        if (table.ElementType == TensorElementType.BFloat16)
-            gatherBFloat16(config, BFloat16(table), idView, Floats(y), ids.Length, table.Columns);
-        else
-            gather(config, Floats(table), idView, Floats(y), ids.Length, table.Columns);
-    }
-
-    public void LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float epsilon, Tensor y)
-    {
-        OpChecks.SameShape(x, y, nameof(LayerNorm));
-        layerNorm(RowLaunch(x.Rows), Floats(x), weight is null ? uploads.NoFloats : Floats(weight), bias is null ? uploads.NoFloats : Floats(bias),
-            Floats(y), new RowShape(x.Rows, x.Columns, x.Columns), weight is null ? 0 : 1, bias is null ? 0 : 1, epsilon);
-    }
-
-    public void RmsNorm(Tensor x, Tensor weight, float epsilon, Tensor y)
-    {
-        OpChecks.SameShape(x, y, nameof(RmsNorm));
-        rmsNorm(RowLaunch(x.Rows), Floats(x), Floats(weight), Floats(y), new RowShape(x.Rows, x.Columns, x.Columns), epsilon);
-    }
-
-    public void Activation(ActivationKind kind, Tensor x, Tensor y)
-    {
-        OpChecks.SameShape(x, y, nameof(Activation));
-        activation(ElementLaunch(x.Length), Floats(x), Floats(y), (int)x.Length, KindCode(kind));
-    }
-
-    public void GatedActivation(ActivationKind kind, Tensor x, Tensor y)
-    {
-        OpChecks.GatedActivation(x, y);
-        int inner = y.Columns;
-        gatedActivation(ElementLaunch(y.Length), Floats(x), Floats(y), y.Rows, inner, KindCode(kind));
-    }
-
-    public void Add(Tensor a, Tensor b, Tensor y)
-    {
-        OpChecks.SameShape(a, b, nameof(Add));
-        OpChecks.SameShape(a, y, nameof(Add));
-        add(ElementLaunch(a.Length), Floats(a), Floats(b), Floats(y), (int)a.Length);
-    }
-
-    public void Softmax(Tensor x) => softmax(RowLaunch(x.Rows), Floats(x), new RowShape(x.Rows, x.Columns, x.Columns));
-
-    public void Rope(ColumnSlice x, int heads, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFrequencies)
-    {
-        OpChecks.Rope(x, heads, headDim, positions, invFrequencies);
-        var t = x.Tensor;
-        var table = uploads.RotaryTable(positions, invFrequencies);
-        rope(ElementLaunch((long)t.Rows * heads * headDim / 2), Floats(t).SubView(x.Offset), table,
-            new RowShape(t.Rows, t.Columns, t.Columns), heads, headDim);
-    }
-
-    public void Attention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape s, AttentionMask mask, Tensor output)
-    {
-        OpChecks.Attention(q, k, v, s, mask, output);
-        var rule = AttentionRule.Create(s, mask);
-        var bias = mask.Bias;
-        // A bfloat16 bias tensor (a [buckets, heads] table taken as a weight under Bf16) is widened for the call.
-        using var widened = bias.Kind switch
-        {
-            AttentionBiasKind.RelativePositionBuckets => WidenedIfBFloat16(bias.Table!),
-            AttentionBiasKind.Given => WidenedIfBFloat16(bias.Values!),
-            _ => null,
-        };
-        var biasValues = bias.Kind switch
-        {
-            AttentionBiasKind.Alibi => uploads.AlibiSlopes(bias.Slopes.Span),
-            AttentionBiasKind.RelativePositionBuckets => Floats(widened ?? bias.Table!),
-            AttentionBiasKind.Given => Floats(widened ?? bias.Values!),
-            _ => uploads.NoFloats,
-        };
-        var biasIndices = bias.Kind is AttentionBiasKind.Alibi or AttentionBiasKind.RelativePositionBuckets
-            ? uploads.BiasIndices(AttentionRule.BiasIndices(s, mask))
-            : uploads.NoInts;
-        attention.Run(accelerator.DefaultStream,
-            Floats(q.Tensor).SubView(q.Offset), Floats(k.Tensor).SubView(k.Offset), Floats(v.Tensor).SubView(v.Offset),
-            uploads.KeyValid(mask.KeyValid.Span[..(s.Batch * s.KeyRowsPerBatch)]),
-            mask.SourceLengths.IsEmpty ? uploads.NoInts : uploads.SourceLengths(mask.SourceLengths.Span),
-            biasValues, biasIndices, Floats(output), rule,
-            new AttentionStrides(q.Tensor.Columns, k.Tensor.Columns, v.Tensor.Columns, output.Columns));
-    }
-
-    /// <summary>A float32 copy of a bfloat16 tensor of this backend (null for a float32 one), through the bfloat16 gather.</summary>
-    private Tensor? WidenedIfBFloat16(Tensor t)
-    {
-        Buffer(t);
-        if (t.ElementType != TensorElementType.BFloat16) return null;
-        var wide = Allocate(t.Shape.ToArray());
-        var rows = new int[t.Rows];
-        for (int r = 0; r < rows.Length; r++) rows[r] = r;
-        gatherBFloat16(ElementLaunch(t.Length), BFloat16(t), uploads.Ids(rows), Floats(wide), t.Rows, t.Columns);
-        return wide;
-    }
-
-    public void CopyRows(RowBlocks source, RowBlocks destination, int batches, int rows, int columns)
-    {
-        OpChecks.CopyRows(source, destination, batches, rows, columns);
-        if (batches == 0 || rows == 0 || columns == 0) return;
-        var from = Floats(source.Tensor).SubView((long)source.FirstRow * source.Tensor.Columns + source.Column);
-        var to = Floats(destination.Tensor).SubView((long)destination.FirstRow * destination.Tensor.Columns + destination.Column);
-        copyRows(ElementLaunch((long)batches * rows * columns), from, to,
-            new RowShape(rows, source.BatchStride, source.Tensor.Columns), new RowShape(rows, destination.BatchStride, destination.Tensor.Columns),
-            batches, columns);
-    }
-
-    public void MeanPool(Tensor x, int length, ReadOnlySpan<int> include, Tensor y)
-    {
-        OpChecks.MeanPool(x, length, include, y);
-        meanPool(ElementLaunch(y.Length), Floats(x), uploads.Ids(include), Floats(y), y.Rows, length, y.Columns);
-    }
-
     public void Dispose()
     {
         cublas?.Dispose();
-        bfloat16Activations?.Dispose();
+        scratch.Dispose();
         uploads.Dispose();
         pool.Dispose();
         if (ownsAccelerator || ownedContext is not null) accelerator.Dispose();
@@ -310,20 +274,26 @@ public sealed partial class IlgpuBackend : IBackend
     {
         accelerator.Bind();
         bool bf16 = weight.ElementType == TensorElementType.BFloat16;
-        nint scratch = 0;
-        if (bf16)
-        {
-            if (bfloat16Activations is null || bfloat16Activations.Length < x.Length)
-            {
-                bfloat16Activations?.Dispose();
-                bfloat16Activations = accelerator.Allocate1D<ushort>(x.Length);
-            }
-            ArrayView<ushort> converted = bfloat16Activations.View.SubView(0, x.Length);
-            toBFloat16(ElementLaunch(x.Length), Floats(x), converted, (int)x.Length);
-            scratch = converted.LoadEffectiveAddressAsPtr<ushort>();
-        }
+        nint converted = bf16 ? ToBFloat16Scratch(Floats(x), IlgpuScratch.LinearInput) : 0;
         nint w = bf16 ? BFloat16(weight).LoadEffectiveAddressAsPtr() : Floats(weight).LoadEffectiveAddressAsPtr();
-        cublas!.Linear(Floats(x).LoadEffectiveAddressAsPtr(), w, Floats(y).LoadEffectiveAddressAsPtr(), n, m, k, Precision, bf16, scratch);
+        BeforeNativeCall();
+        Launches.Cublas("linear");
+        cublas!.Linear(Floats(x).LoadEffectiveAddressAsPtr(), w, Floats(y).LoadEffectiveAddressAsPtr(), n, m, k, Precision, bf16, converted);
+    }
+
+    /// <summary>A bfloat16 copy of <paramref name="values"/> in scratch slot <paramref name="slot"/>; returns its device address.</summary>
+    private nint ToBFloat16Scratch(ArrayView<float> values, int slot)
+    {
+        var converted = scratch.BFloat16(slot, values.Length);
+        Launches.Kernel(nameof(IlgpuKernels.ConvertToBFloat16));
+        toBFloat16(ElementLaunch(values.Length), values, converted, (int)values.Length);
+        return converted.LoadEffectiveAddressAsPtr();
+    }
+
+    /// <summary>Before a cuBLAS call: on the CPU accelerator, wait for the kernels enqueued so far (on CUDA the stream orders them).</summary>
+    private void BeforeNativeCall()
+    {
+        if (synchronizeBeforeNativeCalls) accelerator.Synchronize();
     }
 
     private Tensor NewTensor(int[] shape, bool bfloat16, string what)
@@ -369,8 +339,8 @@ public sealed partial class IlgpuBackend : IBackend
         return new KernelConfig((int)Math.Clamp(groups, 1, launch.MaxGroups), launch.GroupSize);
     }
 
-    private KernelConfig RowLaunch(int rows) =>
-        new(Math.Clamp(rows, 1, launch.MaxGroups), launch.GroupSize, SharedMemoryConfig.RequestDynamic<float>(launch.GroupSize));
+    private KernelConfig RowLaunch(int rows, int sharedFloatsPerThread = 1) =>
+        new(Math.Clamp(rows, 1, launch.MaxGroups), launch.GroupSize, SharedMemoryConfig.RequestDynamic<float>(launch.GroupSize * sharedFloatsPerThread));
 
     private static int KindCode(ActivationKind kind) => kind switch
     {
@@ -381,5 +351,4 @@ public sealed partial class IlgpuBackend : IBackend
 
     private static Tensor RequireHost(Tensor t, string op) =>
         t.IsHost ? t : throw new ArgumentException($"{op}: {t} is not in host memory");
-
 }

@@ -172,6 +172,68 @@ public static class IlgpuKernels
         }
     }
 
+    /// <summary>
+    /// Flags of <see cref="AddLayerNorm"/>: which optional vectors it reads.
+    /// </summary>
+    public const int HasXBias = 1, HasWeight = 2, HasBias = 4;
+
+    /// <summary>
+    /// Per row: residual += x (+ xBias), then y = LayerNorm(residual) (two passes: mean, then the variance of the sum
+    /// − mean) times weight plus bias, as flagged. Each thread reads back only the columns it wrote, so y may alias residual.
+    /// </summary>
+    public static void AddLayerNorm(ArrayView<float> residual, ArrayView<float> x, ArrayView<float> xBias, ArrayView<float> weight,
+        ArrayView<float> bias, ArrayView<float> y, RowShape shape, int flags, float epsilon)
+    {
+        var shared = SharedMemory.GetDynamic<float>();
+        for (int r = Grid.IdxX; r < shape.Rows; r += Grid.DimX)
+        {
+            int row = r * shape.Stride;
+            float sum = 0;
+            for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX)
+            {
+                float v = residual[row + c] + x[row + c];
+                if ((flags & HasXBias) != 0) v += xBias[c];
+                residual[row + c] = v;
+                sum += v;
+            }
+            float mean = GroupSum(sum, shared) / shape.Columns;
+            float squares = 0;
+            for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX)
+            {
+                float d = residual[row + c] - mean;
+                squares += d * d;
+            }
+            float scale = 1f / MathF.Sqrt(GroupSum(squares, shared) / shape.Columns + epsilon);
+            for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX)
+            {
+                float v = (residual[row + c] - mean) * scale;
+                if ((flags & HasWeight) != 0) v *= weight[c];
+                if ((flags & HasBias) != 0) v += bias[c];
+                y[row + c] = v;
+            }
+        }
+    }
+
+    /// <summary>Per row: residual += x, then y = residual / sqrt(mean(residual²) + ε) · weight; y may alias residual.</summary>
+    public static void AddRmsNorm(ArrayView<float> residual, ArrayView<float> x, ArrayView<float> weight, ArrayView<float> y,
+        RowShape shape, float epsilon)
+    {
+        var shared = SharedMemory.GetDynamic<float>();
+        for (int r = Grid.IdxX; r < shape.Rows; r += Grid.DimX)
+        {
+            int row = r * shape.Stride;
+            float squares = 0;
+            for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX)
+            {
+                float v = residual[row + c] + x[row + c];
+                residual[row + c] = v;
+                squares += v * v;
+            }
+            float scale = 1f / MathF.Sqrt(GroupSum(squares, shared) / shape.Columns + epsilon);
+            for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX) y[row + c] = residual[row + c] * scale * weight[c];
+        }
+    }
+
     /// <summary>Row-wise softmax in place.</summary>
     public static void Softmax(ArrayView<float> x, RowShape shape)
     {
@@ -215,18 +277,28 @@ public static class IlgpuKernels
         for (int e = FirstElement; e < rows * columns; e += ElementStride) y[e] += bias[e % columns];
     }
 
-    /// <summary>
-    /// Rotate-half RoPE in place on heads × headDim columns of each row (x starts at the slice's first column, rows of
-    /// stride elements); cosSin holds, per row, half cosines then half sines.
-    /// </summary>
-    public static void Rope(ArrayView<float> x, ArrayView<float> cosSin, RowShape shape, int heads, int headDim)
+    /// <summary>y[r, c] = act(y[r, c] + bias[c]) over rows × columns (the bias only when hasBias): a GEMM's epilogue.</summary>
+    public static void BiasActivation(ArrayView<float> y, ArrayView<float> bias, int rows, int columns, int hasBias, int kind)
     {
-        int half = headDim / 2, perRow = heads * half;
+        for (int e = FirstElement; e < rows * columns; e += ElementStride)
+            y[e] = Activate(kind, hasBias != 0 ? y[e] + bias[e % columns] : y[e]);
+    }
+
+    /// <summary>
+    /// Rotate-half RoPE in place on rows of x (row r at r·Stride): the queryHeads heads of headDim columns from column
+    /// queryOffset and the keyHeads heads from keyOffset, all at position positions[r]; cosSin holds, per position p,
+    /// headDim/2 cosines then headDim/2 sines of p·invFrequency.
+    /// </summary>
+    public static void Rope(ArrayView<float> x, ArrayView<float> cosSin, ArrayView<int> positions, RowShape shape,
+        int queryOffset, int queryHeads, int keyOffset, int keyHeads, int headDim)
+    {
+        int half = headDim / 2, heads = queryHeads + keyHeads, perRow = heads * half;
         for (int e = FirstElement; e < shape.Rows * perRow; e += ElementStride)
         {
             int r = e / perRow, rest = e - r * perRow, h = rest / half, i = rest - h * half;
-            int at = r * shape.Stride + h * headDim + i;
-            float cos = cosSin[r * headDim + i], sin = cosSin[r * headDim + half + i];
+            int at = r * shape.Stride + (h < queryHeads ? queryOffset + h * headDim : keyOffset + (h - queryHeads) * headDim) + i;
+            int table = positions[r] * headDim;
+            float cos = cosSin[table + i], sin = cosSin[table + half + i];
             float x1 = x[at], x2 = x[at + half];
             x[at] = x1 * cos - x2 * sin;
             x[at + half] = x2 * cos + x1 * sin;
@@ -267,5 +339,66 @@ public static class IlgpuKernels
     public static void ConvertToBFloat16(ArrayView<float> x, ArrayView<ushort> y, int count)
     {
         for (int e = FirstElement; e < count; e += ElementStride) y[e] = ToBFloat16(x[e]);
+    }
+
+    /// <summary>
+    /// Per row of logits [rows, vocabulary] (a group per row, grid-strided): floats[r] = the maximum, argMax[r] its first
+    /// index, floats[rows + r] = Σ exp(logit − maximum) summed in float32 (each thread's strided share, then a tree over
+    /// the group), and floats[2·rows + r·idsPerRow + i] = the logit of ids[r·idsPerRow + i]. Shared memory: two floats
+    /// per thread.
+    /// </summary>
+    public static void SummarizeLogits(ArrayView<float> logits, ArrayView<int> ids, ArrayView<float> floats, ArrayView<int> argMax,
+        int rows, int vocabulary, int idsPerRow)
+    {
+        var shared = SharedMemory.GetDynamic<float>();
+        int t = Group.IdxX, threads = Group.DimX;
+        for (int r = Grid.IdxX; r < rows; r += Grid.DimX)
+        {
+            long row = (long)r * vocabulary;
+            // Each thread's first element seeds its maximum, so a row of −∞ still reports index 0 as the host does.
+            float best = t < vocabulary ? logits[row + t] : float.NegativeInfinity;
+            int bestIndex = t < vocabulary ? t : int.MaxValue;
+            for (int c = t + threads; c < vocabulary; c += threads)
+            {
+                float v = logits[row + c];
+                if (v > best)
+                {
+                    best = v;
+                    bestIndex = c;
+                }
+            }
+            shared[t] = best;
+            shared[threads + t] = Interop.IntAsFloat((uint)bestIndex);
+            Group.Barrier();
+            for (int step = 1; step < threads; step <<= 1)
+            {
+                if (t % (2 * step) == 0 && t + step < threads)
+                {
+                    float other = shared[t + step];
+                    int otherIndex = (int)Interop.FloatAsInt(shared[threads + t + step]);
+                    int index = (int)Interop.FloatAsInt(shared[threads + t]);
+                    if (other > shared[t] || (other == shared[t] && otherIndex < index))
+                    {
+                        shared[t] = other;
+                        shared[threads + t] = Interop.IntAsFloat((uint)otherIndex);
+                    }
+                }
+                Group.Barrier();
+            }
+            float max = shared[0];
+            int maxIndex = (int)Interop.FloatAsInt(shared[threads]);
+            Group.Barrier();
+            float sum = 0;
+            for (int c = t; c < vocabulary; c += threads) sum += Exp(logits[row + c] - max);
+            sum = GroupSum(sum, shared);
+            if (t == 0)
+            {
+                floats[r] = max;
+                floats[rows + r] = sum;
+                argMax[r] = maxIndex;
+            }
+            for (int i = t; i < idsPerRow; i += threads)
+                floats[2 * rows + r * idsPerRow + i] = logits[row + ids[r * idsPerRow + i]];
+        }
     }
 }

@@ -1,0 +1,50 @@
+namespace Eval.Engine.Gpu;
+
+/// <summary>
+/// What the GPU backend has put on its stream: its own kernel launches and its cuBLAS calls, counted always and, while
+/// <see cref="Recording"/>, named in order (with a "copy-to-host" entry for each read-back, so a test that keeps hidden
+/// states can cut a forward into layers). The README's launches-per-layer table is counted with it.
+/// </summary>
+public sealed class IlgpuLaunchLog
+{
+    /// <summary>The entry a read-back (<see cref="IBackend.CopyToHost"/>) leaves in a recording.</summary>
+    public const string CopyToHost = "copy-to-host";
+
+    private readonly List<string> entries = [];
+
+    /// <summary>Kernel launches of this backend's own kernels (ILGPU), the tiled GEMM included.</summary>
+    public long Kernels { get; private set; }
+
+    /// <summary>cuBLAS GEMM calls (cublasGemmEx and cublasGemmStridedBatchedEx).</summary>
+    public long CublasCalls { get; private set; }
+
+    /// <summary>Whether each launch is also named in <see cref="Entries"/>.</summary>
+    public bool Recording { get; set; }
+
+    /// <summary>The recorded launches, in order: a kernel's name, "cublas:" and the product's name, or <see cref="CopyToHost"/>.</summary>
+    public IReadOnlyList<string> Entries => entries;
+
+    public void Clear()
+    {
+        entries.Clear();
+        Kernels = 0;
+        CublasCalls = 0;
+    }
+
+    internal void Kernel(string name)
+    {
+        Kernels++;
+        if (Recording) entries.Add(name);
+    }
+
+    internal void Cublas(string name)
+    {
+        CublasCalls++;
+        if (Recording) entries.Add("cublas:" + name);
+    }
+
+    internal void Mark(string name)
+    {
+        if (Recording) entries.Add(name);
+    }
+}

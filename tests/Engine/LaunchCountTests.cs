@@ -1,0 +1,52 @@
+using Eval.Engine;
+using Eval.Engine.Gpu;
+using Eval.Engine.IO;
+using Eval.Models;
+
+namespace Eval.Tests.Engine;
+
+/// <summary>
+/// Kernel launches and cuBLAS calls per transformer layer on the GPU backend (the stand-in cuBLAS on ILGPU's CPU
+/// accelerator, which takes the calls a GPU takes), counted by the backend's own <see cref="IlgpuLaunchLog"/> over a forward
+/// of each fixture model's golden batch. A forward that keeps its hidden states reads each layer's output back, which
+/// marks the log; the launches between two marks are one layer's. The README's table is these numbers.
+/// </summary>
+[TestClass]
+public sealed class LaunchCountTests
+{
+    /// <summary>Our kernel launches per layer under bf16 (fp32 has no conversions: see the README's table).</summary>
+    [TestMethod]
+    [DataRow("modernbert-tiny", 7)]
+    [DataRow("xlmr-tiny", 7)]
+    [DataRow("xlmr-xl-tiny", 8)]
+    [DataRow("llama-tiny", 6)]
+    [DataRow("qwen2-tiny", 7)]
+    public void KernelLaunchesPerLayer(string fixture, int expectedKernels)
+    {
+        var perLayer = CountLayer(fixture, Precision.Bf16);
+        Console.WriteLine($"{fixture} (bf16): {perLayer.Kernels} kernels + {perLayer.Cublas} cuBLAS calls per layer: {string.Join(", ", perLayer.Names)}");
+        Assert.AreEqual(expectedKernels, perLayer.Kernels, $"{fixture}: {string.Join(", ", perLayer.Names)}");
+    }
+
+    /// <summary>One layer's launches (a middle layer: each layer after the first looks the same).</summary>
+    internal static (int Kernels, int Cublas, IReadOnlyList<string> Names) CountLayer(string fixture, Precision precision)
+    {
+        var dir = SharedFixtures.Model(fixture);
+        using var backend = TestBackends.IlgpuCpuCublas(4, precision);
+        using var model = ModelLoader.Load(dir, backend);
+        using var golden = new SafetensorsFile(Path.Combine(dir, "golden.safetensors"));
+        var shape = golden.Get("input_ids").Shape;
+        var batch = new TokenBatch(golden.ReadAsInt32("input_ids"), golden.ReadAsInt32("attention_mask"), (int)shape[0], (int)shape[1]);
+        backend.Launches.Recording = true;
+        using (model.Forward(batch, keepHiddenStates: true)) { }
+        var segments = new List<List<string>> { new() };
+        foreach (var entry in backend.Launches.Entries)
+            if (entry == IlgpuLaunchLog.CopyToHost) segments.Add([]);
+            else segments[^1].Add(entry);
+        // segments[0]: the embeddings; segments[l + 1]: what ran between the read-backs of layers l − 1 and l.
+        int layers = model.Config.NumHiddenLayers;
+        Assert.AreEqual(layers + 2, segments.Count, $"{fixture}: one read-back after the embeddings and after each layer");
+        var middle = segments[1 + layers / 2];
+        return (middle.Count(n => !n.StartsWith("cublas:")), middle.Count(n => n.StartsWith("cublas:")), middle);
+    }
+}
