@@ -4,8 +4,9 @@ namespace Eval.Engine;
 /// What <see cref="IBackend.SummarizeLogits"/> gives back for rows of logits over a vocabulary: per row r its largest logit
 /// <see cref="Max"/>, <see cref="SumExp"/> = Σ_v exp(logit_v − Max) (so log Σ exp = Max + log SumExp), the first index
 /// of the maximum (<see cref="ArgMax"/>) and the logits of the ids asked for, <see cref="IdsPerRow"/> per row.
-/// The CPU backend sums the exponentials of blocks in float32 and the blocks in double; the GPU backend sums in float32
-/// (a tree over each row); <see cref="LogSumExp"/> takes the logarithm in double on the host either way.
+/// The CPU backend sums the exponentials of 1024-element blocks in float32 and the blocks in double; the GPU backend
+/// sums in float32 (each thread's share with Kahan compensation, then a tree over the group); <see cref="LogSumExp"/>
+/// takes the logarithm in double on the host either way.
 /// </summary>
 public sealed record LogitSummary(int Rows, int IdsPerRow, float[] Max, double[] SumExp, int[] ArgMax, float[] Gathered)
 {

@@ -113,10 +113,18 @@ public sealed class LlamaModel : ICausalLanguageModel
         for (int l = 0; l < layers.Length; l++)
         {
             var layer = layers[l];
-            be.RmsNorm(x, layer.InputNorm, eps, normed);
+            if (l == 0)
+            {
+                be.RmsNorm(x, layer.InputNorm, eps, normed);
+            }
+            else
+            {
+                // The previous layer's MLP output joins the residual as this layer's input norm reads it.
+                be.AddRmsNorm(x, sublayer, layer.InputNorm, eps, normed);
+                recorder.Record($"hidden.layer.{l - 1}", x);
+            }
             be.Linear(normed, layer.Wqkv, layer.Bqkv, qkv);
-            be.Rope(new ColumnSlice(qkv, 0), heads, headDim, positions, invFrequencies);
-            be.Rope(new ColumnSlice(qkv, q), kvHeads, headDim, positions, invFrequencies);
+            be.Rope(new ColumnSlice(qkv, 0), heads, new ColumnSlice(qkv, q), kvHeads, headDim, positions, invFrequencies);
             if (cache is null)
             {
                 be.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(qkv, q), new ColumnSlice(qkv, q + kv), shape, mask, context);
@@ -127,18 +135,28 @@ public sealed class LlamaModel : ICausalLanguageModel
                 be.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(cache.Keys(l), 0), new ColumnSlice(cache.Values(l), 0), shape, mask, context);
             }
             be.Linear(context, layer.Wo, layer.Bo, sublayer);
-            be.Add(x, sublayer, x);
-
-            be.RmsNorm(x, layer.PostNorm, eps, normed);
+            be.AddRmsNorm(x, sublayer, layer.PostNorm, eps, normed);
             be.Linear(normed, layer.WGateUp, layer.BGateUp, gateUp);
             be.GatedActivation(activation, gateUp, gated);
             be.Linear(gated, layer.WDown, layer.BDown, sublayer);
-            be.Add(x, sublayer, x);
-            recorder.Record($"hidden.layer.{l}", x);
         }
         cache?.Commit(batch);
-        be.RmsNorm(x, finalNorm, eps, x);
-        return recorder.Finish(x);
+        var output = be.Allocate(t, h);
+        try
+        {
+            be.AddRmsNorm(x, sublayer, finalNorm, eps, output);
+            recorder.Record($"hidden.layer.{layers.Length - 1}", x);
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+        finally
+        {
+            x.Dispose();
+        }
+        return recorder.Finish(output);
     }
 
     public Tensor Logits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds = default)
@@ -146,6 +164,13 @@ public sealed class LlamaModel : ICausalLanguageModel
         using var selected = Backend.Allocate(rows.Length, hidden.Columns);
         Backend.Gather(hidden, rows, selected);
         return head.Project(Backend, selected, vocabIds);
+    }
+
+    public LogitSummary SummarizeLogits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> ids = default)
+    {
+        using var selected = Backend.Allocate(rows.Length, hidden.Columns);
+        Backend.Gather(hidden, rows, selected);
+        return head.Summarize(Backend, selected, ids);
     }
 
     public void Dispose() => weights.Dispose();

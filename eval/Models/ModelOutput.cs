@@ -54,6 +54,13 @@ public interface ILanguageModel : IDisposable
     /// hidden (row = b·Length + position), in host memory. Only these rows and ids go through the head.
     /// </summary>
     Tensor Logits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds = default);
+
+    /// <summary>
+    /// What scoring needs of the logits over the whole vocabulary at the given rows of hidden, computed where the model
+    /// computes (<see cref="IBackend.SummarizeLogits"/>): per row the log-sum-exp, the argmax and the logits of
+    /// ids[r·n .. r·n + n) (n = ids.Length / rows.Length). Only these reach the host, not the [rows, V] logits.
+    /// </summary>
+    LogitSummary SummarizeLogits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> ids = default);
 }
 
 /// <summary>A decoder-only model that can extend a sequence incrementally through a <see cref="KvCache"/>.</summary>

@@ -100,7 +100,7 @@ public sealed class ModernBertModel : ILanguageModel
         using var normed = be.Allocate(t, h);
         using var qkv = be.Allocate(t, 3 * h);
         using var attention = be.Allocate(t, h);
-        using var projected = be.Allocate(t, h);
+        using var projected = be.Allocate(t, h);                   // a sublayer's output, before it joins the residual
         using var gated = be.Allocate(t, 2 * Config.IntermediateSize);
         using var activated = be.Allocate(t, Config.IntermediateSize);
 
@@ -112,32 +112,51 @@ public sealed class ModernBertModel : ILanguageModel
         {
             var layer = layers[l];
             var attentionInput = x;
-            if (layer.AttnNorm is not null)
+            if (l > 0)
+            {
+                // The previous layer's MLP output joins the residual as this layer's attention norm reads it.
+                be.AddLayerNorm(x, projected, null, layer.AttnNorm, layer.AttnNormBias, eps, normed);
+                recorder.Record($"hidden.layer.{l - 1}", x);
+                attentionInput = normed;
+            }
+            else if (layer.AttnNorm is not null)
             {
                 be.LayerNorm(x, layer.AttnNorm, layer.AttnNormBias, eps, normed);
                 attentionInput = normed;
             }
             be.Linear(attentionInput, layer.Wqkv, layer.WqkvBias, qkv);
-            be.Rope(new ColumnSlice(qkv, 0), heads, headDim, positions, layer.InvFrequencies);
-            be.Rope(new ColumnSlice(qkv, h), heads, headDim, positions, layer.InvFrequencies);
+            be.Rope(new ColumnSlice(qkv, 0), heads, new ColumnSlice(qkv, h), heads, headDim, positions, layer.InvFrequencies);
             be.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(qkv, h), new ColumnSlice(qkv, 2 * h), shape,
                 layer.IsGlobal ? globalMask : localMask, attention);
             be.Linear(attention, layer.Wo, layer.WoBias, projected);
-            be.Add(x, projected, x);
-
-            be.LayerNorm(x, layer.MlpNorm, layer.MlpNormBias, eps, normed);
+            be.AddLayerNorm(x, projected, null, layer.MlpNorm, layer.MlpNormBias, eps, normed);
             be.Linear(normed, layer.Wi, layer.WiBias, gated);
             be.GatedActivation(mlpActivation, gated, activated);
             be.Linear(activated, layer.MlpWo, layer.MlpWoBias, projected);
-            be.Add(x, projected, x);
-            recorder.Record($"hidden.layer.{l}", x);
         }
-        be.LayerNorm(x, finalNorm, finalNormBias, eps, x);
-        return recorder.Finish(x);
+        var output = be.Allocate(t, h);
+        try
+        {
+            be.AddLayerNorm(x, projected, null, finalNorm, finalNormBias, eps, output);
+            recorder.Record($"hidden.layer.{layers.Length - 1}", x);
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+        finally
+        {
+            x.Dispose();
+        }
+        return recorder.Finish(output);
     }
 
     public Tensor Logits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds = default) =>
         head.Logits(Backend, hidden, rows, vocabIds);
+
+    public LogitSummary SummarizeLogits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> ids = default) =>
+        head.Summarize(Backend, hidden, rows, ids);
 
     public void Dispose() => weights.Dispose();
 }

@@ -103,7 +103,11 @@ internal sealed class RobertaComponents
             new AttentionMask(cache.KeyValidWith(batch)));
     }
 
-    /// <summary>Self-attention of the normalised input into output (before the residual); with a cache, layer's keys and values go through it.</summary>
+    /// <summary>
+    /// Self-attention of the normalised input into output, without the output projection's bias (<see cref="SelfAttention.Bo"/>):
+    /// the caller adds it with the residual (<see cref="IBackend.AddLayerNorm"/>'s xBias). With a cache, the layer's keys and
+    /// values go through it.
+    /// </summary>
     public static void Attend(IBackend be, SelfAttention a, Tensor input, TokenBatch batch, (AttentionShape Shape, AttentionMask Mask) geometry,
         KvCache? cache, int layer, Tensor qkv, Tensor context, Tensor output)
     {
@@ -119,7 +123,7 @@ internal sealed class RobertaComponents
             be.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(cache.Keys(layer), 0), new ColumnSlice(cache.Values(layer), 0),
                 geometry.Shape, geometry.Mask, context);
         }
-        be.Linear(context, a.Wo, a.Bo, output);
+        be.Linear(context, a.Wo, null, output);
     }
 
     /// <summary>
@@ -162,4 +166,7 @@ internal sealed class RobertaComponents
 
     public Tensor Logits(IBackend be, Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds) =>
         head.Logits(be, hidden, rows, vocabIds);
+
+    public LogitSummary SummarizeLogits(IBackend be, Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> ids) =>
+        head.Summarize(be, hidden, rows, ids);
 }

@@ -3,12 +3,50 @@ using Eval.Engine;
 namespace Eval.Models;
 
 /// <summary>
-/// The last linear map of every head, hidden → vocabulary (weight [V, H], optional bias [V]). When only some ids are
-/// wanted, only their rows of the weight take part, so [tokens, 250k] logits are never built for a handful of answers.
+/// The last linear map of every head, hidden → vocabulary (weight [V, H], optional bias [V]). When only some ids' logits
+/// are wanted, only their rows of the weight take part, so [tokens, 250k] logits are never built for a handful of
+/// answers; when log-probabilities are wanted (<see cref="Summarize"/>), the full rows stay where the backend computes
+/// and only their summary comes back.
 /// </summary>
 public sealed class VocabularyProjection(Tensor weight, Tensor? bias)
 {
+    /// <summary>The most logits (rows × vocabulary) one step of <see cref="Summarize"/> holds: 256 MiB of float32.</summary>
+    public const long SummaryLogitBudget = 64L << 20;
+
     public int VocabularySize => weight.Rows;
+
+    /// <summary>
+    /// <see cref="IBackend.SummarizeLogits"/> of x's rows over the whole vocabulary (ids: <c>ids.Length / x.Rows</c> per
+    /// row): the logits are computed and summarised where the backend computes, in runs of rows whose logits fit
+    /// <see cref="SummaryLogitBudget"/>, and only the summary reaches the host.
+    /// </summary>
+    public LogitSummary Summarize(IBackend backend, Tensor x, ReadOnlySpan<int> ids)
+    {
+        int rows = x.Rows, vocabulary = weight.Rows;
+        int perRow = LogitSummary.IdsPerRowOf(rows, vocabulary, ids);
+        int step = (int)Math.Clamp(SummaryLogitBudget / Math.Max(vocabulary, 1), 1, Math.Max(rows, 1));
+        if (step >= rows)
+        {
+            using var all = backend.Allocate(rows, vocabulary);
+            backend.Linear(x, weight, bias, all);
+            return backend.SummarizeLogits(all, ids);
+        }
+        var summary = new LogitSummary(rows, perRow, new float[rows], new double[rows], new int[rows], new float[ids.Length]);
+        using var logits = backend.Allocate(step, vocabulary);
+        for (int first = 0; first < rows; first += step)
+        {
+            int count = Math.Min(step, rows - first);
+            using var part = x.SliceRows(first, count);
+            using var partLogits = count == step ? logits.Reshape(step, vocabulary) : logits.SliceRows(0, count);
+            backend.Linear(part, weight, bias, partLogits);
+            var piece = backend.SummarizeLogits(partLogits, ids.Slice(first * perRow, count * perRow));
+            piece.Max.CopyTo(summary.Max, first);
+            piece.SumExp.CopyTo(summary.SumExp, first);
+            piece.ArgMax.CopyTo(summary.ArgMax, first);
+            piece.Gathered.CopyTo(summary.Gathered, first * perRow);
+        }
+        return summary;
+    }
 
     /// <summary>Logits of x's rows over vocabIds (all when empty), in host memory.</summary>
     public Tensor Project(IBackend backend, Tensor x, ReadOnlySpan<int> vocabIds)
@@ -91,13 +129,26 @@ public sealed record MaskedLmHead(Tensor Dense, Tensor? DenseBias, ActivationKin
 {
     public Tensor Logits(IBackend be, Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds)
     {
+        using var transformed = Transform(be, hidden, rows);
+        return Decoder.Project(be, transformed, vocabIds);
+    }
+
+    /// <summary>The head on the chosen rows, then <see cref="VocabularyProjection.Summarize"/>.</summary>
+    public LogitSummary Summarize(IBackend be, Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> ids)
+    {
+        using var transformed = Transform(be, hidden, rows);
+        return Decoder.Summarize(be, transformed, ids);
+    }
+
+    /// <summary>dense → activation → LayerNorm of the chosen rows of hidden.</summary>
+    private Tensor Transform(IBackend be, Tensor hidden, ReadOnlySpan<int> rows)
+    {
         int h = hidden.Columns;
         using var selected = be.Allocate(rows.Length, h);
-        using var transformed = be.Allocate(rows.Length, h);
+        var transformed = be.Allocate(rows.Length, h);
         be.Gather(hidden, rows, selected);
-        be.Linear(selected, Dense, DenseBias, transformed);
-        be.Activation(Activation, transformed, transformed);
+        be.LinearActivation(Activation, selected, Dense, DenseBias, transformed);
         be.LayerNorm(transformed, Norm, NormBias, Epsilon, transformed);
-        return Decoder.Project(be, transformed, vocabIds);
+        return transformed;
     }
 }

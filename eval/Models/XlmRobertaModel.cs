@@ -85,14 +85,11 @@ public sealed class XlmRobertaModel : ISourceTargetModel
         {
             var layer = layers[l];
             RobertaComponents.Attend(be, layer.Attention, x, batch, geometry, cache, l, qkv, context, sublayer);
-            be.Add(x, sublayer, x);
-            be.LayerNorm(x, layer.AttnNorm, layer.AttnNormBias, eps, x);
+            be.AddLayerNorm(x, sublayer, layer.Attention.Bo, layer.AttnNorm, layer.AttnNormBias, eps, x);
 
-            be.Linear(x, layer.Wi, layer.Bi, inner);
-            be.Activation(activation, inner, inner);
-            be.Linear(inner, layer.Wout, layer.Bout, sublayer);
-            be.Add(x, sublayer, x);
-            be.LayerNorm(x, layer.OutNorm, layer.OutNormBias, eps, x);
+            be.LinearActivation(activation, x, layer.Wi, layer.Bi, inner);
+            be.Linear(inner, layer.Wout, null, sublayer);
+            be.AddLayerNorm(x, sublayer, layer.Bout, layer.OutNorm, layer.OutNormBias, eps, x);
             recorder.Record($"hidden.layer.{l}", x);
         }
         if (append) cache!.Commit(batch);
@@ -101,6 +98,9 @@ public sealed class XlmRobertaModel : ISourceTargetModel
 
     public Tensor Logits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds = default) =>
         parts.Logits(Backend, hidden, rows, vocabIds);
+
+    public LogitSummary SummarizeLogits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> ids = default) =>
+        parts.SummarizeLogits(Backend, hidden, rows, ids);
 
     public void Dispose() => weights.Dispose();
 }

@@ -84,24 +84,45 @@ public sealed class XlmRobertaXlModel : ISourceTargetModel
         for (int l = 0; l < layers.Length; l++)
         {
             var layer = layers[l];
-            be.LayerNorm(x, layer.AttnNorm, layer.AttnNormBias, eps, normed);
+            if (l == 0)
+            {
+                be.LayerNorm(x, layer.AttnNorm, layer.AttnNormBias, eps, normed);
+            }
+            else
+            {
+                // The previous layer's FFN output (and its bias) joins the residual as this layer's attention norm reads it.
+                be.AddLayerNorm(x, sublayer, layers[l - 1].Bout, layer.AttnNorm, layer.AttnNormBias, eps, normed);
+                recorder.Record($"hidden.layer.{l - 1}", x);
+            }
             RobertaComponents.Attend(be, layer.Attention, normed, batch, geometry, cache, l, qkv, context, sublayer);
-            be.Add(x, sublayer, x);
-
-            be.LayerNorm(x, layer.FfnNorm, layer.FfnNormBias, eps, normed);
-            be.Linear(normed, layer.Wi, layer.Bi, inner);
-            be.Activation(activation, inner, inner);
-            be.Linear(inner, layer.Wout, layer.Bout, sublayer);
-            be.Add(x, sublayer, x);
-            recorder.Record($"hidden.layer.{l}", x);
+            be.AddLayerNorm(x, sublayer, layer.Attention.Bo, layer.FfnNorm, layer.FfnNormBias, eps, normed);
+            be.LinearActivation(activation, normed, layer.Wi, layer.Bi, inner);
+            be.Linear(inner, layer.Wout, null, sublayer);
         }
         if (append) cache!.Commit(batch);
-        be.LayerNorm(x, finalNorm, finalNormBias, eps, x);
-        return recorder.Finish(x);
+        var output = be.Allocate(t, h);
+        try
+        {
+            be.AddLayerNorm(x, sublayer, layers[^1].Bout, finalNorm, finalNormBias, eps, output);
+            recorder.Record($"hidden.layer.{layers.Length - 1}", x);
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+        finally
+        {
+            x.Dispose();
+        }
+        return recorder.Finish(output);
     }
 
     public Tensor Logits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds = default) =>
         parts.Logits(Backend, hidden, rows, vocabIds);
+
+    public LogitSummary SummarizeLogits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> ids = default) =>
+        parts.SummarizeLogits(Backend, hidden, rows, ids);
 
     public void Dispose() => weights.Dispose();
 }

@@ -39,6 +39,12 @@ internal sealed class ScriptedMaskedModel(int prefix, Func<int, int, float> conf
         return logits;
     }
 
+    public LogitSummary SummarizeLogits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> ids = default)
+    {
+        using var logits = Logits(hidden, rows);
+        return Backend.SummarizeLogits(logits, ids);
+    }
+
     public void Dispose() => Backend.Dispose();
 }
 

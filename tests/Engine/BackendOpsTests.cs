@@ -95,6 +95,80 @@ public sealed class BackendOpsTests
         }
     }
 
+    /// <summary>residual, x, x-bias?, weight?, bias?, y aliasing the residual? — the fused residual steps' table.</summary>
+    private static readonly (int Rows, int Cols, bool XBias, bool Weight, bool Bias, bool InPlace)[] AddNormCases =
+    [
+        (1, 1, false, false, false, false), (3, 64, true, true, true, false), (130, 257, false, true, false, true),
+        (600, 96, true, false, true, true), (7, 1024, false, true, true, false),
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(Backends), DynamicDataSourceType.Method)]
+    public void AddNormsMatchReference(string name, Func<IBackend> create)
+    {
+        using var be = create();
+        foreach (var (rows, cols, withXBias, withWeight, withBias, inPlace) in AddNormCases)
+        {
+            var label = $"{name} {rows}x{cols} x-bias={withXBias} weight={withWeight} bias={withBias} in-place={inPlace}";
+            var residual = Reference.Random(rows * cols, rows + 1, 3f).Select((v, i) => v + i % 7).ToArray();
+            var x = Reference.Random(rows * cols, cols + 2, 2f);
+            var xBias = Reference.Random(cols, 3);
+            var w = Reference.Random(cols, 4);
+            var b = Reference.Random(cols, 5);
+            var sum = residual.Select((v, i) => (float)((double)v + x[i] + (withXBias ? xBias[i % cols] : 0))).ToArray();
+            using var tr = be.Upload(residual, rows, cols);
+            using var tx = be.Upload(x, rows, cols);
+            using var txb = be.Upload(xBias, cols);
+            using var tw = be.Upload(w, cols);
+            using var tb = be.Upload(b, cols);
+            using var separate = be.Allocate(rows, cols);
+            var ty = inPlace ? tr : separate;
+
+            be.AddLayerNorm(tr, tx, withXBias ? txb : null, withWeight ? tw : null, withBias ? tb : null, 1e-5f, ty);
+            var expected = Reference.LayerNorm(sum, cols, withWeight ? w : null, withBias ? b : null, 1e-5);
+            Assert.IsTrue(Reference.MaxAbsDiff(expected, be.Read(ty)) < 1e-4, $"{label}: add + layernorm");
+            if (!inPlace) Assert.IsTrue(Reference.MaxAbsDiff(sum, be.Read(tr)) < 1e-5, $"{label}: the residual keeps the sum");
+            CollectionAssert.AreEqual(x, be.Read(tx), $"{label}: x is not changed");
+
+            using var tr2 = be.Upload(residual, rows, cols);
+            var ty2 = inPlace ? tr2 : separate;
+            be.AddRmsNorm(tr2, tx, tw, 1e-6f, ty2);
+            var plainSum = residual.Select((v, i) => v + x[i]).ToArray();
+            Assert.IsTrue(Reference.MaxAbsDiff(Reference.RmsNorm(plainSum, cols, w, 1e-6), be.Read(ty2)) < 1e-4, $"{label}: add + rmsnorm");
+            if (!inPlace) Assert.IsTrue(Reference.MaxAbsDiff(plainSum, be.Read(tr2)) < 1e-5, $"{label}: the residual keeps the sum (rms)");
+        }
+        using var a = be.Allocate(2, 4);
+        using var c = be.Allocate(2, 5);
+        StringAssert.Contains(Assert.ThrowsException<ArgumentException>(() => be.AddLayerNorm(a, c, null, null, null, 1e-5f, a)).Message, "AddLayerNorm");
+        using var wrongWeight = be.Allocate(3);
+        StringAssert.Contains(Assert.ThrowsException<ArgumentException>(() => be.AddRmsNorm(a, a, wrongWeight, 1e-5f, a)).Message, "weight");
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Backends), DynamicDataSourceType.Method)]
+    public void LinearActivationMatchesReference(string name, Func<IBackend> create)
+    {
+        using var be = create();
+        foreach (var (n, m, k) in new[] { (1, 1, 1), (7, 13, 5), (65, 96, 130), (3, 300, 64) })
+            foreach (var kind in new[] { ActivationKind.Gelu, ActivationKind.Silu })
+                foreach (bool withBias in new[] { false, true })
+                {
+                    var x = Reference.Random(n * k, n + k);
+                    var w = Reference.Random(m * k, m + 2 * k);
+                    var bias = Reference.Random(m, 9, 2f);
+                    using var tx = be.Upload(x, n, k);
+                    using var tw = be.Upload(w, m, k);
+                    using var tb = be.Upload(bias, m);
+                    using var ty = be.Allocate(n, m);
+                    be.LinearActivation(kind, tx, tw, withBias ? tb : null, ty);
+                    var linear = Reference.Gemm(false, true, n, m, k, 1f, x, k, w, k, withBias ? 1f : 0f,
+                        Enumerable.Range(0, n * m).Select(i => bias[i % m]).ToArray(), m);
+                    var expected = linear.Select(v => (float)(kind == ActivationKind.Gelu ? Reference.Gelu(v) : Reference.Silu(v))).ToArray();
+                    double diff = Reference.MaxAbsDiff(expected, be.Read(ty));
+                    Assert.IsTrue(diff < 1e-4 * Math.Sqrt(k), $"{name} {kind} {n}x{m}x{k} bias={withBias}: max diff {diff}");
+                }
+    }
+
     [TestMethod]
     [DynamicData(nameof(Backends), DynamicDataSourceType.Method)]
     public void ActivationsMatchReference(string name, Func<IBackend> create)
@@ -189,6 +263,39 @@ public sealed class BackendOpsTests
         using var ty = be.Upload(x, rows, cols);
         be.Rope(new ColumnSlice(ty, offset), heads, d, shifted, inv);
         Assert.IsTrue(Reference.MaxAbsDiff(Reference.Rope(x, cols, offset, heads, d, shifted, inv), be.Read(ty)) < 2e-4, $"{name} rope at new positions");
+    }
+
+    /// <summary>
+    /// The fused RoPE on queries and keys at once: q and k heads of one fused projection (GQA: fewer key heads), or of two
+    /// tensors; positions up to 1500, beyond the GPU backend's first 512-position table (it grows).
+    /// </summary>
+    [TestMethod]
+    [DynamicData(nameof(Backends), DynamicDataSourceType.Method)]
+    public void RopeOnQueriesAndKeysMatchesReference(string name, Func<IBackend> create)
+    {
+        using var be = create();
+        int rows = 33, d = 16, qHeads = 4, kHeads = 2, cols = 2 + (qHeads + 2 * kHeads) * d;
+        var inv = Enumerable.Range(0, d / 2).Select(i => 1f / MathF.Pow(10000f, 2f * i / d)).ToArray();
+        foreach (int stride in new[] { 1, 47 })
+        {
+            var positions = Enumerable.Range(0, rows).Select(i => i * stride % 1500).ToArray();
+            var x = Reference.Random(rows * cols, 10 + stride);
+            using var fused = be.Upload(x, rows, cols);
+            be.Rope(new ColumnSlice(fused, 2), qHeads, new ColumnSlice(fused, 2 + qHeads * d), kHeads, d, positions, inv);
+            var expected = Reference.Rope(Reference.Rope(x, cols, 2, qHeads, d, positions, inv), cols, 2 + qHeads * d, kHeads, d, positions, inv);
+            Assert.IsTrue(Reference.MaxAbsDiff(expected, be.Read(fused)) < 2e-4, $"{name} fused rope, positions ×{stride}");
+
+            var k = Reference.Random(rows * kHeads * d, 20 + stride);
+            using var tq = be.Upload(x, rows, cols);
+            using var tk = be.Upload(k, rows, kHeads * d);
+            be.Rope(new ColumnSlice(tq, 2), qHeads, new ColumnSlice(tk, 0), kHeads, d, positions, inv);
+            Assert.IsTrue(Reference.MaxAbsDiff(Reference.Rope(x, cols, 2, qHeads, d, positions, inv), be.Read(tq)) < 2e-4, $"{name} queries apart");
+            Assert.IsTrue(Reference.MaxAbsDiff(Reference.Rope(k, kHeads * d, 0, kHeads, d, positions, inv), be.Read(tk)) < 2e-4, $"{name} keys apart");
+        }
+        using var t = be.Allocate(2, 4 * 8);
+        var e = Assert.ThrowsException<ArgumentException>(() =>
+            be.Rope(new ColumnSlice(t, 0), 2, new ColumnSlice(t, 8), 2, 8, [0, 1], inv[..4]));
+        StringAssert.Contains(e.Message, "overlap");
     }
 
     public static IEnumerable<object[]> AttentionCases()

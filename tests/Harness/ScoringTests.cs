@@ -40,6 +40,12 @@ internal sealed class FakeMaskedModel(int vocab, Func<int, int, float[]> logitsF
         return logits;
     }
 
+    public LogitSummary SummarizeLogits(Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> ids = default)
+    {
+        using var logits = Logits(hidden, rows);
+        return Backend.SummarizeLogits(logits, ids);
+    }
+
     public void Dispose() => Backend.Dispose();
 }
 

@@ -10,7 +10,9 @@ namespace Eval.Tests.Models;
 /// <summary>
 /// The fixture checkpoints against the transformers forward pass (golden.safetensors): `eval forward` writes every
 /// hidden state and the logits, each compared at the positions the attention mask marks real, on the CPU backend with
-/// both GEMM paths and on the GPU backend's kernels (ILGPU's CPU accelerator, float32 and bfloat16 weights).
+/// both GEMM paths and on the GPU backend's kernels (ILGPU's CPU accelerator, float32 and bfloat16 weights), with its
+/// tiled GEMM and flash attention ("ilgpu-cpu") and with the stand-in cuBLAS ("ilgpu-cpu-cublas": every Linear and the
+/// tensor-core attention through the cuBLAS calls a GPU gets).
 /// </summary>
 [TestClass]
 public sealed class GoldenParityTests
@@ -21,18 +23,23 @@ public sealed class GoldenParityTests
     [DataRow("modernbert-tiny", "managed")]
     [DataRow("modernbert-tiny", "blas")]
     [DataRow("modernbert-tiny", "ilgpu-cpu")]
+    [DataRow("modernbert-tiny", "ilgpu-cpu-cublas")]
     [DataRow("xlmr-tiny", "managed")]
     [DataRow("xlmr-tiny", "blas")]
     [DataRow("xlmr-tiny", "ilgpu-cpu")]
+    [DataRow("xlmr-tiny", "ilgpu-cpu-cublas")]
     [DataRow("xlmr-xl-tiny", "managed")]
     [DataRow("xlmr-xl-tiny", "blas")]
     [DataRow("xlmr-xl-tiny", "ilgpu-cpu")]
+    [DataRow("xlmr-xl-tiny", "ilgpu-cpu-cublas")]
     [DataRow("llama-tiny", "managed")]
     [DataRow("llama-tiny", "blas")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
+    [DataRow("llama-tiny", "ilgpu-cpu-cublas")]
     [DataRow("qwen2-tiny", "managed")]
     [DataRow("qwen2-tiny", "blas")]
     [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    [DataRow("qwen2-tiny", "ilgpu-cpu-cublas")]
     public void ForwardMatchesGolden(string fixture, string backendName)
     {
         var dir = SharedFixtures.Model(fixture);
@@ -86,6 +93,8 @@ public sealed class GoldenParityTests
     [DataRow("qwen2-tiny", "cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
     [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    [DataRow("llama-tiny", "ilgpu-cpu-cublas")]
+    [DataRow("qwen2-tiny", "ilgpu-cpu-cublas")]
     public void GreedyDecodingWithKvCacheReproducesGolden(string fixture, string backendName)
     {
         var dir = SharedFixtures.Model(fixture);
@@ -114,6 +123,8 @@ public sealed class GoldenParityTests
     [DataRow("qwen2-tiny", "cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
     [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    [DataRow("llama-tiny", "ilgpu-cpu-cublas")]
+    [DataRow("qwen2-tiny", "ilgpu-cpu-cublas")]
     public void IncrementalDecodingEqualsFullRecomputation(string fixture, string backendName)
     {
         using var backend = Backend(backendName);
@@ -148,6 +159,9 @@ public sealed class GoldenParityTests
     [DataRow("qwen2-tiny", "cpu")]
     [DataRow("modernbert-tiny", "ilgpu-cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
+    [DataRow("modernbert-tiny", "ilgpu-cpu-cublas")]
+    [DataRow("xlmr-tiny", "ilgpu-cpu-cublas")]
+    [DataRow("llama-tiny", "ilgpu-cpu-cublas")]
     public void LogitsDoNotDependOnBatchOrPadding(string fixture, string backendName)
     {
         using var backend = Backend(backendName);
@@ -193,18 +207,69 @@ public sealed class GoldenParityTests
     }
 
     /// <summary>
-    /// bfloat16 weights on the GPU backend: every logits row keeps a cosine of at least 0.999 against the float32 golden
-    /// and its argmax wherever the golden's margin is real (the criterion the GPU check applies on CUDA).
+    /// What the scorers get from the model (<see cref="ILanguageModel.SummarizeLogits"/>: log-sum-exp, argmax and the
+    /// logits of chosen ids, computed where the model computes) against the full logits rows copied to the host, for
+    /// the masked and the causal heads, on the CPU and through the stand-in cuBLAS.
     /// </summary>
     [TestMethod]
-    [DataRow("modernbert-tiny")]
-    [DataRow("xlmr-tiny")]
-    [DataRow("llama-tiny")]
-    public void Bf16WeightsKeepEveryArgmaxOfTheGolden(string fixture)
+    [DataRow("modernbert-tiny", "cpu")]
+    [DataRow("modernbert-tiny", "ilgpu-cpu-cublas")]
+    [DataRow("xlmr-tiny", "ilgpu-cpu-cublas")]
+    [DataRow("llama-tiny", "cpu")]
+    [DataRow("llama-tiny", "ilgpu-cpu-cublas")]
+    public void LogitSummariesAgreeWithTheFullLogits(string fixture, string backendName)
+    {
+        using var backend = Backend(backendName);
+        using var model = ModelLoader.Load(SharedFixtures.Model(fixture), backend);
+        using var golden = new SafetensorsFile(Path.Combine(SharedFixtures.Model(fixture), "golden.safetensors"));
+        var shape = golden.Get("input_ids").Shape;
+        var batch = new TokenBatch(golden.ReadAsInt32("input_ids"), golden.ReadAsInt32("attention_mask"), (int)shape[0], (int)shape[1]);
+        using var output = model.Forward(batch);
+        int[] rows = [0, 2, batch.Length + 1];
+        int vocab = model.Config.VocabSize;
+        int[] ids = [5, vocab - 1, 0, 17, 5, 3, vocab / 2, 1, 2];
+        using var full = model.Logits(output.LastHidden, rows);
+        var summary = model.SummarizeLogits(output.LastHidden, rows, ids);
+        for (int r = 0; r < rows.Length; r++)
+        {
+            var row = full.Row(r);
+            double max = System.Numerics.Tensors.TensorPrimitives.Max(row);
+            double lse = max + Math.Log(row.ToArray().Sum(v => Math.Exp(v - max)));
+            Assert.AreEqual(ArgMax(row), summary.ArgMax[r], $"{fixture} ({backendName}) row {r}: argmax");
+            Assert.AreEqual(lse, summary.LogSumExp(r), 1e-5, $"{fixture} ({backendName}) row {r}: log-sum-exp");
+            for (int i = 0; i < 3; i++)
+                Assert.AreEqual(row[ids[r * 3 + i]], summary.Logit(r, i), 1e-5, $"{fixture} ({backendName}) row {r}: logit of {ids[r * 3 + i]}");
+        }
+    }
+
+    /// <summary>
+    /// bfloat16 on the GPU backend: every logits row keeps a cosine of at least 0.999 against the float32 golden (0.997
+    /// with bf16 attention operands as well) and its argmax wherever the golden's margin is real.
+    /// </summary>
+    [TestMethod]
+    [DataRow("modernbert-tiny", "tiled")]
+    [DataRow("xlmr-tiny", "tiled")]
+    [DataRow("llama-tiny", "tiled")]
+    [DataRow("modernbert-tiny", "cublas-flash")]
+    [DataRow("xlmr-xl-tiny", "cublas-flash")]
+    [DataRow("qwen2-tiny", "cublas-flash")]
+    [DataRow("modernbert-tiny", "cublas")]
+    [DataRow("xlmr-tiny", "cublas")]
+    [DataRow("xlmr-xl-tiny", "cublas")]
+    [DataRow("llama-tiny", "cublas")]
+    [DataRow("qwen2-tiny", "cublas")]
+    public void Bf16WeightsKeepEveryArgmaxOfTheGolden(string fixture, string configuration)
     {
         var dir = SharedFixtures.Model(fixture);
         var outputPath = Path.Combine(SharedFixtures.TempDirectory(), "out.safetensors");
-        using (var backend = Engine.TestBackends.IlgpuCpu(4, Precision.Bf16))
+        // tiled: bf16 weights, float32 activations; cublas: bf16 GEMMs (activations converted too) and the attention's
+        // products on bf16 q, k, v and P; cublas-flash: bf16 GEMMs, float32 flash attention.
+        using (var backend = configuration switch
+        {
+            "tiled" => Engine.TestBackends.IlgpuCpu(4, Precision.Bf16),
+            "cublas" => Engine.TestBackends.IlgpuCpuCublas(4, Precision.Bf16),
+            _ => Engine.TestBackends.IlgpuCpuCublas(4, Precision.Bf16, attentionScoreBudget: 0),
+        })
         using (var model = ModelLoader.Load(dir, backend))
             ForwardDump.Run(model, Path.Combine(dir, "golden.safetensors"), outputPath);
         using var golden = new SafetensorsFile(Path.Combine(dir, "golden.safetensors"));
@@ -216,14 +281,19 @@ public sealed class GoldenParityTests
         int vocab = (int)golden.Get("logits").Shape[^1];
         var mask = golden.ReadAsInt32("attention_mask");
         bool perPosition = golden.Get("logits").Shape.Length == 3;
-        double largestDifference = 0;
+        // bf16 weights alone keep a cosine of 0.999 (the criterion the fixtures' README suggests for a GPU); bf16 GEMM
+        // inputs too, as on CUDA (and as transformers' bf16 runs), gave at least 0.9991 on these random tiny models, and
+        // bf16 attention operands on top at least 0.9978 (ModernBERT; the others 0.9989 to 0.9994).
+        double minimumCosine = configuration == "cublas" ? 0.997 : 0.999;
+        double largestDifference = 0, smallestCosine = 1;
         for (int r = 0; r < e.Length / vocab; r++)
         {
             if (perPosition && mask[r] == 0) continue;
             var expected = e.AsSpan(r * vocab, vocab).ToArray();
             var actual = a.AsSpan(r * vocab, vocab).ToArray();
             double cosine = System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(expected, actual);
-            Assert.IsTrue(cosine >= 0.999, $"{fixture}: logits row {r} cosine {cosine:F5} < 0.999 with bf16 weights");
+            smallestCosine = Math.Min(smallestCosine, cosine);
+            Assert.IsTrue(cosine >= minimumCosine, $"{fixture} ({configuration}): logits row {r} cosine {cosine:F5} < {minimumCosine} with bf16");
             double difference = Engine.Reference.MaxAbsDiff(expected, actual);
             largestDifference = Math.Max(largestDifference, difference);
             // The random tiny models have near-ties; where the golden's top two are further apart than twice the row's
@@ -233,6 +303,7 @@ public sealed class GoldenParityTests
             if (expected[best] - runnerUp > 2 * difference)
                 Assert.AreEqual(best, ArgMax(actual), $"{fixture}: logits row {r} argmax changed with bf16 weights");
         }
+        Console.WriteLine($"{fixture} {configuration}: smallest cosine {smallestCosine:F5}");
         // bf16 weights really were used: the logits are not float32-exact any more (float32 runs agree to ~1e-6).
         Assert.IsTrue(largestDifference > 1e-5, $"{fixture}: bf16 logits match float32 to {largestDifference:E1}; were the weights rounded?");
     }
@@ -243,6 +314,7 @@ public sealed class GoldenParityTests
         "blas" => new CpuBackend(2, GemmPath.Blas),
         "cpu" => new CpuBackend(2),
         "ilgpu-cpu" => Engine.TestBackends.IlgpuCpu(4),
+        "ilgpu-cpu-cublas" => Engine.TestBackends.IlgpuCpuCublas(4),
         _ => throw new ArgumentException(name),
     };
 

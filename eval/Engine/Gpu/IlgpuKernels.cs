@@ -343,8 +343,8 @@ public static class IlgpuKernels
 
     /// <summary>
     /// Per row of logits [rows, vocabulary] (a group per row, grid-strided): floats[r] = the maximum, argMax[r] its first
-    /// index, floats[rows + r] = Σ exp(logit − maximum) summed in float32 (each thread's strided share, then a tree over
-    /// the group), and floats[2·rows + r·idsPerRow + i] = the logit of ids[r·idsPerRow + i]. Shared memory: two floats
+    /// index, floats[rows + r] = Σ exp(logit − maximum) summed in float32 (each thread's strided share with Kahan
+    /// compensation, then a tree over the group), and floats[2·rows + r·idsPerRow + i] = the logit of ids[r·idsPerRow + i]. Shared memory: two floats
     /// per thread.
     /// </summary>
     public static void SummarizeLogits(ArrayView<float> logits, ArrayView<int> ids, ArrayView<float> floats, ArrayView<int> argMax,
@@ -388,8 +388,16 @@ public static class IlgpuKernels
             float max = shared[0];
             int maxIndex = (int)Interop.FloatAsInt(shared[threads]);
             Group.Barrier();
-            float sum = 0;
-            for (int c = t; c < vocabulary; c += threads) sum += Exp(logits[row + c] - max);
+            // Each thread's share summed with Kahan's compensation (a 256-thread group still adds ~200 terms per thread;
+            // a one-thread group on the CPU accelerator the whole row), then the tree over the group.
+            float sum = 0, compensation = 0;
+            for (int c = t; c < vocabulary; c += threads)
+            {
+                float term = Exp(logits[row + c] - max) - compensation;
+                float next = sum + term;
+                compensation = (next - sum) - term;
+                sum = next;
+            }
             sum = GroupSum(sum, shared);
             if (t == 0)
             {

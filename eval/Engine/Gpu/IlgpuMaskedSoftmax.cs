@@ -11,9 +11,11 @@ namespace Eval.Engine.Gpu;
 /// two up to 32 that the group holds: a warp on CUDA, where a 256-thread group takes 8 rows), lane l taking keys l, l + L,
 /// …; the lanes' partial maxima and sums meet in shared memory as one row of L consecutive floats per row of the group
 /// (a warp's 32 lanes touch 32 consecutive words: no bank conflicts) and are reduced by halving. Three passes over the
-/// row, which stays in cache between them: scores to base-2 logits (hidden keys −∞) and their maximum; the sum of
-/// 2^(s − max); P = 2^(s − max)/sum, written in place as float32 or into a bfloat16 buffer for a bfloat16 P·V. A row
-/// with no visible key gets P = 0, hence a zero output.
+/// row, reading it three times and writing it once (the row stays in cache after the first read; the visibility and
+/// bias are recomputed rather than written back, which would cost a second trip to memory): the base-2 logits
+/// s = (score + bias)·log2 e (hidden keys −∞) and their maximum; the sum of 2^(s − max); P = 2^(s − max)/sum, written
+/// in place as float32 or into a bfloat16 buffer for a bfloat16 P·V. A row with no visible key gets P = 0, hence a zero
+/// output.
 /// </summary>
 public sealed class IlgpuMaskedSoftmax
 {
@@ -94,13 +96,7 @@ public sealed class IlgpuMaskedSoftmax
             float max = float.NegativeInfinity;
             if (active)
                 for (int j = lane; j < keys; j += lanes)
-                {
-                    float s = float.NegativeInfinity;
-                    if (rule.IsVisible(inputs, b, query, j, source))
-                        s = (scores[start + j] + rule.BiasOf(inputs, b, head, query, j)) * Log2E;
-                    scores[start + j] = s;
-                    max = IntrinsicMath.Max(max, s);
-                }
+                    max = IntrinsicMath.Max(max, Logit(scores, start, j, rule, inputs, b, head, query, source));
             partials[at] = max;
             Group.Barrier();
             for (int step = lanes / 2; step > 0; step >>= 1)
@@ -113,7 +109,8 @@ public sealed class IlgpuMaskedSoftmax
 
             float sum = 0f;
             if (active && rowMax != float.NegativeInfinity)
-                for (int j = lane; j < keys; j += lanes) sum += IntrinsicMath.CPUOnly.Exp2(scores[start + j] - rowMax);
+                for (int j = lane; j < keys; j += lanes)
+                    sum += IntrinsicMath.CPUOnly.Exp2(Logit(scores, start, j, rule, inputs, b, head, query, source) - rowMax);
             partials[at] = sum;
             Group.Barrier();
             for (int step = lanes / 2; step > 0; step >>= 1)
@@ -127,10 +124,18 @@ public sealed class IlgpuMaskedSoftmax
             if (active)
                 for (int j = lane; j < keys; j += lanes)
                 {
-                    float p = rowMax == float.NegativeInfinity ? 0f : IntrinsicMath.CPUOnly.Exp2(scores[start + j] - rowMax) * inverse;
+                    float p = rowMax == float.NegativeInfinity ? 0f
+                        : IntrinsicMath.CPUOnly.Exp2(Logit(scores, start, j, rule, inputs, b, head, query, source) - rowMax) * inverse;
                     if (toBFloat16 != 0) bfloat16Probabilities[start + j] = IlgpuKernels.ToBFloat16(p);
                     else scores[start + j] = p;
                 }
         }
     }
+
+    /// <summary>Key j's base-2 logit in the row at <paramref name="start"/>: (score + bias)·log2 e, or −∞ when hidden.</summary>
+    private static float Logit(ArrayView<float> scores, long start, int j, AttentionRule rule, DeviceAttentionInputs inputs,
+        int b, int head, int query, int source) =>
+        rule.IsVisible(inputs, b, query, j, source)
+            ? (scores[start + j] + rule.BiasOf(inputs, b, head, query, j)) * Log2E
+            : float.NegativeInfinity;
 }

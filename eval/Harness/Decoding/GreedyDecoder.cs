@@ -42,8 +42,7 @@ public sealed class GreedyDecoder(ICausalLanguageModel model, int padId)
         {
             int[] next;
             using (output)
-            using (var logits = model.Logits(output.LastHidden, lastRows))
-                next = Enumerable.Range(0, prompts.Count).Select(b => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits.Row(b))).ToArray();
+                next = model.SummarizeLogits(output.LastHidden, lastRows).ArgMax;
             for (int b = 0; b < prompts.Count; b++)
             {
                 if (finished[b]) continue;

@@ -1,17 +1,11 @@
 namespace Eval.Harness.Decoding;
 
-/// <summary>Turning a row of logits into log-probabilities, and picking the best of a list of scores.</summary>
+/// <summary>
+/// Picking the best of a list of scores. (Log-probabilities come from the model's backend:
+/// <see cref="Models.ILanguageModel.SummarizeLogits"/>.)
+/// </summary>
 public static class LogProbabilities
 {
-    /// <summary>log Σ exp(row), computed stably in double: a token's log-probability is its logit minus this.</summary>
-    public static double LogSumExp(ReadOnlySpan<float> row)
-    {
-        float max = System.Numerics.Tensors.TensorPrimitives.Max(row);
-        double sum = 0;
-        foreach (var v in row) sum += Math.Exp(v - max);
-        return max + Math.Log(sum);
-    }
-
     /// <summary>The index of the highest score; the first one on ties.</summary>
     public static int ArgMax(IReadOnlyList<double> scores)
     {

@@ -142,14 +142,9 @@ public sealed class MaskPredictDecoder
                 owners.Add((i, p));
             }
         if (rows.Count == 0) return;
-        using var logits = model.Logits(hidden, rows.ToArray());
+        var logits = model.SummarizeLogits(hidden, rows.ToArray());
         for (int r = 0; r < rows.Count; r++)
-        {
-            var row = logits.Row(r);
-            int best = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row);
-            float logProbability = (float)(row[best] - LogProbabilities.LogSumExp(row));
-            states[owners[r].Sequence].Set(owners[r].Position, best, logProbability);
-        }
+            states[owners[r].Sequence].Set(owners[r].Position, logits.ArgMax[r], (float)logits.BestLogProbability(r));
         if (iteration < iterations)
             foreach (var s in states) s.Remask(s.Length * (iterations - iteration) / iterations);
     }

@@ -75,9 +75,11 @@ public sealed class CausalChoiceScorer : IChoiceScorer
                 }
             }
         using (var output = model.Forward(continuation, branches))
-        using (var logits = model.Logits(output.LastHidden, rows.ToArray()))
+        {
+            var logits = model.SummarizeLogits(output.LastHidden, rows.ToArray(), targets.Select(t => t.Token).ToArray());
             for (int r = 0; r < rows.Count; r++)
-                scores[targets[r].Prompt][targets[r].Choice] += logits.Row(r)[targets[r].Token] - LogProbabilities.LogSumExp(logits.Row(r));
+                scores[targets[r].Prompt][targets[r].Choice] += logits.LogProbability(r, 0);
+        }
         return scores.Select(s => new ChoiceScore(LogProbabilities.ArgMax(s), s)).ToList();
     }
 
@@ -91,12 +93,15 @@ public sealed class CausalChoiceScorer : IChoiceScorer
     private double[][] FirstTokenScores(IReadOnlyList<CausalPrompt> prompts, TokenBatch contexts, KvCache? cache)
     {
         using var output = cache is null ? model.Forward(contexts) : model.Forward(contexts, cache);
-        using var logits = model.Logits(output.LastHidden, prompts.Select((p, b) => b * contexts.Length + p.ContextIds.Length - 1).ToArray());
-        return prompts.Select((p, b) =>
-        {
-            double normalizer = LogProbabilities.LogSumExp(logits.Row(b));
-            return p.ChoiceIds.Select(ids => logits.Row(b)[ids[0]] - normalizer).ToArray();
-        }).ToArray();
+        // Row b asks for prompt b's choices' first tokens, padded to the batch's most choices with its first.
+        int perRow = prompts.Max(p => p.ChoiceIds.Count);
+        var firstTokens = new int[prompts.Count * perRow];
+        for (int b = 0; b < prompts.Count; b++)
+            for (int c = 0; c < perRow; c++)
+                firstTokens[b * perRow + c] = prompts[b].ChoiceIds[Math.Min(c, prompts[b].ChoiceIds.Count - 1)][0];
+        var logits = model.SummarizeLogits(output.LastHidden,
+            prompts.Select((p, b) => b * contexts.Length + p.ContextIds.Length - 1).ToArray(), firstTokens);
+        return prompts.Select((p, b) => Enumerable.Range(0, p.ChoiceIds.Count).Select(c => logits.LogProbability(b, c)).ToArray()).ToArray();
     }
 
     /// <summary>Greedy generation up to a stop token or a line break; the choice equal to the trimmed text scores 1 and is the prediction.</summary>

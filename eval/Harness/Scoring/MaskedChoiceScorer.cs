@@ -5,7 +5,9 @@ namespace Eval.Harness.Scoring;
 
 /// <summary>
 /// Scores batches of <see cref="MaskedPrompt"/>s with one forward pass each: the logits at the mask rows only go
-/// through the head. Choices shorter than the slot are scored on their own tokens, the remaining masks left free.
+/// through the head, and only their log-normalisers, argmaxes and the choices' logits come back from the backend
+/// (<see cref="ILanguageModel.SummarizeLogits"/>). Choices shorter than the slot are scored on their own tokens, the
+/// remaining masks left free.
 /// </summary>
 public sealed class MaskedChoiceScorer : IChoiceScorer
 {
@@ -40,22 +42,36 @@ public sealed class MaskedChoiceScorer : IChoiceScorer
             for (int j = 0; j < prompts[b].MaskLength; j++) rows.Add(b * batch.Length + prompts[b].MaskStart + j);
         }
         using var output = model.Forward(batch);
-        using var logits = model.Logits(output.LastHidden, rows.ToArray());
-        var logNormalizers = new double[rows.Count];
-        for (int r = 0; r < rows.Count; r++) logNormalizers[r] = LogProbabilities.LogSumExp(logits.Row(r));
+        // Every id a prompt of the batch may score (its choices' tokens, eval.py's bare first tokens), asked of every mask row:
+        // the rows' log-normalisers, argmaxes and these logits are all that leave the backend.
+        var wanted = new List<int>();
+        var column = new Dictionary<int, int>();
+        void Want(int id)
+        {
+            if (id >= 0 && column.TryAdd(id, wanted.Count)) wanted.Add(id);
+        }
+        foreach (var p in prompts)
+            for (int c = 0; c < p.Choices.Count; c++)
+            {
+                foreach (int id in p.ChoiceIds[c]) Want(id);
+                Want(p.BareChoiceFirstIds[c]);
+            }
+        var ids = new int[rows.Count * wanted.Count];
+        for (int r = 0; r < rows.Count; r++) wanted.CopyTo(ids, r * wanted.Count);
+        var logits = model.SummarizeLogits(output.LastHidden, rows.ToArray(), ids);
 
         var results = new ChoiceScore[prompts.Count];
         for (int b = 0; b < prompts.Count; b++)
         {
             var p = prompts[b];
-            double LogProb(int position, int token) => logits.Row(firstRow[b] + position)[token] - logNormalizers[firstRow[b] + position];
+            double LogProb(int position, int token) => logits.LogProbability(firstRow[b] + position, column[token]);
             var scores = new double[p.Choices.Count];
             for (int c = 0; c < scores.Length; c++)
             {
-                var ids = p.ChoiceIds[c];
+                var choiceIds = p.ChoiceIds[c];
                 scores[c] = mode == ScoringMode.EvalPy
-                    ? Math.Exp(LogProb(0, ids[0])) + (p.BareChoiceFirstIds[c] is var bare && bare >= 0 && bare != ids[0] ? Math.Exp(LogProb(0, bare)) : 0)
-                    : Enumerable.Range(0, ids.Length).Sum(j => LogProb(j, ids[j]));
+                    ? Math.Exp(LogProb(0, choiceIds[0])) + (p.BareChoiceFirstIds[c] is var bare && bare >= 0 && bare != choiceIds[0] ? Math.Exp(LogProb(0, bare)) : 0)
+                    : Enumerable.Range(0, choiceIds.Length).Sum(j => LogProb(j, choiceIds[j]));
             }
             int prediction = mode == ScoringMode.Unrestricted ? UnrestrictedChoice(p, b, logits, firstRow) : LogProbabilities.ArgMax(scores);
             results[b] = new ChoiceScore(prediction, scores);
@@ -63,9 +79,9 @@ public sealed class MaskedChoiceScorer : IChoiceScorer
         return results;
     }
 
-    private static int UnrestrictedChoice(MaskedPrompt p, int b, Engine.Tensor logits, int[] firstRow)
+    private static int UnrestrictedChoice(MaskedPrompt p, int b, Engine.LogitSummary logits, int[] firstRow)
     {
-        var best = Enumerable.Range(0, p.MaskLength).Select(j => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits.Row(firstRow[b] + j))).ToArray();
+        var best = Enumerable.Range(0, p.MaskLength).Select(j => logits.ArgMax[firstRow[b] + j]).ToArray();
         for (int c = 0; c < p.Choices.Count; c++)
         {
             var ids = p.ChoiceIds[c];
