@@ -108,22 +108,27 @@ def main():
     if speed:
         peer, ours = speed.get("peer", {}), speed.get("ours", {})
         md += [f"Same prompts on both sides: {fmt(speed.get('prompts'))} prompts, {fmt(speed.get('real_tokens'))} real tokens "
-               f"({fmt(speed.get('padded_tokens'))} with the peer's padding; longest {fmt(speed.get('longest'))}); FLOPs {fmt(speed.get('flops'), '.3e')} by {speed.get('flops_formula')}; "
-               f"MFU against {fmt(speed.get('peak_tflops'))} TFLOP/s (H100/H200 SXM dense BF16).", "",
-               "| side | seconds | prompts/s | tokens/s | MFU | accuracy | note |", "|---|---:|---:|---:|---:|---:|---|"]
+               f"({fmt(speed.get('padded_tokens'))} with padding; longest {fmt(speed.get('longest'))}); padding share "
+               f"{fmt(100 * speed['padding_share'], '.1f') + '%' if speed.get('padding_share') is not None else '–'} of the peer's padded tokens "
+               f"(its batching rule is ours: per subject, sorted by length, rows × longest ≤ the budget; our row gives run.json's own figure when it has one); FLOPs {fmt(speed.get('flops'), '.3e')} by {speed.get('flops_formula')}; "
+               f"MFU against {fmt(speed.get('peak_tflops'))} TFLOP/s (H100/H200 SXM dense BF16). Our device string says which attention ran "
+               f"(tensor-core: cuBLAS batched GEMMs around a masked softmax; EVAL_ATTENTION_SCORE_MIB=0 forces the flash kernel).", "",
+               "| side | seconds | prompts/s | tokens/s | MFU | padding | accuracy | note |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+        pct = lambda x: fmt(100 * x, '.1f') + '%' if x is not None else '–'
+        our_padding = ours.get('padding_share', speed.get('padding_share')) if ours else None
         md.append(f"| peer: PyTorch {peer.get('torch')} {peer.get('dtype')} SDPA, transformers {peer.get('transformers')} | {fmt(peer.get('seconds'))} | "
                   f"{fmt(peer.get('prompts_per_s'))} | {fmt(peer.get('tokens_per_s'))} | {fmt(100 * peer['mfu'], '.2f') + '%' if peer.get('mfu') is not None else '–'} | "
-                  f"{fmt(peer.get('accuracy'))} | read+render {fmt(peer.get('read_render_s'))} s, tokenize {fmt(peer.get('tokenize_s'))} s, "
+                  f"{pct(speed.get('padding_share'))} | {fmt(peer.get('accuracy'))} | read+render {fmt(peer.get('read_render_s'))} s, tokenize {fmt(peer.get('tokenize_s'))} s, "
                   f"{fmt(peer.get('batches'))} batches; timed after load and warm-up |")
         if ours:
             md.append(f"| ours: run.json timings.seconds | {fmt(ours.get('seconds'))} | {fmt(ours.get('prompts_per_s'))} | "
                       f"{fmt(ours.get('tokens_per_s'))} | {fmt(100 * ours['mfu'], '.2f') + '%' if ours.get('mfu') is not None else '–'} | "
-                      f"{fmt(ours.get('accuracy'))} | {ours.get('device')}; predictions equal to the peer's: "
+                      f"{pct(our_padding)} | {fmt(ours.get('accuracy'))} | {ours.get('device')}; padding share from {ours.get('padding_share_from', 'the peer')}; predictions equal to the peer's: "
                       f"{fmt(100 * ours['prediction_agreement'], '.1f') + '%' if ours.get('prediction_agreement') is not None else '–'} "
                       f"of {fmt(ours.get('matched'))} {ours.get('note', '')} {ours.get('error', '')} |")
             if ours.get("wall_s"):
                 md.append(f"| ours: whole command (start, load, run, write) | {fmt(ours.get('wall_s'))} | {fmt(ours.get('wall_prompts_per_s'))} | – | "
-                          f"{fmt(100 * ours['wall_mfu'], '.2f') + '%' if ours.get('wall_mfu') is not None else '–'} | – | |")
+                          f"{fmt(100 * ours['wall_mfu'], '.2f') + '%' if ours.get('wall_mfu') is not None else '–'} | – | – | |")
     elif run:
         t = run.get("timings", {})
         md += [f"Peer did not run; ours alone (run.json): {t.get('scored')} prompts in {t.get('seconds')} s "

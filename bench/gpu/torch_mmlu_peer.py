@@ -160,6 +160,9 @@ def main():
     result["prompts"] = len(docs)
     result["real_tokens"] = tokens
     result["padded_tokens"] = padded
+    # Our eval batches by the same rule (per subject, sorted by length, rows x longest <= the budget, no count cap), so
+    # over the same lengths it pads the same number of tokens: one padding share for both sides.
+    result["padding_share"] = round(1 - tokens / padded, 4) if padded else None
     result["longest"] = max(lengths)
     result["flops"] = fl
     result["peer"].update({
@@ -181,6 +184,13 @@ def main():
                 run = json.load(f)
             t = run.get("timings", {})
             ours.update(device=run.get("device"), timings=t, options=run.get("options", {}).get("command_line"))
+            # Our padding share as run.json states it (timings.padding_share, or padded and real token counts) when it
+            # does; otherwise the peer's, which batches by our rule (summary.py says which).
+            share = t.get("padding_share", run.get("padding_share"))
+            if share is None and t.get("padded_tokens") and t.get("real_tokens") is not None:
+                share = 1 - t["real_tokens"] / t["padded_tokens"]
+            ours.update(padding_share=round(share, 4) if share is not None else None,
+                        padding_share_from="run.json" if share is not None else "the peer's (same batching rule)")
             sec = t.get("seconds")
             if sec:
                 ours.update(seconds=sec, prompts_per_s=round(t.get("scored", 0) / sec, 1), tokens_per_s=round(tokens / sec, 1),

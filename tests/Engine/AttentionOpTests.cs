@@ -155,28 +155,31 @@ public sealed class AttentionOpTests
 
     /// <summary>
     /// Under Bf16 the GPU backend stores a [buckets, heads] table taken as a weight in bfloat16; attention widens it and
-    /// matches the reference over the rounded table.
+    /// matches the reference over the rounded table. q, k and v are given already rounded to bfloat16 (under Bf16 the
+    /// attention rounds them before its products); the probabilities' rounding to bfloat16 (relative 2⁻⁹) is what the
+    /// tolerance allows for — a table read as anything but widened bfloat16 moves the outputs by O(1).
     /// </summary>
     [TestMethod]
     public void ABFloat16BucketTableIsWidened()
     {
         using var be = TestBackends.IlgpuCpu(4, Precision.Bf16);
         var shape = new AttentionShape(1, 5, 5, 5, 2, 2, HeadDim);
-        var table = Reference.Random(Buckets * 2, 8, 2f);
-        var rounded = table.Select(x => BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits(x) + 0x7FFF
+        static float[] Rounded(float[] values) => values.Select(x => BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits(x) + 0x7FFF
             + ((BitConverter.SingleToInt32Bits(x) >> 16) & 1)) & unchecked((int)0xFFFF0000))).ToArray();
+        var table = Reference.Random(Buckets * 2, 8, 2f);
+        var rounded = Rounded(table);
         using var weight = be.TakeWeight(Tensor.FromArray(table, Buckets, 2));
         Assert.AreEqual(TensorElementType.BFloat16, weight.ElementType, "the table is stored as bfloat16");
         var mask = new AttentionMask(new[] { 1, 1, 1, 1, 1 }) { Bias = AttentionBias.RelativePositionBuckets(weight, true, Buckets, MaxDistance) };
-        var q = Reference.Random(5 * 16, 9);
-        var kv = Reference.Random(5 * 32, 10);
+        var q = Rounded(Reference.Random(5 * 16, 9));
+        var kv = Rounded(Reference.Random(5 * 32, 10));
         using var tq = be.Upload(q, 5, 16);
         using var tkv = be.Upload(kv, 5, 32);
         using var output = be.Allocate(5, 16);
         be.Attention(new ColumnSlice(tq, 0), new ColumnSlice(tkv, 0), new ColumnSlice(tkv, 16), shape, mask, output);
         var expected = Reference.Attention(q, 16, 0, kv, 32, 0, kv, 32, 16, shape, mask, rounded);
         double diff = Reference.MaxAbsDiff(expected, be.Read(output));
-        Assert.IsTrue(diff < 1e-4, $"max diff {diff}");
+        Assert.IsTrue(diff < 4e-3, $"max diff {diff}");
     }
 
     [TestMethod]

@@ -38,6 +38,31 @@ public sealed class LaunchCountTests
         }
     }
 
+    /// <summary>
+    /// RoPE's cos/sin tables are built on the host once per frequency set (ModernBERT: the global and the local θ; Llama:
+    /// one), not per layer or per batch: a second forward over batches of other sizes and lengths builds none.
+    /// </summary>
+    [TestMethod]
+    [DataRow("modernbert-tiny", 2)]
+    [DataRow("llama-tiny", 1)]
+    public void RotaryTablesAreBuiltOncePerFrequencySet(string fixture, int frequencySets)
+    {
+        var dir = SharedFixtures.Model(fixture);
+        using var backend = TestBackends.IlgpuCpu(4);
+        using var model = ModelLoader.Load(dir, backend);
+        using var golden = new SafetensorsFile(Path.Combine(dir, "golden.safetensors"));
+        var shape = golden.Get("input_ids").Shape;
+        var ids = golden.ReadAsInt32("input_ids");
+        using (model.Forward(new TokenBatch(ids, golden.ReadAsInt32("attention_mask"), (int)shape[0], (int)shape[1]))) { }
+        Assert.AreEqual(frequencySets, backend.Launches.RotaryTables, $"{fixture}: tables after the first forward");
+        foreach (var (batch, length) in new[] { (1, 3), (3, 9), (2, (int)shape[1]) })
+        {
+            var batchIds = Enumerable.Range(0, batch * length).Select(i => ids[i % ids.Length]).ToArray();
+            using (model.Forward(new TokenBatch(batchIds, Enumerable.Repeat(1, batch * length).ToArray(), batch, length))) { }
+        }
+        Assert.AreEqual(frequencySets, backend.Launches.RotaryTables, $"{fixture}: tables after forwards of other shapes");
+    }
+
     /// <summary>One layer's launches (a middle layer: each layer after the first looks the same).</summary>
     internal static (int Kernels, int Cublas, IReadOnlyList<string> Names) CountLayer(string fixture, Precision precision)
     {

@@ -28,7 +28,7 @@ public sealed class PtxGenerationTests
     public TestContext TestContext { get; set; } = null!;
 
     public static IEnumerable<object[]> Kernels() =>
-        IlgpuBackend.ElementKernelMethods.Concat(IlgpuGemm.KernelMethods).Append(IlgpuAttention.KernelMethod)
+        IlgpuBackend.ElementKernelMethods.Concat(IlgpuGemm.KernelMethods).Append(IlgpuAttention.KernelMethod).Append(IlgpuMaskedSoftmax.KernelMethod)
             .Select(m => new object[] { KernelName(m), m });
 
     /// <summary>What CudaDevice does for an sm_90 device under that driver (CudaAccelerator.TryGetInstructionSet).</summary>

@@ -70,4 +70,23 @@ public sealed class TensorCoreAttentionTests
         Assert.AreEqual(8, AttentionGemmPlan.Scores(operands, s, 1, CudaDataType.BFloat16, CublasComputeType.Float32, AttentionGemmGrouping.PerKeyValueGroup).Count);
         Assert.AreEqual(32, AttentionGemmPlan.Values(operands, s, 1, CudaDataType.BFloat16, CublasComputeType.Float32, AttentionGemmGrouping.PerQueryHead).Count);
     }
+
+    /// <summary>EVAL_ATTENTION_SCORE_MIB: unset the default budget, a whole number of MiB (0: the flash kernel always),
+    /// anything else a one-line error naming the variable.</summary>
+    [TestMethod]
+    public void TheScoreBudgetVariableIsReadOrRefused()
+    {
+        static long Budget(string? value) => IlgpuDevices.AttentionScoreBudget(
+            value is null ? new Dictionary<string, string?>() : new Dictionary<string, string?> { [IlgpuDevices.AttentionBudgetVariable] = value });
+        Assert.AreEqual(IlgpuBackend.DefaultAttentionScoreBudget, Budget(null));
+        Assert.AreEqual(IlgpuBackend.DefaultAttentionScoreBudget, Budget(" "));
+        Assert.AreEqual(0, Budget("0"));
+        Assert.AreEqual(64L << 20, Budget(" 64 "));
+        foreach (var bad in new[] { "-1", "1.5", "2GiB", "99999999999999999" })
+        {
+            var error = Assert.ThrowsExactly<ArgumentException>(() => Budget(bad), bad);
+            StringAssert.StartsWith(error.Message, $"EVAL_ATTENTION_SCORE_MIB={bad}: ");
+            Assert.IsFalse(error.Message.Contains('\n'), error.Message);
+        }
+    }
 }

@@ -10,7 +10,8 @@ namespace Eval.Tests.GpuCheck;
 /// <item><see cref="RopeThetaFactor"/> on layer <see cref="RopeLayer"/>: that layer's rotary frequencies those of
 /// θ·factor (inv_freq_i = θ^(−i/n), n frequencies) — a kernel bug confined to one layer.</item>
 /// </list>
-/// Assumes the model calls Rope twice per layer (queries, then keys), as ModernBERT and Llama do.
+/// Assumes one Rope call per layer on queries and keys together, or two (queries, then keys), as ModernBERT and Llama do.
+/// LinearActivation is perturbed as its Linear (the noise before the activation), the fused ops otherwise pass through.
 /// </summary>
 public sealed class PerturbedBackend(IBackend inner, double linearNoise = 0, int ropeLayer = -1, double ropeThetaFactor = 1, int seed = 1) : IBackend
 {
@@ -43,28 +44,48 @@ public sealed class PerturbedBackend(IBackend inner, double linearNoise = 0, int
         inner.Add(noisy, zero, y);
     }
 
+    public void LinearActivation(ActivationKind kind, Tensor x, Tensor weight, Tensor? bias, Tensor y)
+    {
+        Linear(x, weight, bias, y);
+        inner.Activation(kind, y, y);
+    }
+
     public void Rope(ColumnSlice x, int heads, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFrequencies)
     {
         int layer = ropeCalls++ / 2;
-        if (layer != RopeLayer || RopeThetaFactor == 1)
-        {
-            inner.Rope(x, heads, headDim, positions, invFrequencies);
-            return;
-        }
+        inner.Rope(x, heads, headDim, positions, Frequencies(layer, invFrequencies));
+    }
+
+    public void Rope(ColumnSlice queries, int queryHeads, ColumnSlice keys, int keyHeads, int headDim, ReadOnlySpan<int> positions,
+        ReadOnlySpan<float> invFrequencies)
+    {
+        int layer = ropeCalls / 2;
+        ropeCalls += 2;
+        inner.Rope(queries, queryHeads, keys, keyHeads, headDim, positions, Frequencies(layer, invFrequencies));
+    }
+
+    /// <summary>The frequencies layer <paramref name="layer"/> gets: those of θ·factor on <see cref="RopeLayer"/>.</summary>
+    private ReadOnlySpan<float> Frequencies(int layer, ReadOnlySpan<float> invFrequencies)
+    {
+        if (layer != RopeLayer || RopeThetaFactor == 1) return invFrequencies;
         var wrong = new float[invFrequencies.Length];
         for (int i = 0; i < wrong.Length; i++) wrong[i] = (float)(invFrequencies[i] * Math.Pow(RopeThetaFactor, -(double)i / wrong.Length));
-        inner.Rope(x, heads, headDim, positions, wrong);
+        return wrong;
     }
 
     public void Gather(Tensor table, ReadOnlySpan<int> ids, Tensor y) => inner.Gather(table, ids, y);
     public void LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float epsilon, Tensor y) => inner.LayerNorm(x, weight, bias, epsilon, y);
     public void RmsNorm(Tensor x, Tensor weight, float epsilon, Tensor y) => inner.RmsNorm(x, weight, epsilon, y);
+    public void AddLayerNorm(Tensor residual, Tensor x, Tensor? xBias, Tensor? weight, Tensor? bias, float epsilon, Tensor y) =>
+        inner.AddLayerNorm(residual, x, xBias, weight, bias, epsilon, y);
+    public void AddRmsNorm(Tensor residual, Tensor x, Tensor weight, float epsilon, Tensor y) => inner.AddRmsNorm(residual, x, weight, epsilon, y);
     public void Activation(ActivationKind kind, Tensor x, Tensor y) => inner.Activation(kind, x, y);
     public void GatedActivation(ActivationKind kind, Tensor x, Tensor y) => inner.GatedActivation(kind, x, y);
     public void Add(Tensor a, Tensor b, Tensor y) => inner.Add(a, b, y);
     public void Attention(ColumnSlice q, ColumnSlice k, ColumnSlice v, AttentionShape shape, AttentionMask mask, Tensor output) =>
         inner.Attention(q, k, v, shape, mask, output);
     public void Softmax(Tensor x) => inner.Softmax(x);
+    public LogitSummary SummarizeLogits(Tensor logits, ReadOnlySpan<int> ids) => inner.SummarizeLogits(logits, ids);
     public void CopyRows(RowBlocks source, RowBlocks destination, int batches, int rows, int columns) =>
         inner.CopyRows(source, destination, batches, rows, columns);
     public void MeanPool(Tensor x, int length, ReadOnlySpan<int> include, Tensor y) => inner.MeanPool(x, length, include, y);

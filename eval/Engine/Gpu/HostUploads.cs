@@ -9,7 +9,7 @@ namespace Eval.Engine.Gpu;
 /// by a later copy on the same stream, which runs after the kernels that read the earlier contents. Masks, source
 /// lengths, bias arrays and positions are re-sent only when they change: every layer of a forward passes the same ones.
 /// </summary>
-internal sealed class HostUploads(Accelerator accelerator) : IDisposable
+internal sealed class HostUploads(Accelerator accelerator, IlgpuLaunchLog log) : IDisposable
 {
     private readonly Upload<int> ids = new(accelerator, reuse: false), keyValid = new(accelerator, reuse: true),
         sourceLengths = new(accelerator, reuse: true), biasIndices = new(accelerator, reuse: true), positions = new(accelerator, reuse: true);
@@ -83,6 +83,7 @@ internal sealed class HostUploads(Accelerator accelerator) : IDisposable
             rotaryTables.RemoveAt(rotaryTables.Count - 1);
         }
         var values = accelerator.Allocate1D(table);
+        log.RotaryTable();
         rotaryTables.Insert(0, new DeviceRotaryTable(count, frequencies, values));
         return values.View;
     }

@@ -66,7 +66,7 @@ public sealed class IlgpuAttention
     private const float Log2E = 1.4426950408889634f;
 
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<float>, AttentionRule, AttentionStrides, AttentionTiling> kernel;
+        ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<float>, AttentionRule, AttentionStrides, AttentionTiling, int> kernel;
     private readonly int groupSize;
 
     public IlgpuAttention(Accelerator accelerator, int groupSize)
@@ -77,7 +77,7 @@ public sealed class IlgpuAttention
         this.groupSize = groupSize;
         // LoadKernel (not LoadStreamKernel, which binds the accelerator's default stream): the launcher takes the stream.
         kernel = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<float>, AttentionRule, AttentionStrides, AttentionTiling>(AttentionKernel);
+            ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<float>, AttentionRule, AttentionStrides, AttentionTiling, int>(AttentionKernel);
     }
 
     /// <summary>The kernel method this class loads, for compiling it ahead of time (the PTX check in the tests).</summary>
@@ -112,12 +112,14 @@ public sealed class IlgpuAttention
     /// <paramref name="stream"/>. Views start at the first element used (the column offset of a fused projection already
     /// applied); row r of q is q[r·ldq ..]. The output row b·QueryLength + i holds the heads side by side. Bias values
     /// are the ALiBi slopes, the bucket table or the given bias; bias indices <see cref="AttentionRule.BiasIndices"/>.
-    /// An input the rule does not read (source lengths, bias) may be any small placeholder view.
+    /// An input the rule does not read (source lengths, bias) may be any small placeholder view. With
+    /// <paramref name="bfloat16Operands"/> q, k, v and the probabilities are rounded to bfloat16 before their products, as
+    /// the tensor-core path's bfloat16 GEMMs get them (<see cref="Precision.Bf16"/>).
     /// </summary>
     public void Run(AcceleratorStream stream,
         ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<int> keyValid, ArrayView<int> sourceLengths, ArrayView<float> biasValues, ArrayView<int> biasIndices,
-        ArrayView<float> output, AttentionRule rule, AttentionStrides strides)
+        ArrayView<float> output, AttentionRule rule, AttentionStrides strides, bool bfloat16Operands = false)
     {
         Validate(q, k, v, keyValid, sourceLengths, biasValues, biasIndices, output, rule, strides);
         var s = rule.Shape;
@@ -125,7 +127,7 @@ public sealed class IlgpuAttention
         var tiling = ChooseTiling(s, groupSize);
         int groups = s.Batch * s.KeyValueHeads * tiling.GroupsPerKeyValueHead;
         var config = new KernelConfig(groups, groupSize, SharedMemoryConfig.RequestDynamic<float>(tiling.SharedFloats(s.HeadDim)));
-        kernel(stream, config, q, k, v, keyValid, sourceLengths, biasValues, biasIndices, output, rule, strides, tiling);
+        kernel(stream, config, q, k, v, keyValid, sourceLengths, biasValues, biasIndices, output, rule, strides, tiling, bfloat16Operands ? 1 : 0);
     }
 
     private static void Validate(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> keyValid,
@@ -177,7 +179,7 @@ public sealed class IlgpuAttention
     private static void AttentionKernel(
         ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<int> keyValid, ArrayView<int> sourceLengths, ArrayView<float> biasValues, ArrayView<int> biasIndices,
-        ArrayView<float> output, AttentionRule rule, AttentionStrides ld, AttentionTiling t)
+        ArrayView<float> output, AttentionRule rule, AttentionStrides ld, AttentionTiling t, int bfloat16Operands)
     {
         var g = rule.Shape;
         var inputs = new DeviceAttentionInputs(keyValid, sourceLengths, biasValues, biasIndices);
@@ -215,7 +217,9 @@ public sealed class IlgpuAttention
         for (int e = thread; e < rowCount * d; e += threads)
         {
             int r = e / d, c = e % d;
-            queries[r * padded + c] = r < rows ? q[QueryRow(g, b, firstRow + r, headsPerKv) * ld.Queries + HeadOf(kvHead, firstRow + r, headsPerKv) * d + c] : 0f;
+            queries[r * padded + c] = r < rows
+                ? Operand(q[QueryRow(g, b, firstRow + r, headsPerKv) * ld.Queries + HeadOf(kvHead, firstRow + r, headsPerKv) * d + c], bfloat16Operands)
+                : 0f;
             accumulators[e] = 0f;
         }
         for (int r = thread; r < rowCount; r += threads)
@@ -235,7 +239,7 @@ public sealed class IlgpuAttention
             for (int e = thread; e < keys * d; e += threads)
             {
                 int j = e / d, c = e % d;
-                tile[j * padded + c] = k[(kvRowBase + key0 + j) * ld.Keys + kvColumn + c];
+                tile[j * padded + c] = Operand(k[(kvRowBase + key0 + j) * ld.Keys + kvColumn + c], bfloat16Operands);
             }
             Group.Barrier();
 
@@ -263,7 +267,7 @@ public sealed class IlgpuAttention
             for (int e = thread; e < keys * d; e += threads)
             {
                 int j = e / d, c = e % d;
-                tile[j * padded + c] = v[(kvRowBase + key0 + j) * ld.Values + kvColumn + c];
+                tile[j * padded + c] = Operand(v[(kvRowBase + key0 + j) * ld.Values + kvColumn + c], bfloat16Operands);
             }
             for (int task = thread; task < laneTasks; task += threads)
             {
@@ -275,7 +279,7 @@ public sealed class IlgpuAttention
                 {
                     // Nothing visible yet: keep the zero accumulator; exp(-inf - -inf) would be NaN.
                     float p = newMax == float.NegativeInfinity ? 0f : IntrinsicMath.CPUOnly.Exp2(probabilities[at] - newMax);
-                    probabilities[at] = p;
+                    probabilities[at] = Operand(p, bfloat16Operands);
                     sum += p;
                 }
                 partialSum[task] = sum;
@@ -316,6 +320,12 @@ public sealed class IlgpuAttention
                 total > 0f ? accumulators[e] / total : 0f;
         }
     }
+
+    /// <summary>
+    /// An operand of the two products as the tensor-core path under <see cref="Precision.Bf16"/> has it: q, k, v and the
+    /// (unnormalised) probabilities rounded to bfloat16 when asked, so every attention path rounds at the same places.
+    /// </summary>
+    private static float Operand(float x, int bfloat16) => bfloat16 != 0 ? IlgpuKernels.FromBFloat16(IlgpuKernels.ToBFloat16(x)) : x;
 
     /// <summary>Row of q and of the output that holds row <paramref name="row"/> (query-major) of this group.</summary>
     private static long QueryRow(AttentionShape g, int b, int row, int headsPerKv) => (long)b * g.QueryLength + row / headsPerKv;

@@ -8,8 +8,10 @@ namespace Eval.Engine.Gpu;
 /// S = Scale·Q·Kᵀ and O = P·V as cublasGemmStridedBatchedEx (<see cref="AttentionGemmPlan"/>; bfloat16 operands under
 /// <see cref="Precision.Bf16"/>, TF32 under <see cref="Precision.Tf32"/>, float32 accumulation always) with one masked
 /// softmax launch between them (<see cref="IlgpuMaskedSoftmax"/>), over runs of whole sequences whose scores fit the
-/// budget. Otherwise (no cuBLAS, longer sequences, no keys) the flash-style kernel (<see cref="IlgpuAttention"/>).
-/// Both read the mask and the bias through the same <see cref="AttentionRule"/>.
+/// budget. Otherwise (no cuBLAS, longer sequences, no keys) the flash-style kernel (<see cref="IlgpuAttention"/>), which
+/// under Bf16 rounds q, k, v and the probabilities to bfloat16 as the tensor-core path does, so every path — and ILGPU's
+/// CPU accelerator, the GPU check's emulation — rounds at the same places. Both read the mask and the bias through the
+/// same <see cref="AttentionRule"/>.
 /// </summary>
 public sealed partial class IlgpuBackend
 {
@@ -47,7 +49,7 @@ public sealed partial class IlgpuBackend
         attention.Run(accelerator.DefaultStream,
             Floats(q.Tensor).SubView(q.Offset), Floats(k.Tensor).SubView(k.Offset), Floats(v.Tensor).SubView(v.Offset),
             keyValid, sourceLengths, biasValues, biasIndices, Floats(output), rule,
-            new AttentionStrides(q.Tensor.Columns, k.Tensor.Columns, v.Tensor.Columns, output.Columns));
+            new AttentionStrides(q.Tensor.Columns, k.Tensor.Columns, v.Tensor.Columns, output.Columns), bfloat16Operands: Precision == Precision.Bf16);
     }
 
     /// <summary>

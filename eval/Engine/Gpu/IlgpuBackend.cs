@@ -89,7 +89,7 @@ public sealed partial class IlgpuBackend : IBackend
         synchronizeBeforeNativeCalls = !cuda;
         DeviceName = cuda ? $"cuda ({accelerator.Name})" : "ilgpu-cpu";
         pool = new IlgpuMemoryPool(accelerator, DeviceName);
-        uploads = new HostUploads(accelerator);
+        uploads = new HostUploads(accelerator, Launches);
         scratch = new IlgpuScratch(accelerator);
         attention = new IlgpuAttention(accelerator, launch.GroupSize);
         maskedSoftmax = new IlgpuMaskedSoftmax(accelerator, launch);
@@ -153,7 +153,12 @@ public sealed partial class IlgpuBackend : IBackend
     public Precision Precision { get; }
     public string DeviceName { get; }
     public string GemmName => cublas?.Name ?? "ILGPU tiled SGEMM";
-    public string Name => $"{DeviceName} ({Precision.ToString().ToLowerInvariant()}, {GemmName}, {launch.GroupSize}-thread groups)";
+    public string Name => $"{DeviceName} ({Precision.ToString().ToLowerInvariant()}, {GemmName}, {AttentionName}, {launch.GroupSize}-thread groups)";
+
+    /// <summary>Which attention runs: "tensor-core attention (scores ≤ N MiB)" or "flash attention".</summary>
+    public string AttentionName => HasTensorCoreAttention
+        ? $"tensor-core attention (scores ≤ {attentionScoreBudget / (1024.0 * 1024):0.#} MiB, flash beyond)"
+        : "flash attention";
 
     /// <summary>Whether attention runs as cuBLAS batched GEMMs around a masked softmax (when the scores fit the budget).</summary>
     public bool HasTensorCoreAttention => cublas is not null && attentionScoreBudget > 0;

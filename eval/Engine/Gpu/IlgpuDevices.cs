@@ -21,6 +21,23 @@ public static class IlgpuDevices
             ? backend!
             : throw new InvalidOperationException($"--device cuda: {why}; use --device cpu");
 
+    /// <summary>The variable that sets the tensor-core attention's score budget in MiB (0: the flash kernel always).</summary>
+    public const string AttentionBudgetVariable = "EVAL_ATTENTION_SCORE_MIB";
+
+    /// <summary>
+    /// <see cref="AttentionBudgetVariable"/> in bytes, or <see cref="IlgpuBackend.DefaultAttentionScoreBudget"/> when unset;
+    /// anything but a whole number ≥ 0 is a one-line error naming the variable.
+    /// </summary>
+    public static long AttentionScoreBudget(IReadOnlyDictionary<string, string?> environment)
+    {
+        if (!environment.TryGetValue(AttentionBudgetVariable, out var text) || string.IsNullOrWhiteSpace(text))
+            return IlgpuBackend.DefaultAttentionScoreBudget;
+        if (!long.TryParse(text.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long mib)
+            || mib > long.MaxValue >> 20)
+            throw new ArgumentException($"{AttentionBudgetVariable}={text}: not a whole number of MiB (0 runs the flash attention kernel always)");
+        return mib << 20;
+    }
+
     /// <summary>
     /// The first CUDA device ILGPU finds (the driver is loaded as libcuda.so.1), with cuBLAS when one loads (else the
     /// ILGPU GEMM, and log says why). False, with the reason, when there is no usable device.
@@ -29,6 +46,7 @@ public static class IlgpuDevices
         out IBackend? backend, out string why)
     {
         backend = null;
+        long attentionBudget = AttentionScoreBudget(environment);
         CudaDriverResolver.Install();
         Context context;
         try
@@ -63,7 +81,8 @@ public static class IlgpuDevices
             {
                 log?.Invoke($"{report}; using the ILGPU GEMM");
             }
-            backend = new IlgpuBackend(accelerator, IlgpuLaunch.Cuda(accelerator), precision, cublas, ownsAccelerator: true, ownedContext: context);
+            backend = new IlgpuBackend(accelerator, IlgpuLaunch.Cuda(accelerator), precision, cublas, ownsAccelerator: true, ownedContext: context,
+                attentionScoreBudget: attentionBudget);
             why = "";
             return true;
         }

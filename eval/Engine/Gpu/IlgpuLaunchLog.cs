@@ -18,6 +18,9 @@ public sealed class IlgpuLaunchLog
     /// <summary>cuBLAS GEMM calls (cublasGemmEx and cublasGemmStridedBatchedEx).</summary>
     public long CublasCalls { get; private set; }
 
+    /// <summary>RoPE cos/sin tables built on the host and uploaded (one per frequency set and length doubling, not per batch).</summary>
+    public long RotaryTables { get; private set; }
+
     /// <summary>Whether each launch is also named in <see cref="Entries"/>.</summary>
     public bool Recording { get; set; }
 
@@ -29,6 +32,7 @@ public sealed class IlgpuLaunchLog
         entries.Clear();
         Kernels = 0;
         CublasCalls = 0;
+        RotaryTables = 0;
     }
 
     internal void Kernel(string name)
@@ -42,6 +46,8 @@ public sealed class IlgpuLaunchLog
         CublasCalls++;
         if (Recording) entries.Add("cublas:" + name);
     }
+
+    internal void RotaryTable() => RotaryTables++;
 
     internal void Mark(string name)
     {
