@@ -10,7 +10,7 @@ var backendOptions = new BackendOptions();
 var fairseqOptions = new FairseqOptions();
 
 var modelOption = new Option<string>("--model") { Description = "model folder in Hugging Face layout", Required = true };
-var inputOption = new Option<string>("--input") { Description = "safetensors file with input_ids, attention_mask (and logits_at)", Required = true };
+var inputOption = new Option<string>("--input") { Description = "safetensors file with input_ids, attention_mask (and logits_at; encoder–decoder models: decoder_input_ids, decoder_attention_mask; choice_ids for choice_logprobs)", Required = true };
 var outputOption = new Option<string>("--output") { Description = "safetensors file to write", Required = true };
 var forward = new Command("forward", "Run a model on inputs from a safetensors file and write its hidden states and logits");
 forward.Options.Add(modelOption);
