@@ -248,7 +248,7 @@ public sealed class GoldenParityTests
         Assert.IsTrue(largestDifference > 1e-5, $"{fixture}: bf16 logits match float32 to {largestDifference:E1}; were the weights rounded?");
     }
 
-    private static IBackend Backend(string name) => name switch
+    internal static IBackend Backend(string name) => name switch
     {
         "managed" => new CpuBackend(2, GemmPath.Managed),
         "blas" => new CpuBackend(2, GemmPath.Blas),
