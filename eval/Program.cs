@@ -22,6 +22,7 @@ forward.SetAction(result => CommandRunner.Run(() =>
 {
     using var backend = backendOptions.Create(result, message => Console.Error.WriteLine(message));
     using var model = ModelLoader.Load(result.GetValue(modelOption)!, backend, fairseqOptions.Overrides(result));
+    Console.Error.WriteLine(LoadedModelReport.Describe(model));
     ForwardDump.Run(model, result.GetValue(inputOption)!, result.GetValue(outputOption)!);
     Console.WriteLine($"wrote {result.GetValue(outputOption)} ({ModelLoader.ResolveArchitecture(model.Config)}, {backend.Name})");
 }));

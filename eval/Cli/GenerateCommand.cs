@@ -43,6 +43,7 @@ public sealed class GenerateCommand
         var tok = Tokenizer.Load(result.GetValue(tokenizer) ?? modelDir);
         using var engine = backend.Create(result, message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
         using var lm = ModelLoader.Load(modelDir, engine, fairseq.Overrides(result));
+        AnsiConsole.MarkupLine($"[grey]{Markup.Escape(LoadedModelReport.Describe(lm))}[/]");
         tok.RequireFits(lm.Config.VocabSize, modelDir);
         FairseqDictionary.VerifyFolder(modelDir, tok.TokenToId, tok.Path);
         var text = result.GetValue(prompt)!;

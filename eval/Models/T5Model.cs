@@ -61,10 +61,9 @@ public sealed class T5Model : IEncoderDecoderModel
         weights = new ModelWeights(source, backend, architecture);
         try
         {
-            var embeddingName = EmbeddingNames.FirstOrDefault(weights.Contains)
-                ?? throw new CheckpointFormatException(
-                    $"{source.Description}: no embedding matrix: none of {string.Join(", ", EmbeddingNames.Select(n => $"'{n}'"))} (required by {architecture})");
-            embeddings = weights.Load(embeddingName, vocab, hidden);
+            // A source that lists its tensors names one of the three; random weights list none and make shared.weight.
+            embeddings = LoadOrExplain(EmbeddingNames.FirstOrDefault(weights.Contains) ?? EmbeddingNames[0], [vocab, hidden],
+                $"{source.Description}: no embedding matrix: none of {string.Join(", ", EmbeddingNames.Select(n => $"'{n}'"))} (required by {architecture})");
             encoderLayers = new EncoderLayer[encoderCount];
             for (int i = 0; i < encoderCount; i++)
             {
@@ -104,10 +103,8 @@ public sealed class T5Model : IEncoderDecoderModel
             }
             else
             {
-                var lmHead = weights.LoadOptional("lm_head.weight", vocab, hidden)
-                    ?? throw new CheckpointFormatException(
-                        $"{source.Description}: tensor 'lm_head.weight' required by {architecture} is missing and tie_word_embeddings is false");
-                head = new VocabularyProjection(lmHead, null);
+                head = new VocabularyProjection(LoadOrExplain("lm_head.weight", [vocab, hidden],
+                    $"{source.Description}: tensor 'lm_head.weight' required by {architecture} is missing and tie_word_embeddings is false"), null);
                 headScale = 1f;
             }
         }
@@ -115,6 +112,19 @@ public sealed class T5Model : IEncoderDecoderModel
         {
             weights.Dispose();
             throw;
+        }
+
+        // A required tensor whose absence deserves more than "missing": the message says what else would have done.
+        Tensor LoadOrExplain(string name, int[] shape, string missing)
+        {
+            try
+            {
+                return weights.Load(name, shape);
+            }
+            catch (CheckpointFormatException) when (!weights.Contains(name))
+            {
+                throw new CheckpointFormatException(missing);
+            }
         }
 
         Tensor LoadQkv(string prefix) => weights.LoadRows([prefix + "q.weight", prefix + "k.weight", prefix + "v.weight"],

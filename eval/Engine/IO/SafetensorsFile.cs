@@ -122,13 +122,27 @@ public sealed class SafetensorsFile : ITensorFile
         file.Span(dataStart + entry.Begin + offset, destination.Length).CopyTo(destination);
     }
 
-    /// <summary>Converts a floating-point tensor (F32, F16, BF16) to float32 into destination, without an intermediate copy.</summary>
+    /// <summary>Elements converted (and then released from the resident set, <see cref="MappedFile.Release"/>) at a time when weights are read.</summary>
+    public const int ConversionWindow = 1 << 24;
+
+    /// <summary>
+    /// Converts a floating-point tensor (F32, F16, BF16) to float32 into destination, without an intermediate copy, a
+    /// window at a time; each converted window's file pages leave the process's resident set.
+    /// </summary>
     public void ReadAsFloat32(SafetensorsEntry entry, Span<float> destination)
     {
         if (destination.Length != entry.ElementCount)
             throw Error($"tensor '{entry.Name}' has {entry.ElementCount} elements, destination {destination.Length}");
-        if (!TryConvertToFloat32(Bytes(entry), entry.DType, destination))
+        if (entry.DType is not (SafetensorsDType.F32 or SafetensorsDType.F16 or SafetensorsDType.BF16))
             throw Error($"tensor '{entry.Name}' has dtype {entry.DType}; a floating-point tensor (F32, F16, BF16) is required");
+        int size = ElementSize(entry.DType);
+        for (long done = 0; done < destination.Length; done += ConversionWindow)
+        {
+            int n = (int)Math.Min(ConversionWindow, destination.Length - done);
+            long start = dataStart + entry.Begin + done * size;
+            TryConvertToFloat32(file.Span(start, n * size), entry.DType, destination.Slice((int)done, n));
+            file.Release(start, (long)n * size);
+        }
     }
 
     /// <summary>Reads an integer tensor (I64, I32) as int32, checking the range.</summary>

@@ -96,13 +96,14 @@ public sealed class TorchCheckpoint : ITensorFile
         long storageStart = storageBytes[tensor.Storage.Key].Offset;
         if (tensor.IsContiguous)
         {
-            // Converted in chunks so that no byte span exceeds 2 GiB.
-            const int Chunk = 1 << 28;
-            for (long done = 0; done < destination.Length; done += Chunk)
+            // Converted in windows (no byte span near 2 GiB), each released from the process's resident set once
+            // converted: the mapped file never holds a second copy of the weights in memory.
+            for (long done = 0; done < destination.Length; done += SafetensorsFile.ConversionWindow)
             {
-                int n = (int)Math.Min(Chunk, destination.Length - done);
-                var bytes = file.Span(storageStart + (tensor.StorageOffset + done) * size, n * size);
-                SafetensorsFile.TryConvertToFloat32(bytes, dtype, destination.Slice((int)done, n));
+                int n = (int)Math.Min(SafetensorsFile.ConversionWindow, destination.Length - done);
+                long start = storageStart + (tensor.StorageOffset + done) * size;
+                SafetensorsFile.TryConvertToFloat32(file.Span(start, n * size), dtype, destination.Slice((int)done, n));
+                file.Release(start, (long)n * size);
             }
             return;
         }
