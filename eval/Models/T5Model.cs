@@ -156,41 +156,14 @@ public sealed class T5Model : IEncoderDecoderModel
     /// <summary>The encoder alone (see <see cref="IEncoderDecoderModel"/>): its final states and, when asked, "hidden.embeddings" and "hidden.layer.{i}".</summary>
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)
     {
-        var be = Backend;
-        batch.RequireSingleSegment(Config.Architectures.FirstOrDefault() ?? Config.ModelType);
-        int t = batch.Tokens;
-        var recorder = new HiddenStateRecorder(be, keepHiddenStates);
         var shape = AttentionShape.Square(batch.Batch, batch.Length, heads, headDim);
         var mask = new AttentionMask(batch.Mask) { Scale = 1f, Bias = encoderBias };
-        var x = be.Allocate(t, hidden);
-        try
+        return RunStack(batch, encoderLayers.Length, encoderFinalNorm, keepHiddenStates, (l, x, work) =>
         {
-            using var normed = be.Allocate(t, hidden);
-            using var qkv = be.Allocate(t, 3 * inner);
-            using var context = be.Allocate(t, inner);
-            using var sublayer = be.Allocate(t, hidden);
-            using var feedForward = new FeedForwardBuffers(be, t, feedForwardSize, gated);
-            be.Gather(embeddings, batch.Ids, x);
-            recorder.Record("hidden.embeddings", x);
-            for (int l = 0; l < encoderLayers.Length; l++)
-            {
-                var layer = encoderLayers[l];
-                be.RmsNorm(x, layer.AttentionNorm, eps, normed);
-                be.Linear(normed, layer.Wqkv, null, qkv);
-                be.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(qkv, inner), new ColumnSlice(qkv, 2 * inner), shape, mask, context);
-                be.Linear(context, layer.Wo, null, sublayer);
-                be.Add(x, sublayer, x);
-                FeedForward(layer.FeedForward, x, normed, feedForward, sublayer);
-                recorder.Record($"hidden.layer.{l}", x);
-            }
-            be.RmsNorm(x, encoderFinalNorm, eps, x);
-        }
-        catch
-        {
-            x.Dispose();
-            throw;
-        }
-        return recorder.Finish(x);
+            var layer = encoderLayers[l];
+            SelfAttention(x, layer.AttentionNorm, layer.Wqkv, layer.Wo, shape, mask, work, null, l);
+            FeedForward(layer.FeedForward, x, work);
+        });
     }
 
     public EncoderStates Encode(TokenBatch source, bool keepHiddenStates = false)
@@ -219,12 +192,9 @@ public sealed class T5Model : IEncoderDecoderModel
 
     public ModelOutput Decode(TokenBatch target, EncoderStates encoder, KvCache? cache = null, bool keepHiddenStates = false)
     {
-        var be = Backend;
-        target.RequireSingleSegment(Config.Architectures.FirstOrDefault() ?? Config.ModelType);
         int perSource = encoder.TargetsPerSource(target.Batch);
-        int t = target.Tokens, past = cache?.Length ?? 0, sourceLength = encoder.Source.Length;
+        int past = cache?.Length ?? 0, sourceLength = encoder.Source.Length;
         cache?.CheckFits(target.Batch, target.Length);
-        var recorder = new HiddenStateRecorder(be, keepHiddenStates);
         // Self-attention: causal over slot positions (T5 counts positions by index, padding included), the cached keys first.
         var selfShape = cache is null
             ? AttentionShape.Square(target.Batch, target.Length, heads, headDim)
@@ -233,54 +203,21 @@ public sealed class T5Model : IEncoderDecoderModel
         // Cross-attention has no position bias or causality, so the perSource targets of a source are one long query block.
         var crossShape = new AttentionShape(encoder.Batch, perSource * target.Length, sourceLength, sourceLength, heads, heads, headDim);
         var crossMask = new AttentionMask(encoder.Source.Mask) { Scale = 1f };
-
-        var y = be.Allocate(t, hidden);
-        try
+        var output = RunStack(target, decoderLayers.Length, decoderFinalNorm, keepHiddenStates, (l, y, work) =>
         {
-            using var normed = be.Allocate(t, hidden);
-            using var qkv = be.Allocate(t, 3 * inner);
-            using var crossQuery = be.Allocate(t, inner);
-            using var context = be.Allocate(t, inner);
-            using var sublayer = be.Allocate(t, hidden);
-            using var feedForward = new FeedForwardBuffers(be, t, feedForwardSize, gated);
-            be.Gather(embeddings, target.Ids, y);
-            recorder.Record("hidden.embeddings", y);
-            for (int l = 0; l < decoderLayers.Length; l++)
-            {
-                var layer = decoderLayers[l];
-                be.RmsNorm(y, layer.SelfNorm, eps, normed);
-                be.Linear(normed, layer.Wqkv, null, qkv);
-                if (cache is null)
-                {
-                    be.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(qkv, inner), new ColumnSlice(qkv, 2 * inner), selfShape, selfMask, context);
-                }
-                else
-                {
-                    cache.Write(l, qkv, inner, 2 * inner, target.Length);
-                    be.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(cache.Keys(l), 0), new ColumnSlice(cache.Values(l), 0), selfShape, selfMask, context);
-                }
-                be.Linear(context, layer.Wo, null, sublayer);
-                be.Add(y, sublayer, y);
-
-                be.RmsNorm(y, layer.CrossNorm, eps, normed);
-                be.Linear(normed, layer.CrossWq, null, crossQuery);
-                var keyValues = encoder.CrossKeyValues(l);
-                be.Attention(new ColumnSlice(crossQuery, 0), new ColumnSlice(keyValues, 0), new ColumnSlice(keyValues, inner), crossShape, crossMask, context);
-                be.Linear(context, layer.CrossWo, null, sublayer);
-                be.Add(y, sublayer, y);
-
-                FeedForward(layer.FeedForward, y, normed, feedForward, sublayer);
-                recorder.Record($"hidden.layer.{l}", y);
-            }
-            cache?.Commit(target);
-            be.RmsNorm(y, decoderFinalNorm, eps, y);
-        }
-        catch
-        {
-            y.Dispose();
-            throw;
-        }
-        return recorder.Finish(y);
+            var be = Backend;
+            var layer = decoderLayers[l];
+            SelfAttention(y, layer.SelfNorm, layer.Wqkv, layer.Wo, selfShape, selfMask, work, cache, l);
+            be.RmsNorm(y, layer.CrossNorm, eps, work.Normed);
+            be.Linear(work.Normed, layer.CrossWq, null, work.Query);
+            var keyValues = encoder.CrossKeyValues(l);
+            be.Attention(new ColumnSlice(work.Query, 0), new ColumnSlice(keyValues, 0), new ColumnSlice(keyValues, inner), crossShape, crossMask, work.Context);
+            be.Linear(work.Context, layer.CrossWo, null, work.Sublayer);
+            be.Add(y, work.Sublayer, y);
+            FeedForward(layer.FeedForward, y, work);
+        });
+        cache?.Commit(target);
+        return output;
     }
 
     /// <summary>Logits of decoder states (a <see cref="Decode"/> output's rows): lm_head, or the tied matrix after the d_model^−0.5 rescale.</summary>
@@ -294,34 +231,86 @@ public sealed class T5Model : IEncoderDecoderModel
         return logits;
     }
 
-    /// <summary>x += FF(T5LayerNorm(x)) with the sublayer's weights, through the preallocated buffers.</summary>
-    private void FeedForward(FeedForwardWeights ff, Tensor x, Tensor normed, FeedForwardBuffers buffers, Tensor sublayer)
+    /// <summary>
+    /// One stack over tokens: the shared embedding, then layer(l, states, workspace) for each layer (recorded as
+    /// "hidden.layer.{l}"), then the stack's final T5LayerNorm.
+    /// </summary>
+    private ModelOutput RunStack(TokenBatch tokens, int layerCount, Tensor finalNorm, bool keepHiddenStates, Action<int, Tensor, Workspace> layer)
     {
         var be = Backend;
-        be.RmsNorm(x, ff.Norm, eps, normed);
-        be.Linear(normed, ff.In, null, buffers.Projected);
-        if (gated) be.GatedActivation(activation, buffers.Projected, buffers.Activated);
-        else be.Activation(activation, buffers.Projected, buffers.Activated);
-        be.Linear(buffers.Activated, ff.Out, null, sublayer);
-        be.Add(x, sublayer, x);
+        tokens.RequireSingleSegment(Config.Architectures.FirstOrDefault() ?? Config.ModelType);
+        var recorder = new HiddenStateRecorder(be, keepHiddenStates);
+        var x = be.Allocate(tokens.Tokens, hidden);
+        try
+        {
+            using var work = new Workspace(be, tokens.Tokens, hidden, inner, feedForwardSize, gated);
+            be.Gather(embeddings, tokens.Ids, x);
+            recorder.Record("hidden.embeddings", x);
+            for (int l = 0; l < layerCount; l++)
+            {
+                layer(l, x, work);
+                recorder.Record($"hidden.layer.{l}", x);
+            }
+            be.RmsNorm(x, finalNorm, eps, x);
+        }
+        catch
+        {
+            x.Dispose();
+            throw;
+        }
+        return recorder.Finish(x);
     }
 
-    /// <summary>The feed-forward's intermediates: the input projection ([t, 2·d_ff] gated, else [t, d_ff]) and the activated [t, d_ff].</summary>
-    private sealed class FeedForwardBuffers : IDisposable
+    /// <summary>x += Attention(T5LayerNorm(x)) over x's own keys, or (with a cache) the cached ones and x's, which it appends.</summary>
+    private void SelfAttention(Tensor x, Tensor norm, Tensor wqkv, Tensor wo, AttentionShape shape, AttentionMask mask, Workspace work, KvCache? cache, int layer)
     {
-        public FeedForwardBuffers(IBackend backend, int tokens, int size, bool gated)
+        var be = Backend;
+        be.RmsNorm(x, norm, eps, work.Normed);
+        be.Linear(work.Normed, wqkv, null, work.Qkv);
+        if (cache is null)
         {
-            Projected = backend.Allocate(tokens, gated ? 2 * size : size);
-            Activated = gated ? backend.Allocate(tokens, size) : Projected;
+            be.Attention(new ColumnSlice(work.Qkv, 0), new ColumnSlice(work.Qkv, inner), new ColumnSlice(work.Qkv, 2 * inner), shape, mask, work.Context);
         }
+        else
+        {
+            cache.Write(layer, work.Qkv, inner, 2 * inner, shape.QueryLength);
+            be.Attention(new ColumnSlice(work.Qkv, 0), new ColumnSlice(cache.Keys(layer), 0), new ColumnSlice(cache.Values(layer), 0), shape, mask, work.Context);
+        }
+        be.Linear(work.Context, wo, null, work.Sublayer);
+        be.Add(x, work.Sublayer, x);
+    }
 
-        public Tensor Projected { get; }
-        public Tensor Activated { get; }
+    /// <summary>x += FF(T5LayerNorm(x)) with the sublayer's weights.</summary>
+    private void FeedForward(FeedForwardWeights ff, Tensor x, Workspace work)
+    {
+        var be = Backend;
+        be.RmsNorm(x, ff.Norm, eps, work.Normed);
+        be.Linear(work.Normed, ff.In, null, work.Projected);
+        if (gated) be.GatedActivation(activation, work.Projected, work.Activated);
+        else be.Activation(activation, work.Projected, work.Activated);
+        be.Linear(work.Activated, ff.Out, null, work.Sublayer);
+        be.Add(x, work.Sublayer, x);
+    }
+
+    /// <summary>
+    /// A stack's intermediates for t tokens: the normed states, q/k/v, the cross-attention's queries, the attention
+    /// output, a sublayer's output, the feed-forward's input projection ([t, 2·d_ff] gated, else [t, d_ff]) and its
+    /// activation [t, d_ff].
+    /// </summary>
+    private sealed class Workspace(IBackend backend, int tokens, int hidden, int inner, int feedForward, bool gated) : IDisposable
+    {
+        public Tensor Normed { get; } = backend.Allocate(tokens, hidden);
+        public Tensor Qkv { get; } = backend.Allocate(tokens, 3 * inner);
+        public Tensor Query { get; } = backend.Allocate(tokens, inner);
+        public Tensor Context { get; } = backend.Allocate(tokens, inner);
+        public Tensor Sublayer { get; } = backend.Allocate(tokens, hidden);
+        public Tensor Projected { get; } = backend.Allocate(tokens, gated ? 2 * feedForward : feedForward);
+        private readonly Tensor? activated = gated ? backend.Allocate(tokens, feedForward) : null;
+        public Tensor Activated => activated ?? Projected;
 
         public void Dispose()
         {
-            Projected.Dispose();
-            if (!ReferenceEquals(Activated, Projected)) Activated.Dispose();
+            foreach (var t in new[] { Normed, Qkv, Query, Context, Sublayer, Projected, activated }) t?.Dispose();
         }
     }
 

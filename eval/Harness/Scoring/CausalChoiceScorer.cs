@@ -28,7 +28,7 @@ public sealed class CausalChoiceScorer : IChoiceScorer
     }
 
     /// <summary>The modes a causal LM is scored by; the first is the default.</summary>
-    public static IReadOnlyList<ScoringMode> SupportedModes { get; } = [ScoringMode.LogLikelihood, ScoringMode.NextToken, ScoringMode.Greedy];
+    public static IReadOnlyList<ScoringMode> SupportedModes => ScoringModes.LeftToRight;
 
     public IReadOnlyList<ScoringMode> Modes => SupportedModes;
 

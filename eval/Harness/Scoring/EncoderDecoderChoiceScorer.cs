@@ -31,7 +31,7 @@ public sealed class EncoderDecoderChoiceScorer : IChoiceScorer
     }
 
     /// <summary>The modes an encoder–decoder LM is scored by; the first (rank classification) is the default.</summary>
-    public static IReadOnlyList<ScoringMode> SupportedModes { get; } = [ScoringMode.LogLikelihood, ScoringMode.NextToken, ScoringMode.Greedy];
+    public static IReadOnlyList<ScoringMode> SupportedModes => ScoringModes.LeftToRight;
 
     public IReadOnlyList<ScoringMode> Modes => SupportedModes;
 

@@ -80,6 +80,9 @@ public static class ScoringModes
         ("loglik", ScoringMode.LogLikelihood), ("next-token", ScoringMode.NextToken), ("greedy", ScoringMode.Greedy),
     ];
 
+    /// <summary>The modes of the kinds that read their answer left to right (causal and encoder–decoder LMs); log-likelihood is the default.</summary>
+    public static IReadOnlyList<ScoringMode> LeftToRight { get; } = [ScoringMode.LogLikelihood, ScoringMode.NextToken, ScoringMode.Greedy];
+
     public static string NameOf(ScoringMode mode) => Names.First(n => n.Mode == mode).Name;
 
     public static ScoringMode Parse(string name) =>
