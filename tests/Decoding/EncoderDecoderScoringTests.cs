@@ -107,6 +107,22 @@ public sealed class EncoderDecoderScoringTests
         StringAssert.Contains(text, "\"acc,none\"");
     }
 
+    /// <summary>`generate` decodes an encoder–decoder model greedily (at most --max-new-tokens; random weights may reach eos sooner) and reports the load.</summary>
+    [TestMethod]
+    public void GenerateDecodesAnEncoderDecoderModelGreedily()
+    {
+        var model = RandomMt5();
+        var (code, output) = ProgramProcess.Wait(ProgramProcess.Start(
+            ["generate", "--model", model, "--tokenizer", T5Tokenizer, "--prompt", "Translate to German: the house is small.", "--max-new-tokens", "6",
+             "--offline", "--threads", "1"], new Dictionary<string, string> { ["HF_HUB_OFFLINE"] = "1" }));
+        Assert.AreEqual(0, code, output);
+        StringAssert.Contains(output, "MT5ForConditionalGeneration:");
+        StringAssert.Contains(output, "x the weight bytes");
+        var tokens = System.Text.RegularExpressions.Regex.Match(output, @"greedy: (\d+) tokens");
+        Assert.IsTrue(tokens.Success, output);
+        Assert.IsTrue(int.Parse(tokens.Groups[1].Value) <= 6, output);
+    }
+
     [TestMethod]
     public void NextTokenAndGreedyScoringRun()
     {

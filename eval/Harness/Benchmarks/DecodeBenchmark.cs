@@ -52,8 +52,10 @@ public sealed record DecodeBenchmarkRow(
 
 /// <summary>
 /// Decode speed of masked LMs against autoregressive ones on the same prompts. Classification: a masked LM's single
-/// [MASK] against a causal LM's log-likelihood over 2–4 choices and its restricted next token. Generation: Mask-Predict
-/// with T iterations against greedy decoding, for L new tokens. Each case at batch 1 (latency) and at the largest batch
+/// [MASK] against a causal LM's log-likelihood over 2–4 choices and its restricted next token (an encoder–decoder LM's:
+/// rank classification, the prompt encoded once). Generation: Mask-Predict with T iterations against greedy decoding
+/// (an encoder–decoder LM's through its cross-attention and self-attention caches), for L new tokens. What runs for a
+/// model is what its kind's entry in <see cref="ModelKinds"/> lists. Each case at batch 1 (latency) and at the largest batch
 /// (throughput); one warm-up, then the median and range of the repetitions. Inputs are random token ids: speed does not
 /// depend on them. A masked LM's peer is the causal LM of the run nearest to it in parameter count.
 /// </summary>
