@@ -15,10 +15,11 @@ namespace Eval.Models;
 /// </summary>
 public sealed class T5Model : IEncoderDecoderModel
 {
+    private sealed record SelfAttentionWeights(Tensor Norm, Tensor Wqkv, Tensor Wo);
     private sealed record FeedForwardWeights(Tensor Norm, Tensor In, Tensor Out);
-    private sealed record EncoderLayer(Tensor AttentionNorm, Tensor Wqkv, Tensor Wo, FeedForwardWeights FeedForward);
-    private sealed record DecoderLayer(Tensor SelfNorm, Tensor Wqkv, Tensor Wo, Tensor CrossNorm, Tensor CrossWq, Tensor CrossWkv,
-        Tensor CrossWo, FeedForwardWeights FeedForward);
+    private sealed record EncoderLayer(SelfAttentionWeights SelfAttention, FeedForwardWeights FeedForward);
+    private sealed record DecoderLayer(SelfAttentionWeights SelfAttention, Tensor CrossNorm, Tensor CrossWq, Tensor CrossWkv, Tensor CrossWo,
+        FeedForwardWeights FeedForward);
 
     /// <summary>Where the embedding matrix may be stored: its own name, or one of the stacks' tied copies.</summary>
     public static readonly IReadOnlyList<string> EmbeddingNames = ["shared.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight"];
@@ -68,11 +69,7 @@ public sealed class T5Model : IEncoderDecoderModel
             for (int i = 0; i < encoderCount; i++)
             {
                 string p = $"encoder.block.{i}.";
-                encoderLayers[i] = new EncoderLayer(
-                    AttentionNorm: weights.Load(p + "layer.0.layer_norm.weight", hidden),
-                    Wqkv: LoadQkv(p + "layer.0.SelfAttention."),
-                    Wo: weights.Load(p + "layer.0.SelfAttention.o.weight", hidden, inner),
-                    FeedForward: LoadFeedForward(p + "layer.1."));
+                encoderLayers[i] = new EncoderLayer(LoadSelfAttention(p + "layer.0."), LoadFeedForward(p + "layer.1."));
             }
             encoderFinalNorm = weights.Load("encoder.final_layer_norm.weight", hidden);
             decoderLayers = new DecoderLayer[decoderCount];
@@ -80,9 +77,7 @@ public sealed class T5Model : IEncoderDecoderModel
             {
                 string p = $"decoder.block.{i}.";
                 decoderLayers[i] = new DecoderLayer(
-                    SelfNorm: weights.Load(p + "layer.0.layer_norm.weight", hidden),
-                    Wqkv: LoadQkv(p + "layer.0.SelfAttention."),
-                    Wo: weights.Load(p + "layer.0.SelfAttention.o.weight", hidden, inner),
+                    SelfAttention: LoadSelfAttention(p + "layer.0."),
                     CrossNorm: weights.Load(p + "layer.1.layer_norm.weight", hidden),
                     CrossWq: weights.Load(p + "layer.1.EncDecAttention.q.weight", inner, hidden),
                     CrossWkv: weights.LoadRows([p + "layer.1.EncDecAttention.k.weight", p + "layer.1.EncDecAttention.v.weight"], [[inner, hidden], [inner, hidden]]),
@@ -127,8 +122,11 @@ public sealed class T5Model : IEncoderDecoderModel
             }
         }
 
-        Tensor LoadQkv(string prefix) => weights.LoadRows([prefix + "q.weight", prefix + "k.weight", prefix + "v.weight"],
-            [[inner, hidden], [inner, hidden], [inner, hidden]]);
+        SelfAttentionWeights LoadSelfAttention(string prefix) => new(
+            weights.Load(prefix + "layer_norm.weight", hidden),
+            weights.LoadRows([prefix + "SelfAttention.q.weight", prefix + "SelfAttention.k.weight", prefix + "SelfAttention.v.weight"],
+                [[inner, hidden], [inner, hidden], [inner, hidden]]),
+            weights.Load(prefix + "SelfAttention.o.weight", hidden, inner));
 
         FeedForwardWeights LoadFeedForward(string prefix) => new(
             weights.Load(prefix + "layer_norm.weight", hidden),
@@ -161,7 +159,7 @@ public sealed class T5Model : IEncoderDecoderModel
         return RunStack(batch, encoderLayers.Length, encoderFinalNorm, keepHiddenStates, (l, x, work) =>
         {
             var layer = encoderLayers[l];
-            SelfAttention(x, layer.AttentionNorm, layer.Wqkv, layer.Wo, shape, mask, work, null, l);
+            SelfAttention(x, layer.SelfAttention, shape, mask, work, null, l);
             FeedForward(layer.FeedForward, x, work);
         });
     }
@@ -207,7 +205,7 @@ public sealed class T5Model : IEncoderDecoderModel
         {
             var be = Backend;
             var layer = decoderLayers[l];
-            SelfAttention(y, layer.SelfNorm, layer.Wqkv, layer.Wo, selfShape, selfMask, work, cache, l);
+            SelfAttention(y, layer.SelfAttention, selfShape, selfMask, work, cache, l);
             be.RmsNorm(y, layer.CrossNorm, eps, work.Normed);
             be.Linear(work.Normed, layer.CrossWq, null, work.Query);
             var keyValues = encoder.CrossKeyValues(l);
@@ -262,11 +260,11 @@ public sealed class T5Model : IEncoderDecoderModel
     }
 
     /// <summary>x += Attention(T5LayerNorm(x)) over x's own keys, or (with a cache) the cached ones and x's, which it appends.</summary>
-    private void SelfAttention(Tensor x, Tensor norm, Tensor wqkv, Tensor wo, AttentionShape shape, AttentionMask mask, Workspace work, KvCache? cache, int layer)
+    private void SelfAttention(Tensor x, SelfAttentionWeights w, AttentionShape shape, AttentionMask mask, Workspace work, KvCache? cache, int layer)
     {
         var be = Backend;
-        be.RmsNorm(x, norm, eps, work.Normed);
-        be.Linear(work.Normed, wqkv, null, work.Qkv);
+        be.RmsNorm(x, w.Norm, eps, work.Normed);
+        be.Linear(work.Normed, w.Wqkv, null, work.Qkv);
         if (cache is null)
         {
             be.Attention(new ColumnSlice(work.Qkv, 0), new ColumnSlice(work.Qkv, inner), new ColumnSlice(work.Qkv, 2 * inner), shape, mask, work.Context);
@@ -276,7 +274,7 @@ public sealed class T5Model : IEncoderDecoderModel
             cache.Write(layer, work.Qkv, inner, 2 * inner, shape.QueryLength);
             be.Attention(new ColumnSlice(work.Qkv, 0), new ColumnSlice(cache.Keys(layer), 0), new ColumnSlice(cache.Values(layer), 0), shape, mask, work.Context);
         }
-        be.Linear(work.Context, wo, null, work.Sublayer);
+        be.Linear(work.Context, w.Wo, null, work.Sublayer);
         be.Add(x, work.Sublayer, x);
     }
 

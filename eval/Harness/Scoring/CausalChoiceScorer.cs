@@ -21,7 +21,7 @@ public sealed class CausalChoiceScorer : IChoiceScorer
     public CausalChoiceScorer(ILanguageModel model, Tokenizer? tokenizer, int padId)
     {
         this.model = model as ICausalLanguageModel
-            ?? throw new NotSupportedException($"{model.Config.Path}: {string.Join(", ", model.Config.Architectures)} is a masked LM; causal scoring needs a decoder-only model");
+            ?? throw new NotSupportedException($"{model.Config.Path}: {string.Join(", ", model.Config.Architectures)} is {ModelKinds.Describe(model.Kind)}; causal scoring needs a decoder-only model");
         this.tokenizer = tokenizer;
         this.padId = padId;
         stopTokens = GreedyDecoder.EndOfSequenceTokens(model.Config, tokenizer);

@@ -56,6 +56,9 @@ public static class ModelKinds
     private static Func<Document, IScoredPrompt> CausalEncoder(Tokenizer tokenizer, TaskDefinition task, PromptTemplate template, int maxLength) =>
         new CausalPromptEncoder(tokenizer, task, template, maxLength).Encode;
 
+    private static Func<Document, IScoredPrompt> EncoderDecoderEncoder(Tokenizer tokenizer, TaskDefinition task, PromptTemplate template, int maxLength) =>
+        new EncoderDecoderPromptEncoder(tokenizer, task, template, maxLength).Encode;
+
     public static IReadOnlyList<ModelKindEntry> All { get; } =
     [
         new(ModelKind.Masked, "a masked LM", MaskedChoiceScorer.SupportedModes, MaskedEncoder,
@@ -67,8 +70,7 @@ public static class ModelKinds
         {
             PromptFromIds = (doc, ids, choices) => new CausalPrompt(doc, "", Names(choices), 0, ids, choices, false),
         },
-        new(ModelKind.EncoderDecoder, "an encoder–decoder LM", EncoderDecoderChoiceScorer.SupportedModes,
-            (tokenizer, task, template, maxLength) => new EncoderDecoderPromptEncoder(tokenizer, task, template, maxLength).Encode,
+        new(ModelKind.EncoderDecoder, "an encoder–decoder LM", EncoderDecoderChoiceScorer.SupportedModes, EncoderDecoderEncoder,
             (model, tokenizer, padId) => new EncoderDecoderChoiceScorer(model, tokenizer, padId), [GenerationMethod.Greedy])
         {
             PromptFromIds = (doc, ids, choices) => new EncoderDecoderPrompt(doc, "", Names(choices), 0, ids, choices, false),
