@@ -86,6 +86,7 @@ public sealed class EvalCommand
 
         using var engine = backend.Create(result, Log);
         using var lm = ModelLoader.Load(modelDir, engine, fairseq.Overrides(result));
+        Log(LoadedModelReport.Describe(lm));
         tok.RequireFits(lm.Config.VocabSize, modelDir);
         FairseqDictionary.VerifyFolder(modelDir, tok.TokenToId, tok.Path);
         int modelMax = lm.MaxSequenceLength;

@@ -9,7 +9,7 @@ using Spectre.Console;
 
 namespace Eval.Cli;
 
-/// <summary>`eval generate`: continue one prompt with Mask-Predict (masked LMs) or greedy decoding (causal LMs).</summary>
+/// <summary>`eval generate`: continue one prompt with Mask-Predict (masked LMs) or greedy decoding (causal and encoder–decoder LMs).</summary>
 public sealed class GenerateCommand
 {
     private readonly Option<string> model = new("--model") { Description = "model folder, or hub id org/name[@revision]", Required = true };
@@ -18,15 +18,15 @@ public sealed class GenerateCommand
     private readonly Option<int?> length = new("--length") { Description = "masked LM: target length in tokens (default: the length head's prediction, when the checkpoint has one)" };
     private readonly Option<int> iterations = new("--iterations") { Description = "masked LM: Mask-Predict iterations T", DefaultValueFactory = _ => 10 };
     private readonly Option<string> layout = new("--layout") { Description = "masked LM: appended ([CLS] prompt [MASK]×L [SEP]), source-target (Instruct-XLMR), or auto (source-target when the checkpoint has a length head)", DefaultValueFactory = _ => "auto" };
-    private readonly Option<int> maxNewTokens = new("--max-new-tokens") { Description = "causal LM: most tokens to generate", DefaultValueFactory = _ => 64 };
-    private readonly Option<string[]> stop = new("--stop") { Description = "causal LM: stop at this text (repeatable); the EOS token always stops" };
+    private readonly Option<int> maxNewTokens = new("--max-new-tokens") { Description = "causal or encoder–decoder LM: most tokens to generate", DefaultValueFactory = _ => 64 };
+    private readonly Option<string[]> stop = new("--stop") { Description = "causal or encoder–decoder LM: stop at this text (repeatable); the EOS token always stops" };
     private readonly Option<bool> offline = new("--offline") { Description = "never download" };
     private readonly BackendOptions backend = new();
     private readonly FairseqOptions fairseq = new();
 
     public Command Build()
     {
-        var command = new Command("generate", "Generate from one prompt: Mask-Predict with a masked LM, greedy decoding with a causal LM");
+        var command = new Command("generate", "Generate from one prompt: Mask-Predict with a masked LM, greedy decoding with a causal or encoder–decoder LM");
         foreach (var o in new Option[] { model, prompt, tokenizer, length, iterations, layout, maxNewTokens, stop, offline })
             command.Options.Add(o);
         backend.AddTo(command);
@@ -43,18 +43,19 @@ public sealed class GenerateCommand
         var tok = Tokenizer.Load(result.GetValue(tokenizer) ?? modelDir);
         using var engine = backend.Create(result, message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
         using var lm = ModelLoader.Load(modelDir, engine, fairseq.Overrides(result));
+        AnsiConsole.MarkupLine($"[grey]{Markup.Escape(LoadedModelReport.Describe(lm))}[/]");
         tok.RequireFits(lm.Config.VocabSize, modelDir);
         FairseqDictionary.VerifyFolder(modelDir, tok.TokenToId, tok.Path);
         var text = result.GetValue(prompt)!;
         var clock = Stopwatch.StartNew();
-        if (ModelKinds.Of(lm).Generation[0] == GenerationMethod.Greedy) Greedy((ICausalLanguageModel)lm, tok, text, result);
+        if (ModelKinds.Of(lm).Generation[0] == GenerationMethod.Greedy) Greedy(lm, tok, text, result);
         else MaskPredict(lm, tok, text, result);
         AnsiConsole.MarkupLine($"[grey]{clock.Elapsed.TotalMilliseconds:0} ms on {Markup.Escape(engine.Name)}[/]");
     }
 
-    private void Greedy(ICausalLanguageModel lm, Tokenizer tok, string text, ParseResult result)
+    private void Greedy(ILanguageModel lm, Tokenizer tok, string text, ParseResult result)
     {
-        var ids = CausalPromptEncoder.LeadingSpecialTokens(tok).Concat(tok.Encode(text, addSpecialTokens: false).Ids).ToArray();
+        var ids = GreedyDecoder.PromptIds(lm, tok, text);
         var stops = GreedyDecoder.EndOfSequenceTokens(lm.Config, tok);
         var stopTexts = result.GetValue(stop) ?? [];
         var output = new GreedyDecoder(lm, lm.Config.PadTokenId ?? 0).Generate([ids], result.GetValue(maxNewTokens), stops,

@@ -43,6 +43,8 @@ public static class ModelArchitectures
         new("XLMRobertaXLForMaskedLM", ["xlm-roberta-xl"], (c, s, b) => new XlmRobertaXlModel(c, s, b)),
         new("LlamaForCausalLM", ["llama"], (c, s, b) => new LlamaModel(c, s, b, "LlamaForCausalLM")),
         new("Qwen2ForCausalLM", ["qwen2"], (c, s, b) => new LlamaModel(c, s, b, "Qwen2ForCausalLM")),
+        new("MT5ForConditionalGeneration", ["mt5"], (c, s, b) => new T5Model(c, s, b, "MT5ForConditionalGeneration")),
+        new("T5ForConditionalGeneration", ["t5"], (c, s, b) => new T5Model(c, s, b, "T5ForConditionalGeneration")),
     ];
 
     public static IReadOnlyList<string> Names { get; } = All.Select(a => a.Name).ToList();

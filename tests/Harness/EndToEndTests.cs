@@ -302,12 +302,17 @@ public sealed class EndToEndTests
         var rows = new List<string[]>();
         while (reader.Read()) rows.Add(Enumerable.Range(0, reader.FieldCount).Select(reader.GetString).ToArray()!);
         var q = Eval.Harness.Benchmarks.DecodeBenchmarkOptions.Quick;
-        // Per masked LM (4): single-mask per prompt length and batch, Mask-Predict per L, T and batch; per causal LM (4): log-likelihood per
-        // choice count plus next token per prompt length and batch, greedy per L and batch.
+        // Per masked LM (4): single-mask per prompt length and batch, Mask-Predict per L, T and batch; per causal LM (4) and per
+        // encoder–decoder LM (mT0): log-likelihood (rank classification) per choice count plus next token per prompt length and
+        // batch, greedy per L and batch.
         int batches = q.Batches.Count;
         int masked = q.PromptLengths.Count * batches + q.GenerationLengths.Count * q.Iterations.Count * batches;
         int causal = q.PromptLengths.Count * batches * (q.ChoiceCounts.Count + 1) + q.GenerationLengths.Count * batches;
-        Assert.AreEqual(4 * masked + 4 * causal, rows.Count);
+        Assert.AreEqual(4 * masked + 5 * causal, rows.Count);
+        var mt0 = rows.Where(r => r[Column("model")] == "mt0-xl-mini").ToList();
+        Assert.AreEqual(causal, mt0.Count);
+        Assert.IsTrue(mt0.All(r => r[Column("architecture")] == "MT5ForConditionalGeneration"));
+        CollectionAssert.AreEquivalent(new[] { "loglik", "next-token", "greedy" }, mt0.Select(r => r[Column("method")]).Distinct().ToArray());
         foreach (var row in rows)
         {
             Assert.AreEqual("ok", row[Column("status")], string.Join(',', row));
