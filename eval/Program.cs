@@ -58,4 +58,12 @@ root.Subcommands.Add(new GenerateCommand().Build());
 root.Subcommands.Add(ReportCommands.Report());
 root.Subcommands.Add(ReportCommands.Scaling());
 root.Subcommands.Add(ReportCommands.Compare());
-return root.Parse(args).Invoke();
+var parsed = root.Parse(args);
+// A bad command line is one "error:" line per mistake (as CommandRunner reports the rest), without the help text;
+// `COMMAND --help` shows that.
+if (parsed.Action is System.CommandLine.Invocation.ParseErrorAction)
+{
+    foreach (var error in parsed.Errors) Console.Error.WriteLine($"error: {error.Message}");
+    return 1;
+}
+return parsed.Invoke();

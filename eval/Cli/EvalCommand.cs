@@ -9,10 +9,10 @@ using Spectre.Console;
 
 namespace Eval.Cli;
 
-/// <summary>`eval eval`: zero-shot evaluation of a masked LM on tasks from prompts/, written to a results folder.</summary>
+/// <summary>`mlm-eval eval`: zero-shot evaluation of a masked LM on tasks from prompts/, written to a results folder.</summary>
 public sealed class EvalCommand
 {
-    private readonly Option<string> task = new("--task") { Description = "task name(s), comma-separated (see `eval tasks`)", Required = true };
+    private readonly Option<string> task = new("--task") { Description = "task name(s), comma-separated (see `mlm-eval tasks`)", Required = true };
     /// <summary>The model the project is about, evaluated when --model is not given.</summary>
     public const string DefaultModel = "answerdotai/ModernBERT-Large-Instruct";
 
@@ -25,12 +25,15 @@ public sealed class EvalCommand
     private readonly Option<string?> languages = new("--languages") { Description = "languages (or MMLU subjects), comma-separated; default all" };
     private readonly Option<string[]> templates = new("--templates") { Description = "template name(s); repeat the option for several; default all", AllowMultipleArgumentsPerToken = false };
     private readonly Option<string?> split = new("--split") { Description = "split (default: the task's, e.g. validation for XNLI, test for XCOPA)" };
-    private readonly Option<int?> limit = new("--limit") { Description = "first N examples of each language" };
-    private readonly Option<int> batchSize = new("--batch-size") { Description = "examples per forward pass (with --max-batch-tokens: at most this many, default unlimited)", DefaultValueFactory = _ => 8 };
-    private readonly Option<int?> maxBatchTokens = new("--max-batch-tokens")
+    private readonly Option<int?> limit = new Option<int?>("--limit") { Description = "first N examples of each language" }.AtLeast(1);
+    private readonly Option<int> batchSize = new Option<int>("--batch-size")
+    {
+        Description = "examples per forward pass (with --max-batch-tokens: at most this many, default unlimited)", DefaultValueFactory = _ => 8,
+    }.AtLeast(1);
+    private readonly Option<int?> maxBatchTokens = new Option<int?>("--max-batch-tokens")
     {
         Description = "fill each batch up to this many padded tokens (count × longest prompt) instead of a fixed count: full batches on a GPU",
-    };
+    }.AtLeast(1);
     private readonly Option<string?> output = new("--output") { Description = "results folder (default results/<model>-<task>)" };
     private readonly Option<string[]> dataDir = new("--data-dir") { Description = "folder(s) holding offline copies of the datasets (e.g. ../shared/datasets)" };
     private readonly Option<string?> scoring = new("--scoring")
@@ -38,7 +41,7 @@ public sealed class EvalCommand
         Description = "masked LMs: restricted (default; verbalizer log-probs), eval-py (P(X)+P( X), ModernBERT-Instruct eval.py), unrestricted (full-vocabulary argmax); " +
                       "causal LMs: loglik (default; acc and acc_norm as lm-evaluation-harness), next-token (verbalizers' first tokens), greedy (generate, then match)",
     };
-    private readonly Option<int?> maxLength = new("--max-length") { Description = "longest prompt in tokens (default: the model's)" };
+    private readonly Option<int?> maxLength = new Option<int?>("--max-length") { Description = "longest prompt in tokens (default: the model's)" }.AtLeast(2);
     private readonly Option<string?> prompts = ProjectPaths.PromptsOption();
     private readonly Option<string?> cache = new("--cache") { Description = "SQLite score cache (default: <output>/scores.sqlite)" };
     private readonly Option<bool> offline = new("--offline") { Description = "never download; use --data-dir, the caches and local folders only" };
@@ -67,13 +70,11 @@ public sealed class EvalCommand
         var started = DateTime.UtcNow;
         backend.Validate(result);
         var shardSpec = shard.Resolve(result, Environment.GetEnvironmentVariable);
-        if (result.GetValue(maxBatchTokens) is < 1) throw new ArgumentException("--max-batch-tokens must be at least 1");
         var registry = ProjectPaths.LoadTasks(result.GetValue(prompts));
         var tasks = Split(result.GetValue(task)).Select(registry.Get).ToList();
         // Everything the options alone can get wrong fails here, before a model is resolved, downloaded or loaded.
         TaskSelection.Validate(tasks, Split(result.GetValue(languages)), result.GetValue(templates));
         var namedMode = result.GetValue(scoring) is { } named ? ScoringModes.Parse(named) : (ScoringMode?)null;
-        if (result.GetValue(maxLength) is < 2) throw new ArgumentException($"--max-length {result.GetValue(maxLength)} must be at least 2");
         bool isOffline = result.GetValue(offline);
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
 

@@ -6,7 +6,7 @@ using Eval.Models;
 namespace Eval.Cli;
 
 /// <summary>
-/// `eval forward`: runs a model on input_ids / attention_mask from a safetensors file and writes every hidden state
+/// `mlm-eval forward`: runs a model on input_ids / attention_mask from a safetensors file and writes every hidden state
 /// and the logits under the names and shapes of the golden reference files, so a checkpoint can be compared with
 /// the transformers forward pass tensor by tensor. A model with a length head (Instruct-XLMR) adds `length_logits`
 /// [B, 512] and `length_argmax` [B]. An encoder–decoder model reads decoder_input_ids / decoder_attention_mask too

@@ -9,16 +9,16 @@ using Spectre.Console;
 
 namespace Eval.Cli;
 
-/// <summary>`eval generate`: continue one prompt with Mask-Predict (masked LMs) or greedy decoding (causal and encoder–decoder LMs).</summary>
+/// <summary>`mlm-eval generate`: continue one prompt with Mask-Predict (masked LMs) or greedy decoding (causal and encoder–decoder LMs).</summary>
 public sealed class GenerateCommand
 {
     private readonly Option<string> model = new("--model") { Description = "model folder, or hub id org/name[@revision]", Required = true };
     private readonly Option<string> prompt = new("--prompt") { Description = "the prompt text", Required = true };
     private readonly Option<string?> tokenizer = new("--tokenizer") { Description = "folder with tokenizer.json, when it is not in the model folder" };
-    private readonly Option<int?> length = new("--length") { Description = "masked LM: target length in tokens (default: the length head's prediction, when the checkpoint has one)" };
-    private readonly Option<int> iterations = new("--iterations") { Description = "masked LM: Mask-Predict iterations T", DefaultValueFactory = _ => 10 };
+    private readonly Option<int?> length = new Option<int?>("--length") { Description = "masked LM: target length in tokens (default: the length head's prediction, when the checkpoint has one)" }.AtLeast(1);
+    private readonly Option<int> iterations = new Option<int>("--iterations") { Description = "masked LM: Mask-Predict iterations T", DefaultValueFactory = _ => 10 }.AtLeast(1);
     private readonly Option<string> layout = new("--layout") { Description = "masked LM: appended ([CLS] prompt [MASK]×L [SEP]), source-target (Instruct-XLMR), or auto (source-target when the checkpoint has a length head)", DefaultValueFactory = _ => "auto" };
-    private readonly Option<int> maxNewTokens = new("--max-new-tokens") { Description = "causal or encoder–decoder LM: most tokens to generate", DefaultValueFactory = _ => 64 };
+    private readonly Option<int> maxNewTokens = new Option<int>("--max-new-tokens") { Description = "causal or encoder–decoder LM: most tokens to generate", DefaultValueFactory = _ => 64 }.AtLeast(1);
     private readonly Option<string[]> stop = new("--stop") { Description = "causal or encoder–decoder LM: stop at this text (repeatable); the EOS token always stops" };
     private readonly Option<bool> offline = new("--offline") { Description = "never download" };
     private readonly BackendOptions backend = new();

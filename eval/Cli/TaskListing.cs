@@ -4,7 +4,7 @@ using Spectre.Console;
 
 namespace Eval.Cli;
 
-/// <summary>`eval tasks` and `eval templates --task T`: what the prompts folder defines.</summary>
+/// <summary>`mlm-eval tasks` and `mlm-eval templates --task T`: what the prompts folder defines.</summary>
 public static class TaskListing
 {
     public static Command TasksCommand()
