@@ -21,6 +21,12 @@ public static class TaskListing
                     t.Templates.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(t.Description));
             AnsiConsole.Write(table);
             Console.WriteLine("* default split");
+            if (registry.Broken.Count > 0)
+            {
+                // The other tasks stay usable; asking for one of these gives the same error.
+                Console.WriteLine($"broken task files ({registry.Broken.Count}; their tasks cannot be run until fixed):");
+                foreach (var b in registry.Broken) Console.WriteLine($"  {b.TaskName}: {b.Message}");
+            }
         }));
         return command;
     }
