@@ -128,7 +128,7 @@ public sealed class TaskRegistry
             try
             {
                 templates.Add(new PromptTemplate(templateName, t.OptionalText("id") ?? templateName, t.Text("jinja"),
-                    t.OptionalText("answer_choices"), t.OptionalText("reference"), Path.GetFileName(file)));
+                    t.OptionalText("answer_choices"), t.OptionalText("reference"), Path.GetFileName(file)) { FilePath = file, Line = t.Line });
             }
             catch (TemplateException e)
             {
