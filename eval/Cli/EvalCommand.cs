@@ -45,6 +45,10 @@ public sealed class EvalCommand
     private readonly Option<string?> prompts = ProjectPaths.PromptsOption();
     private readonly Option<string?> cache = new("--cache") { Description = "SQLite score cache (default: <output>/scores.sqlite)" };
     private readonly Option<bool> offline = new("--offline") { Description = "never download; use --data-dir, the caches and local folders only" };
+    private readonly Option<bool> force = new("--force")
+    {
+        Description = "evaluate into an --output folder that holds another model's run: its results files are replaced (scores.sqlite keeps both models' scores)",
+    };
     private readonly Option<bool> noSampleText = new("--no-sample-text")
     {
         Description = "write samples_<task>.jsonl without prompts and choice texts (ids, scores, predictions only): for baselines kept where dataset text may not be copied",
@@ -56,7 +60,7 @@ public sealed class EvalCommand
     public Command Build()
     {
         var command = new Command("eval", "Evaluate a model zero-shot: a masked LM by its [MASK] (or fixed-length slot) over the answer choices, a causal LM by log-likelihood, next token or greedy generation");
-        foreach (var o in new Option[] { task, model, tokenizer, languages, templates, split, limit, batchSize, maxBatchTokens, output, dataDir, scoring, maxLength, prompts, cache, offline, noSampleText })
+        foreach (var o in new Option[] { task, model, tokenizer, languages, templates, split, limit, batchSize, maxBatchTokens, output, dataDir, scoring, maxLength, prompts, cache, offline, force, noSampleText })
             command.Options.Add(o);
         backend.AddTo(command);
         fairseq.AddTo(command);
@@ -76,6 +80,8 @@ public sealed class EvalCommand
         TaskSelection.Validate(tasks, Split(result.GetValue(languages)), result.GetValue(templates));
         var namedMode = result.GetValue(scoring) is { } named ? ScoringModes.Parse(named) : (ScoringMode?)null;
         bool isOffline = result.GetValue(offline);
+        // From here on Ctrl-C and SIGTERM (a cluster's time limit, scancel, preemption) stop the run with a message.
+        using var stop = new StopSignals(StopSignals.DefaultGrace, message => Console.Error.WriteLine(message), Environment.Exit);
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
 
         var modelId = result.GetValue(model)!;
@@ -84,6 +90,24 @@ public sealed class EvalCommand
         var tokenizerDir = result.GetValue(tokenizer) ?? modelDir;
         var tok = Tokenizer.Load(tokenizerDir);
         if (File.Exists(tokenizerDir)) tokenizerDir = Path.GetDirectoryName(Path.GetFullPath(tokenizerDir))!;
+
+        // The data, and every template rendered once on each subset's first document, before the model loads.
+        var store = new DatasetStore(result.GetValue(dataDir) ?? [], DatasetStore.DefaultCacheDirectory(), isOffline ? null : new Downloader(http), Log, hub);
+        foreach (var t in tasks) TaskPlanner.Plan(t, Split(result.GetValue(languages)), result.GetValue(templates), result.GetValue(split), store);
+
+        var weights = ModelFingerprint.WeightDigests(modelDir);
+        var tokenizerDigest = ModelFingerprint.TokenizerDigest(tokenizerDir);
+        var fingerprint = ModelFingerprint.Combine(weights, Path.Combine(modelDir, "config.json"), tokenizerDigest);
+        var outDir = result.GetValue(output) ?? Path.Combine("results", ProjectPaths.RunName(modelId, tasks.Select(t => t.Name)));
+        var cachePath = result.GetValue(cache) ?? Path.Combine(outDir, "scores.sqlite");
+        // One run per output folder (a second process stops here, naming the first), and never over another model's run.
+        using var folderLock = RunFolderLock.Acquire(outDir);
+        if (RunFolderModel.Other(outDir, fingerprint, result.GetValue(cache) is null ? cachePath : null) is { } other)
+        {
+            if (!result.GetValue(force))
+                throw new InvalidOperationException($"{other}: choose another --output, or pass --force to replace its results with this model's");
+            Log($"--force: {other}; its results are replaced");
+        }
 
         using var engine = backend.Create(result, Log);
         using var lm = ModelLoader.Load(modelDir, engine, fairseq.Overrides(result));
@@ -94,13 +118,8 @@ public sealed class EvalCommand
         int max = result.GetValue(maxLength) ?? modelMax;
         if (max < 2 || max > modelMax) throw new ArgumentException($"--max-length {max} must be between 2 and the model's {modelMax}");
         var mode = namedMode ?? ModelKinds.Of(lm).DefaultScoring;
-
-        var weights = ModelFingerprint.WeightDigests(modelDir);
-        var tokenizerDigest = ModelFingerprint.TokenizerDigest(tokenizerDir);
-        var fingerprint = ModelFingerprint.Combine(weights, Path.Combine(modelDir, "config.json"), tokenizerDigest);
-        var outDir = result.GetValue(output) ?? Path.Combine("results", ProjectPaths.RunName(modelId, tasks.Select(t => t.Name)));
-        using var scores = new ScoreCache(result.GetValue(cache) ?? Path.Combine(outDir, "scores.sqlite"));
-        var store = new DatasetStore(result.GetValue(dataDir) ?? [], DatasetStore.DefaultCacheDirectory(), isOffline ? null : new Downloader(http), Log, hub);
+        using var scores = new ScoreCache(cachePath);
+        stop.ScoresPath = scores.Path;
 
         var tokenBudget = result.GetValue(maxBatchTokens);
         // With a token budget the batch size is only a cap, and an unset one does not cap.
@@ -109,30 +128,18 @@ public sealed class EvalCommand
             result.GetValue(limit), examplesPerBatch, mode, max) { MaxBatchTokens = tokenBudget, Shard = shardSpec, EncodingThreads = result.GetValue(backend.Threads) };
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(modelId)}[/] ({Markup.Escape(ModelLoader.ResolveArchitecture(lm.Config))}, {lm.ParameterCount / 1e6:0.#}M parameters, {Markup.Escape(engine.Name)}) · scores cached in {Markup.Escape(scores.Path)}");
 
-        using var cancel = new CancellationTokenSource();
-        void StopAfterTheBatch(object? sender, ConsoleCancelEventArgs e)
-        {
-            e.Cancel = true;
-            if (cancel.IsCancellationRequested) return;
-            Console.Error.WriteLine("interrupting after the current batch…");
-            cancel.Cancel();
-        }
-        Console.CancelKeyPress += StopAfterTheBatch;
         var runner = new EvaluationRunner(lm, tok, store, scores, fingerprint, message => Console.Error.WriteLine($"warning: {message}"));
         RunOutcome outcome;
         try
         {
-            outcome = ProgressDisplay.Run(progress => runner.Run(request, progress, cancel.Token));
+            outcome = ProgressDisplay.Run(progress => runner.Run(request, progress, stop.Token));
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (stop.Received is not null)
         {
             Log($"{scores.Count()} scores are kept in {scores.Path}");
-            throw;
+            throw stop.Stopped();
         }
-        finally
-        {
-            Console.CancelKeyPress -= StopAfterTheBatch;
-        }
+        stop.Finishing();
 
         var meta = new RunMetadata(modelId, modelDir, ModelLoader.ResolveArchitecture(lm.Config), lm.ParameterCount, weights, fingerprint,
             tokenizerDir, tokenizerDigest, ProjectPaths.GitCommit(), engine.Name, ScoringModes.NameOf(mode), request.BatchSize, max, request.Limit,

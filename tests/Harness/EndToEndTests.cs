@@ -11,12 +11,19 @@ namespace Eval.Tests.Harness;
 [TestClass]
 public sealed class EndToEndTests
 {
-    private static (int ExitCode, string Output) RunEval(string output, params string[] extra) => ProgramProcess.Wait(StartEval(output, extra));
+    internal static (int ExitCode, string Output) RunEval(string output, params string[] extra) => ProgramProcess.Wait(StartEval(output, extra));
 
-    private static Process StartEval(string output, params string[] extra) => StartEval(output, interruptible: false, extra);
+    internal static Process StartEval(string output, params string[] extra) => StartEval(output, interruptible: false, extra);
 
-    private static Process StartEval(string output, bool interruptible, params string[] extra) => ProgramProcess.Start(
-        new[] { "eval", "--model", SharedFixtures.Model("modernbert-tiny"), "--tokenizer",
+    internal static Process StartEval(string output, bool interruptible, params string[] extra) =>
+        StartEvalOf(SharedFixtures.Model("modernbert-tiny"), output, interruptible, extra);
+
+    /// <summary>`eval` of another model folder, with the ModernBERT tokenizer and the rest as <see cref="StartEval(string, bool, string[])"/>.</summary>
+    internal static (int ExitCode, string Output) RunEvalOf(string model, string output, params string[] extra) =>
+        ProgramProcess.Wait(StartEvalOf(model, output, interruptible: false, extra));
+
+    private static Process StartEvalOf(string model, string output, bool interruptible, params string[] extra) => ProgramProcess.Start(
+        new[] { "eval", "--model", model, "--tokenizer",
             Path.Combine(SharedFixtures.Shared, "tokenizers", "modernbert"), "--data-dir", Path.Combine(SharedFixtures.Shared, "datasets"),
             "--offline", "--threads", "1", "--output", output }.Concat(extra),
         new Dictionary<string, string>
@@ -26,7 +33,7 @@ public sealed class EndToEndTests
             ["HF_HUB_OFFLINE"] = "1",
         }, interruptible: interruptible);
 
-    private static Dictionary<(string, string, string, int), JsonElement> Samples(string folder, params string[] tasks)
+    internal static Dictionary<(string, string, string, int), JsonElement> Samples(string folder, params string[] tasks)
     {
         var result = new Dictionary<(string, string, string, int), JsonElement>();
         foreach (var task in tasks)
@@ -137,7 +144,7 @@ public sealed class EndToEndTests
     }
 
     /// <summary>Reads the run's stdout until a line contains the text (the progress line of its first template).</summary>
-    private static void WaitForLine(Process process, string text)
+    internal static void WaitForLine(Process process, string text)
     {
         for (string? line; (line = process.StandardOutput.ReadLine()) is not null;)
             if (line.Contains(text)) return;
@@ -181,7 +188,15 @@ public sealed class EndToEndTests
     }
 
     [TestMethod]
-    public void CtrlCStopsAfterTheCurrentBatchWithExit130AndTheSameCommandResumes()
+    public void CtrlCStopsAfterTheCurrentBatchWithExit130AndTheSameCommandResumes() =>
+        StopsAfterTheCurrentBatchAndResumes("INT", 130, "interrupted — resume with the same command");
+
+    /// <summary>What Slurm's time limit, scancel and preemption send (SIGKILL follows after KillWait): handled as Ctrl-C.</summary>
+    [TestMethod]
+    public void SigtermStopsAfterTheCurrentBatchWithExit143AndTheSameCommandResumes() =>
+        StopsAfterTheCurrentBatchAndResumes("TERM", 143, "terminated (SIGTERM) — resume with the same command");
+
+    private static void StopsAfterTheCurrentBatchAndResumes(string signal, int exitCode, string resumeLine)
     {
         var dir = SharedFixtures.TempDirectory();
         string[] args = ["--task", "xcopa", "--languages", "tr", "--limit", "20", "--batch-size", "4"];
@@ -199,30 +214,62 @@ public sealed class EndToEndTests
         using (HoldScoreCacheWriteLock(cachePath))
         {
             WaitForLine(run, "xcopa tr");
-            using (var kill = Process.Start("kill", ["-INT", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+            using (var kill = Process.Start("kill", [$"-{signal}", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
             // Generous: a loaded CI machine once took longer than 30 s here; the message says what the run printed meanwhile.
             if (!interrupting.Wait(TimeSpan.FromSeconds(120)))
             {
                 string printed;
                 lock (stderr) printed = stderr.ToString();
-                Assert.Fail($"the run did not acknowledge Ctrl-C within 120 s (exited: {run.HasExited}); its stderr:\n{printed}");
+                Assert.Fail($"the run did not acknowledge SIG{signal} within 120 s (exited: {run.HasExited}); its stderr:\n{printed}");
             }
-        } // the batch in hand is stored, then the run stops
+        } // the batch in hand is stored (or, past the grace, dropped), then the run stops
         var rest = run.StandardOutput.ReadToEnd();
         run.WaitForExit();
         string errors;
         lock (stderr) errors = stderr.ToString();
-        Assert.AreEqual(130, run.ExitCode, rest + errors);
-        StringAssert.Contains(errors, "interrupted — resume with the same command");
+        Assert.AreEqual(exitCode, run.ExitCode, rest + errors);
+        StringAssert.Contains(errors, resumeLine);
         Assert.IsFalse(File.Exists(Path.Combine(dir, "results.json")));
         long kept;
         using (var cache = new ScoreCache(cachePath)) kept = cache.Count();
-        // Ctrl-C came before the first batch (nothing scored) or while its scores waited for the cache (stored whole).
+        // The signal came before the first batch (nothing scored) or while its scores waited for the cache (stored whole, or
+        // dropped whole when the grace ran out first).
         Assert.IsTrue(kept is 0 or 4, $"{kept} scores kept: a batch is stored whole or not at all");
 
         var (code, output) = RunEval(dir, args);
         Assert.AreEqual(0, code, output);
         StringAssert.Contains(output, $"({100 - kept} scored, {kept} from the cache)");
+    }
+
+    /// <summary>
+    /// A batch that cannot be stored within the grace (here: the score cache stays locked) is dropped: the process ends
+    /// on its own within seconds of SIGTERM — long before a scheduler's KillWait (Slurm's default: 30 s) — with 143 and
+    /// the resume line, and nothing half-stored.
+    /// </summary>
+    [TestMethod]
+    public void SigtermDropsABatchThatIsNotDoneWithinTheGrace()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var cachePath = Path.Combine(dir, "scores.sqlite");
+        var run = StartEval(dir, interruptible: true, "--task", "xcopa", "--languages", "tr", "--limit", "20", "--batch-size", "4");
+        using (HoldScoreCacheWriteLock(cachePath))
+        {
+            // The run has scored its first batch and waits to store it (it says so after SQLite's first 10 s).
+            for (string? line; (line = run.StandardError.ReadLine()) is not null;)
+                if (line.Contains("is locked by another process; waiting")) break;
+            var stderr = run.StandardError.ReadToEndAsync();
+            var clock = Stopwatch.StartNew();
+            using (var kill = Process.Start("kill", ["-TERM", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+            Assert.IsTrue(run.WaitForExit(TimeSpan.FromSeconds(60)), "the run did not stop on its own within 60 s of SIGTERM");
+            var errors = stderr.Result;
+            Assert.AreEqual(143, run.ExitCode, errors);
+            Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(30), $"stopped only after {clock.Elapsed.TotalSeconds:0} s");
+            StringAssert.Contains(errors, "was not done within 5 s: dropped");
+            StringAssert.Contains(errors, $"the scores stored so far are kept in {cachePath}");
+            StringAssert.Contains(errors, "terminated (SIGTERM) — resume with the same command");
+        }
+        using var cache = new ScoreCache(cachePath);
+        Assert.AreEqual(0, cache.Count());
     }
 
     [TestMethod]
