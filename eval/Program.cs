@@ -63,7 +63,8 @@ var parsed = root.Parse(args);
 // `COMMAND --help` shows that.
 if (parsed.Action is System.CommandLine.Invocation.ParseErrorAction)
 {
-    foreach (var error in parsed.Errors) Console.Error.WriteLine($"error: {error.Message}");
+    foreach (var error in parsed.Errors)
+        Console.Error.WriteLine($"error: {string.Join(' ', error.Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))}");
     return 1;
 }
 return parsed.Invoke();

@@ -26,6 +26,7 @@ public sealed class GenerateCommand
 
     public Command Build()
     {
+        layout.AcceptOnlyFromAmong("appended", "source-target", "auto");   // refused while parsing, before the model loads
         var command = new Command("generate", "Generate from one prompt: Mask-Predict with a masked LM, greedy decoding with a causal or encoder–decoder LM");
         foreach (var o in new Option[] { model, prompt, tokenizer, length, iterations, layout, maxNewTokens, stop, offline })
             command.Options.Add(o);

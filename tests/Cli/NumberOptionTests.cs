@@ -53,6 +53,14 @@ public sealed class NumberOptionTests
     }
 
     [TestMethod]
+    public void Generate_refuses_an_unknown_layout_while_parsing()
+    {
+        var errors = Generate().Parse(["--model", "m", "--prompt", "p", "--layout", "sideways"]).Errors;
+        Assert.AreEqual(1, errors.Count);
+        StringAssert.Contains(errors[0].Message, "sideways");
+    }
+
+    [TestMethod]
     public void Numbers_in_range_and_defaults_parse()
     {
         var eval = Eval();
