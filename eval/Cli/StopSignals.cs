@@ -7,7 +7,8 @@ namespace Eval.Cli;
 /// followed by SIGKILL after a grace period, Slurm's KillWait) while `eval` runs: the run stops after the batch in hand,
 /// keeps every stored score and says how to resume; exit code 130 (SIGINT) or 143 (SIGTERM), as shells report them.
 /// A batch not done within <see cref="Grace"/> of the signal is dropped (its scores were not stored; the resumed run
-/// scores it) and the process exits then, well inside a scheduler's KillWait; a second signal exits at once.
+/// scores it) and the process exits then, well inside a scheduler's KillWait; a second signal exits at once, and so
+/// does a signal before scoring began (while the model is resolved, downloaded or loaded: nothing to keep).
 /// </summary>
 public sealed class StopSignals : IDisposable
 {
@@ -90,6 +91,10 @@ public sealed class StopSignals : IDisposable
                     say($"{Name(context.Signal)}: writing the result files first");
                     return;
                 }
+                if (ScoresPath is null) stopNow = $"{Name(context.Signal)}: stopping (nothing was being scored yet)";
+            }
+            if (stopNow is null)
+            {
                 say($"{Name(context.Signal)}: interrupting after the current batch… (it is dropped if not done within {Grace.TotalSeconds:0} s)");
                 deadline = new Timer(_ => Expire(), null, Grace, Timeout.InfiniteTimeSpan);
             }

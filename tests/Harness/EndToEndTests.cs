@@ -272,6 +272,31 @@ public sealed class EndToEndTests
         Assert.AreEqual(0, cache.Count());
     }
 
+    /// <summary>SIGTERM while the model is still being fetched (here: a hub that accepts the connection and never answers) stops at once.</summary>
+    [TestMethod]
+    public void SigtermBeforeScoringStopsAtOnce()
+    {
+        using var silentHub = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silentHub.Start();
+        int port = ((System.Net.IPEndPoint)silentHub.LocalEndpoint).Port;
+        var run = ProgramProcess.Start(["eval", "--task", "xcopa", "--model", "someone/some-model", "--output", SharedFixtures.TempDirectory()],
+            new Dictionary<string, string> { ["HF_ENDPOINT"] = $"http://127.0.0.1:{port}", ["HF_HUB_CACHE"] = SharedFixtures.TempDirectory() },
+            interruptible: true);
+        var output = run.StandardOutput.ReadToEndAsync();
+        var errors = run.StandardError.ReadToEndAsync();
+        var acceptance = silentHub.AcceptTcpClientAsync();
+        if (!acceptance.Wait(TimeSpan.FromSeconds(120))) Assert.Fail($"the run never asked the hub (exited: {run.HasExited}): {errors.Result}");
+        using var connection = acceptance.Result;
+        var clock = Stopwatch.StartNew();
+        using (var kill = Process.Start("kill", ["-TERM", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+        Assert.IsTrue(run.WaitForExit(TimeSpan.FromSeconds(60)), "the run did not stop within 60 s of SIGTERM");
+        Assert.AreEqual(143, run.ExitCode, output.Result + errors.Result);
+        Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(30), $"stopped only after {clock.Elapsed.TotalSeconds:0.0} s");
+        // It did not wait for a batch (there is none) nor for the 5 s grace.
+        StringAssert.Contains(errors.Result, "SIGTERM: stopping (nothing was being scored yet)");
+        StringAssert.Contains(errors.Result, "terminated (SIGTERM) — resume with the same command");
+    }
+
     [TestMethod]
     public void TheOfflineDemoBuildsItsOwnModelAndDataAndEvaluates()
     {
