@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-
 namespace Eval.Harness.Runs;
 
 /// <summary>
@@ -19,19 +16,17 @@ public static class RunFolderModel
         var runJson = Path.Combine(folder, "run.json");
         if (File.Exists(runJson))
         {
-            string? id, theirs;
+            RunModelEntry model;
             try
             {
-                var model = JsonNode.Parse(File.ReadAllText(runJson))?["model"];
-                id = model?["id"]?.GetValue<string>();
-                theirs = model?["fingerprint"]?.GetValue<string>();
+                model = RunManifest.Read(runJson).Model;
             }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+            catch (FormatException e)
             {
                 return $"{folder} holds a run.json that cannot be read ({e.Message}), so which model it holds is unknown";
             }
-            return theirs == fingerprint ? null
-                : $"{folder} holds a run of {id ?? "an unnamed model"} (model fingerprint {Short(theirs)}; this model's is {Short(fingerprint)})";
+            return model.Fingerprint == fingerprint ? null
+                : $"{folder} holds a run of {model.Id} (model fingerprint {Short(model.Fingerprint)}; this model's is {Short(fingerprint)})";
         }
         if (scoreCache is null || !File.Exists(scoreCache)) return null;
         using var cache = new ScoreCache(scoreCache);
