@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Eval.Engine.IO;
 using Parquet;
 using Parquet.Schema;
@@ -15,9 +16,6 @@ namespace Eval.Harness.Data;
 /// </summary>
 public static class ParquetRows
 {
-    /// <summary>Values a column may claim per byte of the file (RLE and dictionary pages pack many values in few bytes).</summary>
-    private const long ValuesPerFileByte = 8;
-
     public static List<Document> Read(string path)
     {
         using var stream = LinkedFile.OpenRead(path);
@@ -29,7 +27,7 @@ public static class ParquetRows
         {
             new ParquetPages(stream, path, length).CheckFooter();
             stream.Position = 0;
-            return ReadAsync(path, stream, length).GetAwaiter().GetResult();
+            return ReadAsync(path, new WindowedReadStream(stream), length).GetAwaiter().GetResult();
         }
         catch (Exception e) when (e is not DatasetFormatException and not OutOfMemoryException and not OperationCanceledException)
         {
@@ -48,7 +46,7 @@ public static class ParquetRows
 
     private sealed record Column(string Name, DataField Data, ListField? List);
 
-    private static async Task<List<Document>> ReadAsync(string path, Stream stream, long length)
+    private static async Task<List<Document>> ReadAsync(string path, WindowedReadStream stream, long length)
     {
         await using var reader = await ParquetReader.CreateAsync(stream);
         var columns = reader.Schema.Fields.Select(f => ColumnOf(path, f)).ToList();
@@ -60,14 +58,11 @@ public static class ParquetRows
                 using var group = reader.OpenRowGroupReader(g);
                 foreach (var column in columns)
                 {
-                    var meta = group.GetMetadata(column.Data)?.MetaData
-                               ?? throw new DatasetFormatException(path, $"row group {g} has no column chunk for '{column.Data.Path}'");
-                    long start = meta.DictionaryPageOffset is > 0 and var d && d < meta.DataPageOffset ? d : meta.DataPageOffset;
-                    pages.CheckChunk(start, meta.TotalCompressedSize, $"row group {g} column '{column.Data.Path}'");
+                    pages.CheckChunk(Chunk(path, group, column.Data, g), $"row group {g} column '{column.Data.Path}'");
                 }
             }
         }
-        long maxValues = ValuesPerFileByte * length + 1024;
+        long maxValues = ParquetPages.ValuesPerFileByte * length + 1024;
         var docs = new List<Document>();
         for (int g = 0; g < reader.RowGroupCount; g++)
         {
@@ -79,12 +74,24 @@ public static class ParquetRows
             for (int r = 0; r < rows; r++) fields[r] = [];
             foreach (var column in columns)
             {
+                var chunk = Chunk(path, group, column.Data, g);
+                stream.Window(chunk.Start, chunk.Start + chunk.Size);
                 var values = await ReadColumnAsync(path, group, column, g, (int)rows, maxValues, length);
+                stream.Unwindow();
                 for (int r = 0; r < rows; r++) fields[r][column.Name] = values[r];
             }
             foreach (var f in fields) docs.Add(new Document(docs.Count, f, $"{path} row {docs.Count + 1}"));
         }
         return docs;
+    }
+
+    /// <summary>A column chunk as Parquet.Net's DataColumnReader reads it: from the least of its nonzero page offsets.</summary>
+    private static ParquetChunk Chunk(string path, ParquetRowGroupReader group, DataField data, int g)
+    {
+        var meta = group.GetMetadata(data)?.MetaData
+                   ?? throw new DatasetFormatException(path, $"row group {g} has no column chunk for '{data.Path}'");
+        long start = new[] { meta.DictionaryPageOffset ?? 0, meta.DataPageOffset, meta.IndexPageOffset ?? 0 }.Where(o => o != 0).DefaultIfEmpty(0).Min();
+        return new ParquetChunk(start, meta.TotalCompressedSize, meta.NumValues, (int)meta.Codec, data.MaxDefinitionLevel, data.MaxRepetitionLevel);
     }
 
     private static Column ColumnOf(string path, Field field) => field switch
@@ -162,7 +169,16 @@ public static class ParquetRows
             return boxed;
         }
         var type = data.ClrType;
-        if (type == typeof(ReadOnlyMemory<char>) || type == typeof(string)) return await Read<ReadOnlyMemory<char>>(v => v.ToString());
+        if (type == typeof(ReadOnlyMemory<char>) || type == typeof(string))
+        {
+            // A dictionary-encoded column hands every row its entry's characters: one string per entry, not per row (a
+            // 1 MB entry in a million rows would otherwise be a million strings).
+            var strings = new Dictionary<(char[] Array, int Offset, int Count), string>();
+            return await Read<ReadOnlyMemory<char>>(v =>
+                !MemoryMarshal.TryGetArray(v, out var segment) ? v.ToString()
+                : strings.TryGetValue((segment.Array!, segment.Offset, segment.Count), out var known) ? known
+                : strings[(segment.Array!, segment.Offset, segment.Count)] = v.ToString());
+        }
         if (type == typeof(long)) return await Read<long>(v => v);
         if (type == typeof(int)) return await Read<int>(v => (long)v);
         if (type == typeof(short)) return await Read<short>(v => (long)v);
