@@ -167,6 +167,21 @@ public sealed class ParquetPagesTests
         }
     }
 
+    /// <summary>Parquet.Net would replace invalid UTF-8 in text without a word; the reader reads the bytes and refuses it, naming row and column.</summary>
+    [TestMethod]
+    public void InvalidUtf8IsRefusedNamingTheRowAndColumn()
+    {
+        Refused(ParquetFile([DataPage(PlainTexts("ok"u8.ToArray(), [0x61, 0xFF, 0x62]), 2)], rows: 2), "row 2: column 'text' is not valid UTF-8 (byte 1 of its 3)");
+        Refused(ParquetFile([DataPage(PlainTexts("é"u8.ToArray(), [0x61, 0xC3]), 2)], rows: 2), "row 2: column 'text' is not valid UTF-8 (byte 1 of its 2)");
+        // A list item, in a file Parquet.Net wrote (uncompressed, so its bytes can be changed in place).
+        var file = ParquetFiles.MmluPro([new(1, "Q?", ["a", "b"], "A", 0, "math"), new(2, "R?", ["fine", "bad~x"], "B", 1, "math")], CompressionMethod.None);
+        byte[] text = "bad~x"u8.ToArray();
+        for (int at = 0; (at = file.AsSpan(at).IndexOf(text) is var i && i >= 0 ? at + i : -1) >= 0; at++) file[at + 3] = 0xFF;
+        var path = WriteFile(file);
+        var e = Assert.ThrowsException<DatasetFormatException>(() => DatasetReaders.Read("mmlu-pro-parquet", path, "math"));
+        Assert.AreEqual($"{path} row 2: column 'options' item 2 is not valid UTF-8 (byte 3 of its 5)", e.Message);
+    }
+
     /// <summary>Dictionary-encoded text becomes one string per dictionary entry, shared by its rows (not one per row).</summary>
     [TestMethod]
     public void ADictionaryEntryIsOneStringForAllItsRows()
