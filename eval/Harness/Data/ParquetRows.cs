@@ -61,9 +61,7 @@ public static class ParquetRows
             {
                 using var group = reader.OpenRowGroupReader(g);
                 foreach (var column in columns)
-                {
                     pages.CheckChunk(Chunk(path, group, column.Data, g), $"row group {g} column '{column.Data.Path}'");
-                }
             }
         }
         long maxValues = ParquetPages.ValuesPerFileByte * length + 1024;
