@@ -50,6 +50,12 @@ public sealed record ModelConfig
     public int LocalAttention { get; init; } = -1;
     public string? TorchDType { get; init; }
 
+    /// <summary>
+    /// BLOOM's apply_residual_connection_post_layernorm: each sublayer's residual is its LayerNorm's output instead of
+    /// its input (false in every released BLOOM and BLOOMZ).
+    /// </summary>
+    public bool ResidualFromNormedInput { get; init; }
+
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: config.json not found", path);
@@ -69,14 +75,17 @@ public sealed record ModelConfig
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: not a JSON object");
         var reader = new JsonFields(path, root);
 
-        int hidden = reader.Int("hidden_size") ?? reader.Int("d_model") ?? 0;
-        int heads = reader.Int("num_attention_heads") ?? 0;
+        // transformers' attribute_map spellings: BLOOM's files say n_embed (bigscience) or hidden_size (save_pretrained),
+        // n_head or num_attention_heads, n_layer or num_hidden_layers; T5's d_model, num_heads, num_layers. A file
+        // that gives two spellings of one field must agree.
+        int hidden = reader.Alias("hidden_size", "d_model", "n_embed") ?? 0;
+        int heads = reader.Alias("num_attention_heads", "num_heads", "n_head") ?? 0;
         var architectures = reader.Strings("architectures");
         // transformers >= 5 writes RoPE settings as rope_parameters: one object, or one per attention kind
         // ({"full_attention": {...}, "sliding_attention": {...}}); older files use rope_theta / rope_scaling and
         // ModernBERT's global_rope_theta / local_rope_theta. Where both are present the newer form wins, as in transformers.
         var rope = reader.RopeParameters("rope_parameters");
-        int layerCount = reader.Int("num_hidden_layers") ?? 0;
+        int layerCount = reader.Alias("num_hidden_layers", "num_layers", "n_layer") ?? 0;
         return new ModelConfig
         {
             Path = path,
@@ -91,8 +100,10 @@ public sealed record ModelConfig
             HeadDim = reader.Int("head_dim") ?? (heads > 0 ? hidden / heads : 0),
             HiddenActivation = reader.String("hidden_activation") ?? reader.String("hidden_act") ?? "gelu",
             ClassifierActivation = reader.String("classifier_activation") ?? reader.String("hidden_activation") ?? "gelu",
-            NormEpsilon = reader.Double("norm_eps") ?? reader.Double("rms_norm_eps") ?? reader.Double("layer_norm_eps") ?? 1e-5,
-            MaxPositionEmbeddings = reader.Int("max_position_embeddings") ?? 0,
+            NormEpsilon = reader.Double("norm_eps") ?? reader.Double("rms_norm_eps") ?? reader.Double("layer_norm_eps")
+                ?? reader.Double("layer_norm_epsilon") ?? 1e-5,
+            // BLOOM has no position table (ALiBi); bigscience's files give the training length as seq_length.
+            MaxPositionEmbeddings = reader.Int("max_position_embeddings") ?? reader.Int("seq_length") ?? 0,
             TypeVocabSize = reader.Int("type_vocab_size") ?? 1,
             PadTokenId = reader.Int("pad_token_id"),
             BosTokenId = reader.Int("bos_token_id"),
@@ -113,6 +124,7 @@ public sealed record ModelConfig
             LayerTypes = reader.LayerTypes("layer_types", layerCount),
             LocalAttention = reader.Int("local_attention") ?? -1,
             TorchDType = reader.String("torch_dtype") ?? reader.String("dtype"),
+            ResidualFromNormedInput = reader.Bool("apply_residual_connection_post_layernorm") ?? false,
         };
     }
 
@@ -142,6 +154,25 @@ public sealed record ModelConfig
     {
         private JsonElement? Get(string name) =>
             root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+
+        /// <summary>
+        /// An integer a config may spell several ways (transformers' attribute_map); two spellings given with different
+        /// values is an error naming both.
+        /// </summary>
+        public int? Alias(string name, params string[] aliases)
+        {
+            int? value = null;
+            string? from = null;
+            foreach (var spelling in aliases.Prepend(name))
+            {
+                if (Int(spelling) is not { } given) continue;
+                if (value is { } first && first != given)
+                    throw new InvalidDataException($"{path}: '{from}' is {first} but '{spelling}' is {given}; they name the same field");
+                value ??= given;
+                from ??= spelling;
+            }
+            return value;
+        }
 
         public int? Int(string name) => Get(name) is { } v
             ? v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) ? i : throw Bad(name, "an integer")
