@@ -6,7 +6,8 @@ namespace Eval.Harness.Benchmarks;
 /// <summary>
 /// The config.json files of the models the decode-speed benchmark compares, carried in this assembly (copies of the
 /// public configs on the Hugging Face hub, named after the model): ModernBERT base/large, XLM-R large/XL, SmolLM2
-/// 135M/360M, Qwen2.5-0.5B and Llama-3.2-1B.
+/// 135M/360M, Qwen2.5-0.5B, Llama-3.2-1B and BLOOMZ-3B (the Instruct-XLMR paper's decoder-only baseline, bigscience's own
+/// file with its n_embed / num_attention_heads spellings).
 /// </summary>
 public static class ModelShapes
 {
@@ -23,6 +24,7 @@ public static class ModelShapes
         ["smollm2-360m"] = "HuggingFaceTB/SmolLM2-360M",
         ["qwen2.5-0.5b"] = "Qwen/Qwen2.5-0.5B",
         ["llama-3.2-1b"] = "meta-llama/Llama-3.2-1B",
+        ["bloomz-3b"] = "bigscience/bloomz-3b",
     };
 
     public static IReadOnlyList<string> Names { get; } = HubIds.Keys.ToList();
