@@ -5,7 +5,9 @@ namespace Eval.Tests.Models;
 /// <summary>
 /// Real tokenizers cut down to the tiny fixtures' 1000 ids, so the fixture models can run on real task text:
 /// SmolLM2's byte-level BPE (the family of BLOOM's tokenizer, whose own file is not in ../shared) keeping the ids
-/// below the bound and the merges among them. Every byte still has its token, so any text encodes.
+/// below the bound and the merges among them (every byte still has its token, so any text encodes); and XLM-R's layout
+/// (a SentencePiece Unigram with &lt;s&gt; &lt;pad&gt; &lt;/s&gt; &lt;unk&gt; first, &lt;mask&gt; last, RoBERTa's post-processor)
+/// over t5-small's first pieces and its normalizer (what the pieces do not cover becomes &lt;unk&gt;).
 /// </summary>
 public static class SmallTokenizers
 {
@@ -30,6 +32,44 @@ public static class SmallTokenizers
         File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), new JsonObject
         {
             ["eos_token"] = "<|im_end|>", ["bos_token"] = "<|im_start|>", ["pad_token"] = "<repo_name>", ["unk_token"] = "<|endoftext|>",
+        }.ToJsonString());
+        return dir;
+    }
+
+    /// <summary>
+    /// A folder with an XLM-R-shaped tokenizer of idCount ids (&lt;s&gt;=0 &lt;pad&gt;=1 &lt;/s&gt;=2 &lt;unk&gt;=3, t5-small's
+    /// pieces after its own three specials, &lt;mask&gt; last) and its tokenizer_config.json: xlmr-tiny's and xlmr-xl-tiny's ids.
+    /// </summary>
+    public static string XlmrUnigram(int idCount = 1000)
+    {
+        var t5 = JsonNode.Parse(File.ReadAllText(Path.Combine(SharedFixtures.Shared, "tokenizers", "unigram-t5-small", "tokenizer.json")))!.AsObject();
+        string[] specials = ["<s>", "<pad>", "</s>", "<unk>"];
+        var pieces = t5["model"]!["vocab"]!.AsArray().Skip(3).Take(idCount - specials.Length - 1).Select(p => p!.DeepClone());
+        var vocab = new JsonArray([.. specials.Select(s => (JsonNode)new JsonArray(s, 0.0)), .. pieces, new JsonArray("<mask>", 0.0)]);
+        var tokenizer = new JsonObject
+        {
+            ["version"] = "1.0",
+            ["added_tokens"] = new JsonArray([.. specials.Append("<mask>").Select(s => (JsonNode)new JsonObject
+            {
+                ["id"] = s == "<mask>" ? idCount - 1 : Array.IndexOf(specials, s), ["content"] = s, ["single_word"] = false, ["lstrip"] = s == "<mask>",
+                ["rstrip"] = false, ["normalized"] = false, ["special"] = true,
+            })]),
+            ["normalizer"] = t5["normalizer"]!.DeepClone(),
+            ["pre_tokenizer"] = t5["pre_tokenizer"]!.DeepClone(),
+            ["post_processor"] = new JsonObject
+            {
+                ["type"] = "RobertaProcessing", ["sep"] = new JsonArray("</s>", 2), ["cls"] = new JsonArray("<s>", 0), ["trim_offsets"] = true,
+                ["add_prefix_space"] = true,
+            },
+            ["decoder"] = t5["decoder"]!.DeepClone(),
+            ["model"] = new JsonObject { ["type"] = "Unigram", ["unk_id"] = 3, ["vocab"] = vocab },
+        };
+        var dir = SharedFixtures.TempDirectory();
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), tokenizer.ToJsonString());
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), new JsonObject
+        {
+            ["bos_token"] = "<s>", ["eos_token"] = "</s>", ["cls_token"] = "<s>", ["sep_token"] = "</s>", ["pad_token"] = "<pad>",
+            ["unk_token"] = "<unk>", ["mask_token"] = "<mask>",
         }.ToJsonString());
         return dir;
     }
