@@ -43,26 +43,40 @@ public static class SmallTokenizers
     public static string XlmrUnigram(int idCount = 1000)
     {
         var t5 = JsonNode.Parse(File.ReadAllText(Path.Combine(SharedFixtures.Shared, "tokenizers", "unigram-t5-small", "tokenizer.json")))!.AsObject();
-        string[] specials = ["<s>", "<pad>", "</s>", "<unk>"];
-        var pieces = t5["model"]!["vocab"]!.AsArray().Skip(3).Take(idCount - specials.Length - 1).Select(p => p!.DeepClone());
-        var vocab = new JsonArray([.. specials.Select(s => (JsonNode)new JsonArray(s, 0.0)), .. pieces, new JsonArray("<mask>", 0.0)]);
+        var pieces = t5["model"]!["vocab"]!.AsArray().Skip(3).Take(idCount - 5).Select(p => (p![0]!.GetValue<string>(), p[1]!.GetValue<double>()));
+        (string, double)[] vocab = [("<s>", 0), ("<pad>", 0), ("</s>", 0), ("<unk>", 0), .. pieces, ("<mask>", 0)];
+        return XlmrShaped(vocab, t5["normalizer"]!.DeepClone(), t5["pre_tokenizer"]!.DeepClone(), t5["decoder"]!.DeepClone());
+    }
+
+    /// <summary>
+    /// A folder with a SentencePiece Unigram tokenizer.json in XLM-R's shape — &lt;s&gt; &lt;pad&gt; &lt;/s&gt; &lt;unk&gt; &lt;mask&gt;
+    /// as special added tokens wherever the vocabulary puts them, RoBERTa's &lt;s&gt; … &lt;/s&gt; post-processor — and the
+    /// tokenizer_config.json naming them.
+    /// </summary>
+    public static string XlmrShaped(IReadOnlyList<(string Piece, double Score)> vocab, JsonNode? normalizer, JsonNode preTokenizer, JsonNode decoder)
+    {
+        var pieces = vocab.Select(v => v.Piece).ToList();
+        int Id(string piece) => pieces.IndexOf(piece);
         var tokenizer = new JsonObject
         {
             ["version"] = "1.0",
-            ["added_tokens"] = new JsonArray([.. specials.Append("<mask>").Select(s => (JsonNode)new JsonObject
+            ["added_tokens"] = new JsonArray(new[] { "<s>", "<pad>", "</s>", "<unk>", "<mask>" }.Select(s => (JsonNode)new JsonObject
             {
-                ["id"] = s == "<mask>" ? idCount - 1 : Array.IndexOf(specials, s), ["content"] = s, ["single_word"] = false, ["lstrip"] = s == "<mask>",
-                ["rstrip"] = false, ["normalized"] = false, ["special"] = true,
-            })]),
-            ["normalizer"] = t5["normalizer"]!.DeepClone(),
-            ["pre_tokenizer"] = t5["pre_tokenizer"]!.DeepClone(),
+                ["id"] = Id(s), ["content"] = s, ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = false, ["special"] = true,
+            }).ToArray()),
+            ["normalizer"] = normalizer,
+            ["pre_tokenizer"] = preTokenizer,
             ["post_processor"] = new JsonObject
             {
-                ["type"] = "RobertaProcessing", ["sep"] = new JsonArray("</s>", 2), ["cls"] = new JsonArray("<s>", 0), ["trim_offsets"] = true,
-                ["add_prefix_space"] = true,
+                ["type"] = "RobertaProcessing", ["sep"] = new JsonArray("</s>", Id("</s>")), ["cls"] = new JsonArray("<s>", Id("<s>")),
+                ["trim_offsets"] = true, ["add_prefix_space"] = true,
             },
-            ["decoder"] = t5["decoder"]!.DeepClone(),
-            ["model"] = new JsonObject { ["type"] = "Unigram", ["unk_id"] = 3, ["vocab"] = vocab },
+            ["decoder"] = decoder,
+            ["model"] = new JsonObject
+            {
+                ["type"] = "Unigram", ["unk_id"] = Id("<unk>"),
+                ["vocab"] = new JsonArray(vocab.Select(v => (JsonNode)new JsonArray(v.Piece, v.Score)).ToArray()),
+            },
         };
         var dir = SharedFixtures.TempDirectory();
         File.WriteAllText(Path.Combine(dir, "tokenizer.json"), tokenizer.ToJsonString());
