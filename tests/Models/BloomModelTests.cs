@@ -349,7 +349,6 @@ public sealed class BloomModelTests
     /// as relative links to ../../blobs/HASH), resolved offline by id and run through the links.
     /// </summary>
     [TestMethod]
-    [Ignore("needs symlink-aware file opening (branch io24, issue #24 item 1: LinkedFile); until it lands SafetensorsFile measures the 76-byte link instead of the blob")]
     public void LoadsThroughAHubCacheOfRelativeSymlinks()
     {
         var cache = SharedFixtures.TempDirectory();
