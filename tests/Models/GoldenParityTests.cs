@@ -39,6 +39,9 @@ public sealed class GoldenParityTests
     [DataRow("mt5-tiny", "managed")]
     [DataRow("mt5-tiny", "blas")]
     [DataRow("mt5-tiny", "ilgpu-cpu")]
+    [DataRow("bloom-tiny", "managed")]
+    [DataRow("bloom-tiny", "blas")]
+    [DataRow("bloom-tiny", "ilgpu-cpu")]
     public void ForwardMatchesGolden(string fixture, string backendName)
     {
         var dir = SharedFixtures.Model(fixture);
@@ -97,6 +100,8 @@ public sealed class GoldenParityTests
     [DataRow("qwen2-tiny", "cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
     [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    [DataRow("bloom-tiny", "cpu")]
+    [DataRow("bloom-tiny", "ilgpu-cpu")]
     public void GreedyDecodingWithKvCacheReproducesGolden(string fixture, string backendName)
     {
         var dir = SharedFixtures.Model(fixture);
@@ -125,6 +130,8 @@ public sealed class GoldenParityTests
     [DataRow("qwen2-tiny", "cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
     [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    [DataRow("bloom-tiny", "cpu")]
+    [DataRow("bloom-tiny", "ilgpu-cpu")]
     public void IncrementalDecodingEqualsFullRecomputation(string fixture, string backendName)
     {
         using var backend = Backend(backendName);
@@ -162,6 +169,8 @@ public sealed class GoldenParityTests
     // mt5-tiny's Forward is its encoder (bidirectional position buckets beside padding); its decoder: T5ModelTests.
     [DataRow("mt5-tiny", "cpu")]
     [DataRow("mt5-tiny", "ilgpu-cpu")]
+    [DataRow("bloom-tiny", "cpu")]
+    [DataRow("bloom-tiny", "ilgpu-cpu")]
     public void LogitsDoNotDependOnBatchOrPadding(string fixture, string backendName)
     {
         using var backend = Backend(backendName);
@@ -215,6 +224,7 @@ public sealed class GoldenParityTests
     [DataRow("xlmr-tiny")]
     [DataRow("llama-tiny")]
     [DataRow("mt5-tiny")]
+    [DataRow("bloom-tiny")]
     public void Bf16WeightsKeepEveryArgmaxOfTheGolden(string fixture)
     {
         var dir = SharedFixtures.Model(fixture);

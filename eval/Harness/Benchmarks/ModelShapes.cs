@@ -6,8 +6,9 @@ namespace Eval.Harness.Benchmarks;
 /// <summary>
 /// The config.json files of the models the decode-speed benchmark compares, carried in this assembly (copies of the
 /// public configs on the Hugging Face hub, named after the model): ModernBERT base/large, XLM-R large/XL, SmolLM2
-/// 135M/360M, Qwen2.5-0.5B, Llama-3.2-1B and mT0-XL (the Instruct-XLMR paper's encoder–decoder baseline; its file as
-/// ../shared/configs rebuilt it from the mT5 family's published file with mt0-xl's published sizes).
+/// 135M/360M, Qwen2.5-0.5B, Llama-3.2-1B, mT0-XL (the Instruct-XLMR paper's encoder–decoder baseline; its file as
+/// ../shared/configs rebuilt it from the mT5 family's published file with mt0-xl's published sizes) and BLOOMZ-3B (the
+/// paper's decoder-only baseline, bigscience's own file with its n_embed / num_attention_heads spellings).
 /// </summary>
 public static class ModelShapes
 {
@@ -25,6 +26,7 @@ public static class ModelShapes
         ["qwen2.5-0.5b"] = "Qwen/Qwen2.5-0.5B",
         ["llama-3.2-1b"] = "meta-llama/Llama-3.2-1B",
         ["mt0-xl"] = "bigscience/mt0-xl",
+        ["bloomz-3b"] = "bigscience/bloomz-3b",
     };
 
     public static IReadOnlyList<string> Names { get; } = HubIds.Keys.ToList();
