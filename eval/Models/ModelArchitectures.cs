@@ -15,7 +15,7 @@ public enum ModelKind
     /// <summary>A masked LM that also runs Instruct-XLMR's source-then-target layout (<see cref="ISourceTargetModel"/>): XLM-R, XLM-R-XL.</summary>
     SourceTarget,
 
-    /// <summary>A decoder-only LM scored left to right (<see cref="ICausalLanguageModel"/>): Llama, Qwen2, SmolLM2.</summary>
+    /// <summary>A decoder-only LM scored left to right (<see cref="ICausalLanguageModel"/>): Llama, Qwen2, SmolLM2, BLOOM.</summary>
     Causal,
 
     /// <summary>An encoder–decoder LM: the prompt into the encoder, the answer as the decoder's target (T5, mT5, mT0).</summary>
@@ -43,6 +43,9 @@ public static class ModelArchitectures
         new("XLMRobertaXLForMaskedLM", ["xlm-roberta-xl"], (c, s, b) => new XlmRobertaXlModel(c, s, b)),
         new("LlamaForCausalLM", ["llama"], (c, s, b) => new LlamaModel(c, s, b, "LlamaForCausalLM")),
         new("Qwen2ForCausalLM", ["qwen2"], (c, s, b) => new LlamaModel(c, s, b, "Qwen2ForCausalLM")),
+        new("MT5ForConditionalGeneration", ["mt5"], (c, s, b) => new T5Model(c, s, b, "MT5ForConditionalGeneration")),
+        new("T5ForConditionalGeneration", ["t5"], (c, s, b) => new T5Model(c, s, b, "T5ForConditionalGeneration")),
+        new("BloomForCausalLM", ["bloom"], (c, s, b) => new BloomModel(c, s, b)),
     ];
 
     public static IReadOnlyList<string> Names { get; } = All.Select(a => a.Name).ToList();

@@ -71,22 +71,29 @@ internal sealed class PickleBuilder
     public byte[] ToArray() => bytes.ToArray();
 }
 
-/// <summary>Writes torch.save's zip layout: ARCHIVE/data.pkl, ARCHIVE/data/KEY (stored), version and byteorder.</summary>
+/// <summary>
+/// Writes torch.save's zip layout: ARCHIVE/data.pkl, ARCHIVE/data/KEY (stored), version and byteorder. Also linked into
+/// the bench project, whose checkpoint-memory benchmark writes a synthetic mt0-xl checkpoint with it.
+/// </summary>
 internal static class TorchZipWriter
 {
-    public static void Write(string path, byte[] pickle, IEnumerable<(string Key, byte[] Data)> storages, string archive = "archive")
+    public static void Write(string path, byte[] pickle, IEnumerable<(string Key, byte[] Data)> storages, string archive = "archive") =>
+        WriteStreamed(path, pickle, storages.Select(s => (s.Key, (Action<Stream>)(stream => stream.Write(s.Data)))), archive);
+
+    /// <summary>The same with each storage's bytes written by a callback (storages of gigabytes without a buffer of their size; ZIP64 past 4 GiB).</summary>
+    public static void WriteStreamed(string path, byte[] pickle, IEnumerable<(string Key, Action<Stream> WriteData)> storages, string archive = "archive")
     {
         using var stream = File.Create(path);
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create);
-        void Add(string name, byte[] data)
+        void Add(string name, Action<Stream> write)
         {
             using var entry = zip.CreateEntry($"{archive}/{name}", CompressionLevel.NoCompression).Open();
-            entry.Write(data);
+            write(entry);
         }
-        Add("data.pkl", pickle);
-        Add("byteorder", "little"u8.ToArray());
-        foreach (var (key, data) in storages) Add($"data/{key}", data);
-        Add("version", "3\n"u8.ToArray());
+        Add("data.pkl", s => s.Write(pickle));
+        Add("byteorder", s => s.Write("little"u8));
+        foreach (var (key, write) in storages) Add($"data/{key}", write);
+        Add("version", s => s.Write("3\n"u8));
     }
 
     /// <summary>The torch.Storage class torch.save names for a dtype.</summary>

@@ -61,6 +61,8 @@ public sealed class ModelRegistryTests
     [DataRow("xlmr-xl-tiny", ModelKind.SourceTarget)]
     [DataRow("llama-tiny", ModelKind.Causal)]
     [DataRow("qwen2-tiny", ModelKind.Causal)]
+    [DataRow("mt5-tiny", ModelKind.EncoderDecoder)]
+    [DataRow("bloom-tiny", ModelKind.Causal)]
     public void EachFixtureModelHasItsKindAndTheKindItsScorerAndDecoders(string fixture, ModelKind expected)
     {
         using var backend = new CpuBackend(1);

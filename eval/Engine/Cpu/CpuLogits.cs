@@ -14,31 +14,50 @@ public sealed unsafe partial class CpuBackend
     public LogitSummary SummarizeLogits(Tensor logits, ReadOnlySpan<int> ids)
     {
         RequireHost(logits, nameof(SummarizeLogits));
-        int rows = logits.Rows, vocabulary = logits.Columns;
-        int perRow = LogitSummary.IdsPerRowOf(rows, vocabulary, ids);
-        var summary = new LogitSummary(rows, perRow, new float[rows], new double[rows], new int[rows], new float[ids.Length]);
-        var wanted = ids.ToArray();
-        ForRows(rows, vocabulary, (start, end) =>
-        {
-            Span<float> block = stackalloc float[ExpBlock];
-            for (int r = start; r < end; r++)
-            {
-                ReadOnlySpan<float> row = logits.Row(r);
-                summary.ArgMax[r] = TensorPrimitives.IndexOfMax(row);
-                float max = summary.Max[r] = vocabulary == 0 ? float.NegativeInfinity : row[summary.ArgMax[r]];
-                double sum = 0;
-                for (int at = 0; at < vocabulary; at += ExpBlock)
-                {
-                    var part = row.Slice(at, Math.Min(ExpBlock, vocabulary - at));
-                    var exps = block[..part.Length];
-                    TensorPrimitives.Subtract(part, max, exps);
-                    TensorPrimitives.Exp(exps, exps);
-                    sum += TensorPrimitives.Sum(exps);
-                }
-                summary.SumExp[r] = sum;
-                for (int i = 0; i < perRow; i++) summary.Gathered[r * perRow + i] = row[wanted[r * perRow + i]];
-            }
-        });
+        var (summary, wanted) = NewSummary(logits, ids);
+        ForRows(logits.Rows, logits.Columns, (start, end) => SummarizeRows(logits, wanted, summary, start, end));
         return summary;
+    }
+
+    /// <summary>
+    /// <see cref="SummarizeLogits"/> of logits already in host memory, on the calling thread: for a model whose logits
+    /// are changed on the host before they are summarised (T5's tied head scale).
+    /// </summary>
+    public static LogitSummary SummarizeHostLogits(Tensor logits, ReadOnlySpan<int> ids)
+    {
+        RequireHost(logits, nameof(SummarizeHostLogits));
+        var (summary, wanted) = NewSummary(logits, ids);
+        SummarizeRows(logits, wanted, summary, 0, logits.Rows);
+        return summary;
+    }
+
+    private static (LogitSummary Summary, int[] Wanted) NewSummary(Tensor logits, ReadOnlySpan<int> ids)
+    {
+        int rows = logits.Rows;
+        int perRow = LogitSummary.IdsPerRowOf(rows, logits.Columns, ids);
+        return (new LogitSummary(rows, perRow, new float[rows], new double[rows], new int[rows], new float[ids.Length]), ids.ToArray());
+    }
+
+    private static void SummarizeRows(Tensor logits, int[] wanted, LogitSummary summary, int start, int end)
+    {
+        int vocabulary = logits.Columns, perRow = summary.IdsPerRow;
+        Span<float> block = stackalloc float[ExpBlock];
+        for (int r = start; r < end; r++)
+        {
+            ReadOnlySpan<float> row = logits.Row(r);
+            summary.ArgMax[r] = TensorPrimitives.IndexOfMax(row);
+            float max = summary.Max[r] = vocabulary == 0 ? float.NegativeInfinity : row[summary.ArgMax[r]];
+            double sum = 0;
+            for (int at = 0; at < vocabulary; at += ExpBlock)
+            {
+                var part = row.Slice(at, Math.Min(ExpBlock, vocabulary - at));
+                var exps = block[..part.Length];
+                TensorPrimitives.Subtract(part, max, exps);
+                TensorPrimitives.Exp(exps, exps);
+                sum += TensorPrimitives.Sum(exps);
+            }
+            summary.SumExp[r] = sum;
+            for (int i = 0; i < perRow; i++) summary.Gathered[r * perRow + i] = row[wanted[r * perRow + i]];
+        }
     }
 }

@@ -49,6 +49,21 @@ public sealed unsafe class MappedFile : IDisposable
         return length == 0 ? [] : new ReadOnlySpan<byte>(basePointer + offset, length);
     }
 
+    /// <summary>
+    /// Says this process is done with bytes [offset, offset + length) for now: on Linux the whole pages inside the range
+    /// leave its resident set (madvise MADV_DONTNEED; the page cache keeps them, and a later read maps them again). A loader
+    /// that converts a checkpoint into its own tensors calls it after each window, so the mapped file does not add up to
+    /// a second copy of the weights in the process's peak RSS. Elsewhere it does nothing.
+    /// </summary>
+    public void Release(long offset, long length)
+    {
+        if (!OperatingSystem.IsLinux() || length <= 0 || offset < 0 || offset > Length - length) return;
+        long page = Environment.SystemPageSize;
+        long first = (long)basePointer + offset, end = first + length;
+        long start = (first + page - 1) / page * page, stop = end / page * page;
+        if (stop > start) LibcNativeMethods.Madvise((nint)start, (nuint)(stop - start), LibcNativeMethods.MadviseDontNeed);
+    }
+
     public void Dispose()
     {
         if (view is not null)

@@ -125,20 +125,26 @@ public sealed class SafetensorsFile : ITensorFile
         file.Span(dataStart + entry.Begin + offset, destination.Length).CopyTo(destination);
     }
 
-    /// <summary>Converts a floating-point tensor (F32, F16, BF16) to float32 into destination, without an intermediate copy.</summary>
+    /// <summary>Elements converted (and then released from the resident set, <see cref="MappedFile.Release"/>) at a time when weights are read.</summary>
+    public const int ConversionWindow = 1 << 24;
+
+    /// <summary>
+    /// Converts a floating-point tensor (F32, F16, BF16) to float32 into destination, without an intermediate copy, a
+    /// window at a time; each converted window's file pages leave the process's resident set.
+    /// </summary>
     public void ReadAsFloat32(SafetensorsEntry entry, Span<float> destination)
     {
         if (destination.Length != entry.ElementCount)
             throw Error($"tensor '{entry.Name}' has {entry.ElementCount} elements, destination {destination.Length}");
         if (entry.DType is not (SafetensorsDType.F32 or SafetensorsDType.F16 or SafetensorsDType.BF16))
             throw Error($"tensor '{entry.Name}' has dtype {entry.DType}; a floating-point tensor (F32, F16, BF16) is required");
-        // Converted in chunks so that no byte span exceeds 2 GiB (a float32 tensor of over 2^29 elements has more).
         int size = ElementSize(entry.DType);
-        const int Chunk = 1 << 28;
-        for (long done = 0; done < destination.Length; done += Chunk)
+        for (long done = 0; done < destination.Length; done += ConversionWindow)
         {
-            int n = (int)Math.Min(Chunk, destination.Length - done);
-            TryConvertToFloat32(file.Span(dataStart + entry.Begin + done * size, n * size), entry.DType, destination.Slice((int)done, n));
+            int n = (int)Math.Min(ConversionWindow, destination.Length - done);
+            long start = dataStart + entry.Begin + done * size;
+            TryConvertToFloat32(file.Span(start, n * size), entry.DType, destination.Slice((int)done, n));
+            file.Release(start, (long)n * size);
         }
     }
 

@@ -105,20 +105,25 @@ public sealed class TorchCheckpoint : ITensorFile
             throw Error($"tensor '{name}' has dtype {dtype} ({tensor.Storage.StorageType}); a floating-point tensor (F32, F16, BF16) is required");
         int size = SafetensorsFile.ElementSize(dtype);
         long storageStart = storageBytes[tensor.Storage.Key].Offset;
-        // Converted in chunks, so that no byte span exceeds 2 GiB and a strided view is gathered through a small buffer.
-        int chunk = tensor.IsContiguous ? 1 << 28 : (1 << 20) / size;
+        // Converted in windows (no byte span near 2 GiB); a contiguous window is released from the process's resident set
+        // once converted, so the mapped file never holds a second copy of the weights in memory; a strided view is
+        // gathered through a small buffer.
+        int chunk = tensor.IsContiguous ? SafetensorsFile.ConversionWindow : (1 << 20) / size;
         var gathered = tensor.IsContiguous ? null : new byte[Math.Min(destination.Length, chunk) * size];
         for (long done = 0; done < destination.Length; done += chunk)
         {
             int n = (int)Math.Min(chunk, destination.Length - done);
-            ReadOnlySpan<byte> bytes;
-            if (gathered is null) bytes = file.Span(storageStart + (tensor.StorageOffset + done) * size, n * size);
+            if (gathered is null)
+            {
+                long start = storageStart + (tensor.StorageOffset + done) * size;
+                SafetensorsFile.TryConvertToFloat32(file.Span(start, n * size), dtype, destination.Slice((int)done, n));
+                file.Release(start, (long)n * size);
+            }
             else
             {
                 Gather(tensor, done * size, gathered.AsSpan(0, n * size));
-                bytes = gathered.AsSpan(0, n * size);
+                SafetensorsFile.TryConvertToFloat32(gathered.AsSpan(0, n * size), dtype, destination.Slice((int)done, n));
             }
-            SafetensorsFile.TryConvertToFloat32(bytes, dtype, destination.Slice((int)done, n));
         }
     }
 

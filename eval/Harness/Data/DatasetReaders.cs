@@ -26,7 +26,22 @@ public static class DatasetReaders
     public static readonly IReadOnlyList<string> Formats =
         ["xnli-tsv", "xnli-1.0", "xcopa-jsonl", "xwinograd-tsv", "mmlu-csv", "mmlu-original", "json-lines", "parquet", "mmlu-pro-jsonl", "mmlu-pro-parquet"];
 
-    public static IReadOnlyList<Document> Read(string format, string path, string subset) => format switch
+    /// <summary>The binary formats; every other format is text.</summary>
+    private static readonly IReadOnlyList<string> BinaryFormats = ["parquet", "mmlu-pro-parquet"];
+
+    /// <summary>
+    /// The documents of one subset of a data file. A text file must be UTF-8 throughout: a byte sequence that is not
+    /// (a Latin-1 or UTF-16 file, a damaged copy) is a <see cref="DatasetFormatException"/> naming its line and byte
+    /// offset, never text with U+FFFD in its place. (Parquet text is decoded by Parquet.Net, which does not report it.)
+    /// </summary>
+    public static IReadOnlyList<Document> Read(string format, string path, string subset)
+    {
+        if (!Formats.Contains(format)) throw new ArgumentException($"unknown dataset format '{format}'");
+        if (!BinaryFormats.Contains(format)) Utf8File.Check(path);
+        return ReadFormat(format, path, subset);
+    }
+
+    private static IReadOnlyList<Document> ReadFormat(string format, string path, string subset) => format switch
     {
         "xnli-tsv" => ReadXnliTsv(path),
         "xnli-1.0" => ReadXnliOriginal(path, subset),
