@@ -5,7 +5,7 @@ using Eval.Models;
 namespace Eval.Cli;
 
 /// <summary>
-/// `eval forward`: runs a model on input_ids / attention_mask from a safetensors file and writes every hidden state
+/// `eval forward`: runs a model on input_ids / attention_mask (and token_type_ids when present) from a safetensors file and writes every hidden state
 /// and the logits under the names and shapes of the golden reference files, so a checkpoint can be compared with
 /// the transformers forward pass tensor by tensor. A model with a length head (Instruct-XLMR) adds `length_logits`
 /// [B, 512] and `length_argmax` [B].
@@ -20,28 +20,19 @@ public static class ForwardDump
             throw new CheckpointFormatException($"{inputPath}: 'input_ids' must be [batch, length] of at most {int.MaxValue} each, found {idsEntry.ShapeText}");
         int batch = (int)idsEntry.Shape[0], length = (int)idsEntry.Shape[1];
         var ids = input.ReadAsInt32("input_ids");
-        int[] mask;
-        if (input.Entries.ContainsKey("attention_mask"))
-        {
-            var maskEntry = input.Get("attention_mask");
-            if (!maskEntry.Shape.SequenceEqual(idsEntry.Shape))
-                throw new CheckpointFormatException($"{inputPath}: 'attention_mask' {maskEntry.ShapeText} does not match 'input_ids' {idsEntry.ShapeText}");
-            mask = input.ReadAsInt32("attention_mask");
-        }
-        else
-        {
-            mask = Enumerable.Repeat(1, ids.Length).ToArray();
-        }
+        int[] mask = ReadLikeIds(input, inputPath, "attention_mask", idsEntry) ?? Enumerable.Repeat(1, ids.Length).ToArray();
+        var tokenTypes = ReadLikeIds(input, inputPath, "token_type_ids", idsEntry);
         foreach (var id in ids)
             if (id < 0 || id >= model.Config.VocabSize)
                 throw new CheckpointFormatException($"{inputPath}: input id {id} is outside the vocabulary of {model.Config.VocabSize}");
 
-        var tokens = new TokenBatch(ids, mask, batch, length);
+        var tokens = new TokenBatch(ids, mask, batch, length) { TokenTypeIds = tokenTypes };
         using var output = model.Forward(tokens, keepHiddenStates: true);
         int h = model.Config.HiddenSize;
         var writer = new SafetensorsWriter()
             .Add("input_ids", ids.Select(i => (long)i).ToArray(), batch, length)
             .Add("attention_mask", mask.Select(i => (long)i).ToArray(), batch, length);
+        if (tokenTypes is not null) writer.Add("token_type_ids", tokenTypes.Select(i => (long)i).ToArray(), batch, length);
         foreach (var (name, value) in output.HiddenStates)
             writer.Add(name, value.Span, batch, length, h);
         using var lastHidden = model.Backend.CopyToHost(output.LastHidden);
@@ -80,5 +71,15 @@ public static class ForwardDump
             }
         }
         writer.Write(outputPath);
+    }
+
+    /// <summary>An optional [batch, length] input beside input_ids (attention_mask, token_type_ids), or null when absent.</summary>
+    private static int[]? ReadLikeIds(SafetensorsFile input, string inputPath, string name, SafetensorsEntry idsEntry)
+    {
+        if (!input.Entries.ContainsKey(name)) return null;
+        var entry = input.Get(name);
+        if (!entry.Shape.SequenceEqual(idsEntry.Shape))
+            throw new CheckpointFormatException($"{inputPath}: '{name}' {entry.ShapeText} does not match 'input_ids' {idsEntry.ShapeText}");
+        return input.ReadAsInt32(name);
     }
 }
