@@ -42,7 +42,9 @@ public static class ModelArchitectures
         new("RobertaForMaskedLM", ["roberta"], (c, s, b) => new XlmRobertaModel(c, s, b, "RobertaForMaskedLM")),
         new("XLMRobertaXLForMaskedLM", ["xlm-roberta-xl"], (c, s, b) => new XlmRobertaXlModel(c, s, b)),
         new("BertForMaskedLM", ["bert"], (c, s, b) => new BertModel(c, s, b)),
-        new("ElectraForMaskedLM", ["electra"], (c, s, b) => new ElectraModel(c, s, b)),
+        // Only the generators have an MLM head: a discriminator's config (model_type "electra", ElectraForPreTraining)
+        // must not resolve here by its model_type.
+        new("ElectraForMaskedLM", [], (c, s, b) => new ElectraModel(c, s, b)),
         new("EuroBertForMaskedLM", ["eurobert"], (c, s, b) => new EuroBertModel(c, s, b)),
         new("LlamaForCausalLM", ["llama"], (c, s, b) => new LlamaModel(c, s, b, "LlamaForCausalLM")),
         new("Qwen2ForCausalLM", ["qwen2"], (c, s, b) => new LlamaModel(c, s, b, "Qwen2ForCausalLM")),

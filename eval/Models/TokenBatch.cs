@@ -64,7 +64,7 @@ public sealed record TokenBatch
         for (int i = 0; i < TokenTypeIds.Length; i++)
             if ((uint)TokenTypeIds[i] >= (uint)count)
                 throw new ArgumentException(count == 1
-                    ? $"token type {TokenTypeIds[i]} at sequence {i / Length}, position {i % Length}: {architecture} has no token-type embeddings (every type must be 0)"
+                    ? $"token type {TokenTypeIds[i]} at sequence {i / Length}, position {i % Length}: {architecture} takes only token type 0"
                     : $"token type {TokenTypeIds[i]} at sequence {i / Length}, position {i % Length} is outside {architecture}'s {count} token types");
         return TokenTypeIds;
     }

@@ -3,7 +3,11 @@ using System.Text.Json;
 namespace Eval.Tokenizers;
 
 /// <summary>The result of encoding: ids and their token strings.</summary>
-public sealed record TokenEncoding(IReadOnlyList<int> Ids, IReadOnlyList<string> Tokens);
+/// <summary>
+/// An encoded text (or pair): ids, token strings, and each token's segment id (token_type_ids: the post-processor
+/// template's type ids; without special tokens, 0 for the first text and 1 for the pair).
+/// </summary>
+public sealed record TokenEncoding(IReadOnlyList<int> Ids, IReadOnlyList<string> Tokens, IReadOnlyList<int> TypeIds);
 
 /// <summary>
 /// A Hugging Face tokenizer.json pipeline: added tokens split out of the raw text, normaliser, added tokens split out
@@ -121,13 +125,14 @@ public sealed class Tokenizer
     {
         var first = EncodeText(text);
         var second = pair is null ? null : EncodeText(pair);
+        var typeIds = new List<int>(first.Count + (second?.Count ?? 0) + 4);
         var tokens = addSpecialTokens && PostProcessor is not null
-            ? PostProcessor.Process(first, second)
-            : second is null ? first : [.. first, .. second];
+            ? PostProcessor.Process(first, second, typeIds)
+            : PassThroughPostProcessor.Merge(first, second, typeIds);
         var ids = new int[tokens.Count];
         var texts = new string[tokens.Count];
         for (int i = 0; i < ids.Length; i++) (ids[i], texts[i]) = (tokens[i].Id, tokens[i].Text);
-        return new TokenEncoding(ids, texts);
+        return new TokenEncoding(ids, texts, typeIds);
     }
 
     public int? TokenToId(string token) =>

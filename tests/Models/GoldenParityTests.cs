@@ -33,6 +33,15 @@ public sealed class GoldenParityTests
     [DataRow("qwen2-tiny", "managed")]
     [DataRow("qwen2-tiny", "blas")]
     [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    [DataRow("bert-tiny", "managed")]
+    [DataRow("bert-tiny", "blas")]
+    [DataRow("bert-tiny", "ilgpu-cpu")]
+    [DataRow("electra-generator-tiny", "managed")]
+    [DataRow("electra-generator-tiny", "blas")]
+    [DataRow("electra-generator-tiny", "ilgpu-cpu")]
+    [DataRow("eurobert-tiny", "managed")]
+    [DataRow("eurobert-tiny", "blas")]
+    [DataRow("eurobert-tiny", "ilgpu-cpu")]
     public void ForwardMatchesGolden(string fixture, string backendName)
     {
         var dir = SharedFixtures.Model(fixture);
@@ -146,8 +155,12 @@ public sealed class GoldenParityTests
     [DataRow("xlmr-xl-tiny", "cpu")]
     [DataRow("llama-tiny", "cpu")]
     [DataRow("qwen2-tiny", "cpu")]
+    [DataRow("bert-tiny", "cpu")]
+    [DataRow("electra-generator-tiny", "cpu")]
+    [DataRow("eurobert-tiny", "cpu")]
     [DataRow("modernbert-tiny", "ilgpu-cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
+    [DataRow("eurobert-tiny", "ilgpu-cpu")]
     public void LogitsDoNotDependOnBatchOrPadding(string fixture, string backendName)
     {
         using var backend = Backend(backendName);
@@ -200,6 +213,8 @@ public sealed class GoldenParityTests
     [DataRow("modernbert-tiny")]
     [DataRow("xlmr-tiny")]
     [DataRow("llama-tiny")]
+    [DataRow("bert-tiny")]
+    [DataRow("eurobert-tiny")]
     public void Bf16WeightsKeepEveryArgmaxOfTheGolden(string fixture)
     {
         var dir = SharedFixtures.Model(fixture);
