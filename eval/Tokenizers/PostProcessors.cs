@@ -4,10 +4,11 @@ namespace Eval.Tokenizers;
 public interface IPostProcessor
 {
     /// <summary>
-    /// The tokens of first (and second) with the special tokens added; typeIds, when given, receives each output token's
-    /// segment id (token_type_ids) as the Rust library sets them.
+    /// The tokens of first (and second) with the special tokens added (without, when addSpecialTokens is false: then only
+    /// the type ids follow the template); typeIds, when given, receives each output token's segment id (token_type_ids)
+    /// as the Rust library sets them.
     /// </summary>
-    List<Token> Process(List<Token> first, List<Token>? second, List<int>? typeIds = null);
+    List<Token> Process(List<Token> first, List<Token>? second, List<int>? typeIds = null, bool addSpecialTokens = true);
 }
 
 /// <summary>
@@ -16,13 +17,16 @@ public interface IPostProcessor
 /// </summary>
 public sealed class TemplatePostProcessor(IReadOnlyList<TemplatePart> single, IReadOnlyList<TemplatePart> pair) : IPostProcessor
 {
-    public List<Token> Process(List<Token> first, List<Token>? second, List<int>? typeIds = null)
+    public List<Token> Process(List<Token> first, List<Token>? second, List<int>? typeIds = null, bool addSpecialTokens = true)
     {
         var result = new List<Token>(first.Count + (second?.Count ?? 0) + 4);
         foreach (var part in second is null ? single : pair)
         {
             int before = result.Count;
-            if (part.Special is { } special) result.AddRange(special);
+            if (part.Special is { } special)
+            {
+                if (addSpecialTokens) result.AddRange(special);
+            }
             else result.AddRange(part.Sequence == 0 ? first : second ?? []);
             for (int i = before; i < result.Count; i++) typeIds?.Add(part.TypeId);
         }
@@ -40,7 +44,7 @@ public sealed record TemplatePart(IReadOnlyList<Token>? Special, int Sequence, i
 /// </summary>
 public sealed class SequencePostProcessor(IReadOnlyList<IPostProcessor> steps) : IPostProcessor
 {
-    public List<Token> Process(List<Token> first, List<Token>? second, List<int>? typeIds = null)
+    public List<Token> Process(List<Token> first, List<Token>? second, List<int>? typeIds = null, bool addSpecialTokens = true)
     {
         bool merged = false;
         var types = new List<int>();
@@ -48,7 +52,7 @@ public sealed class SequencePostProcessor(IReadOnlyList<IPostProcessor> steps) :
         {
             if (step is PassThroughPostProcessor) continue;
             types.Clear();
-            first = step.Process(first, second, types);
+            first = step.Process(first, second, types, addSpecialTokens);
             second = null;
             merged = true;
         }
@@ -61,7 +65,8 @@ public sealed class SequencePostProcessor(IReadOnlyList<IPostProcessor> steps) :
 /// <summary>ByteLevel's post-processing only trims offsets; ids and tokens pass through.</summary>
 public sealed class PassThroughPostProcessor : IPostProcessor
 {
-    public List<Token> Process(List<Token> first, List<Token>? second, List<int>? typeIds = null) => Merge(first, second, typeIds);
+    public List<Token> Process(List<Token> first, List<Token>? second, List<int>? typeIds = null, bool addSpecialTokens = true) =>
+        Merge(first, second, typeIds);
 
     /// <summary>
     /// The two sequences one after the other, as the Rust library encodes them without special tokens: the first with
@@ -102,7 +107,7 @@ internal static class PostProcessorFactory
                 var sep = SpecialPair(c, "sep", idOf);
                 var cls = SpecialPair(c, "cls", idOf);
                 TemplatePart A = new(null, 0), Cls = new([cls], 0), Sep = new([sep], 0);
-                // BERT's second segment, with its closing [SEP], is type 1; RoBERTa's types are all 0.
+                // BERT's second segment, with its closing [SEP], is type 1; RoBERTa's types are all 0 (also without special tokens).
                 return c.Type == "BertProcessing"
                     ? new TemplatePostProcessor([Cls, A, Sep], [Cls, A, Sep, new(null, 1, 1), new([sep], 0, 1)])
                     : new TemplatePostProcessor([Cls, A, Sep], [Cls, A, Sep, Sep, new(null, 1), Sep]);

@@ -4,8 +4,8 @@ namespace Eval.Tokenizers;
 
 /// <summary>The result of encoding: ids and their token strings.</summary>
 /// <summary>
-/// An encoded text (or pair): ids, token strings, and each token's segment id (token_type_ids: the post-processor
-/// template's type ids; without special tokens, 0 for the first text and 1 for the pair).
+/// An encoded text (or pair): ids, token strings, and each token's segment id (token_type_ids, as the post-processor
+/// sets them; without a post-processor 0 for the first text and 1 for the pair).
 /// </summary>
 public sealed record TokenEncoding(IReadOnlyList<int> Ids, IReadOnlyList<string> Tokens, IReadOnlyList<int> TypeIds);
 
@@ -126,8 +126,9 @@ public sealed class Tokenizer
         var first = EncodeText(text);
         var second = pair is null ? null : EncodeText(pair);
         var typeIds = new List<int>(first.Count + (second?.Count ?? 0) + 4);
-        var tokens = addSpecialTokens && PostProcessor is not null
-            ? PostProcessor.Process(first, second, typeIds)
+        // Without special tokens the post-processor still sets the type ids (a template's, RoBERTa's 0s), as in the Rust library.
+        var tokens = PostProcessor is not null
+            ? PostProcessor.Process(first, second, typeIds, addSpecialTokens)
             : PassThroughPostProcessor.Merge(first, second, typeIds);
         var ids = new int[tokens.Count];
         var texts = new string[tokens.Count];

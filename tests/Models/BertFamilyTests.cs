@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text.Json;
 using Eval.Cli;
 using Eval.Engine.Cpu;
 using Eval.Engine.IO;
@@ -235,5 +237,84 @@ public sealed class BertFamilyTests
             Assert.AreEqual(0, restricted[p].Prediction, $"{fixture} mask {p}: the golden's argmax is choice 0");
             Assert.AreEqual(0, unrestricted[p].Prediction, $"{fixture} mask {p}: the full-vocabulary argmax is choice 0");
         }
+    }
+    [TestMethod]
+    public void AModelLoadsFromAHuggingFaceCacheSnapshotOfRelativeLinksIntoBlobs()
+    {
+        // The hub cache's layout: refs/main names the revision, snapshots/<rev>/<file> is a relative link ../../blobs/<sha256>.
+        var cache = SharedFixtures.TempDirectory();
+        var repo = Path.Combine(cache, "models--google-bert--bert-tiny");
+        const string revision = "86b5e0934494bd15c9632b12f734a8a67f723594";
+        var snapshot = Path.Combine(repo, "snapshots", revision);
+        Directory.CreateDirectory(Path.Combine(repo, "blobs"));
+        Directory.CreateDirectory(Path.Combine(repo, "refs"));
+        Directory.CreateDirectory(snapshot);
+        File.WriteAllText(Path.Combine(repo, "refs", "main"), revision);
+        var tokenizer = FixtureVariants.WriteBertTokenizer(SharedFixtures.TempDirectory());
+        string[] files = [Path.Combine(SharedFixtures.Model("bert-tiny"), "config.json"), Path.Combine(SharedFixtures.Model("bert-tiny"), "model.safetensors"),
+            Path.Combine(tokenizer, "tokenizer.json"), Path.Combine(tokenizer, "tokenizer_config.json")];
+        foreach (var file in files)
+        {
+            var hash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(file)));
+            File.Copy(file, Path.Combine(repo, "blobs", hash));
+            File.CreateSymbolicLink(Path.Combine(snapshot, Path.GetFileName(file)), Path.Combine("..", "..", "blobs", hash));
+        }
+
+        var folder = new HubModelStore(cache, "https://huggingface.co", offline: true, token: null, http: null).Resolve("google-bert/bert-tiny");
+        Assert.AreEqual(snapshot, folder);
+        GoldenParityTests.AssertMatchesGolden(Golden("bert-tiny"), Forward(folder, Golden("bert-tiny")), "bert-tiny from a hub cache snapshot");
+        Assert.AreEqual(101, Tokenizer.Load(folder).Encode("yes").Ids[0]);
+    }
+
+    [TestMethod]
+    public void ATokenizerWhoseMaskIsNotTheConfigsMaskTokenIdIsRefused()
+    {
+        // EuroBERT's config names mask_token_id 746; a BERT tokenizer's [MASK] is 103.
+        var tokenizer = Tokenizer.Load(FixtureVariants.WriteBertTokenizer(SharedFixtures.TempDirectory()));
+        using var backend = new CpuBackend(1);
+        using var model = ModelLoader.Load(SharedFixtures.Model("eurobert-tiny"), backend);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ModelKinds.Of(model).CreateScorer(model, tokenizer, 745));
+        Assert.AreEqual($"{tokenizer.Path}: mask token '[MASK]' has id 103, but {model.Config.Path} says mask_token_id 746: the tokenizer is not this model's", e.Message);
+        using var bert = ModelLoader.Load(SharedFixtures.Model("bert-tiny"), backend);
+        Assert.IsNotNull(ModelKinds.Of(bert).CreateScorer(bert, tokenizer, 0), "BERT's config names no mask_token_id: the tokenizer's [MASK] is taken");
+    }
+
+    /// <summary>
+    /// `eval` on bert-tiny with a bert-base-uncased-style tokenizer, the task's own templates, in each masked scoring mode:
+    /// the prompts end at the tokenizer's [MASK], and MMLU's answer anchor is left out ([unused0] is in BERT's vocabulary
+    /// but the model was not trained with it: it is no added token there, unlike ModernBERT-Instruct's).
+    /// </summary>
+    [TestMethod]
+    [DataRow("restricted")]
+    [DataRow("eval-py")]
+    [DataRow("unrestricted")]
+    public void EvalScoresBertAtItsMaskInEachMaskedScoringMode(string scoring)
+    {
+        var tokenizer = FixtureVariants.WriteBertTokenizer(SharedFixtures.TempDirectory());
+        var output = SharedFixtures.TempDirectory();
+        var (code, log) = ProgramProcess.Wait(ProgramProcess.Start(
+            ["eval", "--model", SharedFixtures.Model("bert-tiny"), "--tokenizer", tokenizer, "--task", "xnli,mmlu", "--languages", "en,anatomy",
+             "--limit", "4", "--scoring", scoring, "--data-dir", Path.Combine(SharedFixtures.Shared, "datasets"), "--offline", "--threads", "1",
+             "--output", output],
+            new Dictionary<string, string>
+            {
+                ["EVAL_PROMPTS"] = Path.Combine(SharedFixtures.ProjectRoot, "prompts"),
+                ["EVAL_DATA_CACHE"] = Path.Combine(output, "data-cache"),
+                ["HF_HUB_OFFLINE"] = "1",
+            }));
+        Assert.AreEqual(0, code, log);
+        using var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "results.json")));
+        var perTemplate = results.RootElement.GetProperty("results").EnumerateObject().Where(p => p.Name.Contains("::")).ToList();
+        Assert.AreEqual(5 + 3, perTemplate.Count, "XNLI's 5 templates for en, MMLU's 3 for anatomy");
+        Assert.IsTrue(perTemplate.All(r => r.Value.GetProperty("n").GetInt32() == 4));
+        var mmlu = File.ReadLines(Path.Combine(output, "samples_mmlu.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)
+            .First(e => e.GetProperty("template").GetString() == "modernbert_instruct_eval_py");
+        StringAssert.EndsWith(mmlu.GetProperty("prompt").GetString(), "Answer: [MASK]");
+        var xnli = File.ReadLines(Path.Combine(output, "samples_xnli.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.IsTrue(xnli.All(e => e.GetProperty("prompt").GetString()!.Contains("[MASK]")));
+        if (scoring == "unrestricted")
+            Assert.IsTrue(xnli.All(e => e.GetProperty("prediction").GetInt32() >= -1));
+        using var run = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "run.json")));
+        Assert.AreEqual("BertForMaskedLM", run.RootElement.GetProperty("model").GetProperty("architecture").GetString());
     }
 }

@@ -22,8 +22,10 @@ for (const addSpecialTokens of [true, false]) {
   items.forEach((item, i) => { if (item.add_special_tokens === addSpecialTokens) indices.push(i); });
   for (let from = 0; from < indices.length; from += chunkSize) {
     const chunk = indices.slice(from, from + chunkSize);
-    const encodings = await tokenizer.encodeBatch(
-      chunk.map(i => items[i].pair === undefined ? items[i].text : [items[i].text, items[i].pair]), { addSpecialTokens });
+    // encodeBatch takes single texts only; a pair goes through encode(text, pair).
+    const encodings = chunk.some(i => items[i].pair !== undefined)
+      ? await Promise.all(chunk.map(i => tokenizer.encode(items[i].text, items[i].pair ?? null, { addSpecialTokens })))
+      : await tokenizer.encodeBatch(chunk.map(i => items[i].text), { addSpecialTokens });
     const ids = encodings.map(e => e.getIds());
     const decoded = fields.has('decoded') ? await tokenizer.decodeBatch(ids, false) : null;
     const decodedSkip = fields.has('decoded_skip') ? await tokenizer.decodeBatch(ids, true) : null;
