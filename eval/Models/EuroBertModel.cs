@@ -23,7 +23,7 @@ public sealed class EuroBertModel : ILanguageModel
         Backend = backend;
         weights = new ModelWeights(source, backend, Architecture);
         stack = new LlamaStack(config, weights, causal: false);
-        head = stack.LoadHead(weights, source, Architecture, bias: config.MlpBias);
+        head = stack.LoadHead(weights, bias: config.MlpBias);
     }
 
     public ModelConfig Config { get; }

@@ -1,5 +1,4 @@
 using Eval.Engine;
-using Eval.Engine.IO;
 
 namespace Eval.Models;
 
@@ -76,14 +75,12 @@ internal sealed class LlamaStack
     /// The projection to the vocabulary: lm_head.weight, or the embeddings when the checkpoint has none and
     /// tie_word_embeddings is true (the default); with bias, lm_head.bias too.
     /// </summary>
-    public VocabularyProjection LoadHead(ModelWeights weights, IWeightSource source, string architecture, bool bias)
+    public VocabularyProjection LoadHead(ModelWeights weights, bool bias)
     {
         int v = config.VocabSize, h = config.HiddenSize;
-        var headWeight = weights.LoadOptional("lm_head.weight", v, h)
-            ?? (config.TieWordEmbeddings
-                ? embeddings
-                : throw new CheckpointFormatException(
-                    $"{source.Description}: tensor 'lm_head.weight' required by {architecture} is missing and tie_word_embeddings is false"));
+        var headWeight = config.TieWordEmbeddings
+            ? weights.LoadOptional("lm_head.weight", v, h) ?? embeddings
+            : weights.LoadBecause($"{config.Path} says tie_word_embeddings is false", "lm_head.weight", v, h);
         return new VocabularyProjection(headWeight, weights.LoadIf(bias, "lm_head.bias", v));
     }
 

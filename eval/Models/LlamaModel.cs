@@ -22,7 +22,7 @@ public sealed class LlamaModel : ICausalLanguageModel
         this.architecture = architecture;
         weights = new ModelWeights(source, backend, architecture);
         stack = new LlamaStack(config, weights, causal: true);
-        head = stack.LoadHead(weights, source, architecture, bias: false);
+        head = stack.LoadHead(weights, bias: false);
     }
 
     public ModelConfig Config { get; }
