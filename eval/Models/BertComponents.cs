@@ -212,3 +212,64 @@ internal sealed class PostLayerNormEncoder
         }
     }
 }
+
+/// <summary>
+/// The encoder of BertModel and ElectraModel under prefix ("bert.", "electra."): embeddings (positions from 0, token types)
+/// embedding_size wide → embeddings.LayerNorm → embeddings_project up to hidden_size where the two sizes differ (ELECTRA's
+/// generators; present exactly then, as in transformers) → the post-LN layers; no final norm.
+/// </summary>
+internal sealed class BertEncoderStack
+{
+    private readonly BertEmbeddings embeddings;
+    private readonly Tensor embeddingNorm, embeddingNormBias;
+    private readonly Tensor? projection, projectionBias;
+    private readonly PostLayerNormEncoder encoder;
+    private readonly string architecture;
+    private readonly int hidden;
+    private readonly float eps;
+
+    public BertEncoderStack(ModelConfig config, ModelWeights weights, string prefix, string architecture)
+    {
+        this.architecture = architecture;
+        int h = hidden = config.HiddenSize;
+        EmbeddingWidth = config.EmbeddingSize > 0 ? config.EmbeddingSize : h;
+        int e = EmbeddingWidth;
+        eps = (float)config.NormEpsilon;
+        embeddings = new BertEmbeddings(config, weights, prefix + "embeddings.", e, PositionIdScheme.FromZero, architecture);
+        (embeddingNorm, embeddingNormBias) = weights.LoadLayerNorm(prefix + "embeddings.LayerNorm.", e);
+        if (e != h)
+        {
+            var reason = $"{config.Path} has embedding_size {e} and hidden_size {h}, so the embeddings are projected";
+            projection = weights.LoadBecause(reason, prefix + "embeddings_project.weight", h, e);
+            projectionBias = weights.LoadBecause(reason, prefix + "embeddings_project.bias", h);
+        }
+        encoder = new PostLayerNormEncoder(config, weights, prefix + "encoder.layer.");
+    }
+
+    /// <summary>The embeddings' width: embedding_size where config.json sets it, else hidden_size.</summary>
+    public int EmbeddingWidth { get; }
+
+    /// <summary>The word embeddings [vocab, embedding width]: the decoder of the tied MLM heads.</summary>
+    public Tensor Words => embeddings.Words;
+
+    public int MaxSequenceLength => embeddings.MaxSequenceLength;
+
+    /// <summary>The final hidden states; "hidden.embeddings" is the layers' input (after the projection, where there is one).</summary>
+    public ModelOutput Run(IBackend be, TokenBatch batch, bool keepHiddenStates)
+    {
+        batch.RequireSingleSegment(architecture);
+        var geometry = encoder.Geometry(batch, null);
+        var recorder = new HiddenStateRecorder(be, keepHiddenStates);
+        var x = embeddings.Embed(be, batch);                        // [B·S, embedding width]
+        be.LayerNorm(x, embeddingNorm, embeddingNormBias, eps, x);
+        if (projection is not null)
+        {
+            using var narrow = x;
+            x = be.Allocate(batch.Tokens, hidden);
+            be.Linear(narrow, projection, projectionBias, x);
+        }
+        recorder.Record("hidden.embeddings", x);
+        encoder.Run(be, x, batch, geometry, null, recorder);
+        return recorder.Finish(x);
+    }
+}
