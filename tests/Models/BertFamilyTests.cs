@@ -317,4 +317,21 @@ public sealed class BertFamilyTests
         using var run = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "run.json")));
         Assert.AreEqual("BertForMaskedLM", run.RootElement.GetProperty("model").GetProperty("architecture").GetString());
     }
+    [TestMethod]
+    public void EuroBertsMaskTokenIsFoundByItsSpellingWithoutATokenizerConfig()
+    {
+        // A Llama-3-style tokenizer.json with EuroBERT's <|mask|> as an added token and no tokenizer_config.json beside it.
+        var dir = SharedFixtures.TempDirectory();
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(SharedFixtures.Shared, "tokenizers", "smollm2", "tokenizer.json")))!.AsObject();
+        var added = json["added_tokens"]!.AsArray();
+        int id = json["model"]!["vocab"]!.AsObject().Count;
+        added.Add(new System.Text.Json.Nodes.JsonObject
+        {
+            ["id"] = id, ["content"] = "<|mask|>", ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = false, ["special"] = true,
+        });
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), json.ToJsonString());
+        var tokenizer = Tokenizer.Load(dir);
+        Assert.AreEqual("<|mask|>", tokenizer.Specials.Mask);
+        CollectionAssert.Contains(tokenizer.Encode("The answer is <|mask|>.", addSpecialTokens: false).Ids.ToList(), id);
+    }
 }
