@@ -292,7 +292,8 @@ public sealed class EndToEndTests
         var section = Eval.Harness.Reports.DecodeSpeedSection.Build(csv);
         var figures = section.Blocks.OfType<Eval.Harness.Reports.ReportFigure>().Select(f => f.FileName).ToList();
         CollectionAssert.AreEquivalent(new[] { "decode-modernbert-base-mini-mask-predict", "decode-modernbert-large-mini-mask-predict",
-            "decode-xlm-roberta-large-mini-mask-predict", "decode-xlm-roberta-xl-mini-mask-predict", "decode-single-mask" }, figures);
+            "decode-xlm-roberta-large-mini-mask-predict", "decode-xlm-roberta-xl-mini-mask-predict",
+            "decode-bert-base-multilingual-cased-mini-mask-predict", "decode-eurobert-210m-mini-mask-predict", "decode-single-mask" }, figures);
         foreach (var f in section.Blocks.OfType<Eval.Harness.Reports.ReportFigure>()) System.Xml.Linq.XDocument.Parse(Eval.Charts.ChartFiles.Svg(f.Chart));
         var lines = File.ReadAllLines(csv);
         CollectionAssert.AreEqual(Eval.Harness.Benchmarks.DecodeBenchmark.CsvHeader, lines[0].Split(','));
