@@ -303,12 +303,12 @@ public sealed class EndToEndTests
         var rows = new List<string[]>();
         while (reader.Read()) rows.Add(Enumerable.Range(0, reader.FieldCount).Select(reader.GetString).ToArray()!);
         var q = Eval.Harness.Benchmarks.DecodeBenchmarkOptions.Quick;
-        // Per masked LM (4): single-mask per prompt length and batch, Mask-Predict per L, T and batch; per causal LM (4): log-likelihood per
+        // Per masked LM (6): single-mask per prompt length and batch, Mask-Predict per L, T and batch; per causal LM (4): log-likelihood per
         // choice count plus next token per prompt length and batch, greedy per L and batch.
         int batches = q.Batches.Count;
         int masked = q.PromptLengths.Count * batches + q.GenerationLengths.Count * q.Iterations.Count * batches;
         int causal = q.PromptLengths.Count * batches * (q.ChoiceCounts.Count + 1) + q.GenerationLengths.Count * batches;
-        Assert.AreEqual(4 * masked + 4 * causal, rows.Count);
+        Assert.AreEqual(6 * masked + 4 * causal, rows.Count);
         foreach (var row in rows)
         {
             Assert.AreEqual("ok", row[Column("status")], string.Join(',', row));
