@@ -239,8 +239,6 @@ public sealed class BertFamilyTests
         }
     }
     [TestMethod]
-    [Ignore("needs every weight file measured through its links (LinkedFile, branch io24): without it a snapshot's model.safetensors " +
-            "reads as its 76-byte link; passes with io24 merged — remove this attribute when io24 lands")]
     public void AModelLoadsFromAHuggingFaceCacheSnapshotOfRelativeLinksIntoBlobs()
     {
         // The hub cache's layout: refs/main names the revision, snapshots/<rev>/<file> is a relative link ../../blobs/<sha256>.
