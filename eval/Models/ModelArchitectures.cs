@@ -9,7 +9,7 @@ namespace Eval.Models;
 /// </summary>
 public enum ModelKind
 {
-    /// <summary>A bidirectional encoder with an MLM head: the answer is read at [MASK] (ModernBERT, BERT, ELECTRA generators).</summary>
+    /// <summary>A bidirectional encoder with an MLM head: the answer is read at [MASK] (ModernBERT, mmBERT, BERT, ELECTRA generators, EuroBERT).</summary>
     Masked,
 
     /// <summary>A masked LM that also runs Instruct-XLMR's source-then-target layout (<see cref="ISourceTargetModel"/>): XLM-R, XLM-R-XL.</summary>
@@ -41,6 +41,11 @@ public static class ModelArchitectures
         new("XLMRobertaForMaskedLM", ["xlm-roberta"], (c, s, b) => new XlmRobertaModel(c, s, b, "XLMRobertaForMaskedLM")),
         new("RobertaForMaskedLM", ["roberta"], (c, s, b) => new XlmRobertaModel(c, s, b, "RobertaForMaskedLM")),
         new("XLMRobertaXLForMaskedLM", ["xlm-roberta-xl"], (c, s, b) => new XlmRobertaXlModel(c, s, b)),
+        new("BertForMaskedLM", ["bert"], (c, s, b) => new BertModel(c, s, b)),
+        // Only the generators have an MLM head: a discriminator's config (model_type "electra", ElectraForPreTraining)
+        // must not resolve here by its model_type.
+        new("ElectraForMaskedLM", [], (c, s, b) => new ElectraModel(c, s, b)),
+        new("EuroBertForMaskedLM", ["eurobert"], (c, s, b) => new EuroBertModel(c, s, b)),
         new("LlamaForCausalLM", ["llama"], (c, s, b) => new LlamaModel(c, s, b, "LlamaForCausalLM")),
         new("Qwen2ForCausalLM", ["qwen2"], (c, s, b) => new LlamaModel(c, s, b, "Qwen2ForCausalLM")),
         new("MT5ForConditionalGeneration", ["mt5"], (c, s, b) => new T5Model(c, s, b, "MT5ForConditionalGeneration")),

@@ -121,8 +121,9 @@ public static class RotaryFrequencies
 }
 
 /// <summary>
-/// The MLM head of ModernBERT and (XLM-)RoBERTa: the chosen rows of the final hidden states go through
-/// dense → activation → LayerNorm → decoder; no other row is computed.
+/// The MLM head of ModernBERT, (XLM-)RoBERTa, BERT and ELECTRA generators: the chosen rows of the final hidden states go
+/// through dense → activation → LayerNorm → decoder; no other row is computed. The dense layer may narrow the states
+/// (ELECTRA's generator head maps hidden_size down to embedding_size, the decoder's width).
 /// </summary>
 public sealed record MaskedLmHead(Tensor Dense, Tensor? DenseBias, ActivationKind Activation, Tensor Norm, Tensor? NormBias,
     float Epsilon, VocabularyProjection Decoder)
@@ -140,12 +141,11 @@ public sealed record MaskedLmHead(Tensor Dense, Tensor? DenseBias, ActivationKin
         return Decoder.Summarize(be, transformed, ids);
     }
 
-    /// <summary>dense → activation → LayerNorm of the chosen rows of hidden.</summary>
+    /// <summary>dense → activation → LayerNorm of the chosen rows of hidden (dense may narrow them: ELECTRA's generator).</summary>
     private Tensor Transform(IBackend be, Tensor hidden, ReadOnlySpan<int> rows)
     {
-        int h = hidden.Columns;
-        using var selected = be.Allocate(rows.Length, h);
-        var transformed = be.Allocate(rows.Length, h);
+        using var selected = be.Allocate(rows.Length, hidden.Columns);
+        var transformed = be.Allocate(rows.Length, Dense.Rows);
         be.Gather(hidden, rows, selected);
         be.LinearActivation(Activation, selected, Dense, DenseBias, transformed);
         be.LayerNorm(transformed, Norm, NormBias, Epsilon, transformed);

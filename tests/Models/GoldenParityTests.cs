@@ -51,6 +51,18 @@ public sealed class GoldenParityTests
     [DataRow("bloom-tiny", "ilgpu-cpu")]
     [DataRow("mt5-tiny", "ilgpu-cpu-cublas")]
     [DataRow("bloom-tiny", "ilgpu-cpu-cublas")]
+    [DataRow("bert-tiny", "managed")]
+    [DataRow("bert-tiny", "blas")]
+    [DataRow("bert-tiny", "ilgpu-cpu")]
+    [DataRow("electra-generator-tiny", "managed")]
+    [DataRow("electra-generator-tiny", "blas")]
+    [DataRow("electra-generator-tiny", "ilgpu-cpu")]
+    [DataRow("eurobert-tiny", "managed")]
+    [DataRow("eurobert-tiny", "blas")]
+    [DataRow("eurobert-tiny", "ilgpu-cpu")]
+    [DataRow("bert-tiny", "ilgpu-cpu-cublas")]
+    [DataRow("electra-generator-tiny", "ilgpu-cpu-cublas")]
+    [DataRow("eurobert-tiny", "ilgpu-cpu-cublas")]
     public void ForwardMatchesGolden(string fixture, string backendName)
     {
         var dir = SharedFixtures.Model(fixture);
@@ -179,6 +191,9 @@ public sealed class GoldenParityTests
     [DataRow("xlmr-xl-tiny", "cpu")]
     [DataRow("llama-tiny", "cpu")]
     [DataRow("qwen2-tiny", "cpu")]
+    [DataRow("bert-tiny", "cpu")]
+    [DataRow("electra-generator-tiny", "cpu")]
+    [DataRow("eurobert-tiny", "cpu")]
     [DataRow("modernbert-tiny", "ilgpu-cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
     [DataRow("modernbert-tiny", "ilgpu-cpu-cublas")]
@@ -191,6 +206,8 @@ public sealed class GoldenParityTests
     [DataRow("bloom-tiny", "ilgpu-cpu")]
     [DataRow("mt5-tiny", "ilgpu-cpu-cublas")]
     [DataRow("bloom-tiny", "ilgpu-cpu-cublas")]
+    [DataRow("eurobert-tiny", "ilgpu-cpu")]
+    [DataRow("eurobert-tiny", "ilgpu-cpu-cublas")]
     public void LogitsDoNotDependOnBatchOrPadding(string fixture, string backendName)
     {
         using var backend = Backend(backendName);
@@ -246,6 +263,7 @@ public sealed class GoldenParityTests
     [DataRow("xlmr-tiny", "ilgpu-cpu-cublas")]
     [DataRow("llama-tiny", "cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu-cublas")]
+    [DataRow("electra-generator-tiny", "ilgpu-cpu-cublas")]
     public void LogitSummariesAgreeWithTheFullLogits(string fixture, string backendName)
     {
         using var backend = Backend(backendName);
@@ -291,6 +309,8 @@ public sealed class GoldenParityTests
     [DataRow("mt5-tiny", "cublas")]
     [DataRow("bloom-tiny", "tiled")]
     [DataRow("bloom-tiny", "cublas")]
+    [DataRow("bert-tiny", "tiled")]
+    [DataRow("bert-tiny", "cublas")]
     public void Bf16WeightsKeepEveryArgmaxOfTheGolden(string fixture, string configuration)
     {
         var dir = SharedFixtures.Model(fixture);
