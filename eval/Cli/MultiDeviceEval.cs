@@ -104,9 +104,11 @@ public static class MultiDeviceEval
         var failed = children.Where(c => c.State == ShardState.Failed).ToList();
         if (failed.Count > 0)
         {
-            var kept = count - failed.Count;
-            throw new InvalidOperationException(string.Join("; ", failed.Select(c => c.Failure())) +
-                $". {kept} of {count} shard(s) finished and are kept in {shardsRoot}: the same command again runs only the failed one(s)");
+            int kept = count - failed.Count;
+            if (kept == 0 && failed.Select(c => c.Cause()).Distinct().Count() == 1)
+                throw new InvalidOperationException($"every shard failed ({failed[0].Cause()}); their logs: {Path.Combine(shardsRoot, "*.log")}");
+            throw new InvalidOperationException(string.Join("; ", failed.Select(c => c.Failure())) + (kept == 0 ? "" :
+                $". {kept} of {count} shard(s) finished and are kept in {shardsRoot}: the same command again runs only the failed one(s)"));
         }
 
         var folders = children.Select(c => c.Folder).ToList();

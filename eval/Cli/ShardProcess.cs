@@ -101,7 +101,8 @@ public sealed class ShardProcess
         lock (gate)
         {
             log?.WriteLine(line);
-            if (error && line.Trim().Length > 0 && (lastError is null || !lastError.StartsWith("error:", StringComparison.Ordinal) || line.StartsWith("error:", StringComparison.Ordinal)))
+            // What CommandRunner writes for a failure, or the first line of a crash.
+            if (error && (line.StartsWith("error:", StringComparison.Ordinal) || line.StartsWith("Unhandled exception", StringComparison.Ordinal)))
                 lastError = line.Trim();
         }
         if (error && !TerminalOutput.IsInteractive) Console.Error.WriteLine($"shard {Shard}: {line}");
@@ -183,14 +184,18 @@ public sealed class ShardProcess
         };
     }
 
-    /// <summary>"shard 1/2 (cuda:1, CUDA_VISIBLE_DEVICES=1) failed with exit code 137 (killed by signal 9): …; log …".</summary>
-    public string Failure()
+    /// <summary>"shard 1/2 (cuda:1, CUDA_VISIBLE_DEVICES=1) failed (exit code 137, killed by signal 9): …; its log: …".</summary>
+    public string Failure() => $"shard {Shard} ({Device.Label}, CUDA_VISIBLE_DEVICES={Device.VisibleDevices}) failed ({Cause()}); its log: {LogPath}";
+
+    /// <summary>"exit code 1): the child's error line" — the exit code, and its last error line (the one CommandRunner wrote) when it wrote one.</summary>
+    public string Cause()
     {
         var code = ExitCode ?? -1;
-        var how = code > 128 && code < 160 ? string.Create(CultureInfo.InvariantCulture, $"exit code {code}, killed by signal {code - 128}") : $"exit code {code}";
+        var how = code is > 128 and < 160 ? string.Create(CultureInfo.InvariantCulture, $"exit code {code}, killed by signal {code - 128}") : $"exit code {code}";
         string? error;
         lock (gate) error = lastError;
-        return $"shard {Shard} ({Device.Label}, CUDA_VISIBLE_DEVICES={Device.VisibleDevices}) failed ({how})" + (error is null ? "" : $": {(error.StartsWith("error: ", StringComparison.Ordinal) ? error["error: ".Length..] : error)}") + $"; its log: {LogPath}";
+        if (error is null) return how;
+        return $"{how}: {(error.StartsWith("error: ", StringComparison.Ordinal) ? error["error: ".Length..] : error)}";
     }
 
     private static string Quoted(string argument) =>

@@ -190,6 +190,23 @@ public sealed partial class MultiDeviceEvalTests
         }
     }
 
+    [TestMethod]
+    public void AFailureEveryChildSharesIsSaidOnce()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var model = Path.Combine(dir, "model-without-tokenizer");
+        Directory.CreateDirectory(model);
+        foreach (var f in Directory.GetFiles(SharedFixtures.Model("modernbert-tiny"))) File.Copy(f, Path.Combine(model, Path.GetFileName(f)));
+        var (code, output) = ProgramProcess.Wait(ProgramProcess.Start(["eval", "--model", model, "--task", "xcopa", "--languages", "et", "--limit", "2",
+            "--data-dir", Path.Combine(SharedFixtures.Shared, "datasets"), "--offline", "--device", "ilgpu-cpu:0,1", "--output", Path.Combine(dir, "run")],
+            FixtureRuns.Environment(Path.Combine(dir, "data-cache"))), TimeSpan.FromMinutes(2));
+        Assert.AreEqual(1, code, output);
+        var errors = output.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToList();
+        Assert.AreEqual(1, errors.Count, output);
+        StringAssert.StartsWith(errors[0], $"error: every shard failed (exit code 1: {Path.Combine(model, "tokenizer.json")}");
+        StringAssert.EndsWith(errors[0].TrimEnd(), $"their logs: {Path.Combine(dir, "run", "shards", "*.log")}");
+    }
+
     private static bool IsRunning(int pid)
     {
         try
