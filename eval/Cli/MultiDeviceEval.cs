@@ -144,7 +144,7 @@ public static class MultiDeviceEval
             total += t;
             scored += s;
         }
-        var states = children.GroupBy(c => c.Phase()).Select(g => $"{g.Count()} {g.Key}");
+        var states = children.GroupBy(c => c.Phase()).OrderBy(g => Array.IndexOf(ShardProcess.Phases, g.Key)).Select(g => $"{g.Count()} {g.Key}");
         return new RunProgress($"{children.Count} shards on {devices}: {string.Join(", ", states)}", done, total) { Scored = scored };
     }
 

@@ -170,7 +170,10 @@ public sealed class ShardProcess
         return State == ShardState.Finished ? (p.Total, p.Total, p.Scored) : (p.Done, p.Total, p.Scored);
     }
 
-    /// <summary>The shard's phase in the combined line: starting, sharding, running, done, kept, failed, stopped.</summary>
+    /// <summary>The phases, in the order the combined line lists them.</summary>
+    public static readonly string[] Phases = ["kept", "done", "running", "planning", "starting", "waiting", "stopped", "failed"];
+
+    /// <summary>The shard's phase in the combined line (one of <see cref="Phases"/>).</summary>
     public string Phase()
     {
         RunProgress? p;
