@@ -30,7 +30,8 @@ public sealed partial class MultiDeviceEvalTests
     [GeneratedRegex(@"shard (\d)/2 on ilgpu-cpu:\d \(CUDA_VISIBLE_DEVICES=\d\): pid (\d+), log ")]
     private static partial Regex StartedLine();
 
-    private static Process StartTwoChildren(string output, bool interruptible = false)
+    /// <param name="ownProcessGroup">Started through setsid: the parent leads a process group of its own, with its children in it, as a terminal's foreground job.</param>
+    private static Process StartTwoChildren(string output, bool interruptible = false, bool ownProcessGroup = false)
     {
         var args = FixtureRuns.EvalArguments([.. Selection, "--device", "ilgpu-cpu:0,1"]).ToList();
         // FixtureRuns' selection replaced by this test's.
@@ -40,7 +41,13 @@ public sealed partial class MultiDeviceEvalTests
             args.RemoveRange(at, 2);
         }
         args.AddRange(["--output", output]);
-        return ProgramProcess.Start(args, FixtureRuns.Environment(Path.Combine(output, "data-cache")), interruptible: interruptible);
+        var environment = FixtureRuns.Environment(Path.Combine(output, "data-cache"));
+        if (!ownProcessGroup) return ProgramProcess.Start(args, environment, interruptible: interruptible);
+        var info = new ProcessStartInfo("setsid") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "env", "--default-signal=INT,TERM", "dotnet", ProgramProcess.Dll }.Concat(args)) info.ArgumentList.Add(a);
+        info.Environment["GITHUB_STEP_SUMMARY"] = "";
+        foreach (var (key, value) in environment) info.Environment[key] = value;
+        return Process.Start(info)!;
     }
 
     /// <summary>Reads stdout up to both children's start lines: their pids by shard.</summary>
@@ -123,7 +130,19 @@ public sealed partial class MultiDeviceEvalTests
     /// it on, every child stops after its batch in hand, the parent exits 143 with the resume line, and no child is left.
     /// </summary>
     [TestMethod]
-    public void SigtermStopsEveryChildAndTheSameCommandResumes()
+    public void SigtermStopsEveryChildAndTheSameCommandResumes() =>
+        StopsEveryChildAndTheSameCommandResumes("TERM", wholeGroup: false, 143, "SIGTERM", "terminated (SIGTERM) — resume with the same command");
+
+    /// <summary>
+    /// A terminal's Ctrl-C reaches the whole process group — the parent and every child at once. A child counts only
+    /// the stop its parent passes on, so it still stops after its batch in hand instead of taking the second signal as
+    /// "stop now".
+    /// </summary>
+    [TestMethod]
+    public void CtrlCToTheWholeProcessGroupIsCountedOnceByEachChild() =>
+        StopsEveryChildAndTheSameCommandResumes("INT", wholeGroup: true, 130, "Ctrl-C", "interrupted — resume with the same command");
+
+    private static void StopsEveryChildAndTheSameCommandResumes(string signal, bool wholeGroup, int exitCode, string name, string resumeLine)
     {
         var multi = Path.Combine(SharedFixtures.TempDirectory(), "multi");
         Directory.CreateDirectory(Shard(multi, 1));
@@ -134,28 +153,30 @@ public sealed partial class MultiDeviceEvalTests
         int[] pids;
         using (EndToEndTests.HoldScoreCacheWriteLock(Path.Combine(Shard(multi, 1), "scores.sqlite")))
         {
-            parent = StartTwoChildren(multi, interruptible: true);
+            parent = StartTwoChildren(multi, interruptible: true, ownProcessGroup: wholeGroup);
             parent.ErrorDataReceived += (_, e) =>
             {
                 if (e.Data is null) return;
                 lock (stderr) stderr.AppendLine(e.Data);
                 if (e.Data.Contains("shard 1/2: warning:") && e.Data.Contains("is locked by another process; waiting")) waiting.Set();
-                if (e.Data.Contains("SIGTERM: every shard stops after its current batch")) acknowledged.Set();
+                if (e.Data.Contains($"{name}: every shard stops after its current batch")) acknowledged.Set();
             };
             parent.BeginErrorReadLine();
             pids = ChildPids(parent, new System.Text.StringBuilder());
             Assert.IsTrue(waiting.Wait(TimeSpan.FromMinutes(3)), $"shard 1 did not wait for its score cache: {stderr}");
-            using (var kill = Process.Start("kill", ["-TERM", parent.Id.ToString(CultureInfo.InvariantCulture)])) kill.WaitForExit();
-            Assert.IsTrue(acknowledged.Wait(TimeSpan.FromSeconds(60)), $"the parent did not pass SIGTERM on: {stderr}");
+            var target = (wholeGroup ? "-" : "") + parent.Id.ToString(CultureInfo.InvariantCulture);
+            using (var kill = Process.Start("kill", [$"-{signal}", "--", target])) kill.WaitForExit();
+            Assert.IsTrue(acknowledged.Wait(TimeSpan.FromSeconds(60)), $"the parent did not pass SIG{signal} on: {stderr}");
         } // shard 1 stores its batch in hand, then stops
         var rest = parent.StandardOutput.ReadToEnd();
         Assert.IsTrue(parent.WaitForExit(TimeSpan.FromMinutes(2)), "the parent did not end");
         parent.WaitForExit();
         string errors;
         lock (stderr) errors = stderr.ToString();
-        Assert.AreEqual(143, parent.ExitCode, rest + errors);
-        StringAssert.Contains(errors, "terminated (SIGTERM) — resume with the same command");
-        StringAssert.Contains(errors, "shard 1/2: SIGTERM: interrupting after the current batch");
+        Assert.AreEqual(exitCode, parent.ExitCode, rest + errors);
+        StringAssert.Contains(errors, resumeLine);
+        StringAssert.Contains(errors, $"shard 1/2: {name}: interrupting after the current batch");
+        Assert.IsFalse(errors.Contains("a second signal"), errors);
         foreach (var pid in pids) Assert.IsFalse(IsRunning(pid), $"child {pid} outlived its parent");
         Assert.IsFalse(File.Exists(Path.Combine(Shard(multi, 1), "run.json")), "shard 1 stopped before its end");
         Assert.IsFalse(File.Exists(Path.Combine(multi, "results.json")));
