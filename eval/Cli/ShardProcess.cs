@@ -19,6 +19,7 @@ public sealed class ShardProcess
     private RunProgress? progress;
     private string? lastError;
     private bool stopRequested;
+    private long keptUnits;
 
     public ShardProcess(int index, int count, ChildDevice device, string root, IReadOnlyList<string> evalArguments)
     {
@@ -66,6 +67,7 @@ public sealed class ShardProcess
         if (run.Shard is null || run.Options.CommandLine is not { Count: > 0 } recorded || !recorded.Skip(1).SequenceEqual(Arguments)) return false;
         State = ShardState.Finished;
         Kept = true;
+        keptUnits = run.Shard.Units;
         return true;
     }
 
@@ -160,11 +162,7 @@ public sealed class ShardProcess
     {
         RunProgress? p;
         lock (gate) p = progress;
-        if (Kept)
-        {
-            var units = RunManifest.Read(Path.Combine(Folder, "run.json")).Shard?.Units ?? 0;
-            return (units, units, 0);
-        }
+        if (Kept) return (keptUnits, keptUnits, 0);
         // EvaluationRunner's first phase ("sharding: …") counts the whole plan's units to find the shard's part.
         if (p is null || p.Description.StartsWith("sharding:", StringComparison.Ordinal)) return (0, 0, 0);
         return State == ShardState.Finished ? (p.Total, p.Total, p.Scored) : (p.Done, p.Total, p.Scored);
