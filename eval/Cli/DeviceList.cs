@@ -46,11 +46,12 @@ public sealed record DeviceList(string Kind, IReadOnlyList<int>? Indices)
 
     /// <summary>
     /// The children, in shard order. <paramref name="visible"/> is this process's CUDA_VISIBLE_DEVICES (null: all
-    /// devices); <paramref name="countCuda"/> counts the CUDA devices this process sees (for cuda:all), or says why none.
+    /// devices; empty: none, as CUDA reads it); <paramref name="countCuda"/> counts the CUDA devices this process sees (for cuda:all), or says why none.
     /// </summary>
     public IReadOnlyList<ChildDevice> Resolve(string? visible, Func<(int Count, string Why)> countCuda)
     {
-        var visibleList = string.IsNullOrWhiteSpace(visible) ? null : visible.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        // CUDA's own reading: unset, every device; set but empty, none. The CPU stand-in's children are numbered as listed.
+        var visibleList = visible is null || Kind == IlgpuCpu ? null : visible.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         IReadOnlyList<int> indices;
         if (Indices is { } given) indices = given;
         else

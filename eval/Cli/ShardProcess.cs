@@ -85,7 +85,14 @@ public sealed class ShardProcess
         var started = new Process { StartInfo = info };
         started.OutputDataReceived += (_, e) => OnOutput(e.Data, error: false);
         started.ErrorDataReceived += (_, e) => OnOutput(e.Data, error: true);
-        started.Start();
+        try
+        {
+            started.Start();
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"shard {Shard}: {info.FileName} could not be started ({e.Message})", e);
+        }
         started.BeginOutputReadLine();
         started.BeginErrorReadLine();
         process = started;

@@ -53,6 +53,8 @@ public sealed class DeviceListTests
         }
         var hidden = Assert.ThrowsException<ArgumentException>(() => DeviceList.Parse("cuda:0,2")!.Resolve("4,5", NoCuda));
         StringAssert.Contains(hidden.Message, "device 2 is not visible (CUDA_VISIBLE_DEVICES=4,5 makes 2 device(s) visible");
+        var emptied = Assert.ThrowsException<ArgumentException>(() => DeviceList.Parse("cuda:0")!.Resolve("", NoCuda));
+        StringAssert.Contains(emptied.Message, "device 0 is not visible (CUDA_VISIBLE_DEVICES= makes 0 device(s) visible", "an empty CUDA_VISIBLE_DEVICES hides every GPU");
         var none = Assert.ThrowsException<InvalidOperationException>(() => DeviceList.Parse("cuda:all")!.Resolve(null, NoCuda));
         StringAssert.StartsWith(none.Message, "--device cuda:all: no CUDA device found");
     }
