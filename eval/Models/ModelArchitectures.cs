@@ -15,7 +15,7 @@ public enum ModelKind
     /// <summary>A masked LM that also runs Instruct-XLMR's source-then-target layout (<see cref="ISourceTargetModel"/>): XLM-R, XLM-R-XL.</summary>
     SourceTarget,
 
-    /// <summary>A decoder-only LM scored left to right (<see cref="ICausalLanguageModel"/>): Llama, Qwen2, SmolLM2.</summary>
+    /// <summary>A decoder-only LM scored left to right (<see cref="ICausalLanguageModel"/>): Llama, Qwen2, SmolLM2, the Ettin decoders.</summary>
     Causal,
 
     /// <summary>An encoder–decoder LM: the prompt into the encoder, the answer as the decoder's target (T5, mT5, mT0).</summary>
@@ -41,6 +41,7 @@ public static class ModelArchitectures
         new("XLMRobertaForMaskedLM", ["xlm-roberta"], (c, s, b) => new XlmRobertaModel(c, s, b, "XLMRobertaForMaskedLM")),
         new("RobertaForMaskedLM", ["roberta"], (c, s, b) => new XlmRobertaModel(c, s, b, "RobertaForMaskedLM")),
         new("XLMRobertaXLForMaskedLM", ["xlm-roberta-xl"], (c, s, b) => new XlmRobertaXlModel(c, s, b)),
+        new("ModernBertDecoderForCausalLM", ["modernbert-decoder"], (c, s, b) => new ModernBertDecoderModel(c, s, b)),
         new("LlamaForCausalLM", ["llama"], (c, s, b) => new LlamaModel(c, s, b, "LlamaForCausalLM")),
         new("Qwen2ForCausalLM", ["qwen2"], (c, s, b) => new LlamaModel(c, s, b, "Qwen2ForCausalLM")),
     ];

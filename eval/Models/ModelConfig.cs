@@ -47,6 +47,8 @@ public sealed record ModelConfig
     /// <summary>transformers 5's per-layer attention kinds ("full_attention" / "sliding_attention"); null when absent.</summary>
     public IReadOnlyList<string>? LayerTypes { get; init; }
     public int LocalAttention { get; init; } = -1;
+    /// <summary>The decoder's window as a file states it (transformers derives it as local_attention // 2); null when absent.</summary>
+    public int? SlidingWindow { get; init; }
     public string? TorchDType { get; init; }
 
     public static ModelConfig Load(string path)
@@ -111,6 +113,7 @@ public sealed record ModelConfig
             GlobalAttentionEveryNLayers = reader.Int("global_attn_every_n_layers") ?? 1,
             LayerTypes = reader.LayerTypes("layer_types", layerCount),
             LocalAttention = reader.Int("local_attention") ?? -1,
+            SlidingWindow = reader.Int("sliding_window"),
             TorchDType = reader.String("torch_dtype") ?? reader.String("dtype"),
         };
     }

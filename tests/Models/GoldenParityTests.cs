@@ -33,6 +33,9 @@ public sealed class GoldenParityTests
     [DataRow("qwen2-tiny", "managed")]
     [DataRow("qwen2-tiny", "blas")]
     [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    [DataRow("modernbert-decoder-tiny", "managed")]
+    [DataRow("modernbert-decoder-tiny", "blas")]
+    [DataRow("modernbert-decoder-tiny", "ilgpu-cpu")]
     public void ForwardMatchesGolden(string fixture, string backendName)
     {
         var dir = SharedFixtures.Model(fixture);
@@ -86,6 +89,8 @@ public sealed class GoldenParityTests
     [DataRow("qwen2-tiny", "cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
     [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    [DataRow("modernbert-decoder-tiny", "cpu")]
+    [DataRow("modernbert-decoder-tiny", "ilgpu-cpu")]
     public void GreedyDecodingWithKvCacheReproducesGolden(string fixture, string backendName)
     {
         var dir = SharedFixtures.Model(fixture);
@@ -114,6 +119,8 @@ public sealed class GoldenParityTests
     [DataRow("qwen2-tiny", "cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
     [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    [DataRow("modernbert-decoder-tiny", "cpu")]
+    [DataRow("modernbert-decoder-tiny", "ilgpu-cpu")]
     public void IncrementalDecodingEqualsFullRecomputation(string fixture, string backendName)
     {
         using var backend = Backend(backendName);
@@ -148,6 +155,8 @@ public sealed class GoldenParityTests
     [DataRow("qwen2-tiny", "cpu")]
     [DataRow("modernbert-tiny", "ilgpu-cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
+    [DataRow("modernbert-decoder-tiny", "cpu")]
+    [DataRow("modernbert-decoder-tiny", "ilgpu-cpu")]
     public void LogitsDoNotDependOnBatchOrPadding(string fixture, string backendName)
     {
         using var backend = Backend(backendName);
@@ -200,6 +209,7 @@ public sealed class GoldenParityTests
     [DataRow("modernbert-tiny")]
     [DataRow("xlmr-tiny")]
     [DataRow("llama-tiny")]
+    [DataRow("modernbert-decoder-tiny")]
     public void Bf16WeightsKeepEveryArgmaxOfTheGolden(string fixture)
     {
         var dir = SharedFixtures.Model(fixture);
