@@ -24,12 +24,13 @@ public enum ModelKind
 
 /// <summary>
 /// One supported architecture: its name in config.json's <c>architectures</c>, the <c>model_type</c>s that mean it when
-/// <c>architectures</c> names none we support, and the factory that builds it from a config (read by <see cref="ModelConfig"/>,
-/// the one config.json parser; each model's constructor checks the fields it needs) and a weight source. The model it
-/// builds says its <see cref="ModelKind"/>.
+/// <c>architectures</c> names none we support, the <see cref="ModelKind"/> of the models it builds (what reports group
+/// finished runs by, from the architecture run.json names, without building anything), and the factory that builds it
+/// from a config (read by <see cref="ModelConfig"/>, the one config.json parser; each model's constructor checks the
+/// fields it needs) and a weight source.
 /// </summary>
 public sealed record ArchitectureEntry(
-    string Name, IReadOnlyList<string> ModelTypes,
+    string Name, IReadOnlyList<string> ModelTypes, ModelKind Kind,
     Func<ModelConfig, IWeightSource, IBackend, ILanguageModel> Create);
 
 /// <summary>The registry of architectures: the one list <see cref="ModelLoader"/>, the CLI and the benchmarks consult.</summary>
@@ -37,16 +38,19 @@ public static class ModelArchitectures
 {
     public static IReadOnlyList<ArchitectureEntry> All { get; } =
     [
-        new("ModernBertForMaskedLM", ["modernbert"], (c, s, b) => new ModernBertModel(c, s, b)),
-        new("XLMRobertaForMaskedLM", ["xlm-roberta"], (c, s, b) => new XlmRobertaModel(c, s, b, "XLMRobertaForMaskedLM")),
-        new("RobertaForMaskedLM", ["roberta"], (c, s, b) => new XlmRobertaModel(c, s, b, "RobertaForMaskedLM")),
-        new("XLMRobertaXLForMaskedLM", ["xlm-roberta-xl"], (c, s, b) => new XlmRobertaXlModel(c, s, b)),
-        new("ModernBertDecoderForCausalLM", ["modernbert-decoder"], (c, s, b) => new ModernBertDecoderModel(c, s, b)),
-        new("LlamaForCausalLM", ["llama"], (c, s, b) => new LlamaModel(c, s, b, "LlamaForCausalLM")),
-        new("Qwen2ForCausalLM", ["qwen2"], (c, s, b) => new LlamaModel(c, s, b, "Qwen2ForCausalLM")),
+        new("ModernBertForMaskedLM", ["modernbert"], ModelKind.Masked, (c, s, b) => new ModernBertModel(c, s, b)),
+        new("XLMRobertaForMaskedLM", ["xlm-roberta"], ModelKind.SourceTarget, (c, s, b) => new XlmRobertaModel(c, s, b, "XLMRobertaForMaskedLM")),
+        new("RobertaForMaskedLM", ["roberta"], ModelKind.SourceTarget, (c, s, b) => new XlmRobertaModel(c, s, b, "RobertaForMaskedLM")),
+        new("XLMRobertaXLForMaskedLM", ["xlm-roberta-xl"], ModelKind.SourceTarget, (c, s, b) => new XlmRobertaXlModel(c, s, b)),
+        new("ModernBertDecoderForCausalLM", ["modernbert-decoder"], ModelKind.Causal, (c, s, b) => new ModernBertDecoderModel(c, s, b)),
+        new("LlamaForCausalLM", ["llama"], ModelKind.Causal, (c, s, b) => new LlamaModel(c, s, b, "LlamaForCausalLM")),
+        new("Qwen2ForCausalLM", ["qwen2"], ModelKind.Causal, (c, s, b) => new LlamaModel(c, s, b, "Qwen2ForCausalLM")),
     ];
 
     public static IReadOnlyList<string> Names { get; } = All.Select(a => a.Name).ToList();
+
+    /// <summary>The entry of a registered architecture name (as run.json records it), or null.</summary>
+    public static ArchitectureEntry? Find(string name) => All.FirstOrDefault(a => a.Name == name);
 
     /// <summary>The entry named by config.json's architectures (the first supported one), else by its model_type.</summary>
     public static ArchitectureEntry Resolve(ModelConfig config)

@@ -61,11 +61,13 @@ public sealed class ModelRegistryTests
     [DataRow("xlmr-xl-tiny", ModelKind.SourceTarget)]
     [DataRow("llama-tiny", ModelKind.Causal)]
     [DataRow("qwen2-tiny", ModelKind.Causal)]
+    [DataRow("modernbert-decoder-tiny", ModelKind.Causal)]
     public void EachFixtureModelHasItsKindAndTheKindItsScorerAndDecoders(string fixture, ModelKind expected)
     {
         using var backend = new CpuBackend(1);
         using var model = ModelLoader.Load(SharedFixtures.Model(fixture), backend);
         Assert.AreEqual(expected, model.Kind);
+        Assert.AreEqual(model.Kind, ModelArchitectures.Resolve(model.Config).Kind, "the registry says the kind the model has");
         var kind = ModelKinds.Of(model);
         var scorer = kind.CreateScorer(model, null, model.Config.PadTokenId ?? 0);
         CollectionAssert.AreEqual(kind.ScoringModes.ToList(), scorer.Modes.ToList());
