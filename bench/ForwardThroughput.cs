@@ -50,7 +50,7 @@ public static class ForwardThroughput
 
     private static Measurement MeasureOurs(string configPath, Options o)
     {
-        BenchEnvironment.ResetPeakResident();
+        Eval.Harness.Benchmarks.Measurement.ResetPeakResident();
         var config = ModelConfig.Load(configPath);
         using var backend = new CpuBackend(o.Threads, o.Gemm);
         using var model = ModelLoader.Create(config, new RandomWeights(), backend);
@@ -68,7 +68,7 @@ public static class ForwardThroughput
         }
         double median = Eval.Harness.Benchmarks.Measurement.Median(times);
         return new Measurement($"ours ({backend.Name})", median, times.Min(), times.Max(), o.Batch * o.Sequence / median,
-            BenchEnvironment.PeakResidentBytes(), model.ParameterCount * sizeof(float));
+            Eval.Harness.Benchmarks.Measurement.PeakResidentBytes(), model.ParameterCount * sizeof(float));
     }
 
     private static Measurement? MeasurePeer(string configPath, Options o)

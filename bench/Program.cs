@@ -8,6 +8,7 @@ return args.FirstOrDefault() switch
     "tokenize-cold" => TokenizerColdThroughput.Run(args[1..]),
     "prompt-scaling" => PromptEncodingScaling.Run(args[1..]),
     "steps" => DecoderStepComparison.Run(args[1..]),
+    "checkpoint-memory" => CheckpointMemory.Run(args[1..]),
     _ => Usage(),
 };
 
@@ -30,6 +31,10 @@ static int Usage()
           steps [BenchmarkDotNet options]
               the ops of a decoding step at ModernBERT-base width (1 and 80 rows), and one Mask-Predict iteration of
               ModernBERT-base beside one greedy step of SmolLM2-135M (BenchmarkDotNet); end to end: `mlm-eval bench decode`
+          checkpoint-memory write --config FILE --output DIR [--layers N] [--max-shard-size 10GB]
+          checkpoint-memory load --model DIR [--threads 2]
+              a synthetic sharded pytorch_model.bin checkpoint of a config's real shapes (mT0: embedding copies as views), then
+              its load on the CPU backend in a fresh process: weight bytes, peak RSS and their ratio (run under /usr/bin/time -v)
           gemm [BenchmarkDotNet options]
               managed SGEMM beside OpenBLAS sgemm on the shapes of the forward benchmark (BenchmarkDotNet)
         """);

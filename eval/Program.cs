@@ -9,19 +9,23 @@ AnsiConsole.Console = TerminalOutput.Create();
 var backendOptions = new BackendOptions();
 var fairseqOptions = new FairseqOptions();
 
-var modelOption = new Option<string>("--model") { Description = "model folder in Hugging Face layout", Required = true };
-var inputOption = new Option<string>("--input") { Description = "safetensors file with input_ids, attention_mask (and logits_at)", Required = true };
+var modelOption = new Option<string>("--model") { Description = "model folder, or hub id org/name[@revision] (downloaded into the hub cache)", Required = true };
+var forwardOffline = new Option<bool>("--offline") { Description = "never download; a hub id must be complete in the hub cache" };
+var inputOption = new Option<string>("--input") { Description = "safetensors file with input_ids, attention_mask (and logits_at; encoder–decoder models: decoder_input_ids, decoder_attention_mask; choice_ids for choice_logprobs)", Required = true };
 var outputOption = new Option<string>("--output") { Description = "safetensors file to write", Required = true };
 var forward = new Command("forward", "Run a model on inputs from a safetensors file and write its hidden states and logits");
 forward.Options.Add(modelOption);
 forward.Options.Add(inputOption);
 forward.Options.Add(outputOption);
+forward.Options.Add(forwardOffline);
 backendOptions.AddTo(forward);
 fairseqOptions.AddTo(forward);
 forward.SetAction(result => CommandRunner.Run(() =>
 {
     using var backend = backendOptions.Create(result, message => Console.Error.WriteLine(message));
-    using var model = ModelLoader.Load(result.GetValue(modelOption)!, backend, fairseqOptions.Overrides(result));
+    var modelDir = Eval.Harness.Data.HubModelStore.ResolveModel(result.GetValue(modelOption)!, result.GetValue(forwardOffline), message => Console.Error.WriteLine(message));
+    using var model = ModelLoader.Load(modelDir, backend, fairseqOptions.Overrides(result));
+    Console.Error.WriteLine(LoadedModelReport.Describe(model));
     ForwardDump.Run(model, result.GetValue(inputOption)!, result.GetValue(outputOption)!);
     Console.WriteLine($"wrote {result.GetValue(outputOption)} ({ModelLoader.ResolveArchitecture(model.Config)}, {backend.Name})");
 }));
@@ -54,4 +58,13 @@ root.Subcommands.Add(new GenerateCommand().Build());
 root.Subcommands.Add(ReportCommands.Report());
 root.Subcommands.Add(ReportCommands.Scaling());
 root.Subcommands.Add(ReportCommands.Compare());
-return root.Parse(args).Invoke();
+var parsed = root.Parse(args);
+// A bad command line is one "error:" line per mistake (as CommandRunner reports the rest), without the help text;
+// `COMMAND --help` shows that.
+if (parsed.Action is System.CommandLine.Invocation.ParseErrorAction)
+{
+    foreach (var error in parsed.Errors)
+        Console.Error.WriteLine($"error: {string.Join(' ', error.Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))}");
+    return 1;
+}
+return parsed.Invoke();

@@ -3,12 +3,17 @@ using Parquet.Schema;
 
 namespace Eval.Fuzz;
 
-/// <summary>Parquet seeds written with Parquet.Net: MMLU-Pro-shaped rows (ids, text, a list of options, a nullable integer).</summary>
+/// <summary>
+/// Parquet seeds written with Parquet.Net: MMLU-Pro-shaped rows (ids, text, a list of options, a nullable integer), in
+/// a given codec, the category column dictionary-encoded or not (pyarrow, which writes the hub's files, dictionary-encodes
+/// every column).
+/// </summary>
 internal static class SyntheticParquet
 {
-    public static byte[] MmluPro(int rowGroups = 1) => WriteAsync(rowGroups).GetAwaiter().GetResult();
+    public static byte[] MmluPro(int rowGroups = 1, CompressionMethod compression = CompressionMethod.Snappy, bool dictionary = false) =>
+        WriteAsync(rowGroups, compression, dictionary).GetAwaiter().GetResult();
 
-    private static async Task<byte[]> WriteAsync(int rowGroups)
+    private static async Task<byte[]> WriteAsync(int rowGroups, CompressionMethod compression, bool dictionary)
     {
         var id = new DataField<long>("question_id");
         var question = new DataField<string>("question");
@@ -18,7 +23,13 @@ internal static class SyntheticParquet
         var category = new DataField<string>("category");
         var schema = new ParquetSchema(id, question, new ListField("options", option), answer, index, category);
         using var stream = new MemoryStream();
-        var writer = await ParquetWriter.CreateAsync(schema, stream);
+        var options = new ParquetOptions { CompressionMethod = compression };
+        if (dictionary)
+        {
+            options.ColumnEncodingHints["category"] = EncodingHint.Dictionary;
+            options.DictionaryEncodingThreshold = 1;            // two distinct categories in two rows
+        }
+        var writer = await ParquetWriter.CreateAsync(schema, stream, options);
         for (int g = 0; g < rowGroups; g++)
         {
             using var group = writer.CreateRowGroup();

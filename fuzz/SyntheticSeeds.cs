@@ -90,6 +90,9 @@ internal static class SyntheticSeeds
             case "parquet" or "mmlu-pro-parquet":
                 Seed("rows.parquet", SyntheticParquet.MmluPro());
                 Seed("two-groups.parquet", SyntheticParquet.MmluPro(rowGroups: 2));
+                Seed("zstd-dictionary.parquet", SyntheticParquet.MmluPro(compression: Parquet.CompressionMethod.Zstd, dictionary: true));
+                Seed("gzip.parquet", SyntheticParquet.MmluPro(compression: Parquet.CompressionMethod.Gzip));
+                Seed("uncompressed-dictionary.parquet", SyntheticParquet.MmluPro(compression: Parquet.CompressionMethod.None, dictionary: true));
                 break;
             case "run-json":
                 Text("run.json", ReportTargets.ValidRunJson);

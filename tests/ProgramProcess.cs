@@ -9,9 +9,10 @@ public static class ProgramProcess
 
     /// <summary>
     /// Starts `dotnet mlm-eval.dll args…` with its output captured; GITHUB_STEP_SUMMARY is cleared so tests never write a
-    /// job summary. <paramref name="interruptible"/>: SIGINT set back to its default first (`env --default-signal=INT`).
-    /// A shell without job control starts background commands with SIGINT ignored, children inherit that, and .NET then
-    /// leaves Ctrl-C alone, as a background job should; a test that sends SIGINT must not depend on how CI was started.
+    /// job summary. <paramref name="interruptible"/>: SIGINT and SIGTERM set back to their defaults first
+    /// (`env --default-signal=INT,TERM`). A shell without job control starts background commands with SIGINT ignored,
+    /// children inherit that, and .NET then leaves Ctrl-C alone, as a background job should; a test that sends a signal
+    /// must not depend on how CI was started.
     /// </summary>
     public static Process Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null,
         bool interruptible = false)
@@ -20,7 +21,7 @@ public static class ProgramProcess
         if (workingDirectory is not null) info.WorkingDirectory = workingDirectory;
         if (interruptible)
         {
-            info.ArgumentList.Add("--default-signal=INT");
+            info.ArgumentList.Add("--default-signal=INT,TERM");
             info.ArgumentList.Add("dotnet");
         }
         info.ArgumentList.Add(Dll);

@@ -21,11 +21,11 @@ public sealed class BackendOptions
         Description = "GPU backend: fp32 (pedantic float32, for parity), tf32 (TF32 tensor cores), bf16 (weights kept as bfloat16; default on CUDA). The CPU computes in fp32",
     };
 
-    public Option<int> Threads { get; } = new("--threads")
+    public Option<int> Threads { get; } = new Option<int>("--threads")
     {
-        Description = "CPU threads (default: all cores); eval also renders and tokenizes prompts on them",
+        Description = "CPU threads (0, the default: all cores); eval also renders and tokenizes prompts on them",
         DefaultValueFactory = _ => 0,
-    };
+    }.AtLeast(0);
 
     public Option<GemmPath> Gemm { get; } = new("--gemm")
     {

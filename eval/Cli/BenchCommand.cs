@@ -7,7 +7,7 @@ using Spectre.Console;
 
 namespace Eval.Cli;
 
-/// <summary>`eval bench decode`: decode speed of masked LMs (single [MASK], Mask-Predict) beside causal LMs (log-likelihood, next token, greedy).</summary>
+/// <summary>`mlm-eval bench decode`: decode speed of masked LMs (single [MASK], Mask-Predict) beside causal LMs (log-likelihood, next token, greedy).</summary>
 public sealed class BenchCommand
 {
     private readonly Option<bool> quick = new("--quick") { Description = "miniature models (2 layers, hidden 64) and a small grid: checks that everything runs, in seconds" };
@@ -22,9 +22,9 @@ public sealed class BenchCommand
     private readonly Option<string?> choices = new("--choices") { Description = "answer choices for log-likelihood (default 2,3,4)" };
     private readonly Option<string?> lengths = new("--lengths") { Description = "generated lengths L (default 1,4,16,64,256)" };
     private readonly Option<string?> iterations = new("--iterations") { Description = "Mask-Predict iterations T (default 1,4,10)" };
-    private readonly Option<int?> generationPrompt = new("--generation-prompt") { Description = "prompt length for generation (default 64)" };
-    private readonly Option<int?> maxBatch = new("--max-batch") { Description = "the throughput batch size (default 32)" };
-    private readonly Option<int?> reps = new("--reps") { Description = "timed repetitions after one warm-up (default 5)" };
+    private readonly Option<int?> generationPrompt = new Option<int?>("--generation-prompt") { Description = "prompt length for generation (default 64)" }.AtLeast(2);
+    private readonly Option<int?> maxBatch = new Option<int?>("--max-batch") { Description = "the throughput batch size (default 32)" }.AtLeast(1);
+    private readonly Option<int?> reps = new Option<int?>("--reps") { Description = "timed repetitions after one warm-up (default 5)" }.AtLeast(1);
     private readonly BackendOptions backend = new();
     private readonly FairseqOptions fairseq = new();
 
@@ -57,8 +57,6 @@ public sealed class BenchCommand
         };
         if (options.PromptLengths.Any(p => p <= options.ChoiceTokens + 2))
             throw new ArgumentException($"--prompt-lengths must exceed {options.ChoiceTokens + 2} tokens (the answer slot and choices need room)");
-        if (options.MaxBatch < 1 || options.Repetitions < 1 || options.GenerationPromptLength < 2)
-            throw new ArgumentException("--max-batch and --reps must be at least 1, --generation-prompt at least 2");
 
         var names = result.GetValue(shapes) is { } list
             ? Shapes(list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))

@@ -2,7 +2,7 @@ using Eval.Engine.IO;
 
 namespace Eval.Cli;
 
-/// <summary>Turns the errors users can cause (bad files, bad options) into one clear line and exit code 1 (2 for a command that uses 1 for its verdict), and an interruption (Ctrl-C) into exit code 130.</summary>
+/// <summary>Turns the errors users can cause (bad files, bad options) into one clear line and exit code 1 (2 for a command that uses 1 for its verdict), and an interruption into exit code 130 (Ctrl-C) or 143 (SIGTERM).</summary>
 public static class CommandRunner
 {
     /// <summary>128 + SIGINT, as shells report a command stopped by Ctrl-C.</summary>
@@ -20,6 +20,11 @@ public static class CommandRunner
         try
         {
             return action();
+        }
+        catch (StoppedBySignalException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return e.ExitCode;
         }
         catch (OperationCanceledException)
         {

@@ -9,10 +9,10 @@ using Spectre.Console;
 
 namespace Eval.Cli;
 
-/// <summary>`eval eval`: zero-shot evaluation of a masked LM on tasks from prompts/, written to a results folder.</summary>
+/// <summary>`mlm-eval eval`: zero-shot evaluation of a masked LM on tasks from prompts/, written to a results folder.</summary>
 public sealed class EvalCommand
 {
-    private readonly Option<string> task = new("--task") { Description = "task name(s), comma-separated (see `eval tasks`)", Required = true };
+    private readonly Option<string> task = new("--task") { Description = "task name(s), comma-separated (see `mlm-eval tasks`)", Required = true };
     /// <summary>The model the project is about, evaluated when --model is not given.</summary>
     public const string DefaultModel = "answerdotai/ModernBERT-Large-Instruct";
 
@@ -25,12 +25,15 @@ public sealed class EvalCommand
     private readonly Option<string?> languages = new("--languages") { Description = "languages (or MMLU subjects), comma-separated; default all" };
     private readonly Option<string[]> templates = new("--templates") { Description = "template name(s); repeat the option for several; default all", AllowMultipleArgumentsPerToken = false };
     private readonly Option<string?> split = new("--split") { Description = "split (default: the task's, e.g. validation for XNLI, test for XCOPA)" };
-    private readonly Option<int?> limit = new("--limit") { Description = "first N examples of each language" };
-    private readonly Option<int> batchSize = new("--batch-size") { Description = "examples per forward pass (with --max-batch-tokens: at most this many, default unlimited)", DefaultValueFactory = _ => 8 };
-    private readonly Option<int?> maxBatchTokens = new("--max-batch-tokens")
+    private readonly Option<int?> limit = new Option<int?>("--limit") { Description = "first N examples of each language" }.AtLeast(1);
+    private readonly Option<int> batchSize = new Option<int>("--batch-size")
+    {
+        Description = "examples per forward pass (with --max-batch-tokens: at most this many, default unlimited)", DefaultValueFactory = _ => 8,
+    }.AtLeast(1);
+    private readonly Option<int?> maxBatchTokens = new Option<int?>("--max-batch-tokens")
     {
         Description = "fill each batch up to this many padded tokens (count × longest prompt) instead of a fixed count: full batches on a GPU",
-    };
+    }.AtLeast(1);
     private readonly Option<string?> output = new("--output") { Description = "results folder (default results/<model>-<task>)" };
     private readonly Option<string[]> dataDir = new("--data-dir") { Description = "folder(s) holding offline copies of the datasets (e.g. ../shared/datasets)" };
     private readonly Option<string?> scoring = new("--scoring")
@@ -38,10 +41,14 @@ public sealed class EvalCommand
         Description = "masked LMs: restricted (default; verbalizer log-probs), eval-py (P(X)+P( X), ModernBERT-Instruct eval.py), unrestricted (full-vocabulary argmax); " +
                       "causal LMs: loglik (default; acc and acc_norm as lm-evaluation-harness), next-token (verbalizers' first tokens), greedy (generate, then match)",
     };
-    private readonly Option<int?> maxLength = new("--max-length") { Description = "longest prompt in tokens (default: the model's)" };
+    private readonly Option<int?> maxLength = new Option<int?>("--max-length") { Description = "longest prompt in tokens (default: the model's)" }.AtLeast(2);
     private readonly Option<string?> prompts = ProjectPaths.PromptsOption();
     private readonly Option<string?> cache = new("--cache") { Description = "SQLite score cache (default: <output>/scores.sqlite)" };
     private readonly Option<bool> offline = new("--offline") { Description = "never download; use --data-dir, the caches and local folders only" };
+    private readonly Option<bool> force = new("--force")
+    {
+        Description = "evaluate into an --output folder that holds another model's run: its results files are replaced (scores.sqlite keeps both models' scores)",
+    };
     private readonly Option<bool> noSampleText = new("--no-sample-text")
     {
         Description = "write samples_<task>.jsonl without prompts and choice texts (ids, scores, predictions only): for baselines kept where dataset text may not be copied",
@@ -53,7 +60,7 @@ public sealed class EvalCommand
     public Command Build()
     {
         var command = new Command("eval", "Evaluate a model zero-shot: a masked LM by its [MASK] (or fixed-length slot) over the answer choices, a causal LM by log-likelihood, next token or greedy generation");
-        foreach (var o in new Option[] { task, model, tokenizer, languages, templates, split, limit, batchSize, maxBatchTokens, output, dataDir, scoring, maxLength, prompts, cache, offline, noSampleText })
+        foreach (var o in new Option[] { task, model, tokenizer, languages, templates, split, limit, batchSize, maxBatchTokens, output, dataDir, scoring, maxLength, prompts, cache, offline, force, noSampleText })
             command.Options.Add(o);
         backend.AddTo(command);
         fairseq.AddTo(command);
@@ -67,14 +74,14 @@ public sealed class EvalCommand
         var started = DateTime.UtcNow;
         backend.Validate(result);
         var shardSpec = shard.Resolve(result, Environment.GetEnvironmentVariable);
-        if (result.GetValue(maxBatchTokens) is < 1) throw new ArgumentException("--max-batch-tokens must be at least 1");
         var registry = ProjectPaths.LoadTasks(result.GetValue(prompts));
         var tasks = Split(result.GetValue(task)).Select(registry.Get).ToList();
         // Everything the options alone can get wrong fails here, before a model is resolved, downloaded or loaded.
         TaskSelection.Validate(tasks, Split(result.GetValue(languages)), result.GetValue(templates));
         var namedMode = result.GetValue(scoring) is { } named ? ScoringModes.Parse(named) : (ScoringMode?)null;
-        if (result.GetValue(maxLength) is < 2) throw new ArgumentException($"--max-length {result.GetValue(maxLength)} must be at least 2");
         bool isOffline = result.GetValue(offline);
+        // From here on Ctrl-C and SIGTERM (a cluster's time limit, scancel, preemption) stop the run with a message.
+        using var stop = new StopSignals(StopSignals.DefaultGrace, message => Console.Error.WriteLine(message), Environment.Exit);
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
 
         var modelId = result.GetValue(model)!;
@@ -84,21 +91,35 @@ public sealed class EvalCommand
         var tok = Tokenizer.Load(tokenizerDir);
         if (File.Exists(tokenizerDir)) tokenizerDir = Path.GetDirectoryName(Path.GetFullPath(tokenizerDir))!;
 
+        // The data, and every template rendered once on each subset's first document, before the model loads.
+        var store = new DatasetStore(result.GetValue(dataDir) ?? [], DatasetStore.DefaultCacheDirectory(), isOffline ? null : new Downloader(http), Log, hub);
+        foreach (var t in tasks) TaskPlanner.Plan(t, Split(result.GetValue(languages)), result.GetValue(templates), result.GetValue(split), store);
+
+        var weights = ModelFingerprint.WeightDigests(modelDir);
+        var tokenizerDigest = ModelFingerprint.TokenizerDigest(tokenizerDir);
+        var fingerprint = ModelFingerprint.Combine(weights, Path.Combine(modelDir, "config.json"), tokenizerDigest);
+        var outDir = result.GetValue(output) ?? Path.Combine("results", ProjectPaths.RunName(modelId, tasks.Select(t => t.Name)));
+        var cachePath = result.GetValue(cache) ?? Path.Combine(outDir, "scores.sqlite");
+        // One run per output folder (a second process stops here, naming the first), and never over another model's run.
+        using var folderLock = RunFolderLock.Acquire(outDir);
+        if (RunFolderModel.Other(outDir, fingerprint, result.GetValue(cache) is null ? cachePath : null) is { } other)
+        {
+            if (!result.GetValue(force))
+                throw new InvalidOperationException($"{other}: choose another --output, or pass --force to replace its results with this model's");
+            Log($"--force: {other}; its results are replaced");
+        }
+
         using var engine = backend.Create(result, Log);
         using var lm = ModelLoader.Load(modelDir, engine, fairseq.Overrides(result));
+        Log(LoadedModelReport.Describe(lm));
         tok.RequireFits(lm.Config.VocabSize, modelDir);
         FairseqDictionary.VerifyFolder(modelDir, tok.TokenToId, tok.Path);
         int modelMax = lm.MaxSequenceLength;
         int max = result.GetValue(maxLength) ?? modelMax;
         if (max < 2 || max > modelMax) throw new ArgumentException($"--max-length {max} must be between 2 and the model's {modelMax}");
         var mode = namedMode ?? ModelKinds.Of(lm).DefaultScoring;
-
-        var weights = ModelFingerprint.WeightDigests(modelDir);
-        var tokenizerDigest = ModelFingerprint.TokenizerDigest(tokenizerDir);
-        var fingerprint = ModelFingerprint.Combine(weights, Path.Combine(modelDir, "config.json"), tokenizerDigest);
-        var outDir = result.GetValue(output) ?? Path.Combine("results", ProjectPaths.RunName(modelId, tasks.Select(t => t.Name)));
-        using var scores = new ScoreCache(result.GetValue(cache) ?? Path.Combine(outDir, "scores.sqlite"));
-        var store = new DatasetStore(result.GetValue(dataDir) ?? [], DatasetStore.DefaultCacheDirectory(), isOffline ? null : new Downloader(http), Log, hub);
+        using var scores = new ScoreCache(cachePath);
+        stop.ScoresPath = scores.Path;
 
         var tokenBudget = result.GetValue(maxBatchTokens);
         // With a token budget the batch size is only a cap, and an unset one does not cap.
@@ -107,30 +128,18 @@ public sealed class EvalCommand
             result.GetValue(limit), examplesPerBatch, mode, max) { MaxBatchTokens = tokenBudget, Shard = shardSpec, EncodingThreads = result.GetValue(backend.Threads) };
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(modelId)}[/] ({Markup.Escape(ModelLoader.ResolveArchitecture(lm.Config))}, {lm.ParameterCount / 1e6:0.#}M parameters, {Markup.Escape(engine.Name)}) · scores cached in {Markup.Escape(scores.Path)}");
 
-        using var cancel = new CancellationTokenSource();
-        void StopAfterTheBatch(object? sender, ConsoleCancelEventArgs e)
-        {
-            e.Cancel = true;
-            if (cancel.IsCancellationRequested) return;
-            Console.Error.WriteLine("interrupting after the current batch…");
-            cancel.Cancel();
-        }
-        Console.CancelKeyPress += StopAfterTheBatch;
         var runner = new EvaluationRunner(lm, tok, store, scores, fingerprint, message => Console.Error.WriteLine($"warning: {message}"));
         RunOutcome outcome;
         try
         {
-            outcome = ProgressDisplay.Run(progress => runner.Run(request, progress, cancel.Token));
+            outcome = ProgressDisplay.Run(progress => runner.Run(request, progress, stop.Token));
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (stop.Received is not null)
         {
             Log($"{scores.Count()} scores are kept in {scores.Path}");
-            throw;
+            throw stop.Stopped();
         }
-        finally
-        {
-            Console.CancelKeyPress -= StopAfterTheBatch;
-        }
+        stop.Finishing();
 
         var meta = new RunMetadata(modelId, modelDir, ModelLoader.ResolveArchitecture(lm.Config), lm.ParameterCount, weights, fingerprint,
             tokenizerDir, tokenizerDigest, ProjectPaths.GitCommit(), engine.Name, ScoringModes.NameOf(mode), request.BatchSize, max, request.Limit,

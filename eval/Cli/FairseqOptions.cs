@@ -9,10 +9,10 @@ namespace Eval.Cli;
 /// </summary>
 public sealed class FairseqOptions
 {
-    public Option<int?> Heads { get; } = new("--heads")
+    public Option<int?> Heads { get; } = new Option<int?>("--heads")
     {
         Description = "fairseq checkpoints: attention heads, when the checkpoint's args/cfg do not say (they always have for fairseq's own releases)",
-    };
+    }.AtLeast(1);
 
     public Option<bool?> NormalizeBefore { get; } = new("--normalize-before")
     {
@@ -28,7 +28,6 @@ public sealed class FairseqOptions
     public FairseqOverrides? Overrides(ParseResult result)
     {
         var heads = result.GetValue(Heads);
-        if (heads is < 1) throw new ArgumentException($"--heads must be at least 1, got {heads}");
         var normalizeBefore = result.GetValue(NormalizeBefore);
         return heads is null && normalizeBefore is null ? null : new FairseqOverrides(heads, normalizeBefore);
     }

@@ -8,9 +8,15 @@ namespace Eval.Cli;
 /// <summary>Spectre progress bar (examples/s, ETA) around a run, and the summary table after it.</summary>
 public static class ProgressDisplay
 {
-    /// <summary>A live bar on a terminal; redirected, one plain line each time the run moves to another task, language or template.</summary>
+    /// <summary>How often redirected output (a Slurm log) gets a progress line within one task, language and template.</summary>
+    public static readonly TimeSpan PlainLineInterval = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A live bar on a terminal; redirected, plain lines (<see cref="PlainProgressLines"/>): one each time the run moves
+    /// to another task, language or template, and one at most every 30 s in between with done/total, rate and ETA.
+    /// </summary>
     public static RunOutcome Run(Func<IProgress<RunProgress>, RunOutcome> run) =>
-        TerminalOutput.IsInteractive ? RunWithBar(run) : run(new PlainLines());
+        TerminalOutput.IsInteractive ? RunWithBar(run) : run(new PlainProgressLines(Console.Out, PlainLineInterval, TimeProvider.System));
 
     private static RunOutcome RunWithBar(Func<IProgress<RunProgress>, RunOutcome> run) =>
         AnsiConsole.Progress()
@@ -33,19 +39,6 @@ public static class ProgressDisplay
             bar.MaxValue = Math.Max(1, value.Total);
             bar.Description = Markup.Escape(value.Description);
             bar.Value = value.Done;
-        }
-    }
-
-    /// <summary>Reports synchronously (no Progress&lt;T&gt; thread hop), so the lines come in order and none is left after the run.</summary>
-    private sealed class PlainLines : IProgress<RunProgress>
-    {
-        private string? last;
-
-        public void Report(RunProgress value)
-        {
-            if (value.Description == last) return;
-            last = value.Description;
-            Console.WriteLine($"{value.Description} ({value.Done}/{value.Total})");
         }
     }
 

@@ -5,7 +5,7 @@ using Spectre.Console;
 
 namespace Eval.Cli;
 
-/// <summary>`eval report`, `eval scaling` and `eval compare`: reports over finished run folders.</summary>
+/// <summary>`mlm-eval report`, `scaling` and `compare`: reports over finished run folders.</summary>
 public static class ReportCommands
 {
     private static Option<string> MetricOption() => new("--metric")
@@ -119,7 +119,7 @@ public static class ReportCommands
     {
         var baseline = new Option<string>("--baseline") { Description = "baseline run folder, or a folder of run folders", Required = true };
         var current = new Option<string>("--current") { Description = "current run folder, or a folder of run folders (paired by name)", Required = true };
-        var maxDrop = new Option<double>("--max-drop") { Description = "tolerated accuracy drop per (task, language, template), in points", DefaultValueFactory = _ => 1.0 };
+        var maxDrop = new Option<double>("--max-drop") { Description = "tolerated accuracy drop per (task, language, template), in points", DefaultValueFactory = _ => 1.0 }.AtLeast(0);
         var changed = new Option<bool>("--fail-on-changed-predictions") { Description = "also fail when any example's prediction changed (for deterministic CI baselines)" };
         var output = new Option<string?>("--output") { Description = "also write the Markdown report to this file" };
         var compareMetric = MetricOption();

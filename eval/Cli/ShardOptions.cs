@@ -12,10 +12,10 @@ public sealed class ShardOptions
                       "auto: from a Slurm job array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX with --shard-count)",
     };
 
-    public Option<int?> ShardCount { get; } = new("--shard-count")
+    public Option<int?> ShardCount { get; } = new Option<int?>("--shard-count")
     {
         Description = "with --shard auto: the number of shards (a Kubernetes Indexed Job's completions; checked against a Slurm array's count)",
-    };
+    }.AtLeast(1);
 
     public void AddTo(Command command)
     {

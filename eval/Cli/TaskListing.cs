@@ -4,7 +4,7 @@ using Spectre.Console;
 
 namespace Eval.Cli;
 
-/// <summary>`eval tasks` and `eval templates --task T`: what the prompts folder defines.</summary>
+/// <summary>`mlm-eval tasks` and `mlm-eval templates --task T`: what the prompts folder defines.</summary>
 public static class TaskListing
 {
     public static Command TasksCommand()
@@ -21,6 +21,12 @@ public static class TaskListing
                     t.Templates.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(t.Description));
             AnsiConsole.Write(table);
             Console.WriteLine("* default split");
+            if (registry.Broken.Count > 0)
+            {
+                // The other tasks stay usable; asking for one of these gives the same error.
+                Console.WriteLine($"broken task files ({registry.Broken.Count}; their tasks cannot be run until fixed):");
+                foreach (var b in registry.Broken) Console.WriteLine($"  {b.TaskName}: {b.Message}");
+            }
         }));
         return command;
     }

@@ -7,6 +7,13 @@ public enum ActivationKind
     Gelu,
     /// <summary>x · sigmoid(x).</summary>
     Silu,
+    /// <summary>
+    /// GELU's tanh approximation, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): transformers' gelu_new (T5 v1.1, mT5) and
+    /// gelu_pytorch_tanh, BLOOM's bloom_gelu_forward.
+    /// </summary>
+    GeluTanh,
+    /// <summary>max(x, 0) (T5 v1.0's feed-forward).</summary>
+    Relu,
 }
 
 /// <summary>A column range of a [rows, columns] tensor: the q, k or v part of a fused projection.</summary>

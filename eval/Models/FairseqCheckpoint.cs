@@ -40,8 +40,8 @@ public sealed partial class FairseqCheckpoint : IWeightSource, ITensorCatalog, I
         var settings = new FairseqSettings(file.Root, Path);
 
         var embeddings = file.Info(body + "embed_tokens.weight").Shape;
-        int vocab = checked((int)embeddings[0]), hidden = checked((int)embeddings[1]);
-        int positions = names.Contains(body + "embed_positions.weight") ? checked((int)file.Info(body + "embed_positions.weight").Shape[0])
+        int vocab = Dimension(body + "embed_tokens.weight", 0), hidden = Dimension(body + "embed_tokens.weight", 1);
+        int positions = names.Contains(body + "embed_positions.weight") ? Dimension(body + "embed_positions.weight", 0)
             : throw Error($"{body}embed_positions.weight is missing (sinusoidal positions are not supported)");
         var layerIndices = names.Select(n => LayerIndex().Match(n)).Where(m => m.Success && m.Groups[1].Value == body)
             .Select(m => int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture)).Distinct().ToList();
@@ -49,7 +49,7 @@ public sealed partial class FairseqCheckpoint : IWeightSource, ITensorCatalog, I
         if (layers > layerIndices.Count)
             throw Error($"args/cfg say {side}_layers {layers} but the checkpoint holds weights for {layerIndices.Count} layers ({body}layers.N.*)");
         int ffn = settings.Int($"{side}_ffn_embed_dim")
-            ?? (names.Contains(body + "layers.0.fc1.weight") ? checked((int)file.Info(body + "layers.0.fc1.weight").Shape[0]) : 0);
+            ?? (names.Contains(body + "layers.0.fc1.weight") ? Dimension(body + "layers.0.fc1.weight", 0) : 0);
         int heads = overrides.Heads ?? settings.Int($"{side}_attention_heads")
             ?? throw Error($"the number of attention heads cannot be known: args/cfg has no {side}_attention_heads and shapes do not say it (pass --heads)");
         if (settings.Int($"{side}_embed_dim") is { } declared && declared != hidden)
@@ -174,6 +174,15 @@ public sealed partial class FairseqCheckpoint : IWeightSource, ITensorCatalog, I
     }
 
     private CheckpointFormatException Error(string message) => new($"{Path}: {message}");
+
+    /// <summary>A dimension of a matrix the config is derived from, which must be a matrix of at most int.MaxValue rows and columns.</summary>
+    private int Dimension(string tensor, int axis)
+    {
+        var shape = file.Info(tensor).Shape;
+        if (shape.Length != 2) throw Error($"tensor '{tensor}' has shape {Tensor.FormatShape(shape)}, not [rows, columns]");
+        return shape[axis] <= int.MaxValue ? (int)shape[axis]
+            : throw Error($"tensor '{tensor}' has shape {Tensor.FormatShape(shape)}: {(axis == 0 ? "rows" : "columns")} beyond {int.MaxValue}, more than a model can have");
+    }
 
     [GeneratedRegex(@"^(.*?)layers\.(\d+)\.")]
     private static partial Regex LayerIndex();

@@ -1,3 +1,5 @@
+using Eval.Engine.IO;
+
 namespace Eval.Models;
 
 /// <summary>
@@ -14,7 +16,7 @@ public sealed record FairseqDictionary(string Path, IReadOnlyList<string> Symbol
     {
         var symbols = new List<string>(Specials);
         int lineNumber = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var line in LinkedFile.ReadLines(path))
         {
             lineNumber++;
             if (line.Length == 0) continue;

@@ -15,7 +15,7 @@ public enum ModelKind
     /// <summary>A masked LM that also runs Instruct-XLMR's source-then-target layout (<see cref="ISourceTargetModel"/>): XLM-R, XLM-R-XL.</summary>
     SourceTarget,
 
-    /// <summary>A decoder-only LM scored left to right (<see cref="ICausalLanguageModel"/>): Llama, Qwen2, SmolLM2, the Ettin decoders.</summary>
+    /// <summary>A decoder-only LM scored left to right (<see cref="ICausalLanguageModel"/>): Llama, Qwen2, SmolLM2, BLOOM, the Ettin decoders.</summary>
     Causal,
 
     /// <summary>An encoder–decoder LM: the prompt into the encoder, the answer as the decoder's target (T5, mT5, mT0).</summary>
@@ -45,6 +45,9 @@ public static class ModelArchitectures
         new("ModernBertDecoderForCausalLM", ["modernbert-decoder"], ModelKind.Causal, (c, s, b) => new ModernBertDecoderModel(c, s, b)),
         new("LlamaForCausalLM", ["llama"], ModelKind.Causal, (c, s, b) => new LlamaModel(c, s, b, "LlamaForCausalLM")),
         new("Qwen2ForCausalLM", ["qwen2"], ModelKind.Causal, (c, s, b) => new LlamaModel(c, s, b, "Qwen2ForCausalLM")),
+        new("MT5ForConditionalGeneration", ["mt5"], ModelKind.EncoderDecoder, (c, s, b) => new T5Model(c, s, b, "MT5ForConditionalGeneration")),
+        new("T5ForConditionalGeneration", ["t5"], ModelKind.EncoderDecoder, (c, s, b) => new T5Model(c, s, b, "T5ForConditionalGeneration")),
+        new("BloomForCausalLM", ["bloom"], ModelKind.Causal, (c, s, b) => new BloomModel(c, s, b)),
     ];
 
     public static IReadOnlyList<string> Names { get; } = All.Select(a => a.Name).ToList();

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Eval.Engine;
+using Eval.Engine.IO;
 
 namespace Eval.Models;
 
@@ -51,10 +52,35 @@ public sealed record ModelConfig
     public int? SlidingWindow { get; init; }
     public string? TorchDType { get; init; }
 
+    /// <summary>T5: the decoder's layers (num_decoder_layers; null: as many as the encoder's NumHiddenLayers).</summary>
+    public int? NumDecoderLayers { get; init; }
+
+    /// <summary>T5: buckets of the relative position bias (relative_attention_num_buckets).</summary>
+    public int RelativeAttentionNumBuckets { get; init; } = 32;
+
+    /// <summary>T5: the distance from which relative positions share the last bucket (relative_attention_max_distance).</summary>
+    public int RelativeAttentionMaxDistance { get; init; } = 128;
+
+    /// <summary>T5: feed_forward_proj ("relu", "gated-gelu", …); see <see cref="FeedForward"/>.</summary>
+    public string FeedForwardProjection { get; init; } = "relu";
+
+    /// <summary>T5: dense_act_fn and is_gated_act when the file gives them (they override what feed_forward_proj implies).</summary>
+    public string? DenseActivation { get; init; }
+    public bool? IsGatedActivation { get; init; }
+
+    /// <summary>Encoder–decoder models: the token the decoder starts from (decoder_start_token_id; else pad_token_id).</summary>
+    public int? DecoderStartTokenId { get; init; }
+
+    /// <summary>
+    /// BLOOM's apply_residual_connection_post_layernorm: each sublayer's residual is its LayerNorm's output instead of
+    /// its input (false in every released BLOOM and BLOOMZ).
+    /// </summary>
+    public bool ResidualFromNormedInput { get; init; }
+
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: config.json not found", path);
-        return Parse(File.ReadAllBytes(path), path);
+        return Parse(LinkedFile.ReadAllBytes(path), path);
     }
 
     /// <summary>Parses config.json content; path names it in errors (a file, or an embedded copy).</summary>
@@ -70,35 +96,42 @@ public sealed record ModelConfig
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: not a JSON object");
         var reader = new JsonFields(path, root);
 
-        int hidden = reader.Int("hidden_size") ?? reader.Int("d_model") ?? 0;
-        int heads = reader.Int("num_attention_heads") ?? 0;
+        // transformers' attribute_map spellings: BLOOM's files say n_embed (bigscience) or hidden_size (save_pretrained),
+        // n_head or num_attention_heads, n_layer or num_hidden_layers; T5's d_model, num_heads, num_layers. A file
+        // that gives two spellings of one field must agree.
+        int hidden = reader.Alias("hidden_size", "d_model", "n_embed") ?? 0;
+        int heads = reader.Alias("num_attention_heads", "num_heads", "n_head") ?? 0;
         var architectures = reader.Strings("architectures");
+        var modelType = reader.String("model_type") ?? "";
         // transformers >= 5 writes RoPE settings as rope_parameters: one object, or one per attention kind
         // ({"full_attention": {...}, "sliding_attention": {...}}); older files use rope_theta / rope_scaling and
         // ModernBERT's global_rope_theta / local_rope_theta. Where both are present the newer form wins, as in transformers.
         var rope = reader.RopeParameters("rope_parameters");
-        int layerCount = reader.Int("num_hidden_layers") ?? 0;
+        int layerCount = reader.Alias("num_hidden_layers", "num_layers", "n_layer") ?? 0;
         return new ModelConfig
         {
             Path = path,
             Architectures = architectures,
-            ModelType = reader.String("model_type") ?? "",
+            ModelType = modelType,
             VocabSize = reader.Int("vocab_size") ?? 0,
             HiddenSize = hidden,
-            IntermediateSize = reader.Int("intermediate_size") ?? 0,
+            IntermediateSize = reader.Alias("intermediate_size", "d_ff") ?? 0,
             NumHiddenLayers = layerCount,
             NumAttentionHeads = heads,
             NumKeyValueHeads = reader.Int("num_key_value_heads") ?? heads,
-            HeadDim = reader.Int("head_dim") ?? (heads > 0 ? hidden / heads : 0),
+            HeadDim = reader.Alias("head_dim", "d_kv") ?? (heads > 0 ? hidden / heads : 0),
             HiddenActivation = reader.String("hidden_activation") ?? reader.String("hidden_act") ?? "gelu",
             ClassifierActivation = reader.String("classifier_activation") ?? reader.String("hidden_activation") ?? "gelu",
-            NormEpsilon = reader.Double("norm_eps") ?? reader.Double("rms_norm_eps") ?? reader.Double("layer_norm_eps") ?? 1e-5,
-            MaxPositionEmbeddings = reader.Int("max_position_embeddings") ?? 0,
+            NormEpsilon = reader.Double("norm_eps") ?? reader.Double("rms_norm_eps") ?? reader.Double("layer_norm_eps")
+                ?? reader.Double("layer_norm_epsilon") ?? (IsT5Family(modelType) ? 1e-6 : 1e-5),
+            // BLOOM has no position table (ALiBi); bigscience's files give the training length as seq_length.
+            MaxPositionEmbeddings = reader.Int("max_position_embeddings") ?? reader.Int("seq_length") ?? 0,
             TypeVocabSize = reader.Int("type_vocab_size") ?? 1,
             PadTokenId = reader.Int("pad_token_id"),
             BosTokenId = reader.Int("bos_token_id"),
             EosTokenIds = reader.IntOrInts("eos_token_id"),
-            TieWordEmbeddings = reader.Bool("tie_word_embeddings") ?? true,
+            // MT5Config defaults to an untied head; every other config class (T5Config's included) to a tied one.
+            TieWordEmbeddings = reader.Bool("tie_word_embeddings") ?? modelType != "mt5",
             AttentionBias = reader.Bool("attention_bias") ?? false,
             MlpBias = reader.Bool("mlp_bias") ?? false,
             NormBias = reader.Bool("norm_bias") ?? true,
@@ -115,8 +148,37 @@ public sealed record ModelConfig
             LocalAttention = reader.Int("local_attention") ?? -1,
             SlidingWindow = reader.Int("sliding_window"),
             TorchDType = reader.String("torch_dtype") ?? reader.String("dtype"),
+            NumDecoderLayers = reader.Int("num_decoder_layers"),
+            RelativeAttentionNumBuckets = reader.Int("relative_attention_num_buckets") ?? 32,
+            RelativeAttentionMaxDistance = reader.Int("relative_attention_max_distance") ?? 128,
+            FeedForwardProjection = reader.String("feed_forward_proj") ?? "relu",
+            DenseActivation = reader.String("dense_act_fn"),
+            IsGatedActivation = reader.Bool("is_gated_act"),
+            DecoderStartTokenId = reader.Int("decoder_start_token_id"),
+            ResidualFromNormedInput = reader.Bool("apply_residual_connection_post_layernorm") ?? false,
         };
     }
+
+    /// <summary>The model_types of transformers' T5 code (T5Config and MT5Config), whose defaults differ from the generic ones.</summary>
+    public static bool IsT5Family(string modelType) => modelType is "t5" or "mt5";
+
+    /// <summary>
+    /// T5's feed-forward as T5Config derives it: feed_forward_proj is "ACT" or "gated-ACT" (gated: act(x·wi_0) ⊙ x·wi_1;
+    /// else act(x·wi)), "gated-gelu" meaning gelu_new; a file's dense_act_fn and is_gated_act, when present, win (as
+    /// config attributes they override the derived ones).
+    /// </summary>
+    public (ActivationKind Activation, bool Gated) FeedForward()
+    {
+        var parts = FeedForwardProjection.Split('-');
+        if (parts.Length > 2 || (parts.Length == 2 && parts[0] != "gated") || parts[^1].Length == 0)
+            throw new InvalidDataException(
+                $"{Path}: 'feed_forward_proj' is '{FeedForwardProjection}'; expected an activation or 'gated-' and one (e.g. 'relu', 'gated-gelu')");
+        var derived = FeedForwardProjection == "gated-gelu" ? "gelu_new" : parts[^1];
+        return (Activation(DenseActivation ?? derived), IsGatedActivation ?? parts[0] == "gated");
+    }
+
+    /// <summary>The decoder's first input token: decoder_start_token_id, else pad_token_id, else 0.</summary>
+    public int DecoderStart => DecoderStartTokenId ?? PadTokenId ?? 0;
 
     /// <summary>
     /// Whether layer i attends globally: layer_types when the file has it (transformers >= 5), else ModernBERT's
@@ -137,7 +199,10 @@ public sealed record ModelConfig
     {
         "gelu" or "gelu_python" => ActivationKind.Gelu,
         "silu" or "swish" => ActivationKind.Silu,
-        _ => throw new NotSupportedException($"{Path}: activation '{name}' is not supported (supported: gelu, silu)"),
+        "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" => ActivationKind.GeluTanh,
+        "relu" => ActivationKind.Relu,
+        _ => throw new NotSupportedException(
+            $"{Path}: activation '{name}' is not supported (supported: gelu, gelu_python, gelu_new, gelu_pytorch_tanh, gelu_fast, silu, swish, relu)"),
     };
 
     private readonly struct JsonFields(string path, JsonElement root)
@@ -145,9 +210,37 @@ public sealed record ModelConfig
         private JsonElement? Get(string name) =>
             root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
 
+        /// <summary>
+        /// An integer a config may spell several ways (transformers' attribute_map); two spellings given with different
+        /// values is an error naming both.
+        /// </summary>
+        public int? Alias(string name, params string[] aliases)
+        {
+            int? value = null;
+            string? from = null;
+            foreach (var spelling in aliases.Prepend(name))
+            {
+                if (Int(spelling) is not { } given) continue;
+                if (value is { } first && first != given)
+                    throw new InvalidDataException($"{path}: '{from}' is {first} but '{spelling}' is {given}; they name the same field");
+                value ??= given;
+                from ??= spelling;
+            }
+            return value;
+        }
+
         public int? Int(string name) => Get(name) is { } v
             ? v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) ? i : throw Bad(name, "an integer")
             : null;
+
+        /// <summary>An integer a config may spell two ways (transformers' attribute_map); both given and different is an error.</summary>
+        public int? Alias(string name, string alias)
+        {
+            int? first = Int(name), second = Int(alias);
+            if (first is { } a && second is { } b && a != b)
+                throw new InvalidDataException($"{path}: '{name}' is {a} but '{alias}' is {b}; they name the same field");
+            return first ?? second;
+        }
 
         public double? Double(string name) => Get(name) is { } v
             ? v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw Bad(name, "a number")

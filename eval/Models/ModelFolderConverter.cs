@@ -59,7 +59,7 @@ public static class ModelFolderConverter
             {
                 var from = Path.Combine(source, name);
                 if (!File.Exists(from)) continue;
-                File.Copy(from, Path.Combine(staging, name));
+                LinkedFile.Copy(from, Path.Combine(staging, name));
                 copied.Add(name);
             }
             var tensors = catalog.Tensors.ToList();
@@ -93,6 +93,6 @@ public static class ModelFolderConverter
         if (catalog.ConfigJson is { } derived) return (derived, $"{catalog.Description} (config derived from the checkpoint)");
         var path = Path.Combine(source, "config.json");
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: config.json not found; the source folder needs one", path);
-        return (File.ReadAllBytes(path), path);
+        return (LinkedFile.ReadAllBytes(path), path);
     }
 }

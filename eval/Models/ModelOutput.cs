@@ -88,3 +88,63 @@ public interface ISourceTargetModel : ILanguageModel
     /// <summary>The length head's scores as a host tensor [batch, 512] (the argmax is PredictTargetLengths), or null without a head.</summary>
     Tensor? LengthLogits(Tensor sourceHidden, TokenBatch source);
 }
+
+/// <summary>
+/// An encoder–decoder LM (T5, mT5, mT0): the source runs once through the encoder (<see cref="Encode"/>), whose states
+/// then serve any number of decoder passes (<see cref="Decode"/>), incrementally through a self-attention
+/// <see cref="KvCache"/> or over a whole target at once. Rank classification decodes every answer choice of a prompt
+/// against one encoding; greedy generation decodes one token per step.
+/// <para>The members of <see cref="ILanguageModel"/> mean: <see cref="ILanguageModel.Forward"/> runs the encoder alone
+/// (LastHidden is the encoder's final, normed states, as transformers' <c>get_encoder()</c> returns them);
+/// <see cref="ILanguageModel.Logits"/> applies the LM head to decoder states (rows of a <see cref="Decode"/> output);
+/// <see cref="ILanguageModel.MaxSequenceLength"/> bounds the source.</para>
+/// </summary>
+public interface IEncoderDecoderModel : ILanguageModel
+{
+    /// <summary>The token every target starts from (config decoder_start_token_id).</summary>
+    int DecoderStartTokenId { get; }
+
+    /// <summary>
+    /// Runs the encoder over source once and computes, for every decoder layer, the cross-attention keys and values of
+    /// its states: nothing of the source is recomputed however many decoder passes follow.
+    /// </summary>
+    EncoderStates Encode(TokenBatch source, bool keepHiddenStates = false);
+
+    /// <summary>A decoder self-attention cache for batch target sequences of up to capacity tokens.</summary>
+    KvCache CreateDecoderCache(int batch, int capacity);
+
+    /// <summary>
+    /// Runs target tokens through the decoder against encoder's states. target.Batch must be a multiple g of
+    /// encoder.Batch: target sequences b·g … b·g + g − 1 all read source b (a prompt's answer choices share its states
+    /// without copies). Positions are slot indices: without a cache target holds whole targets from the start token
+    /// (right-padded); with one its tokens follow what the cache holds, whose keys and values they extend.
+    /// Returns the decoder's final, normed states [target.Tokens, hidden] for <see cref="ILanguageModel.Logits"/>.
+    /// </summary>
+    ModelOutput Decode(TokenBatch target, EncoderStates encoder, KvCache? cache = null, bool keepHiddenStates = false);
+}
+
+/// <summary>
+/// What <see cref="IEncoderDecoderModel.Encode"/> computed for a batch of sources: the encoder's output (final states and,
+/// when asked for, the intermediate ones), the source batch whose mask the cross-attention reads, and per decoder layer
+/// the cross-attention keys and values [Source.Tokens, 2·inner] (keys in the first inner columns). Owns them all.
+/// </summary>
+public sealed class EncoderStates(TokenBatch source, ModelOutput output, IReadOnlyList<Tensor> crossKeyValues) : IDisposable
+{
+    public TokenBatch Source { get; } = source;
+    public ModelOutput Output { get; } = output;
+    public int Batch => Source.Batch;
+
+    /// <summary>Decoder layer layer's cross-attention keys (columns 0 … inner − 1) and values (inner … 2·inner − 1).</summary>
+    public Tensor CrossKeyValues(int layer) => crossKeyValues[layer];
+
+    /// <summary>How many target sequences read each source in a decoder batch of targets sequences (throws unless a whole number).</summary>
+    public int TargetsPerSource(int targets) => targets % Batch == 0 && targets > 0
+        ? targets / Batch
+        : throw new ArgumentException($"a decoder batch of {targets} sequences does not divide evenly over {Batch} encoded sources");
+
+    public void Dispose()
+    {
+        Output.Dispose();
+        foreach (var t in crossKeyValues) t.Dispose();
+    }
+}

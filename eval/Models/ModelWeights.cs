@@ -39,7 +39,28 @@ public sealed class ModelWeights : IDisposable
     public Tensor? LoadIf(bool required, string name, params int[] shape) => required ? Load(name, shape) : null;
 
     /// <summary>Loads several tensors concatenated along their first axis (q, k, v into one fused projection).</summary>
-    public Tensor LoadRows(string[] names, int[][] shapes)
+    public Tensor LoadRows(string[] names, int[][] shapes) => Keep(ReadHost(names, shapes));
+
+    /// <summary>
+    /// Loads a tensor with its first axis reordered: row r of the result is row sourceRows[r] of the stored tensor (a
+    /// fused projection stored interleaved per head, regrouped so that all queries come first, then keys, then values).
+    /// </summary>
+    public Tensor LoadReordered(string name, int[] shape, ReadOnlySpan<int> sourceRows)
+    {
+        if (sourceRows.Length != shape[0])
+            throw new ArgumentException($"{name}: {sourceRows.Length} source rows for a first axis of {shape[0]}");
+        using var stored = ReadHost([name], [shape]);
+        var reordered = Tensor.Allocate(shape);
+        int rowSize = (int)(stored.Length / shape[0]);
+        var from = stored.Span;
+        var to = reordered.Span;
+        for (int r = 0; r < sourceRows.Length; r++)
+            from.Slice(sourceRows[r] * rowSize, rowSize).CopyTo(to.Slice(r * rowSize, rowSize));
+        return Keep(reordered);
+    }
+
+    /// <summary>The named tensors read into one host tensor, stacked along the first axis; errors name the architecture.</summary>
+    private Tensor ReadHost(string[] names, int[][] shapes)
     {
         for (int i = 1; i < shapes.Length; i++)
             if (!shapes[i][1..].SequenceEqual(shapes[0][1..]))
@@ -54,6 +75,7 @@ public sealed class ModelWeights : IDisposable
                 source.Read(names[i], shapes[i], tensor.Span.Slice((int)offset, count));
                 offset += count;
             }
+            return tensor;
         }
         catch (CheckpointFormatException e)
         {
@@ -65,7 +87,12 @@ public sealed class ModelWeights : IDisposable
             tensor.Dispose();
             throw;
         }
-        var resident = backend.TakeWeight(tensor);
+    }
+
+    /// <summary>Hands a host tensor to the backend (uploaded where it computes) and keeps it for disposal.</summary>
+    private Tensor Keep(Tensor host)
+    {
+        var resident = backend.TakeWeight(host);
         loaded.Add(resident);
         return resident;
     }

@@ -13,24 +13,17 @@ public sealed record SpecialTokens(string? Mask, string? Pad, string? Cls, strin
         var fields = new Dictionary<string, string>();
         if (File.Exists(configPath))
         {
-            try
+            // Only the *_token members are parsed (not added_tokens_decoder, a chat template, …).
+            using var doc = TokenizerJson.Read(configPath, name => name.EndsWith("_token", StringComparison.Ordinal));
+            foreach (var p in doc.RootElement.EnumerateObject())
             {
-                using var doc = JsonDocument.Parse(File.ReadAllBytes(configPath));
-                foreach (var p in doc.RootElement.EnumerateObject())
+                var value = p.Value.ValueKind switch
                 {
-                    if (!p.Name.EndsWith("_token", StringComparison.Ordinal)) continue;
-                    var value = p.Value.ValueKind switch
-                    {
-                        JsonValueKind.String => p.Value.GetString(),
-                        JsonValueKind.Object when p.Value.TryGetProperty("content", out var content) => content.GetString(),
-                        _ => null,
-                    };
-                    if (value is not null) fields[p.Name] = value;
-                }
-            }
-            catch (JsonException e)
-            {
-                throw new TokenizerFormatException($"{configPath}: not valid JSON: {e.Message}");
+                    JsonValueKind.String => p.Value.GetString(),
+                    JsonValueKind.Object when p.Value.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String => content.GetString(),
+                    _ => null,
+                };
+                if (value is not null) fields[p.Name] = value;
             }
         }
         string? Pick(string field, params string[] spellings) =>

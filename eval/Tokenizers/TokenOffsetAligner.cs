@@ -162,7 +162,7 @@ public sealed class TokenOffsetAligner
     private static bool PreTokenizerHas(string path, string type)
     {
         if (!File.Exists(path)) return false;
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        using var doc = TokenizerJson.ReadPipeline(path);
         return doc.RootElement.TryGetProperty("pre_tokenizer", out var pre) && HasType(pre, type);
 
         static bool HasType(JsonElement e, string type) => e.ValueKind switch

@@ -73,14 +73,8 @@ public sealed class Tokenizer
     {
         var path = Directory.Exists(folderOrFile) ? System.IO.Path.Combine(folderOrFile, "tokenizer.json") : folderOrFile;
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: tokenizer.json not found", path);
-        var bytes = File.ReadAllBytes(path);
-        // JsonDocument reads strings lazily: bad UTF-8 would surface later as InvalidOperationException.
-        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new TokenizerFormatException($"{path}: not valid UTF-8");
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(bytes); }
-        catch (JsonException e) { throw new TokenizerFormatException($"{path}: not valid JSON: {e.Message}"); }
-        using var _ = doc;
-        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new TokenizerFormatException($"{path}: not a JSON object");
+        // Only the pipeline's members are parsed; the rest of the file is checked and stepped over.
+        using var doc = TokenizerJson.ReadPipeline(path);
         try
         {
             return Build(path, new JsonConfig(path, doc.RootElement));

@@ -19,13 +19,14 @@ public static class ConfigTargets
     public static FuzzTarget ModelConfigJson { get; } = new(
         "model-config",
         "config.json",
-        "the input as config.json: ModelConfig.Parse, then its activation looked up and its positive dimensions checked as the models do",
+        "the input as config.json: ModelConfig.Parse, then its activations (T5's feed-forward too) looked up and its positive dimensions checked as the models do",
         [typeof(InvalidDataException), typeof(NotSupportedException)],
         (input, workspace) =>
         {
             var config = ModelConfig.Parse(input, "config.json");
             config.Activation(config.HiddenActivation);
             config.Activation(config.ClassifierActivation);
+            config.FeedForward();
             _ = config.RopeScaling?.Factor;
         });
 

@@ -118,7 +118,7 @@ public sealed class FirstRunTests
         StringAssert.Contains(output, "unknown scoring mode 'bogus'");
         (code, output) = EvalWithMissingModel("--task", "xnli", "--max-length", "1");
         Assert.AreEqual(1, code, output);
-        StringAssert.Contains(output, "--max-length 1 must be at least 2");
+        StringAssert.Contains(output, "--max-length must be at least 2, got 1");
     }
 
     private static (int, string) Run(string program, string working, Dictionary<string, string> environment, params string[] args)

@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Text;
+using Eval.Engine.IO;
 
 namespace Eval.Tests.Engine;
 
@@ -70,21 +71,80 @@ internal sealed class PickleBuilder
     public byte[] ToArray() => bytes.ToArray();
 }
 
-/// <summary>Writes torch.save's zip layout: ARCHIVE/data.pkl, ARCHIVE/data/KEY (stored), version and byteorder.</summary>
+/// <summary>
+/// Writes torch.save's zip layout: ARCHIVE/data.pkl, ARCHIVE/data/KEY (stored), version and byteorder. Also linked into
+/// the bench project, whose checkpoint-memory benchmark writes a synthetic mt0-xl checkpoint with it.
+/// </summary>
 internal static class TorchZipWriter
 {
-    public static void Write(string path, byte[] pickle, IEnumerable<(string Key, byte[] Data)> storages, string archive = "archive")
+    public static void Write(string path, byte[] pickle, IEnumerable<(string Key, byte[] Data)> storages, string archive = "archive") =>
+        WriteStreamed(path, pickle, storages.Select(s => (s.Key, (Action<Stream>)(stream => stream.Write(s.Data)))), archive);
+
+    /// <summary>The same with each storage's bytes written by a callback (storages of gigabytes without a buffer of their size; ZIP64 past 4 GiB).</summary>
+    public static void WriteStreamed(string path, byte[] pickle, IEnumerable<(string Key, Action<Stream> WriteData)> storages, string archive = "archive")
     {
         using var stream = File.Create(path);
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create);
-        void Add(string name, byte[] data)
+        void Add(string name, Action<Stream> write)
         {
             using var entry = zip.CreateEntry($"{archive}/{name}", CompressionLevel.NoCompression).Open();
-            entry.Write(data);
+            write(entry);
         }
-        Add("data.pkl", pickle);
-        Add("byteorder", "little"u8.ToArray());
-        foreach (var (key, data) in storages) Add($"data/{key}", data);
-        Add("version", "3\n"u8.ToArray());
+        Add("data.pkl", s => s.Write(pickle));
+        Add("byteorder", s => s.Write("little"u8));
+        foreach (var (key, write) in storages) Add($"data/{key}", write);
+        Add("version", s => s.Write("3\n"u8));
+    }
+
+    /// <summary>The torch.Storage class torch.save names for a dtype.</summary>
+    public static string StorageType(SafetensorsDType dtype) => dtype switch
+    {
+        SafetensorsDType.F32 => "FloatStorage", SafetensorsDType.F16 => "HalfStorage", SafetensorsDType.BF16 => "BFloat16Storage",
+        SafetensorsDType.F64 => "DoubleStorage", SafetensorsDType.I64 => "LongStorage", SafetensorsDType.I32 => "IntStorage",
+        SafetensorsDType.I16 => "ShortStorage", SafetensorsDType.I8 => "CharStorage", SafetensorsDType.U8 => "ByteStorage",
+        _ => "BoolStorage",
+    };
+
+    /// <summary>Tensors of a catalog as a torch.save zip (pytorch_model.bin): each its own contiguous storage, bytes as stored.</summary>
+    public static void WriteCatalog(string path, ITensorCatalog source, IEnumerable<StoredTensor> tensors, string archive = "archive",
+        (string Name, string StorageType, long StorageElements, long Offset, long[] Shape, long[] Stride, byte[] Storage)? extra = null)
+    {
+        var entries = new List<(string, string, string, long, long, long[], long[])>();
+        var storages = new List<(string, byte[])>();
+        foreach (var tensor in tensors)
+        {
+            var key = storages.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var bytes = new byte[tensor.ByteCount];
+            source.ReadRaw(tensor.Name, 0, bytes);
+            var stride = new long[tensor.Shape.Length];
+            for (long d = stride.Length - 1, s = 1; d >= 0; s *= tensor.Shape[d], d--) stride[d] = s;
+            entries.Add((tensor.Name, StorageType(tensor.DType), key, tensor.ElementCount, 0, tensor.Shape, stride));
+            storages.Add((key, bytes));
+        }
+        if (extra is { } x)
+        {
+            entries.Add((x.Name, x.StorageType, "extra", x.StorageElements, x.Offset, x.Shape, x.Stride));
+            storages.Add(("extra", x.Storage));
+        }
+        Write(path, PickleBuilder.StateDict(entries), storages, archive);
+    }
+
+    /// <summary>
+    /// A catalog as transformers' sharded PyTorch layout: pytorch_model-0000k-of-0000n.bin (tensors dealt in turn) and
+    /// pytorch_model.bin.index.json.
+    /// </summary>
+    public static void WriteShards(string folder, ITensorCatalog source, int shards)
+    {
+        var tensors = source.Tensors.ToList();
+        var map = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        for (int k = 0; k < shards; k++)
+        {
+            var name = $"pytorch_model-{k + 1:D5}-of-{shards:D5}.bin";
+            var mine = tensors.Where((_, i) => i % shards == k).ToList();
+            foreach (var t in mine) map[t.Name] = name;
+            WriteCatalog(Path.Combine(folder, name), source, mine, archive: $"shard{k}");
+        }
+        File.WriteAllText(Path.Combine(folder, Checkpoint.PytorchIndexFile),
+            System.Text.Json.JsonSerializer.Serialize(new { metadata = new { total_size = tensors.Sum(t => t.ByteCount) }, weight_map = map }));
     }
 }

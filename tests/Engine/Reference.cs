@@ -20,6 +20,17 @@ public static class Reference
 
     public static double Gelu(double x) => 0.5 * x * (1 + Erf(x / Math.Sqrt(2)));
     public static double Silu(double x) => x / (1 + Math.Exp(-x));
+    public static double GeluTanh(double x) => 0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+    public static double Relu(double x) => Math.Max(x, 0);
+
+    public static double Activation(Eval.Engine.ActivationKind kind, double x) => kind switch
+    {
+        Eval.Engine.ActivationKind.Gelu => Gelu(x),
+        Eval.Engine.ActivationKind.Silu => Silu(x),
+        Eval.Engine.ActivationKind.GeluTanh => GeluTanh(x),
+        Eval.Engine.ActivationKind.Relu => Relu(x),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
 
     public static float[] Gemm(bool ta, bool tb, int m, int n, int k, float alpha, float[] a, int lda, float[] b, int ldb, float beta, float[] c, int ldc)
     {

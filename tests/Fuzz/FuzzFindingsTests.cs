@@ -58,6 +58,7 @@ public sealed class FuzzFindingsTests
     /// <summary>A finding whose fault was an acceptance, not a crash: replaying it only proves no crash, so this checks the refusal.</summary>
     [TestMethod]
     [DataRow("samples-jsonl", "task-null.jsonl", "task is Null")]
+    [DataRow("torch-checkpoint", "size-product-beyond-64-bits.bin", "tensor 'w': size [4611686018427387904, 4] × F32 is more bytes than a file can hold")]
     public void FindingThatWasWronglyAcceptedIsRefused(string target, string file, string message)
     {
         using var workspace = new FuzzWorkspace();

@@ -11,12 +11,19 @@ namespace Eval.Tests.Harness;
 [TestClass]
 public sealed class EndToEndTests
 {
-    private static (int ExitCode, string Output) RunEval(string output, params string[] extra) => ProgramProcess.Wait(StartEval(output, extra));
+    internal static (int ExitCode, string Output) RunEval(string output, params string[] extra) => ProgramProcess.Wait(StartEval(output, extra));
 
-    private static Process StartEval(string output, params string[] extra) => StartEval(output, interruptible: false, extra);
+    internal static Process StartEval(string output, params string[] extra) => StartEval(output, interruptible: false, extra);
 
-    private static Process StartEval(string output, bool interruptible, params string[] extra) => ProgramProcess.Start(
-        new[] { "eval", "--model", SharedFixtures.Model("modernbert-tiny"), "--tokenizer",
+    internal static Process StartEval(string output, bool interruptible, params string[] extra) =>
+        StartEvalOf(SharedFixtures.Model("modernbert-tiny"), output, interruptible, extra);
+
+    /// <summary>`eval` of another model folder, with the ModernBERT tokenizer and the rest as <see cref="StartEval(string, bool, string[])"/>.</summary>
+    internal static (int ExitCode, string Output) RunEvalOf(string model, string output, params string[] extra) =>
+        ProgramProcess.Wait(StartEvalOf(model, output, interruptible: false, extra));
+
+    private static Process StartEvalOf(string model, string output, bool interruptible, params string[] extra) => ProgramProcess.Start(
+        new[] { "eval", "--model", model, "--tokenizer",
             Path.Combine(SharedFixtures.Shared, "tokenizers", "modernbert"), "--data-dir", Path.Combine(SharedFixtures.Shared, "datasets"),
             "--offline", "--threads", "1", "--output", output }.Concat(extra),
         new Dictionary<string, string>
@@ -26,7 +33,7 @@ public sealed class EndToEndTests
             ["HF_HUB_OFFLINE"] = "1",
         }, interruptible: interruptible);
 
-    private static Dictionary<(string, string, string, int), JsonElement> Samples(string folder, params string[] tasks)
+    internal static Dictionary<(string, string, string, int), JsonElement> Samples(string folder, params string[] tasks)
     {
         var result = new Dictionary<(string, string, string, int), JsonElement>();
         foreach (var task in tasks)
@@ -137,7 +144,7 @@ public sealed class EndToEndTests
     }
 
     /// <summary>Reads the run's stdout until a line contains the text (the progress line of its first template).</summary>
-    private static void WaitForLine(Process process, string text)
+    internal static void WaitForLine(Process process, string text)
     {
         for (string? line; (line = process.StandardOutput.ReadLine()) is not null;)
             if (line.Contains(text)) return;
@@ -181,7 +188,15 @@ public sealed class EndToEndTests
     }
 
     [TestMethod]
-    public void CtrlCStopsAfterTheCurrentBatchWithExit130AndTheSameCommandResumes()
+    public void CtrlCStopsAfterTheCurrentBatchWithExit130AndTheSameCommandResumes() =>
+        StopsAfterTheCurrentBatchAndResumes("INT", 130, "interrupted — resume with the same command");
+
+    /// <summary>What Slurm's time limit, scancel and preemption send (SIGKILL follows after KillWait): handled as Ctrl-C.</summary>
+    [TestMethod]
+    public void SigtermStopsAfterTheCurrentBatchWithExit143AndTheSameCommandResumes() =>
+        StopsAfterTheCurrentBatchAndResumes("TERM", 143, "terminated (SIGTERM) — resume with the same command");
+
+    private static void StopsAfterTheCurrentBatchAndResumes(string signal, int exitCode, string resumeLine)
     {
         var dir = SharedFixtures.TempDirectory();
         string[] args = ["--task", "xcopa", "--languages", "tr", "--limit", "20", "--batch-size", "4"];
@@ -199,30 +214,87 @@ public sealed class EndToEndTests
         using (HoldScoreCacheWriteLock(cachePath))
         {
             WaitForLine(run, "xcopa tr");
-            using (var kill = Process.Start("kill", ["-INT", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+            using (var kill = Process.Start("kill", [$"-{signal}", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
             // Generous: a loaded CI machine once took longer than 30 s here; the message says what the run printed meanwhile.
             if (!interrupting.Wait(TimeSpan.FromSeconds(120)))
             {
                 string printed;
                 lock (stderr) printed = stderr.ToString();
-                Assert.Fail($"the run did not acknowledge Ctrl-C within 120 s (exited: {run.HasExited}); its stderr:\n{printed}");
+                Assert.Fail($"the run did not acknowledge SIG{signal} within 120 s (exited: {run.HasExited}); its stderr:\n{printed}");
             }
-        } // the batch in hand is stored, then the run stops
+        } // the batch in hand is stored (or, past the grace, dropped), then the run stops
         var rest = run.StandardOutput.ReadToEnd();
         run.WaitForExit();
         string errors;
         lock (stderr) errors = stderr.ToString();
-        Assert.AreEqual(130, run.ExitCode, rest + errors);
-        StringAssert.Contains(errors, "interrupted — resume with the same command");
+        Assert.AreEqual(exitCode, run.ExitCode, rest + errors);
+        StringAssert.Contains(errors, resumeLine);
         Assert.IsFalse(File.Exists(Path.Combine(dir, "results.json")));
         long kept;
         using (var cache = new ScoreCache(cachePath)) kept = cache.Count();
-        // Ctrl-C came before the first batch (nothing scored) or while its scores waited for the cache (stored whole).
+        // The signal came before the first batch (nothing scored) or while its scores waited for the cache (stored whole, or
+        // dropped whole when the grace ran out first).
         Assert.IsTrue(kept is 0 or 4, $"{kept} scores kept: a batch is stored whole or not at all");
 
         var (code, output) = RunEval(dir, args);
         Assert.AreEqual(0, code, output);
         StringAssert.Contains(output, $"({100 - kept} scored, {kept} from the cache)");
+    }
+
+    /// <summary>
+    /// A batch that cannot be stored within the grace (here: the score cache stays locked) is dropped: the process ends
+    /// on its own within seconds of SIGTERM — long before a scheduler's KillWait (Slurm's default: 30 s) — with 143 and
+    /// the resume line, and nothing half-stored.
+    /// </summary>
+    [TestMethod]
+    public void SigtermDropsABatchThatIsNotDoneWithinTheGrace()
+    {
+        var dir = SharedFixtures.TempDirectory();
+        var cachePath = Path.Combine(dir, "scores.sqlite");
+        var run = StartEval(dir, interruptible: true, "--task", "xcopa", "--languages", "tr", "--limit", "20", "--batch-size", "4");
+        using (HoldScoreCacheWriteLock(cachePath))
+        {
+            // The run has scored its first batch and waits to store it (it says so after SQLite's first 10 s).
+            for (string? line; (line = run.StandardError.ReadLine()) is not null;)
+                if (line.Contains("is locked by another process; waiting")) break;
+            var stderr = run.StandardError.ReadToEndAsync();
+            var clock = Stopwatch.StartNew();
+            using (var kill = Process.Start("kill", ["-TERM", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+            Assert.IsTrue(run.WaitForExit(TimeSpan.FromSeconds(60)), "the run did not stop on its own within 60 s of SIGTERM");
+            var errors = stderr.Result;
+            Assert.AreEqual(143, run.ExitCode, errors);
+            Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(30), $"stopped only after {clock.Elapsed.TotalSeconds:0} s");
+            StringAssert.Contains(errors, "was not done within 5 s: dropped");
+            StringAssert.Contains(errors, $"the scores stored so far are kept in {cachePath}");
+            StringAssert.Contains(errors, "terminated (SIGTERM) — resume with the same command");
+        }
+        using var cache = new ScoreCache(cachePath);
+        Assert.AreEqual(0, cache.Count());
+    }
+
+    /// <summary>SIGTERM while the model is still being fetched (here: a hub that accepts the connection and never answers) stops at once.</summary>
+    [TestMethod]
+    public void SigtermBeforeScoringStopsAtOnce()
+    {
+        using var silentHub = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silentHub.Start();
+        int port = ((System.Net.IPEndPoint)silentHub.LocalEndpoint).Port;
+        var run = ProgramProcess.Start(["eval", "--task", "xcopa", "--model", "someone/some-model", "--output", SharedFixtures.TempDirectory()],
+            new Dictionary<string, string> { ["HF_ENDPOINT"] = $"http://127.0.0.1:{port}", ["HF_HUB_CACHE"] = SharedFixtures.TempDirectory() },
+            interruptible: true);
+        var output = run.StandardOutput.ReadToEndAsync();
+        var errors = run.StandardError.ReadToEndAsync();
+        var acceptance = silentHub.AcceptTcpClientAsync();
+        if (!acceptance.Wait(TimeSpan.FromSeconds(120))) Assert.Fail($"the run never asked the hub (exited: {run.HasExited}): {errors.Result}");
+        using var connection = acceptance.Result;
+        var clock = Stopwatch.StartNew();
+        using (var kill = Process.Start("kill", ["-TERM", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+        Assert.IsTrue(run.WaitForExit(TimeSpan.FromSeconds(60)), "the run did not stop within 60 s of SIGTERM");
+        Assert.AreEqual(143, run.ExitCode, output.Result + errors.Result);
+        Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(30), $"stopped only after {clock.Elapsed.TotalSeconds:0.0} s");
+        // It did not wait for a batch (there is none) nor for the 5 s grace.
+        StringAssert.Contains(errors.Result, "SIGTERM: stopping (nothing was being scored yet)");
+        StringAssert.Contains(errors.Result, "terminated (SIGTERM) — resume with the same command");
     }
 
     [TestMethod]
@@ -291,8 +363,9 @@ public sealed class EndToEndTests
         // The report reads what the benchmark writes: a Mask-Predict chart per masked model and the single-[MASK] chart.
         var section = Eval.Harness.Reports.DecodeSpeedSection.Build(csv);
         var figures = section.Blocks.OfType<Eval.Harness.Reports.ReportFigure>().Select(f => f.FileName).ToList();
-        CollectionAssert.AreEquivalent(new[] { "decode-modernbert-base-mini-mask-predict", "decode-modernbert-large-mini-mask-predict",
-            "decode-xlm-roberta-large-mini-mask-predict", "decode-xlm-roberta-xl-mini-mask-predict", "decode-single-mask" }, figures);
+        string[] maskedModels = ["modernbert-base-mini", "modernbert-large-mini", "xlm-roberta-large-mini", "xlm-roberta-xl-mini"];
+        CollectionAssert.AreEquivalent(maskedModels.Select(m => $"decode-{m}-mask-predict").Concat(maskedModels.Select(m => $"decode-{m}-vs-greedy"))
+            .Append("decode-single-mask").ToList(), figures);
         foreach (var f in section.Blocks.OfType<Eval.Harness.Reports.ReportFigure>()) System.Xml.Linq.XDocument.Parse(Eval.Charts.ChartFiles.Svg(f.Chart));
         var lines = File.ReadAllLines(csv);
         CollectionAssert.AreEqual(Eval.Harness.Benchmarks.DecodeBenchmark.CsvHeader, lines[0].Split(','));
@@ -302,12 +375,26 @@ public sealed class EndToEndTests
         var rows = new List<string[]>();
         while (reader.Read()) rows.Add(Enumerable.Range(0, reader.FieldCount).Select(reader.GetString).ToArray()!);
         var q = Eval.Harness.Benchmarks.DecodeBenchmarkOptions.Quick;
-        // Per masked LM (4): single-mask per prompt length and batch, Mask-Predict per L, T and batch; per causal LM (4): log-likelihood per
-        // choice count plus next token per prompt length and batch, greedy per L and batch.
+        // Per masked LM (4): single-mask per prompt length and batch, Mask-Predict per L, T and batch; per causal LM (5, BLOOMZ's
+        // included) and per encoder–decoder LM (mT0): log-likelihood (rank classification) per choice count plus next token per
+        // prompt length and batch, greedy per L and batch.
         int batches = q.Batches.Count;
         int masked = q.PromptLengths.Count * batches + q.GenerationLengths.Count * q.Iterations.Count * batches;
         int causal = q.PromptLengths.Count * batches * (q.ChoiceCounts.Count + 1) + q.GenerationLengths.Count * batches;
-        Assert.AreEqual(4 * masked + 4 * causal, rows.Count);
+        Assert.AreEqual(4 * masked + 6 * causal, rows.Count);
+        var mt0 = rows.Where(r => r[Column("model")] == "mt0-xl-mini").ToList();
+        Assert.AreEqual(causal, mt0.Count);
+        Assert.IsTrue(mt0.All(r => r[Column("architecture")] == "MT5ForConditionalGeneration"));
+        CollectionAssert.AreEquivalent(new[] { "loglik", "next-token", "greedy" }, mt0.Select(r => r[Column("method")]).Distinct().ToArray());
+        var bloomz = rows.Where(r => r[Column("model")] == "bloomz-3b-mini").ToList();
+        Assert.AreEqual(causal, bloomz.Count);
+        Assert.IsTrue(bloomz.All(r => r[Column("architecture")] == "BloomForCausalLM"));
+        CollectionAssert.AreEquivalent(new[] { "loglik", "next-token", "greedy" }, bloomz.Select(r => r[Column("method")]).Distinct().ToArray());
+        // The side-by-side table: Mask-Predict at T = 10 (in the quick grid) beside each greedy decoder, BLOOMZ's included.
+        var sideBySide = section.Blocks.OfType<Eval.Harness.Reports.ReportTable>().Single(t => t.Header[0] == "masked model");
+        CollectionAssert.Contains(sideBySide.Header.ToList(), "× vs bloomz-3b-mini");
+        Assert.AreEqual(maskedModels.Length * q.GenerationLengths.Count * batches, sideBySide.Rows.Count);
+        Assert.IsTrue(sideBySide.Rows.All(r => r[1] == "10"), "T = 10");
         foreach (var row in rows)
         {
             Assert.AreEqual("ok", row[Column("status")], string.Join(',', row));

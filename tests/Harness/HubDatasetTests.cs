@@ -195,6 +195,32 @@ public sealed class HubDatasetTests
         StringAssert.Contains(e.Message, $"expected {Sha256(first)} (recorded at its first download in");
     }
 
+    /// <summary>A dataset blob deleted from the hub cache: offline, one line naming the snapshot link and its target; online, fetched again.</summary>
+    [TestMethod]
+    public void ADeletedDatasetBlobIsNamedOfflineAndFetchedAgainOnline()
+    {
+        using var server = new LoopbackServer();
+        var bytes = ParquetFiles.MmluPro(Rows);
+        Serve(server, "org/mmlu-pro", Commit, "data/test-00000-of-00001.parquet", bytes);
+        var dir = SharedFixtures.TempDirectory();
+        var task = TaskWith(dir, $"      repo: org/mmlu-pro\n      revision: {Commit}\n      sha256:\n        data/test-00000-of-00001.parquet: {Sha256(bytes)}\n");
+        var hubCache = Path.Combine(dir, "hub");
+        using var http = new HttpClient();
+        DatasetStore Online() => new([], Path.Combine(dir, "data"), new Downloader(http), hub: new HubModelStore(hubCache, server.Url, offline: false, token: null, http));
+        var link = Online().Load(task, "math", "test").Path;
+        var blob = Path.Combine(hubCache, "datasets--org--mmlu-pro", "blobs", Sha256(bytes));
+        File.Delete(blob);
+
+        var e = Assert.ThrowsException<FileNotFoundException>(() =>
+            new DatasetStore([], Path.Combine(dir, "data"), downloader: null, hub: new HubModelStore(hubCache, server.Url, offline: true, token: null, null)).Load(task, "math", "test"));
+        StringAssert.Contains(e.Message, $"{link}: a link to {new FileInfo(link).LinkTarget}");
+        StringAssert.Contains(e.Message, "which does not exist");
+        Assert.IsFalse(e.Message.Contains('\n'), e.Message);
+
+        Assert.AreEqual(2, Online().Load(task, "math", "test").Documents.Count);
+        Assert.IsTrue(File.Exists(blob), "the blob was fetched again");
+    }
+
     /// <summary>A hub cache laid out by hand as huggingface_hub writes it: refs/main, a snapshot whose files are relative links into blobs/.</summary>
     [TestMethod]
     public void ReadsAFileThroughARealHubCacheLayoutOffline()

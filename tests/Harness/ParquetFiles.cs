@@ -14,7 +14,7 @@ internal static class ParquetFiles
 
     public sealed record MmluProRow(long Id, string Question, IReadOnlyList<string> Options, string Answer, long AnswerIndex, string Category, string Src = "synthetic");
 
-    public static byte[] MmluPro(IReadOnlyList<MmluProRow> rows) => Write(
+    public static byte[] MmluPro(IReadOnlyList<MmluProRow> rows, CompressionMethod compression = CompressionMethod.Snappy) => Write(
         [
             new("question_id", typeof(long), rows.Select(r => (object?)r.Id).ToList()),
             new("question", typeof(string), rows.Select(r => (object?)r.Question).ToList()),
@@ -24,7 +24,7 @@ internal static class ParquetFiles
             new("cot_content", typeof(string), rows.Select(_ => (object?)"").ToList()),
             new("category", typeof(string), rows.Select(r => (object?)r.Category).ToList()),
             new("src", typeof(string), rows.Select(r => (object?)r.Src).ToList()),
-        ]);
+        ], compression: compression, dictionary: ["category", "src"]);
 
     /// <summary>The same rows as JSON lines, as ../shared/datasets/mmlu-pro holds them.</summary>
     public static string MmluProJsonLines(IReadOnlyList<MmluProRow> rows) => string.Concat(rows.Select(r => System.Text.Json.JsonSerializer.Serialize(new
@@ -32,13 +32,17 @@ internal static class ParquetFiles
         question_id = r.Id, question = r.Question, options = r.Options, answer = r.Answer, answer_index = r.AnswerIndex, category = r.Category, src = r.Src,
     }) + "\n"));
 
-    public static byte[] Write(IReadOnlyList<Column> columns, int rowGroups = 1)
+    /// <summary>A file of these columns; the <paramref name="dictionary"/> columns dictionary-encoded (as pyarrow writes every column).</summary>
+    public static byte[] Write(IReadOnlyList<Column> columns, int rowGroups = 1, CompressionMethod compression = CompressionMethod.Snappy,
+                               IReadOnlyList<string>? dictionary = null)
     {
         var fields = columns.Select(c => c.IsList ? (Field)new ListField(c.Name, new DataField<string>("element")) : Data(c)).ToList();
         var schema = new ParquetSchema(fields);
         int rows = columns[0].Values.Count;
         using var stream = new MemoryStream();
-        var writer = ParquetWriter.CreateAsync(schema, stream).GetAwaiter().GetResult();
+        var options = new ParquetOptions { CompressionMethod = compression };
+        foreach (var name in dictionary ?? []) options.ColumnEncodingHints[name] = EncodingHint.Dictionary;
+        var writer = ParquetWriter.CreateAsync(schema, stream, options).GetAwaiter().GetResult();
         {
             // Consecutive row groups of nearly equal size.
             for (int g = 0; g < rowGroups; g++)

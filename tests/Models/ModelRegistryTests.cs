@@ -62,6 +62,8 @@ public sealed class ModelRegistryTests
     [DataRow("llama-tiny", ModelKind.Causal)]
     [DataRow("qwen2-tiny", ModelKind.Causal)]
     [DataRow("modernbert-decoder-tiny", ModelKind.Causal)]
+    [DataRow("mt5-tiny", ModelKind.EncoderDecoder)]
+    [DataRow("bloom-tiny", ModelKind.Causal)]
     public void EachFixtureModelHasItsKindAndTheKindItsScorerAndDecoders(string fixture, ModelKind expected)
     {
         using var backend = new CpuBackend(1);

@@ -182,6 +182,8 @@ public sealed unsafe partial class CpuBackend : IBackend
         {
             case ActivationKind.Gelu: VectorMath.Gelu(x, y); break;
             case ActivationKind.Silu: VectorMath.Silu(x, y); break;
+            case ActivationKind.GeluTanh: VectorMath.GeluTanh(x, y); break;
+            case ActivationKind.Relu: VectorMath.Relu(x, y); break;
             default: throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown activation");
         }
     }

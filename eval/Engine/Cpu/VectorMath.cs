@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -64,6 +65,28 @@ public static class VectorMath
         for (; i < x.Length; i++)
             y[i] = 0.5f * x[i] * (1f + Erf(x[i] * 0.70710678118654752f));
     }
+
+    /// <summary>√(2/π), the factor inside GELU's tanh approximation.</summary>
+    public const float SqrtTwoOverPi = 0.79788456080286536f;
+
+    /// <summary>y = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))); y may alias x.</summary>
+    public static void GeluTanh(ReadOnlySpan<float> x, Span<float> y)
+    {
+        Span<float> inner = stackalloc float[256];
+        for (int start = 0; start < x.Length; start += inner.Length)
+        {
+            int n = Math.Min(inner.Length, x.Length - start);
+            var xs = x.Slice(start, n);
+            var t = inner[..n];
+            for (int i = 0; i < n; i++) t[i] = SqrtTwoOverPi * (xs[i] + 0.044715f * xs[i] * xs[i] * xs[i]);
+            TensorPrimitives.Tanh(t, t);
+            var ys = y.Slice(start, n);
+            for (int i = 0; i < n; i++) ys[i] = 0.5f * xs[i] * (1f + t[i]);
+        }
+    }
+
+    /// <summary>y = max(x, 0); y may alias x.</summary>
+    public static void Relu(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Max(x, 0f, y);
 
     /// <summary>y = x·sigmoid(x); y may alias x.</summary>
     public static void Silu(ReadOnlySpan<float> x, Span<float> y)

@@ -376,6 +376,8 @@ public sealed partial class IlgpuBackend : IBackend
     {
         ActivationKind.Gelu => 0,
         ActivationKind.Silu => 1,
+        ActivationKind.GeluTanh => 2,
+        ActivationKind.Relu => 3,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown activation"),
     };
 

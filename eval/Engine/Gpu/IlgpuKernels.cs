@@ -95,9 +95,17 @@ public static class IlgpuKernels
         return e > 127 ? p * 2f * Interop.IntAsFloat((uint)(e - 1 + 127) << 23) : p * Interop.IntAsFloat((uint)(e + 127) << 23);
     }
 
-    /// <summary>kind 0 = GELU (exact erf), 1 = SiLU, as <see cref="ActivationKind"/>.</summary>
-    public static float Activate(int kind, float x) =>
-        kind == 0 ? 0.5f * x * (1f + Erf(x * 0.70710678118654752f)) : x / (1f + Exp(-x));
+    /// <summary>kind 0 = GELU (exact erf), 1 = SiLU, 2 = GELU's tanh approximation, 3 = ReLU, as <see cref="ActivationKind"/>.</summary>
+    public static float Activate(int kind, float x)
+    {
+        if (kind == 0) return 0.5f * x * (1f + Erf(x * 0.70710678118654752f));
+        if (kind == 1) return x / (1f + Exp(-x));
+        if (kind == 2) return 0.5f * x * (1f + Tanh(VectorMath.SqrtTwoOverPi * (x + 0.044715f * x * x * x)));
+        return IntrinsicMath.Max(x, 0f);
+    }
+
+    /// <summary>tanh through <see cref="Exp"/>: 1 − 2/(e^(2x) + 1), which saturates to ±1 where e^(2x) overflows or vanishes.</summary>
+    public static float Tanh(float x) => 1f - 2f / (Exp(2f * x) + 1f);
 
     /// <summary>bfloat16 bits of x, rounded to nearest even (NaN stays a quiet NaN).</summary>
     public static ushort ToBFloat16(float x)

@@ -13,6 +13,9 @@ public sealed class Checkpoint : IWeightSource, ITensorCatalog, IDisposable
     public const string IndexFile = "model.safetensors.index.json";
     public const string PytorchFile = "pytorch_model.bin";
     public const string PytorchIndexFile = "pytorch_model.bin.index.json";
+
+    /// <summary>The weight files a folder may have, in the order they are looked for: the first present is the one read.</summary>
+    public static readonly IReadOnlyList<string> WeightFileNames = [SingleFile, IndexFile, PytorchFile, PytorchIndexFile];
     private readonly List<ITensorFile> files = [];
     private readonly Dictionary<string, ITensorFile> owner = new(StringComparer.Ordinal);
 
@@ -27,16 +30,11 @@ public sealed class Checkpoint : IWeightSource, ITensorCatalog, IDisposable
         var checkpoint = new Checkpoint(directory);
         try
         {
-            if (File.Exists(Path.Combine(directory, SingleFile)))
-                checkpoint.AddFile(Path.Combine(directory, SingleFile), null);
-            else if (File.Exists(Path.Combine(directory, IndexFile)))
-                checkpoint.OpenShards(Path.Combine(directory, IndexFile));
-            else if (File.Exists(Path.Combine(directory, PytorchFile)))
-                checkpoint.AddFile(Path.Combine(directory, PytorchFile), null);
-            else if (File.Exists(Path.Combine(directory, PytorchIndexFile)))
-                checkpoint.OpenShards(Path.Combine(directory, PytorchIndexFile));
-            else
-                throw new CheckpointFormatException($"{directory}: no {SingleFile}, {IndexFile}, {PytorchFile} or {PytorchIndexFile} found");
+            // Present means a file or a link, even a broken one: opening it then names the link and its missing target.
+            var path = WeightFileNames.Select(n => Path.Combine(directory, n)).FirstOrDefault(File.Exists)
+                       ?? throw new CheckpointFormatException($"{directory}: no {SingleFile}, {IndexFile}, {PytorchFile} or {PytorchIndexFile} found");
+            if (IsIndex(path)) checkpoint.OpenShards(path);
+            else checkpoint.AddFile(path, null);
             return checkpoint;
         }
         catch
@@ -45,6 +43,9 @@ public sealed class Checkpoint : IWeightSource, ITensorCatalog, IDisposable
             throw;
         }
     }
+
+    /// <summary>Whether a weight file is a shard index (model.safetensors.index.json, pytorch_model.bin.index.json).</summary>
+    public static bool IsIndex(string path) => path.EndsWith(".index.json", StringComparison.Ordinal);
 
     /// <summary>A checkpoint of one tensor file (a fairseq model.pt, say), which it then owns.</summary>
     public static Checkpoint Of(ITensorFile file)
@@ -106,7 +107,7 @@ public sealed class Checkpoint : IWeightSource, ITensorCatalog, IDisposable
     /// </summary>
     public static Dictionary<string, string> ReadWeightMap(string indexPath)
     {
-        var bytes = File.ReadAllBytes(indexPath);
+        var bytes = LinkedFile.ReadAllBytes(indexPath);
         // JsonDocument reads strings lazily: bad UTF-8 would surface later as InvalidOperationException.
         if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new CheckpointFormatException($"{indexPath}: not valid UTF-8");
         var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -3,8 +3,9 @@ namespace Eval.Engine.IO;
 /// <summary>One tensor of a checkpoint as stored: its name, element type and shape (bytes = elements × element size).</summary>
 public sealed record StoredTensor(string Name, SafetensorsDType DType, long[] Shape)
 {
-    public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
-    public long ByteCount => ElementCount * SafetensorsFile.ElementSize(DType);
+    /// <summary>Checked: the readers refuse a tensor whose counts overflow, so this never throws for one of theirs.</summary>
+    public long ElementCount => Shape.Contains(0) ? 0 : Shape.Aggregate(1L, (a, b) => checked(a * b));
+    public long ByteCount => checked(ElementCount * SafetensorsFile.ElementSize(DType));
 }
 
 /// <summary>

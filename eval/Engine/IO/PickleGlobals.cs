@@ -12,7 +12,45 @@ public sealed record TorchStorage(string Key, SafetensorsDType DType, string Sto
 /// <summary>A tensor: a view (element offset, shape, strides in elements) into a storage.</summary>
 public sealed record TorchTensor(TorchStorage Storage, long StorageOffset, long[] Shape, long[] Stride)
 {
-    public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+    /// <summary>Checked: <see cref="TorchCheckpoint"/> refuses a view whose counts overflow (<see cref="Defect"/>), so this never throws for an opened file.</summary>
+    public long ElementCount => Shape.Contains(0) ? 0 : Shape.Aggregate(1L, (a, b) => checked(a * b));
+
+    /// <summary>The bytes of the tensor laid out densely (what converting it writes); checked as <see cref="ElementCount"/>.</summary>
+    public long ByteCount => checked(ElementCount * SafetensorsFile.ElementSize(Storage.DType));
+
+    /// <summary>
+    /// Why the view cannot be read, or null: its element and dense byte counts must fit in 64 bits and be at most
+    /// <paramref name="maxBytes"/> (a view may repeat stored elements — stride 0, as expand() makes — so its dense size is
+    /// not bounded by the file), and the last element it reaches must lie inside its storage. Every count from the file is
+    /// computed with checked arithmetic.
+    /// </summary>
+    public string? Defect(long maxBytes)
+    {
+        if (Shape.Contains(0)) return null;
+        var dtype = Storage.DType;
+        var view = $"size {Tensor.FormatShape(Shape)} (stride {Tensor.FormatShape(Stride)}, offset {StorageOffset})";
+        long bytes;
+        try { bytes = ByteCount; }
+        catch (OverflowException) { return $"size {Tensor.FormatShape(Shape)} × {dtype} is more bytes than a file can hold"; }
+        if (bytes > maxBytes)
+            return $"{view} × {dtype} is {bytes} bytes as a dense tensor, more than the {maxBytes} bytes a tensor may have " +
+                   $"(its storage '{Storage.Key}' holds {Storage.ElementCount} elements)";
+        long last = StorageOffset;
+        try
+        {
+            checked
+            {
+                for (int d = 0; d < Shape.Length; d++) last += (Shape[d] - 1) * Stride[d];
+            }
+        }
+        catch (OverflowException)
+        {
+            last = long.MaxValue;
+        }
+        return last >= Storage.ElementCount
+            ? $"{view} reaches element {last} of storage '{Storage.Key}', which holds {Storage.ElementCount} elements"
+            : null;
+    }
 
     /// <summary>Row-major with no gaps (dimensions of size 1 may have any stride).</summary>
     public bool IsContiguous
@@ -249,28 +287,9 @@ internal static class PickleGlobals
             throw new InvalidDataException($"{global.FullName}: size {Tensor.FormatShape(shape)} and stride {Tensor.FormatShape(strides)} differ in rank");
         if (offset < 0 || shape.Any(d => d < 0) || strides.Any(s => s < 0))
             throw new InvalidDataException($"{global.FullName}: negative offset, size or stride (offset {offset}, size {Tensor.FormatShape(shape)}, stride {Tensor.FormatShape(strides)})");
-        var tensor = new TorchTensor(storage, offset, shape, strides);
-        if (tensor.ElementCount > 0)
-        {
-            // The last element the view reaches must lie inside the storage.
-            long last = offset;
-            try
-            {
-                checked
-                {
-                    for (int d = 0; d < shape.Length; d++) last += (shape[d] - 1) * strides[d];
-                }
-            }
-            catch (OverflowException)
-            {
-                last = long.MaxValue;
-            }
-            if (last >= storage.ElementCount)
-                throw new InvalidDataException(
-                    $"tensor view (offset {offset}, size {Tensor.FormatShape(shape)}, stride {Tensor.FormatShape(strides)}) reaches element {last} " +
-                    $"of storage '{storage.Key}', which holds {storage.ElementCount} elements");
-        }
-        return tensor;
+        // Whether the view's sizes hold (its counts fit, it stays inside its storage) is checked where its name is known:
+        // TorchCheckpoint, for the tensors of the state dict (TorchTensor.Defect).
+        return new TorchTensor(storage, offset, shape, strides);
     }
 
     private static long[] Integers(PickleTuple tuple, string what, PickleGlobal global) =>

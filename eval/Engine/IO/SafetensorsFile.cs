@@ -11,7 +11,8 @@ public enum SafetensorsDType { F32, F16, BF16, I64, I32, I16, U8, I8, F64, BOOL 
 /// <summary>One entry of a safetensors header.</summary>
 public sealed record SafetensorsEntry(string Name, SafetensorsDType DType, long[] Shape, long Begin, long End)
 {
-    public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+    /// <summary>Checked: the reader refuses a header whose shapes overflow, so this never throws for an opened file.</summary>
+    public long ElementCount => Shape.Contains(0) ? 0 : Shape.Aggregate(1L, (a, b) => checked(a * b));
     public string ShapeText => Tensor.FormatShape(Shape);
 }
 
@@ -32,26 +33,24 @@ public sealed class SafetensorsFile : ITensorFile
     public SafetensorsFile(string path)
     {
         Path = path;
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new FileNotFoundException($"{path}: file not found", path);
-        long length = info.Length;
-        if (length < 8) throw Error($"file is {length} bytes, shorter than the 8-byte header length");
-
-        using (var stream = File.OpenRead(path))
+        // Mapped first: the length is the opened file's (a hub-cache link's blob, not the link).
+        file = new MappedFile(path);
+        try
         {
-            Span<byte> prefix = stackalloc byte[8];
-            stream.ReadExactly(prefix);
-            long headerLength = (long)BitConverter.ToUInt64(prefix);
+            long length = file.Length;
+            if (length < 8) throw Error($"file is {length} bytes, shorter than the 8-byte header length");
+            long headerLength = (long)BitConverter.ToUInt64(file.Span(0, 8));
             if (headerLength <= 0 || headerLength > MaxHeaderBytes || headerLength > length - 8)
-                throw Error($"header length {headerLength} does not fit a file of {length} bytes");
-            var header = new byte[headerLength];
-            stream.ReadExactly(header);
+                throw Error($"header length {(ulong)headerLength} does not fit a file of {length} bytes");
             dataStart = 8 + headerLength;
-            entries = ParseHeader(header, length - dataStart, out var metadata);
+            entries = ParseHeader(file.Span(8, (int)headerLength).ToArray(), length - dataStart, out var metadata);
             Metadata = metadata;
         }
-
-        file = new MappedFile(path);
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
     }
 
     public string Path { get; }
@@ -106,9 +105,13 @@ public sealed class SafetensorsFile : ITensorFile
     public SafetensorsEntry Get(string name) =>
         entries.TryGetValue(name, out var e) ? e : throw Error($"tensor '{name}' is not in the file");
 
-    /// <summary>The raw bytes of a tensor, straight from the mapping.</summary>
-    public ReadOnlySpan<byte> Bytes(SafetensorsEntry entry) =>
-        entry.End == entry.Begin ? [] : file.Span(dataStart + entry.Begin, checked((int)(entry.End - entry.Begin)));
+    /// <summary>The raw bytes of a tensor, straight from the mapping (a tensor of at most 2 GiB; larger ones are read in windows).</summary>
+    public ReadOnlySpan<byte> Bytes(SafetensorsEntry entry)
+    {
+        long size = entry.End - entry.Begin;
+        if (size > int.MaxValue) throw Error($"tensor '{entry.Name}' is {size} bytes, more than can be read at once");
+        return size == 0 ? [] : file.Span(dataStart + entry.Begin, (int)size);
+    }
 
     public void ReadRaw(string name, long offset, Span<byte> destination) => ReadRaw(Get(name), offset, destination);
 
@@ -122,13 +125,27 @@ public sealed class SafetensorsFile : ITensorFile
         file.Span(dataStart + entry.Begin + offset, destination.Length).CopyTo(destination);
     }
 
-    /// <summary>Converts a floating-point tensor (F32, F16, BF16) to float32 into destination, without an intermediate copy.</summary>
+    /// <summary>Elements converted (and then released from the resident set, <see cref="MappedFile.Release"/>) at a time when weights are read.</summary>
+    public const int ConversionWindow = 1 << 24;
+
+    /// <summary>
+    /// Converts a floating-point tensor (F32, F16, BF16) to float32 into destination, without an intermediate copy, a
+    /// window at a time; each converted window's file pages leave the process's resident set.
+    /// </summary>
     public void ReadAsFloat32(SafetensorsEntry entry, Span<float> destination)
     {
         if (destination.Length != entry.ElementCount)
             throw Error($"tensor '{entry.Name}' has {entry.ElementCount} elements, destination {destination.Length}");
-        if (!TryConvertToFloat32(Bytes(entry), entry.DType, destination))
+        if (entry.DType is not (SafetensorsDType.F32 or SafetensorsDType.F16 or SafetensorsDType.BF16))
             throw Error($"tensor '{entry.Name}' has dtype {entry.DType}; a floating-point tensor (F32, F16, BF16) is required");
+        int size = ElementSize(entry.DType);
+        for (long done = 0; done < destination.Length; done += ConversionWindow)
+        {
+            int n = (int)Math.Min(ConversionWindow, destination.Length - done);
+            long start = dataStart + entry.Begin + done * size;
+            TryConvertToFloat32(file.Span(start, n * size), entry.DType, destination.Slice((int)done, n));
+            file.Release(start, (long)n * size);
+        }
     }
 
     /// <summary>Reads an integer tensor (I64, I32) as int32, checking the range.</summary>
@@ -273,7 +290,7 @@ public sealed class SafetensorsFile : ITensorFile
             throw Error($"tensor '{name}': data_offsets [{begin}, {end}] run past the end of the data ({dataLength} bytes; the file may be truncated)");
         var entry = new SafetensorsEntry(name, dtype, shape.ToArray(), begin, end);
         long expected;
-        try { expected = checked(shape.Aggregate(1L, (a, b) => checked(a * b)) * ElementSize(dtype)); }
+        try { expected = checked(entry.ElementCount * ElementSize(dtype)); }
         catch (OverflowException) { throw Error($"tensor '{name}': shape {entry.ShapeText} × {dtype} is more bytes than a file can hold"); }
         if (end - begin != expected)
             throw Error($"tensor '{name}': shape {entry.ShapeText} × {dtype} needs {expected} bytes but data_offsets span {end - begin}");

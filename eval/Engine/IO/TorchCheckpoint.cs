@@ -18,6 +18,13 @@ public sealed class TorchCheckpoint : ITensorFile
     private const long LegacyProtocol = 1001;
     private static readonly string[] NestedStateDictKeys = ["model", "state_dict", "module", "model_state_dict"];
 
+    /// <summary>
+    /// The most bytes one tensor may have laid out densely (1 TiB; no model has a tensor near it). A view can repeat its
+    /// storage's elements (stride 0), so its dense size is not bounded by the file: [2^40, 2^20] of one stored float
+    /// would make <c>convert</c> write 4 EiB.
+    /// </summary>
+    public const long MaxTensorBytes = 1L << 40;
+
     private readonly MappedFile file;
     private readonly Dictionary<string, TorchStorage> storages = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (long Offset, long Length)> storageBytes = new(StringComparer.Ordinal);
@@ -38,7 +45,10 @@ public sealed class TorchCheckpoint : ITensorFile
             StateDict = FindStateDict(Root);
             foreach (var (key, value) in StateDict.Entries)
                 if (key is string name && value is TorchTensor tensor)
+                {
+                    if (tensor.Defect(MaxTensorBytes) is { } defect) throw Error($"tensor '{name}': {defect}");
                     tensors[name] = tensor;
+                }
         }
         catch
         {
@@ -70,18 +80,19 @@ public sealed class TorchCheckpoint : ITensorFile
     /// <summary>The state dict's tensors in its order.</summary>
     public IEnumerable<StoredTensor> Tensors => tensors.Keys.Select(Info);
 
-    /// <summary>A window of a tensor's bytes as stored, row-major (a strided view is gathered first).</summary>
+    /// <summary>A window of a tensor's bytes as stored, row-major (a strided view gathers just the window's elements).</summary>
     public void ReadRaw(string name, long offset, Span<byte> destination)
     {
         var tensor = Get(name);
         int size = SafetensorsFile.ElementSize(tensor.Storage.DType);
-        long total = tensor.ElementCount * size;
+        long total = tensor.ByteCount;
         if (offset < 0 || offset > total || destination.Length > total - offset)
             throw Error($"tensor '{name}': bytes [{offset}, {offset + destination.Length}) are outside its {total} bytes");
+        if (destination.Length == 0) return;
         if (tensor.IsContiguous)
             file.Span(storageBytes[tensor.Storage.Key].Offset + tensor.StorageOffset * size + offset, destination.Length).CopyTo(destination);
         else
-            Gather(tensor).AsSpan(checked((int)offset), destination.Length).CopyTo(destination);
+            Gather(tensor, offset, destination);
     }
 
     public void ReadAsFloat32(string name, Span<float> destination)
@@ -94,41 +105,66 @@ public sealed class TorchCheckpoint : ITensorFile
             throw Error($"tensor '{name}' has dtype {dtype} ({tensor.Storage.StorageType}); a floating-point tensor (F32, F16, BF16) is required");
         int size = SafetensorsFile.ElementSize(dtype);
         long storageStart = storageBytes[tensor.Storage.Key].Offset;
-        if (tensor.IsContiguous)
+        // Converted in windows (no byte span near 2 GiB); a contiguous window is released from the process's resident set
+        // once converted, so the mapped file never holds a second copy of the weights in memory; a strided view is
+        // gathered through a small buffer.
+        int chunk = tensor.IsContiguous ? SafetensorsFile.ConversionWindow : (1 << 20) / size;
+        var gathered = tensor.IsContiguous ? null : new byte[Math.Min(destination.Length, chunk) * size];
+        for (long done = 0; done < destination.Length; done += chunk)
         {
-            // Converted in chunks so that no byte span exceeds 2 GiB.
-            const int Chunk = 1 << 28;
-            for (long done = 0; done < destination.Length; done += Chunk)
+            int n = (int)Math.Min(chunk, destination.Length - done);
+            if (gathered is null)
             {
-                int n = (int)Math.Min(Chunk, destination.Length - done);
-                var bytes = file.Span(storageStart + (tensor.StorageOffset + done) * size, n * size);
-                SafetensorsFile.TryConvertToFloat32(bytes, dtype, destination.Slice((int)done, n));
+                long start = storageStart + (tensor.StorageOffset + done) * size;
+                SafetensorsFile.TryConvertToFloat32(file.Span(start, n * size), dtype, destination.Slice((int)done, n));
+                file.Release(start, (long)n * size);
             }
-            return;
+            else
+            {
+                Gather(tensor, done * size, gathered.AsSpan(0, n * size));
+                SafetensorsFile.TryConvertToFloat32(gathered.AsSpan(0, n * size), dtype, destination.Slice((int)done, n));
+            }
         }
-        SafetensorsFile.TryConvertToFloat32(Gather(tensor), dtype, destination);
     }
 
-    /// <summary>A strided view's elements in row-major order, as stored bytes.</summary>
-    private byte[] Gather(TorchTensor tensor)
+    /// <summary>
+    /// Bytes [byteOffset, byteOffset + destination.Length) of a strided view laid out row-major: only the elements the
+    /// window covers are visited (an expanded view of exabytes is read a window at a time like any other).
+    /// </summary>
+    private void Gather(TorchTensor tensor, long byteOffset, Span<byte> destination)
     {
         int size = SafetensorsFile.ElementSize(tensor.Storage.DType);
         long storageStart = storageBytes[tensor.Storage.Key].Offset;
-        var gathered = new byte[checked(tensor.ElementCount * size)];
-        var index = new long[tensor.Shape.Length];
-        long source = tensor.StorageOffset;
-        for (long i = 0; i < tensor.ElementCount; i++)
+        var shape = tensor.Shape;
+        var stride = tensor.Stride;
+        // The multi-index of the window's first element, and where that element is stored.
+        var index = new long[shape.Length];
+        long rest = byteOffset / size, source = tensor.StorageOffset;
+        for (int d = shape.Length - 1; d >= 0; d--)
         {
-            file.Span(storageStart + source * size, size).CopyTo(gathered.AsSpan((int)(i * size), size));
-            for (int d = index.Length - 1; d >= 0; d--)
+            index[d] = rest % shape[d];
+            rest /= shape[d];
+            source += index[d] * stride[d];
+        }
+        int skip = (int)(byteOffset % size);
+        for (int written = 0; written < destination.Length;)
+        {
+            int take = Math.Min(size - skip, destination.Length - written);
+            file.Span(storageStart + source * size + skip, take).CopyTo(destination.Slice(written, take));
+            written += take;
+            skip = 0;
+            // The next element in row-major order (Defect bounded every (shape - 1) × stride, so nothing overflows).
+            for (int d = shape.Length - 1; d >= 0; d--)
             {
-                source += tensor.Stride[d];
-                if (++index[d] < tensor.Shape[d]) break;
-                source -= tensor.Stride[d] * tensor.Shape[d];
+                if (++index[d] < shape[d])
+                {
+                    source += stride[d];
+                    break;
+                }
+                source -= (shape[d] - 1) * stride[d];
                 index[d] = 0;
             }
         }
-        return gathered;
     }
 
     public void Dispose() => file.Dispose();

@@ -26,11 +26,14 @@ public sealed record DecodeBenchmarkOptions(
     int GenerationPromptLength, IReadOnlyList<int> GenerationLengths, IReadOnlyList<int> Iterations,
     int MaxBatch, int Repetitions)
 {
-    /// <summary>The grid: prompts of 64/256/1024, 2–4 choices, L ∈ {1, 4, 16, 64, 256}, T ∈ {1, 4, 10}.</summary>
+    /// <summary>
+    /// The grid: prompts of 64/256/1024, 2–4 choices, L ∈ {1, 4, 16, 64, 256}, T ∈ {1, 4, 10} (10: the Instruct-XLMR
+    /// authors' run_inf.sh).
+    /// </summary>
     public static DecodeBenchmarkOptions Full { get; } = new([64, 256, 1024], [2, 3, 4], 2, 64, [1, 4, 16, 64, 256], [1, 4, 10], 32, 5);
 
-    /// <summary>Small enough for CI: checks that every path runs and the CSV is well formed.</summary>
-    public static DecodeBenchmarkOptions Quick { get; } = new([32], [2, 3], 2, 16, [1, 4], [1, 4], 4, 2);
+    /// <summary>Small enough for CI: checks that every path runs and the CSV is well formed (T = 10 included, the paper's setting).</summary>
+    public static DecodeBenchmarkOptions Quick { get; } = new([32], [2, 3], 2, 16, [1, 4], [1, 4, 10], 4, 2);
 
     public IReadOnlyList<int> Batches => MaxBatch > 1 ? [1, MaxBatch] : [1];
 }
@@ -52,8 +55,10 @@ public sealed record DecodeBenchmarkRow(
 
 /// <summary>
 /// Decode speed of masked LMs against autoregressive ones on the same prompts. Classification: a masked LM's single
-/// [MASK] against a causal LM's log-likelihood over 2–4 choices and its restricted next token. Generation: Mask-Predict
-/// with T iterations against greedy decoding, for L new tokens. Each case at batch 1 (latency) and at the largest batch
+/// [MASK] against a causal LM's log-likelihood over 2–4 choices and its restricted next token (an encoder–decoder LM's:
+/// rank classification, the prompt encoded once). Generation: Mask-Predict with T iterations against greedy decoding
+/// (an encoder–decoder LM's through its cross-attention and self-attention caches), for L new tokens. What runs for a
+/// model is what its kind's entry in <see cref="ModelKinds"/> lists. Each case at batch 1 (latency) and at the largest batch
 /// (throughput); one warm-up, then the median and range of the repetitions. Inputs are random token ids: speed does not
 /// depend on them. A masked LM's peer is the causal LM of the run nearest to it in parameter count.
 /// </summary>
@@ -74,7 +79,7 @@ public sealed class DecodeBenchmark(IBackend backend, Action<string> log)
             // scoring is measured as generation), then generation by each of its methods.
             var scorer = kind.CreateScorer(model, null, model.Config.PadTokenId ?? 0);
             if (kind.ScoringModes.Contains(ScoringMode.Restricted)) measurer.SingleMask(scorer);
-            if (kind.ScoringModes.Contains(ScoringMode.LogLikelihood)) measurer.LogLikelihoodAndNextToken(scorer);
+            if (kind.ScoringModes.Contains(ScoringMode.LogLikelihood)) measurer.LogLikelihoodAndNextToken(scorer, kind);
             foreach (var method in kind.Generation)
             {
                 if (method == GenerationMethod.MaskPredict) measurer.MaskPredict();
@@ -175,24 +180,29 @@ public sealed class DecodeBenchmark(IBackend backend, Action<string> log)
                     }
         }
 
-        public void LogLikelihoodAndNextToken(IChoiceScorer scorer)
+        /// <summary>
+        /// Log-likelihood over k choices and the restricted next token, per prompt length: a causal LM's context and
+        /// continuations, an encoder–decoder LM's source (encoded once) and targets (rank classification).
+        /// </summary>
+        public void LogLikelihoodAndNextToken(IChoiceScorer scorer, ModelKindEntry kind)
         {
             foreach (int p in o.PromptLengths)
                 foreach (int batch in o.Batches)
                 {
                     foreach (int k in o.ChoiceCounts)
                     {
-                        var prompts = Prompts(batch, p, k);
+                        var prompts = Prompts(kind, batch, p, k);
                         Add(Classify, "loglik", k, p, 0, 0, batch, () => { scorer.Score(prompts, ScoringMode.LogLikelihood); return (0, o.ChoiceTokens > 1 ? 2 : 1); });
                     }
-                    var single = Prompts(batch, p, 3);
+                    var single = Prompts(kind, batch, p, 3);
                     Add(Classify, "next-token", 3, p, 0, 0, batch, () => { scorer.Score(single, ScoringMode.NextToken); return (0, 1); });
                 }
         }
 
+        /// <summary>Greedy decoding of L tokens after a prompt (an encoder–decoder LM: the prompt encoded once, the decoder from its start token), both through caches.</summary>
         public void Greedy()
         {
-            var greedy = new GreedyDecoder((ICausalLanguageModel)model, padId);
+            var greedy = new GreedyDecoder(model, padId);
             foreach (int length in o.GenerationLengths)
                 foreach (int batch in o.Batches)
                 {
@@ -205,10 +215,10 @@ public sealed class DecodeBenchmark(IBackend backend, Action<string> log)
                 }
         }
 
-        /// <summary>Contexts of p − ChoiceTokens tokens, each followed by k choices of ChoiceTokens tokens: p tokens per choice in all.</summary>
-        private List<IScoredPrompt> Prompts(int batch, int p, int k) => Enumerable.Range(0, batch).Select(i => (IScoredPrompt)new CausalPrompt(
-            new Document(i, new Dictionary<string, object?>(), "bench"), "", Enumerable.Range(0, k).Select(c => $"choice {c}").ToList(), 0,
-            RandomIds(p - o.ChoiceTokens), Enumerable.Range(0, k).Select(_ => RandomIds(o.ChoiceTokens)).ToList(), false)).ToList();
+        /// <summary>Prompts of p − ChoiceTokens tokens, each followed by k choices of ChoiceTokens tokens: p tokens per choice in all.</summary>
+        private List<IScoredPrompt> Prompts(ModelKindEntry kind, int batch, int p, int k) => Enumerable.Range(0, batch).Select(i => kind.PromptFromIds!(
+            new Document(i, new Dictionary<string, object?>(), "bench"), RandomIds(p - o.ChoiceTokens),
+            Enumerable.Range(0, k).Select(_ => RandomIds(o.ChoiceTokens)).ToList())).ToList();
     }
 
     public static readonly string[] CsvHeader =

@@ -35,6 +35,24 @@ public static class Measurement
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
+    /// <summary>The process's peak resident set size in bytes (Linux VmHWM; elsewhere the current working set).</summary>
+    public static long PeakResidentBytes() => ReadStatus("VmHWM:");
+
+    /// <summary>Resets the peak resident set size (Linux), so the next <see cref="PeakResidentBytes"/> covers what follows.</summary>
+    public static void ResetPeakResident()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    private static long ReadStatus(string key)
+    {
+        if (!File.Exists("/proc/self/status")) return Environment.WorkingSet;
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith(key, StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line[key.Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+    }
+
     /// <summary>CPU model, logical cores, OS and runtime.</summary>
     public static string Machine()
     {

@@ -6,9 +6,12 @@ namespace Eval.Harness.Benchmarks;
 /// <summary>
 /// The config.json files of the models the decode-speed benchmark compares, carried in this assembly and named after
 /// the model: copies of the public configs on the Hugging Face hub (ModernBERT base/large, XLM-R large/XL, SmolLM2
-/// 135M/360M, Qwen2.5-0.5B and Llama-3.2-1B: the default set), and the Ettin suite's encoder/decoder pairs, 17M–1B,
-/// written from the suite's published architecture table and training configs by ModelShapes/ettin.py (no hub config
-/// was readable; the group <c>ettin</c>).
+/// 135M/360M, Qwen2.5-0.5B, Llama-3.2-1B, mT0-XL (the Instruct-XLMR paper's encoder–decoder baseline; its file as
+/// ../shared/configs rebuilt it from the mT5 family's published file with mt0-xl's published sizes) and BLOOMZ-3B (the
+/// paper's decoder-only baseline, bigscience's own file with its n_embed / num_attention_heads spellings): the default
+/// set), and the Ettin suite's encoder/decoder pairs, 17M–1B, written by ModelShapes/ettin.py from the suite's published
+/// training configs (JHU-CLSP/ettin-encoder-vs-decoder, pretraining/configs/standard/&lt;size&gt;/prolong_decay/*.yaml; no
+/// hub config.json was readable here; the group <c>ettin</c>).
 /// </summary>
 public static class ModelShapes
 {
@@ -35,6 +38,8 @@ public static class ModelShapes
         ["smollm2-360m"] = "HuggingFaceTB/SmolLM2-360M",
         ["qwen2.5-0.5b"] = "Qwen/Qwen2.5-0.5B",
         ["llama-3.2-1b"] = "meta-llama/Llama-3.2-1B",
+        ["mt0-xl"] = "bigscience/mt0-xl",
+        ["bloomz-3b"] = "bigscience/bloomz-3b",
     }.Concat(EttinSizes.SelectMany(s => new[] { "encoder", "decoder" }.Select(kind => KeyValuePair.Create($"ettin-{kind}-{s}", $"jhu-clsp/ettin-{kind}-{s}"))))
      .ToDictionary();
 
@@ -67,8 +72,9 @@ public static class ModelShapes
     }
 
     /// <summary>
-    /// The same architecture at toy size (2 layers, hidden 64, 4 heads, vocabulary 1000), keeping what makes it that
-    /// architecture (grouped KV heads, local/global layers, biases): for a quick check that every path runs.
+    /// The same architecture at toy size (2 layers — an encoder–decoder's 2 + 2 —, hidden 64, 4 heads, vocabulary 1000),
+    /// keeping what makes it that architecture (grouped KV heads, local/global layers, biases, gating): for a quick check
+    /// that every path runs.
     /// </summary>
     public static ModelConfig Miniature(ModelConfig config) => config with
     {
@@ -77,6 +83,7 @@ public static class ModelShapes
         HiddenSize = 64,
         IntermediateSize = 128,
         NumHiddenLayers = 2,
+        NumDecoderLayers = config.NumDecoderLayers is null ? null : 2,
         NumAttentionHeads = 4,
         NumKeyValueHeads = config.NumKeyValueHeads < config.NumAttentionHeads ? 2 : 4,
         HeadDim = 16,

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using CsvHelper;
+using Eval.Engine.IO;
 
 namespace Eval.Harness.Data;
 
@@ -25,7 +26,22 @@ public static class DatasetReaders
     public static readonly IReadOnlyList<string> Formats =
         ["xnli-tsv", "xnli-1.0", "xcopa-jsonl", "xwinograd-tsv", "mmlu-csv", "mmlu-original", "json-lines", "parquet", "mmlu-pro-jsonl", "mmlu-pro-parquet"];
 
-    public static IReadOnlyList<Document> Read(string format, string path, string subset) => format switch
+    /// <summary>The binary formats; every other format is text.</summary>
+    private static readonly IReadOnlyList<string> BinaryFormats = ["parquet", "mmlu-pro-parquet"];
+
+    /// <summary>
+    /// The documents of one subset of a data file. A text file must be UTF-8 throughout: a byte sequence that is not
+    /// (a Latin-1 or UTF-16 file, a damaged copy) is a <see cref="DatasetFormatException"/> naming its line and byte
+    /// offset, never text with U+FFFD in its place. (Parquet text is decoded by Parquet.Net, which does not report it.)
+    /// </summary>
+    public static IReadOnlyList<Document> Read(string format, string path, string subset)
+    {
+        if (!Formats.Contains(format)) throw new ArgumentException($"unknown dataset format '{format}'");
+        if (!BinaryFormats.Contains(format)) Utf8File.Check(path);
+        return ReadFormat(format, path, subset);
+    }
+
+    private static IReadOnlyList<Document> ReadFormat(string format, string path, string subset) => format switch
     {
         "xnli-tsv" => ReadXnliTsv(path),
         "xnli-1.0" => ReadXnliOriginal(path, subset),
@@ -43,7 +59,7 @@ public static class DatasetReaders
     private static List<Document> ReadXnliTsv(string path)
     {
         var docs = new List<Document>();
-        var lines = File.ReadLines(path).GetEnumerator();
+        var lines = LinkedFile.ReadLines(path).GetEnumerator();
         if (!lines.MoveNext()) throw new DatasetFormatException(path, 1, "empty file; expected the header id, premise, hypothesis, label");
         var header = lines.Current.Split('\t');
         int premise = Column(header, "premise", path), hypothesis = Column(header, "hypothesis", path), label = Column(header, "label", path);
@@ -69,7 +85,7 @@ public static class DatasetReaders
     private static List<Document> ReadXnliOriginal(string path, string language)
     {
         var docs = new List<Document>();
-        var lines = File.ReadLines(path).GetEnumerator();
+        var lines = LinkedFile.ReadLines(path).GetEnumerator();
         if (!lines.MoveNext()) throw new DatasetFormatException(path, 1, "empty file; expected a header with language, gold_label, sentence1, sentence2");
         var header = lines.Current.Split('\t');
         int lang = Column(header, "language", path), gold = Column(header, "gold_label", path);
@@ -98,7 +114,7 @@ public static class DatasetReaders
     {
         var docs = new List<Document>();
         int lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var line in LinkedFile.ReadLines(path))
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
@@ -153,7 +169,7 @@ public static class DatasetReaders
     {
         var docs = new List<Document>();
         int lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var line in LinkedFile.ReadLines(path))
         {
             lineNo++;
             if (line.Length == 0) continue;

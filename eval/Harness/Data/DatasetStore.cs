@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text.Json;
+using Eval.Engine.IO;
 
 namespace Eval.Harness.Data;
 
@@ -26,12 +27,21 @@ public sealed class DatasetStore(IReadOnlyList<string> dataDirectories, string c
 {
     // One file can hold every subset (XNLI-1.0, the XWinograd TSV): it is hashed once.
     private readonly Dictionary<string, string> digests = [];
+    // A split is read once: the checks before the model loads and the run's plan after it share it.
+    private readonly Dictionary<(string File, string Task, string Subset, string Split), LoadedSplit> loaded = [];
 
     public static string DefaultCacheDirectory() =>
         Environment.GetEnvironmentVariable("EVAL_DATA_CACHE")
         ?? Path.Combine(Engine.UserCache.ProgramFolder(), "datasets");
 
     public LoadedSplit Load(IDatasetDescription task, string subset, string split)
+    {
+        var key = (task.FilePath, task.Name, subset, split);
+        if (!loaded.TryGetValue(key, out var documents)) loaded[key] = documents = LoadUncached(task, subset, split);
+        return documents;
+    }
+
+    private LoadedSplit LoadUncached(IDatasetDescription task, string subset, string split)
     {
         if (!task.Subsets.Contains(subset))
             throw new ArgumentException($"task '{task.Name}' has no {task.SubsetKind} '{subset}' ({string.Join(", ", task.Subsets)})");
@@ -165,7 +175,7 @@ public sealed class DatasetStore(IReadOnlyList<string> dataDirectories, string c
         var full = Path.GetFullPath(root) + Path.DirectorySeparatorChar;
         if (archive == "zip")
         {
-            using var zip = ZipFile.OpenRead(file);
+            using var zip = new ZipArchive(LinkedFile.OpenRead(file), ZipArchiveMode.Read);
             foreach (var entry in zip.Entries.Where(e => e.Name.Length > 0))
             {
                 var target = Path.GetFullPath(Path.Combine(root, entry.FullName));
@@ -176,7 +186,7 @@ public sealed class DatasetStore(IReadOnlyList<string> dataDirectories, string c
         }
         else
         {
-            using var stream = File.OpenRead(file);
+            using var stream = LinkedFile.OpenRead(file);
             using var tar = new TarReader(stream);
             while (tar.GetNextEntry() is { } entry)
             {

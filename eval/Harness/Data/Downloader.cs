@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Eval.Engine.IO;
 
 namespace Eval.Harness.Data;
 
@@ -13,7 +14,7 @@ public sealed class Downloader(HttpClient http)
 {
     public static string Sha256Of(string path)
     {
-        using var stream = File.OpenRead(path);
+        using var stream = LinkedFile.OpenRead(path, bufferSize: 0);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
@@ -21,8 +22,8 @@ public sealed class Downloader(HttpClient http)
     public static string GitBlobSha1Of(string path)
     {
         using var sha1 = IncrementalHash.CreateHash(HashAlgorithmName.SHA1);
-        sha1.AppendData(System.Text.Encoding.ASCII.GetBytes($"blob {new FileInfo(path).Length}\0"));
-        using var stream = File.OpenRead(path);
+        using var stream = LinkedFile.OpenRead(path, bufferSize: 0);
+        sha1.AppendData(System.Text.Encoding.ASCII.GetBytes($"blob {stream.Length}\0"));
         var buffer = new byte[1 << 16];
         for (int n; (n = stream.Read(buffer)) > 0;) sha1.AppendData(buffer, 0, n);
         return Convert.ToHexStringLower(sha1.GetHashAndReset());

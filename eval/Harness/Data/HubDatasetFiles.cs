@@ -1,3 +1,5 @@
+using Eval.Engine.IO;
+
 namespace Eval.Harness.Data;
 
 /// <summary>
@@ -13,11 +15,15 @@ public sealed partial class HubModelStore
     /// <summary>The cache folder of a dataset repository.</summary>
     public string DatasetFolder(string repo) => Path.Combine(cacheDirectory, "datasets--" + repo.Replace("/", "--"));
 
-    /// <summary>A dataset file in the hub cache at a revision (a commit, or a branch through refs/), or null when it is not there.</summary>
+    /// <summary>
+    /// A dataset file in the hub cache at a revision (a commit, or a branch through refs/), or null when it is not there
+    /// (a snapshot link whose blob is gone counts as not there when it can be fetched again; offline it is returned, and
+    /// reading it names the link and its target).
+    /// </summary>
     public string? CachedDatasetFile(string repo, string revision, string file)
     {
         var path = SnapshotPath(DatasetFolder(repo), SnapshotCommit(DatasetFolder(repo), revision), file);
-        return File.Exists(path) ? path : null;
+        return LinkedFile.Reaches(path) || !CanDownload && File.Exists(path) ? path : null;
     }
 
     /// <summary>Downloads a dataset file into the hub cache (blob + snapshot link, refs/&lt;branch&gt; updated) and returns its snapshot path.</summary>

@@ -9,7 +9,9 @@ namespace Eval.Harness.Data;
 /// Resolves a model argument to a local folder: a folder as given, or a Hugging Face hub id ("org/name", with an
 /// optional "@revision") through the hub cache layout shared with huggingface_hub: models--org--name/{blobs, refs,
 /// snapshots/&lt;commit&gt;}. Honours HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE, HF_ENDPOINT and HF_TOKEN. Missing files are
-/// downloaded and checked against the hub's ETag: sha256 for LFS files, the git blob sha1 for the others.
+/// downloaded and checked against the hub's ETag: sha256 for LFS files, the git blob sha1 for the others. Snapshot files
+/// are relative links into blobs/ (<see cref="LinkedFile"/> reads through them); a link whose blob is gone counts as
+/// missing: downloaded again, or, offline, named in the error with its target.
 /// </summary>
 public sealed partial class HubModelStore(string cacheDirectory, string endpoint, bool offline, string? token, HttpClient? http, Action<string>? log = null)
 {
@@ -34,6 +36,16 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
     /// <summary>A model's short name: the last part of a hub id or folder, without its @revision (org/name@v2 → name).</summary>
     public static string ShortName(string model) => Path.GetFileName(Path.TrimEndingDirectorySeparator(model.Split('@')[0]));
 
+    /// <summary>
+    /// A --model argument (a folder, or a hub id) as a local folder, as every command resolves it: the hub cache named by
+    /// the environment, downloading what it lacks unless <paramref name="offline"/>.
+    /// </summary>
+    public static string ResolveModel(string model, bool offline, Action<string>? log = null)
+    {
+        using var http = offline ? null : new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
+        return FromEnvironment(http, log).Resolve(model);
+    }
+
     /// <summary>The local folder holding the model's config, tokenizer and weights.</summary>
     public string Resolve(string model)
     {
@@ -41,11 +53,17 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
         var parts = model.Split('@', 2);
         var (repo, revision) = (parts[0], parts.Length > 1 ? parts[1] : "main");
         if (!LooksLikeHubId(repo))
-            throw new DirectoryNotFoundException($"{model}: no such model folder, and not a hub id of the form org/name");
+            throw new DirectoryNotFoundException($"{model}: model folder not found, and not a hub id of the form org/name");
         var repoDir = Path.Combine(cacheDirectory, "models--" + repo.Replace("/", "--"));
-        if (CachedSnapshot(repoDir, revision) is { } cached && HasWeights(cached)) return cached;
+        var cached = CachedSnapshot(repoDir, revision);
+        if (cached is not null && NeededFiles(cached).All(LinkedFile.Reaches)) return cached;
         if (offline || http is null)
-            throw new FileNotFoundException($"{repo}@{revision} is not complete in the hub cache {repoDir}, and downloads are off (--offline or HF_HUB_OFFLINE); {Alternatives}");
+        {
+            var broken = cached is null ? null : NeededFiles(cached).Select(LinkedFile.BrokenLinkMessage).FirstOrDefault(m => m is not null);
+            throw new FileNotFoundException(broken is null
+                ? $"{repo}@{revision} is not complete in the hub cache {repoDir}, and downloads are off (--offline or HF_HUB_OFFLINE); {Alternatives}"
+                : $"{repo}@{revision} in the hub cache: {broken}; downloads are off (--offline or HF_HUB_OFFLINE); {Alternatives}");
+        }
         try
         {
             return DownloadAsync(repo, revision, repoDir).GetAwaiter().GetResult();
@@ -58,20 +76,31 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
 
     private const string Alternatives = "pass --model DIR (a local model folder), or run `demo` (offline, random weights)";
 
+    /// <summary>The snapshot folder a revision (a branch or tag in refs/, or a commit) names, when there is one.</summary>
     private static string? CachedSnapshot(string repoDir, string revision)
     {
-        var snapshot = Path.Combine(repoDir, "snapshots", SnapshotCommit(repoDir, revision));
-        return RequiredFiles.All(f => File.Exists(Path.Combine(snapshot, f))) ? snapshot : null;
+        var commit = SnapshotCommit(repoDir, revision);
+        if (commit.Length == 0 || commit.Contains('/') || commit.Contains('\\') || commit is "." or "..") return null;
+        var snapshot = Path.Combine(repoDir, "snapshots", commit);
+        return Directory.Exists(snapshot) ? snapshot : null;
     }
 
-    private static bool HasWeights(string snapshot)
+    /// <summary>
+    /// The files loading a snapshot reads: config.json, tokenizer.json, the optional tokenizer files it has, and the
+    /// weights the checkpoint loader takes (the first of <see cref="Checkpoint.WeightFileNames"/> present, with the shards
+    /// its index names).
+    /// </summary>
+    private static IEnumerable<string> NeededFiles(string snapshot)
     {
-        if (File.Exists(Path.Combine(snapshot, "model.safetensors"))) return true;
-        var index = Path.Combine(snapshot, "model.safetensors.index.json");
-        return File.Exists(index) && ShardNames(index).All(s => File.Exists(Path.Combine(snapshot, s)));
+        foreach (var f in RequiredFiles) yield return Path.Combine(snapshot, f);
+        foreach (var f in OptionalFiles.Select(f => Path.Combine(snapshot, f)).Where(File.Exists)) yield return f;
+        var weights = Checkpoint.WeightFileNames.Select(n => Path.Combine(snapshot, n)).FirstOrDefault(File.Exists);
+        yield return weights ?? Path.Combine(snapshot, Checkpoint.SingleFile);
+        if (weights is not null && Checkpoint.IsIndex(weights) && LinkedFile.Reaches(weights))
+            foreach (var shard in ShardNames(weights)) yield return Path.Combine(snapshot, shard);
     }
 
-    /// <summary>The shard files a model.safetensors.index.json names, read and checked as the checkpoint loader does.</summary>
+    /// <summary>The shard files a weight index names, read and checked as the checkpoint loader does.</summary>
     private static IEnumerable<string> ShardNames(string indexPath) => Checkpoint.ReadWeightMap(indexPath).Values.Distinct().ToList();
 
     private async Task<string> DownloadAsync(string repo, string revision, string repoDir)
@@ -90,13 +119,18 @@ public sealed partial class HubModelStore(string cacheDirectory, string endpoint
         }
         foreach (var f in RequiredFiles) await Fetch(f, true);
         foreach (var f in OptionalFiles) await Fetch(f, false);
-        if (!await Fetch("model.safetensors", false))
-        {
-            if (!await Fetch("model.safetensors.index.json", false))
-                throw new FileNotFoundException($"{endpoint}/{repo}: no model.safetensors or model.safetensors.index.json at revision {revision} (only safetensors weights are read)");
-            var snapshotIndex = Path.Combine(repoDir, "snapshots", commit!, "model.safetensors.index.json");
-            foreach (var shard in ShardNames(snapshotIndex)) await Fetch(shard, true);
-        }
+        // The weights the loader reads: the first of its names the repository has (safetensors before PyTorch's).
+        string? weights = null;
+        foreach (var name in Checkpoint.WeightFileNames)
+            if (await Fetch(name, false))
+            {
+                weights = name;
+                break;
+            }
+        if (weights is null)
+            throw new FileNotFoundException($"{endpoint}/{repo}: none of {string.Join(", ", Checkpoint.WeightFileNames)} at revision {revision}");
+        if (Checkpoint.IsIndex(weights))
+            foreach (var shard in ShardNames(Path.Combine(repoDir, "snapshots", commit!, weights))) await Fetch(shard, true);
         Directory.CreateDirectory(Path.Combine(repoDir, "refs"));
         if (revision != commit) await File.WriteAllTextAsync(Path.Combine(repoDir, "refs", revision), commit);
         return Path.Combine(repoDir, "snapshots", commit!);

@@ -1,26 +1,32 @@
 namespace Eval.Harness.Data;
 
+/// <summary>A column chunk as Parquet.Net reads it: its first page, its bytes, its values, codec and levels.</summary>
+internal sealed record ParquetChunk(long Start, long Size, long Values, int Codec, int MaxDefinitionLevel, int MaxRepetitionLevel);
+
 /// <summary>
-/// Walks a parquet file's page headers (Thrift compact protocol) before Parquet.Net decodes them: each page must lie
-/// inside its column chunk, and the bytes and values the pages claim, summed over the whole file, must stay within a
-/// budget proportional to the file's size. Parquet.Net allocates what a page header claims (a 1 KB file could ask for
-/// gigabytes), so a damaged or hostile file is refused here, naming the file, with nothing allocated for it.
+/// Walks a parquet file's footer and page headers (Thrift compact) as Parquet.Net 6.1.0 will read them
+/// (<see cref="ParquetThriftWalk"/>) before it decodes anything, and adds up what each page makes it allocate: the
+/// decompressed page (the header's uncompressed size, or what the snappy or zstd data itself claims), its values, and
+/// the temporary arrays some encodings take. All of it, over the whole file, must stay within a budget proportional to
+/// the file's size, each page must lie inside its column chunk, and a chunk's pages must hold the values its metadata
+/// claims (which size the reader's buffers). A damaged or hostile file (a 1 KB file could ask for gigabytes) is refused
+/// here with an error naming the file, the column and the page, before anything is allocated for it.
 /// </summary>
 internal sealed class ParquetPages(Stream stream, string path, long length)
 {
-    private const int MaxDepth = 16;
-
     /// <summary>Bytes the pages may unpack to, over the whole file (text compresses 2–5×; dictionary pages unpack more).</summary>
     private readonly long byteBudget = 64 * length + (1 << 20);
 
-    /// <summary>Values the pages may hold, over the whole file.</summary>
-    private readonly long valueBudget = 8 * length + 1024;
+    /// <summary>Values the pages may hold, over the whole file (RLE and dictionary pages pack many values in few bytes).</summary>
+    private readonly long valueBudget = ValuesPerFileByte * length + 1024;
+
+    public const long ValuesPerFileByte = 8;
 
     private long bytes, values;
 
     /// <summary>
-    /// Walks the footer (FileMetaData) before Parquet.Net reads it: its length must fit the file, and no list in it may
-    /// claim more elements than bytes remain (Parquet.Net sizes its lists by the claim).
+    /// Walks the footer (FileMetaData) as Parquet.Net reads it: its length must fit the file, and nothing in it may
+    /// claim more bytes or elements than remain (Parquet.Net allocates the claim before reading it).
     /// </summary>
     public void CheckFooter()
     {
@@ -31,141 +37,105 @@ internal sealed class ParquetPages(Stream stream, string path, long length)
         if (footer <= 0 || footer > length - 12)
             throw new DatasetFormatException(path, $"footer of {footer} bytes does not fit the file's {length} bytes");
         stream.Position = length - 8 - footer;
-        Skip(12, length - 8, "footer", 0);
+        new ParquetThriftWalk(stream, length - 8, path, "footer").Read(ParquetThriftSchema.FileMetaData);
     }
 
-    /// <summary>Checks the pages of one column chunk: [start, start + size).</summary>
-    public void CheckChunk(long start, long size, string where)
+    /// <summary>Checks every page of one column chunk, [start, start + size), as Parquet.Net's DataColumnReader reads them.</summary>
+    public void CheckChunk(ParquetChunk chunk, string where)
     {
-        long end = start + size;
-        if (start < 4 || size < 0 || end > length - 8)
-            throw new DatasetFormatException(path, $"{where}: column chunk at byte {start} of {size} bytes is outside the file's {length} bytes");
-        for (long at = start; at < end;)
+        long end = chunk.Start + chunk.Size;
+        if (chunk.Start < 4 || chunk.Size < 0 || end > length - 8)
+            throw new DatasetFormatException(path, $"{where}: column chunk at byte {chunk.Start} of {chunk.Size} bytes is outside the file's {length} bytes");
+        long chunkValues = 0;
+        for (long at = chunk.Start; at < end;)
         {
             stream.Position = at;
-            var (uncompressed, compressed, count) = PageHeader(end, where);
-            long next = stream.Position + compressed;
-            if (compressed < 0 || next > end)
-                throw new DatasetFormatException(path, $"{where}: the page at byte {at} claims {compressed} bytes, past its column chunk's end at byte {end}");
-            bytes += Math.Max(0, uncompressed);
-            values += Math.Max(0, count);
-            if (uncompressed < 0 || count < 0 || bytes > byteBudget || values > valueBudget)
-                throw new DatasetFormatException(path, $"{where}: the page at byte {at} claims {uncompressed} bytes and {count} values, more than a {length}-byte file can hold");
-            at = next;
-        }
-    }
-
-    /// <summary>uncompressed_page_size (2), compressed_page_size (3), and num_values of the data (5, 8) or dictionary (7) page header.</summary>
-    private (long Uncompressed, long Compressed, long Values) PageHeader(long end, string where)
-    {
-        long uncompressed = -1, compressed = -1, count = 0;
-        short id = 0;
-        while (NextField(ref id, end, where) is var type && type != 0)
-        {
-            if (id is 2 or 3 && type == 5)
+            string page = $"{where}, page at byte {at}";
+            var header = new Dictionary<int, long>();
+            new ParquetThriftWalk(stream, end, path, page).Read(ParquetThriftSchema.PageHeader, header);
+            long body = stream.Position;
+            long uncompressed = header.GetValueOrDefault(2), compressed = header.GetValueOrDefault(3);
+            if (compressed < 0 || compressed > end - body)
+                throw Bad(page, $"its {compressed} bytes run past the column chunk's end at byte {end}");
+            if (uncompressed < 0) throw Bad(page, $"it claims {uncompressed} bytes unpacked");
+            long count;
+            switch (header.GetValueOrDefault(1))
             {
-                long v = ZigZag(Varint(end, where));
-                if (id == 2) uncompressed = v; else compressed = v;
-            }
-            else if (id is 5 or 7 or 8 && type == 12) count = Math.Max(count, NumValues(end, where));
-            else Skip(type, end, where, 0);
-        }
-        if (uncompressed < 0 || compressed < 0) throw Bad(where, "a page header without its sizes");
-        return (uncompressed, compressed, count);
-    }
-
-    /// <summary>The num_values field (1) of a data or dictionary page header struct; the rest skipped.</summary>
-    private long NumValues(long end, string where)
-    {
-        long count = 0;
-        short id = 0;
-        while (NextField(ref id, end, where) is var type && type != 0)
-            if (id == 1 && type == 5) count = ZigZag(Varint(end, where));
-            else Skip(type, end, where, 1);
-        return count;
-    }
-
-    /// <summary>The next field's type (0 at the struct's end) and id (a delta on the last, or given in full).</summary>
-    private int NextField(ref short id, long end, string where)
-    {
-        int header = Byte(end, where);
-        int type = header & 0x0F;
-        if (type == 0) return 0;
-        int delta = header >> 4;
-        id = delta != 0 ? (short)(id + delta) : (short)ZigZag(Varint(end, where));
-        return type;
-    }
-
-    private void Skip(int type, long end, string where, int depth)
-    {
-        if (depth > MaxDepth) throw Bad(where, $"Thrift structs nested more than {MaxDepth} deep");
-        switch (type)
-        {
-            case 1 or 2: return;                                    // booleans live in the field header
-            case 3: Byte(end, where); return;
-            case 4 or 5 or 6: Varint(end, where); return;
-            case 7: Advance(8, end, where); return;
-            case 8: Advance(Varint(end, where), end, where); return;
-            case 9 or 10:
-            {
-                int header = Byte(end, where);
-                long size = header >> 4 == 15 ? Varint(end, where) : header >> 4;
-                if (size > end - stream.Position) throw Bad(where, $"a list claims {size} elements in {end - stream.Position} bytes");
-                for (long i = 0; i < size; i++) Skip(ElementType(header & 0x0F), end, where, depth + 1);
-                return;
-            }
-            case 11:
-            {
-                long size = Varint(end, where);
-                if (size == 0) return;
-                if (size > end - stream.Position) throw Bad(where, $"a map claims {size} entries in {end - stream.Position} bytes");
-                int kinds = Byte(end, where);
-                for (long i = 0; i < size; i++)
+                case 2:     // DICTIONARY_PAGE: decoded whole, plain, into a dictionary of its num_values entries
+                    count = header.TryGetValue(701, out var n) ? n : throw Bad(page, "a dictionary page without its header");
+                    Claim(page, Unpacked(page, chunk.Codec, body, compressed, uncompressed), count);
+                    break;
+                case 0:     // DATA_PAGE
+                    count = header.TryGetValue(501, out n) ? n : throw Bad(page, "a data page without its header");
+                    Claim(page, Unpacked(page, chunk.Codec, body, compressed, uncompressed) + Decoding(page, header.GetValueOrDefault(502), chunk), count);
+                    chunkValues += count;
+                    break;
+                case 3:     // DATA_PAGE_V2: levels stored plain, then the values, compressed when is_compressed (default true)
                 {
-                    Skip(ElementType(kinds >> 4), end, where, depth + 1);
-                    Skip(ElementType(kinds & 0x0F), end, where, depth + 1);
+                    count = header.TryGetValue(801, out n) ? n : throw Bad(page, "a data page (v2) without its header");
+                    if (chunk.MaxRepetitionLevel > 0) throw Bad(page, "a data page (v2) in a list column, which Parquet.Net does not read");
+                    long levels = chunk.MaxDefinitionLevel > 0 ? header.GetValueOrDefault(805) : 0;
+                    if (levels < 0 || levels > compressed) throw Bad(page, $"its definition levels claim {levels} of its {compressed} bytes");
+                    bool packed = header.GetValueOrDefault(807, 1) != 0 && chunk.Codec != 0;
+                    long unpacked = packed ? Unpacked(page, chunk.Codec, body + levels, compressed - levels, uncompressed) : 0;
+                    Claim(page, unpacked + Decoding(page, header.GetValueOrDefault(804), chunk), count);
+                    chunkValues += count;
+                    break;
                 }
-                return;
+                case var type: throw Bad(page, $"a page of type {type}, which Parquet.Net does not read");
             }
-            case 12:
-            {
-                short id = 0;
-                while (NextField(ref id, end, where) is var inner && inner != 0) Skip(inner, end, where, depth + 1);
-                return;
-            }
-            default: throw Bad(where, $"a field of unknown Thrift type {type}");
+            at = body + compressed;
         }
+        if (chunkValues != chunk.Values)
+            throw new DatasetFormatException(path, $"{where}: its pages hold {chunkValues} values, its metadata claims {chunk.Values}");
     }
 
-    /// <summary>In lists a boolean is a byte of its own (type 1), unlike in a field header.</summary>
-    private static int ElementType(int type) => type == 1 ? 3 : type;
-
-    private void Advance(long count, long end, string where)
+    private void Claim(string page, long unpacked, long count)
     {
-        if (count < 0 || stream.Position + count > end) throw Bad(where, "its Thrift data runs past its end");
-        stream.Position += count;
+        if (count < 0) throw Bad(page, $"it claims {count} values");
+        bytes = unpacked > long.MaxValue - bytes ? long.MaxValue : bytes + unpacked;
+        values += count;
+        if (bytes > byteBudget || values > valueBudget)
+            throw Bad(page, $"it claims {unpacked} bytes unpacked and {count} values, more than a {length}-byte file can hold");
     }
 
-    private int Byte(long end, string where)
+    /// <summary>What the decompressor allocates for a page's data, [at, at + size).</summary>
+    private long Unpacked(string page, int codec, long at, long size, long uncompressed)
     {
-        if (stream.Position >= end) throw Bad(where, "its Thrift data runs past its end");
-        int b = stream.ReadByte();
-        return b >= 0 ? b : throw Bad(where, "its Thrift data runs past the file's end");
-    }
-
-    private long Varint(long end, string where)
-    {
-        ulong value = 0;
-        for (int shift = 0; shift < 64; shift += 7)
+        switch (codec)
         {
-            int b = Byte(end, where);
-            value |= (ulong)(b & 0x7F) << shift;
-            if ((b & 0x80) == 0) return (long)value;
+            case 0 or 2 or 4 or 5 or 7: return uncompressed;    // none, gzip, brotli, lz4, lz4_raw: the header's size
+            case 1:
+            {
+                long claimed = ParquetCodecClaims.SnappyLength(Bytes(at, Math.Min(size, 5)));
+                return claimed >= 0 ? claimed : throw Bad(page, "its snappy data has no readable length");
+            }
+            case 6:
+            {
+                long claimed = ParquetCodecClaims.ZstdBound(Bytes(at, size));
+                return claimed >= 0 ? claimed : throw Bad(page, "its zstd data has no readable frames");
+            }
+            default: throw Bad(page, $"compression codec {codec}, which Parquet.Net does not read");
         }
-        throw Bad(where, "a Thrift varint longer than 64 bits");
     }
 
-    private static long ZigZag(long v) => (long)((ulong)v >> 1) ^ -(v & 1);
+    /// <summary>What decoding the page's values takes beyond the values themselves; the encodings Parquet.Net sizes by unchecked data are refused.</summary>
+    private long Decoding(string page, long encoding, ParquetChunk chunk) => encoding switch
+    {
+        0 or 2 or 8 or 9 => 0,                      // PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY, BYTE_STREAM_SPLIT
+        3 => 4 * chunk.Values,                      // RLE (booleans): a temporary int per value left in the chunk
+        5 or 6 or 7 => throw Bad(page, $"{(encoding == 5 ? "DELTA_BINARY_PACKED" : encoding == 6 ? "DELTA_LENGTH_BYTE_ARRAY" : "DELTA_BYTE_ARRAY")} encoding, " +
+                                        "which Parquet.Net decodes into buffers its data sizes unchecked; not read"),
+        _ => throw Bad(page, $"encoding {encoding}, which Parquet.Net does not read"),
+    };
 
-    private DatasetFormatException Bad(string where, string message) => new(path, $"{where}: {message}");
+    private byte[] Bytes(long at, long count)
+    {
+        var buffer = new byte[count];
+        stream.Position = at;
+        stream.ReadExactly(buffer);
+        return buffer;
+    }
+
+    private DatasetFormatException Bad(string page, string message) => new(path, $"{page}: {message}");
 }

@@ -50,7 +50,11 @@ public sealed record ExampleResult(
 public sealed record TaskRunInfo(TaskDefinition Task, string Split, IReadOnlyList<string> Subsets, IReadOnlyList<string> Templates,
     IReadOnlyDictionary<string, LoadedSplit> Data, double Seconds);
 
-public sealed record RunProgress(string Description, long Done, long Total);
+/// <summary>Where a run is: Done of Total units (cached ones included), Scored of them by the model in this process.</summary>
+public sealed record RunProgress(string Description, long Done, long Total)
+{
+    public long Scored { get; init; }
+}
 
 /// <summary>A run's examples and tasks; Plan is the whole run's plan, Shard the part this run evaluated when it was one shard.</summary>
 public sealed record RunOutcome(IReadOnlyList<ExampleResult> Examples, IReadOnlyList<TaskRunInfo> Tasks, long Scored, long Cached, double Seconds)
@@ -79,7 +83,8 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
         Func<Document, IScoredPrompt> Encoder(TaskDefinition task, Templates.PromptTemplate template) =>
             kind.CreateEncoder(tokenizer, task, template, request.MaxLength);
 
-        // Plan first, so progress knows the total and bad data or templates fail before any model time is spent.
+        // Plan first, so progress knows the total and bad data or templates fail before any model time is spent
+        // (eval itself runs TaskPlanner before it loads the model).
         var plan = Plan(request);
         var assignment = request.Shard is { } shard ? ShardPartition.Assign(UnitTokens(plan, request, Encoder, progress, cancel), shard) : null;
         long total = assignment?.Units ?? plan.Units;
@@ -102,7 +107,7 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
             int hits = docs.Count(d => have.ContainsKey(d.Index));
             cached += hits;
             done += hits;
-            progress?.Report(new RunProgress(label, done, total));
+            progress?.Report(new RunProgress(label, done, total) { Scored = scored });
             if (hits < docs.Count)
             {
                 // The batches a single process forms from all the group's documents, length-sorted: a shard (or a resumed
@@ -123,7 +128,7 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
                     foreach (var s in stored) have[s.DocId] = s;
                     done += needed;
                     scored += needed;
-                    progress?.Report(new RunProgress(label, done, total));
+                    progress?.Report(new RunProgress(label, done, total) { Scored = scored });
                 }
             }
             examples.AddRange(docs.Select(d => ExampleResult.FromScore(group, have[d.Index], request.Scoring)));
@@ -172,22 +177,8 @@ public sealed class EvaluationRunner(ILanguageModel model, Tokenizer tokenizer, 
         };
     }
 
-    private TaskRunInfo PlanTask(TaskDefinition task, EvalRequest request)
-    {
-        var split = request.Split ?? task.DefaultSplit;
-        if (!task.Splits.Contains(split))
-            throw new ArgumentException($"task '{task.Name}' has no split '{split}' (splits: {string.Join(", ", task.Splits)})");
-        var subsets = request.Subsets is { Count: > 0 } wanted ? wanted.Where(task.Subsets.Contains).ToList() : task.Subsets.ToList();
-        if (subsets.Count == 0)
-            throw new ArgumentException($"none of {string.Join(", ", request.Subsets!)} is a {task.SubsetKind} of task '{task.Name}' ({string.Join(", ", task.Subsets)})");
-        var templates = request.Templates is { Count: > 0 } names
-            ? names.Where(n => task.Templates.Any(t => t.Name == n || t.Id == n)).Select(n => task.Template(n).Name).Distinct().ToList()
-            : task.Templates.Select(t => t.Name).ToList();
-        if (templates.Count == 0)
-            throw new ArgumentException($"none of the templates {string.Join(", ", request.Templates!.Select(t => $"\"{t}\""))} is in task '{task.Name}' ({string.Join(", ", task.Templates.Select(t => $"\"{t.Name}\""))})");
-        var loaded = subsets.ToDictionary(s => s, s => data.Load(task, s, split));
-        return new TaskRunInfo(task, split, subsets, templates, loaded, 0);
-    }
+    private TaskRunInfo PlanTask(TaskDefinition task, EvalRequest request) =>
+        TaskPlanner.Plan(task, request.Subsets, request.Templates, request.Split, data);
 
     /// <summary>
     /// Consecutive batches of prompts sorted by length: BatchSize prompts each, or with a token budget as many as fit

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
+using Eval.Engine.IO;
 using Eval.Harness.Data;
 
 namespace Eval.Harness.Runs;
@@ -28,8 +29,7 @@ public static partial class ModelFingerprint
 
     public static string FileDigest(string path)
     {
-        var target = new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true);
-        if (target is not null && Sha256Name().IsMatch(target.Name)) return target.Name;
+        if (LinkedFile.FinalTargetName(path) is { } blob && Sha256Name().IsMatch(blob) && LinkedFile.Reaches(path)) return blob;
         return Downloader.Sha256Of(path);
     }
 

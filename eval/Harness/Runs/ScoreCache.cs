@@ -121,6 +121,17 @@ public sealed class ScoreCache : IDisposable
         transaction.Commit();
     }
 
+    /// <summary>The model fingerprints the cache holds scores of.</summary>
+    public IReadOnlyList<string> Models()
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT DISTINCT model FROM scores ORDER BY model";
+        using var reader = command.ExecuteReader();
+        var models = new List<string>();
+        while (reader.Read()) models.Add(reader.GetString(0));
+        return models;
+    }
+
     public long Count()
     {
         using var command = connection.CreateCommand();

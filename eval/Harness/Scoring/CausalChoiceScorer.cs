@@ -21,14 +21,14 @@ public sealed class CausalChoiceScorer : IChoiceScorer
     public CausalChoiceScorer(ILanguageModel model, Tokenizer? tokenizer, int padId)
     {
         this.model = model as ICausalLanguageModel
-            ?? throw new NotSupportedException($"{model.Config.Path}: {string.Join(", ", model.Config.Architectures)} is a masked LM; causal scoring needs a decoder-only model");
+            ?? throw new NotSupportedException($"{model.Config.Path}: {string.Join(", ", model.Config.Architectures)} is {ModelKinds.Describe(model.Kind)}; causal scoring needs a decoder-only model");
         this.tokenizer = tokenizer;
         this.padId = padId;
         stopTokens = GreedyDecoder.EndOfSequenceTokens(model.Config, tokenizer);
     }
 
     /// <summary>The modes a causal LM is scored by; the first is the default.</summary>
-    public static IReadOnlyList<ScoringMode> SupportedModes { get; } = [ScoringMode.LogLikelihood, ScoringMode.NextToken, ScoringMode.Greedy];
+    public static IReadOnlyList<ScoringMode> SupportedModes => ScoringModes.LeftToRight;
 
     public IReadOnlyList<ScoringMode> Modes => SupportedModes;
 
@@ -52,7 +52,7 @@ public sealed class CausalChoiceScorer : IChoiceScorer
         var contexts = Contexts(prompts);
         using var cache = model.CreateCache(prompts.Count, contexts.Length);
         var scores = FirstTokenScores(prompts, contexts, cache);
-        if (longestChoice == 1) return scores.Select(s => new ChoiceScore(LogProbabilities.ArgMax(s), s)).ToList();
+        if (longestChoice == 1) return scores.Select(ChoiceScore.ByArgMax).ToList();
 
         // Sequence b·K + c continues context b with choice c's tokens but its last (which nothing after it predicts).
         int steps = longestChoice - 1;
@@ -75,14 +75,16 @@ public sealed class CausalChoiceScorer : IChoiceScorer
                 }
             }
         using (var output = model.Forward(continuation, branches))
-        using (var logits = model.Logits(output.LastHidden, rows.ToArray()))
+        {
+            var logProbabilities = LogProbabilities.OfTokens(model, output.LastHidden, rows, targets.Select(t => t.Token).ToList());
             for (int r = 0; r < rows.Count; r++)
-                scores[targets[r].Prompt][targets[r].Choice] += logits.Row(r)[targets[r].Token] - LogProbabilities.LogSumExp(logits.Row(r));
-        return scores.Select(s => new ChoiceScore(LogProbabilities.ArgMax(s), s)).ToList();
+                scores[targets[r].Prompt][targets[r].Choice] += logProbabilities[r];
+        }
+        return scores.Select(ChoiceScore.ByArgMax).ToList();
     }
 
     private IReadOnlyList<ChoiceScore> NextToken(IReadOnlyList<CausalPrompt> prompts) =>
-        FirstTokenScores(prompts, Contexts(prompts), cache: null).Select(s => new ChoiceScore(LogProbabilities.ArgMax(s), s)).ToList();
+        FirstTokenScores(prompts, Contexts(prompts), cache: null).Select(ChoiceScore.ByArgMax).ToList();
 
     private TokenBatch Contexts(IReadOnlyList<CausalPrompt> prompts) =>
         TokenBatch.FromSequences(prompts.Select(p => (IReadOnlyList<int>)p.ContextIds).ToList(), padId);
@@ -99,19 +101,14 @@ public sealed class CausalChoiceScorer : IChoiceScorer
         }).ToArray();
     }
 
-    /// <summary>Greedy generation up to a stop token or a line break; the choice equal to the trimmed text scores 1 and is the prediction.</summary>
+    /// <summary>Greedy generation up to a stop token or a line break; the choice equal to the trimmed first line scores 1 and is the prediction.</summary>
     private IReadOnlyList<ChoiceScore> Greedy(IReadOnlyList<CausalPrompt> prompts)
     {
         var tokenizer = this.tokenizer ?? throw new InvalidOperationException("greedy scoring decodes the generated text and needs the tokenizer");
         int budget = prompts.Max(p => p.ChoiceIds.Max(c => c.Length)) + 8;
         var outputs = new GreedyDecoder(model, padId).Generate(prompts.Select(p => p.ContextIds).ToList(), budget, stopTokens,
             tokens => tokenizer.Decode(tokens, skipSpecialTokens: true).TrimStart().Contains('\n'));
-        return prompts.Select((p, b) =>
-        {
-            var text = tokenizer.Decode(outputs[b].Tokens, skipSpecialTokens: true).Split('\n')[0].Trim();
-            var s = p.Choices.Select(c => string.Equals(c.Trim(), text, StringComparison.Ordinal) ? 1.0 : 0.0).ToArray();
-            return new ChoiceScore(Array.IndexOf(s, 1.0), s);
-        }).ToList();
+        return prompts.Select((p, b) => ChoiceScore.OfGeneratedText(tokenizer.Decode(outputs[b].Tokens, skipSpecialTokens: true).Split('\n')[0], p.Choices)).ToList();
     }
 
 }

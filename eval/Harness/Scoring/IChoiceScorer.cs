@@ -16,19 +16,35 @@ public enum ScoringMode
 
     /// <summary>
     /// Causal LM, lm-evaluation-harness multiple_choice: the summed log-likelihood of each continuation after the
-    /// context; acc takes the argmax, acc_norm the argmax of log-likelihood per character of the choice.
+    /// context; encoder–decoder LM, t-zero's rank classification: the summed log-likelihood of each choice (+ eos) as
+    /// the decoder's target. acc takes the argmax, acc_norm the argmax of log-likelihood per character of the choice.
     /// </summary>
     LogLikelihood,
 
-    /// <summary>Causal LM: the log-probability of each choice's first token right after the context, restricted to the choices; argmax.</summary>
+    /// <summary>
+    /// Causal LM: the log-probability of each choice's first token right after the context (encoder–decoder LM: as the
+    /// decoder's first token), restricted to the choices; argmax.
+    /// </summary>
     NextToken,
 
-    /// <summary>Causal LM: greedy generation until a stop token or a line break; the choice it spells out, or -1.</summary>
+    /// <summary>Causal or encoder–decoder LM: greedy generation until a stop token (or a causal LM's line break); the choice it spells out, or -1.</summary>
     Greedy,
 }
 
 /// <summary>One example's outcome: the predicted choice (-1 for none) and a score per choice.</summary>
-public sealed record ChoiceScore(int Prediction, double[] Scores);
+public sealed record ChoiceScore(int Prediction, double[] Scores)
+{
+    /// <summary>Greedy scoring's outcome: the choice equal to the trimmed generated text scores 1 and is the prediction (-1 when none is).</summary>
+    public static ChoiceScore OfGeneratedText(string text, IReadOnlyList<string> choices)
+    {
+        var trimmed = text.Trim();
+        var scores = choices.Select(c => string.Equals(c.Trim(), trimmed, StringComparison.Ordinal) ? 1.0 : 0.0).ToArray();
+        return new ChoiceScore(Array.IndexOf(scores, 1.0), scores);
+    }
+
+    /// <summary>A prediction by argmax (the first on ties) over the scores.</summary>
+    public static ChoiceScore ByArgMax(double[] scores) => new(Decoding.LogProbabilities.ArgMax(scores), scores);
+}
 
 /// <summary>An example rendered and tokenized for one scorer.</summary>
 public interface IScoredPrompt
@@ -63,6 +79,9 @@ public static class ScoringModes
         ("restricted", ScoringMode.Restricted), ("eval-py", ScoringMode.EvalPy), ("unrestricted", ScoringMode.Unrestricted),
         ("loglik", ScoringMode.LogLikelihood), ("next-token", ScoringMode.NextToken), ("greedy", ScoringMode.Greedy),
     ];
+
+    /// <summary>The modes of the kinds that read their answer left to right (causal and encoder–decoder LMs); log-likelihood is the default.</summary>
+    public static IReadOnlyList<ScoringMode> LeftToRight { get; } = [ScoringMode.LogLikelihood, ScoringMode.NextToken, ScoringMode.Greedy];
 
     public static string NameOf(ScoringMode mode) => Names.First(n => n.Mode == mode).Name;
 

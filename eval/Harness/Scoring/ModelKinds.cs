@@ -31,6 +31,13 @@ public sealed record ModelKindEntry(
 {
     public ScoringMode DefaultScoring => ScoringModes[0];
 
+    /// <summary>
+    /// For kinds scored by log-likelihood: the prompt this kind's encoder would make from token ids — a prompt's ids and
+    /// each choice's ids as scored (a causal LM's context and continuations; an encoder–decoder LM's source and targets).
+    /// `forward` scores a file's choice_ids and `bench decode` random ids through it; null for the masked kinds.
+    /// </summary>
+    public Func<Document, int[], IReadOnlyList<int[]>, IScoredPrompt>? PromptFromIds { get; init; }
+
     /// <summary>Throws, naming the kind and its modes, unless mode applies to this kind.</summary>
     public void RequireScoring(ScoringMode mode)
     {
@@ -49,6 +56,9 @@ public static class ModelKinds
     private static Func<Document, IScoredPrompt> CausalEncoder(Tokenizer tokenizer, TaskDefinition task, PromptTemplate template, int maxLength) =>
         new CausalPromptEncoder(tokenizer, task, template, maxLength).Encode;
 
+    private static Func<Document, IScoredPrompt> EncoderDecoderEncoder(Tokenizer tokenizer, TaskDefinition task, PromptTemplate template, int maxLength) =>
+        new EncoderDecoderPromptEncoder(tokenizer, task, template, maxLength).Encode;
+
     public static IReadOnlyList<ModelKindEntry> All { get; } =
     [
         new(ModelKind.Masked, "a masked LM", MaskedChoiceScorer.SupportedModes, MaskedEncoder,
@@ -56,8 +66,19 @@ public static class ModelKinds
         new(ModelKind.SourceTarget, "a masked LM", MaskedChoiceScorer.SupportedModes, MaskedEncoder,
             (model, _, padId) => new MaskedChoiceScorer(model, padId), [GenerationMethod.MaskPredict]),
         new(ModelKind.Causal, "a causal LM", CausalChoiceScorer.SupportedModes, CausalEncoder,
-            (model, tokenizer, padId) => new CausalChoiceScorer(model, tokenizer, padId), [GenerationMethod.Greedy]),
+            (model, tokenizer, padId) => new CausalChoiceScorer(model, tokenizer, padId), [GenerationMethod.Greedy])
+        {
+            PromptFromIds = (doc, ids, choices) => new CausalPrompt(doc, "", Names(choices), 0, ids, choices, false),
+        },
+        new(ModelKind.EncoderDecoder, "an encoder–decoder LM", EncoderDecoderChoiceScorer.SupportedModes, EncoderDecoderEncoder,
+            (model, tokenizer, padId) => new EncoderDecoderChoiceScorer(model, tokenizer, padId), [GenerationMethod.Greedy])
+        {
+            PromptFromIds = (doc, ids, choices) => new EncoderDecoderPrompt(doc, "", Names(choices), 0, ids, choices, false),
+        },
     ];
+
+    /// <summary>Placeholder texts for choices known only by their ids ("choice 0", …).</summary>
+    private static List<string> Names(IReadOnlyList<int[]> choices) => choices.Select((_, i) => $"choice {i}").ToList();
 
     /// <summary>The entry of a kind; a kind the harness cannot evaluate yet is a one-line error.</summary>
     public static ModelKindEntry Of(ModelKind kind) =>

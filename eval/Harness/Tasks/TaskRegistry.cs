@@ -3,50 +3,103 @@ using Eval.Harness.Templates;
 
 namespace Eval.Harness.Tasks;
 
-/// <summary>The tasks defined by the YAML files of a prompts folder (one file per task).</summary>
+/// <summary>
+/// A task file that could not be read (bad YAML, a bad field, a template that does not parse, a name defined twice):
+/// the error names its file and line. Its task is the one its file name names (xnli.yaml: xnli).
+/// </summary>
+public sealed record BrokenTaskFile(string FilePath, long Line, string Reason)
+{
+    public string TaskName => Path.GetFileNameWithoutExtension(FilePath);
+    public string Message => $"{FilePath}:{Line}: {Reason}";
+    public TaskFileException ToException() => new(FilePath, Line, Reason);
+}
+
+/// <summary>
+/// The tasks defined by the YAML files of prompts folders (one file per task). A file that cannot be read does not
+/// take the others down: it is listed in <see cref="Broken"/>, and asking for its task gives its error.
+/// </summary>
 public sealed class TaskRegistry
 {
     private readonly Dictionary<string, TaskDefinition> tasks;
+    private readonly Dictionary<string, BrokenTaskFile> brokenByName;
 
-    private TaskRegistry(IReadOnlyList<string> folders, Dictionary<string, TaskDefinition> tasks)
+    private TaskRegistry(IReadOnlyList<string> folders, Dictionary<string, TaskDefinition> tasks, Dictionary<string, BrokenTaskFile> brokenByName,
+        IReadOnlyList<BrokenTaskFile> broken)
     {
         Folders = folders;
         this.tasks = tasks;
+        this.brokenByName = brokenByName;
+        Broken = broken;
     }
 
     /// <summary>The folders the tasks were read from, later ones overriding earlier ones.</summary>
     public IReadOnlyList<string> Folders { get; }
     public IEnumerable<TaskDefinition> Tasks => tasks.Values.OrderBy(t => t.Name, StringComparer.Ordinal);
 
+    /// <summary>Every task file of the folders that could not be read, in folder then file order.</summary>
+    public IReadOnlyList<BrokenTaskFile> Broken { get; }
+
     public static TaskRegistry Load(string folder) => Load([folder]);
 
     /// <summary>
     /// The tasks of every folder in order: a task in a later folder replaces the one of the same name in an earlier
     /// folder (the program's own prompts, then EVAL_PROMPTS, then --prompts); within one folder a name is defined once.
+    /// A broken NAME.yaml in a later folder makes task NAME unusable rather than leave the earlier one in its place:
+    /// the run the user asked for is not silently replaced by another.
     /// </summary>
     public static TaskRegistry Load(IReadOnlyList<string> folders)
     {
         var tasks = new Dictionary<string, TaskDefinition>();
+        var brokenByName = new Dictionary<string, BrokenTaskFile>();
+        var broken = new List<BrokenTaskFile>();
         foreach (var folder in folders)
         {
             if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: prompts folder not found");
             var inFolder = new Dictionary<string, TaskDefinition>();
+            var brokenInFolder = new List<BrokenTaskFile>();
             foreach (var file in Directory.EnumerateFiles(folder, "*.yaml").Order(StringComparer.Ordinal))
             {
-                var task = LoadTask(file);
+                TaskDefinition task;
+                try
+                {
+                    task = LoadTask(file);
+                }
+                catch (TaskFileException e)
+                {
+                    brokenInFolder.Add(new BrokenTaskFile(e.FilePath, e.Line, e.Reason));
+                    continue;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    brokenInFolder.Add(new BrokenTaskFile(file, 1, $"cannot be read: {e.Message}"));
+                    continue;
+                }
                 if (inFolder.TryGetValue(task.Name, out var other))
-                    throw new TaskFileException(file, 1, $"task '{task.Name}' is already defined in {other.FilePath}");
-                inFolder[task.Name] = task;
+                    brokenInFolder.Add(new BrokenTaskFile(file, 1, $"task '{task.Name}' is already defined in {other.FilePath}"));
+                else inFolder[task.Name] = task;
             }
-            foreach (var (name, task) in inFolder) tasks[name] = task;
+            foreach (var (name, task) in inFolder)
+            {
+                tasks[name] = task;
+                brokenByName.Remove(name);
+            }
+            foreach (var b in brokenInFolder.Where(b => !inFolder.ContainsKey(b.TaskName)))
+            {
+                tasks.Remove(b.TaskName);
+                brokenByName[b.TaskName] = b;
+            }
+            broken.AddRange(brokenInFolder);
         }
-        return new TaskRegistry(folders, tasks);
+        return new TaskRegistry(folders, tasks, brokenByName, broken);
     }
 
-    public TaskDefinition Get(string name) =>
-        tasks.TryGetValue(name, out var task)
-            ? task
-            : throw new ArgumentException($"unknown task '{name}' (tasks in {string.Join(" + ", Folders)}: {string.Join(", ", tasks.Keys.Order(StringComparer.Ordinal))})");
+    public TaskDefinition Get(string name)
+    {
+        if (tasks.TryGetValue(name, out var task)) return task;
+        if (brokenByName.TryGetValue(name, out var broken)) throw broken.ToException();
+        var unreadable = Broken.Count == 0 ? "" : $"; unreadable task files: {string.Join(", ", Broken.Select(b => b.FilePath))} (`mlm-eval tasks` says why)";
+        throw new ArgumentException($"unknown task '{name}' (tasks in {string.Join(" + ", Folders)}: {string.Join(", ", tasks.Keys.Order(StringComparer.Ordinal))}{unreadable})");
+    }
 
     public static TaskDefinition LoadTask(string file)
     {
@@ -75,7 +128,7 @@ public sealed class TaskRegistry
             try
             {
                 templates.Add(new PromptTemplate(templateName, t.OptionalText("id") ?? templateName, t.Text("jinja"),
-                    t.OptionalText("answer_choices"), t.OptionalText("reference"), Path.GetFileName(file)));
+                    t.OptionalText("answer_choices"), t.OptionalText("reference"), Path.GetFileName(file)) { FilePath = file, Line = t.Line });
             }
             catch (TemplateException e)
             {

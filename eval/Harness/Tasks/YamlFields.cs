@@ -9,6 +9,9 @@ public sealed class TaskFileException(string path, long line, string message) : 
 {
     public string FilePath { get; } = path;
     public long Line { get; } = line;
+
+    /// <summary>What is wrong, without the file and line.</summary>
+    public string Reason { get; } = message;
 }
 
 /// <summary>Reads the fields of one YAML mapping, with errors that name the file and line.</summary>

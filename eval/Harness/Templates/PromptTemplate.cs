@@ -28,6 +28,10 @@ public sealed class PromptTemplate
 
     public string Name { get; }
     public string Id { get; }
+
+    /// <summary>The task file that defines the template and the line of its entry there, for errors that name them.</summary>
+    public string? FilePath { get; init; }
+    public long Line { get; init; }
     public string Source => jinja.Source;
     public string? AnswerChoicesSource => answerChoices?.Source;
     public string? Reference { get; }
