@@ -75,7 +75,6 @@ public sealed class GenerateCommand
             ? Tokenizer.Load(tokenizerPlace) : null;
         using var engine = backend.Create(result, log);
         using var lm = ModelLoader.Load(modelDir, engine, fairseq.Overrides(result));
-        log(LoadedModelReport.Describe(lm));
         if (tok is not null)
         {
             tok.RequireFits(lm.Config.VocabSize, modelDir);
@@ -96,6 +95,7 @@ public sealed class GenerateCommand
         }
         Console.WriteLine(generation.Text ?? string.Join(' ', generation.NewTokens));
         log(generation.Summary);
+        log(LoadedModelReport.Describe(lm));
         log($"{milliseconds:0} ms on {engine.Name}");
     }
 
