@@ -20,7 +20,7 @@ public static class ReportCommands
         var output = new Option<string>("--output") { Description = "folder for report.html, report.md and charts/", DefaultValueFactory = _ => Path.Combine("results", "report") };
         var bench = new Option<string?>("--bench") { Description = "`bench decode` CSV for the decode-speed charts (default: the newest in results/bench)" };
         var metric = MetricOption();
-        var command = new Command("report", "Write report.html (self-contained, charts inline) and report.md over one or more runs: per-language accuracy, template spread, paired model comparison, decode speed");
+        var command = new Command("report", "Write report.html (self-contained, charts inline) and report.md over one or more runs: the masked LMs side by side, per-language accuracy, template spread, paired model comparison, decode speed");
         command.Arguments.Add(runs);
         command.Options.Add(output);
         command.Options.Add(bench);
@@ -71,9 +71,10 @@ public static class ReportCommands
             var xColumn = axis == ScalingAxis.Parameters ? "parameters" : "train_tokens";
 
             ScalingResult? fits = null;
+            List<RunRecord>? records = null;
             if (folders.Length > 0)
             {
-                var records = RunRecord.LoadAll(folders).Select(r => r.ForMetric(result.GetValue(scalingMetric)!)).ToList();
+                records = RunRecord.LoadAll(folders).Select(r => r.ForMetric(result.GetValue(scalingMetric)!)).ToList();
                 var table = result.GetValue(xValues) is { } path ? ScalingReport.ReadXValues(path) : null;
                 fits = ScalingReport.Fit(records, ScalingReport.XValues(records, axis, table), grouping);
                 foreach (var t in fits.Tasks)
@@ -106,7 +107,7 @@ public static class ReportCommands
                     }
             }
 
-            var files = ScalingReport.Document(fits, axis, speed).WriteTo(folder, "scaling").ToList();
+            var files = ScalingReport.Document(fits, axis, speed, records).WriteTo(folder, "scaling").ToList();
             if (fits is not null) files.Add(ScalingReport.WriteFitsCsv(Path.Combine(folder, "scaling-fits.csv"), fits.Tasks, axis));
             if (!grouping.IsSingle)
                 files.Add(ScalingReport.WriteCrossingsCsv(Path.Combine(folder, "scaling-crossings.csv"), crossings));

@@ -9,7 +9,7 @@ namespace Eval.Models;
 /// </summary>
 public enum ModelKind
 {
-    /// <summary>A bidirectional encoder with an MLM head: the answer is read at [MASK] (ModernBERT, BERT, ELECTRA generators).</summary>
+    /// <summary>A bidirectional encoder with an MLM head: the answer is read at [MASK] (ModernBERT, mmBERT, BERT, ELECTRA generators, EuroBERT).</summary>
     Masked,
 
     /// <summary>A masked LM that also runs Instruct-XLMR's source-then-target layout (<see cref="ISourceTargetModel"/>): XLM-R, XLM-R-XL.</summary>
@@ -42,6 +42,11 @@ public static class ModelArchitectures
         new("XLMRobertaForMaskedLM", ["xlm-roberta"], ModelKind.SourceTarget, (c, s, b) => new XlmRobertaModel(c, s, b, "XLMRobertaForMaskedLM")),
         new("RobertaForMaskedLM", ["roberta"], ModelKind.SourceTarget, (c, s, b) => new XlmRobertaModel(c, s, b, "RobertaForMaskedLM")),
         new("XLMRobertaXLForMaskedLM", ["xlm-roberta-xl"], ModelKind.SourceTarget, (c, s, b) => new XlmRobertaXlModel(c, s, b)),
+        new("BertForMaskedLM", ["bert"], ModelKind.Masked, (c, s, b) => new BertModel(c, s, b)),
+        // Only the generators have an MLM head: a discriminator's config (model_type "electra", ElectraForPreTraining)
+        // must not resolve here by its model_type.
+        new("ElectraForMaskedLM", [], ModelKind.Masked, (c, s, b) => new ElectraModel(c, s, b)),
+        new("EuroBertForMaskedLM", ["eurobert"], ModelKind.Masked, (c, s, b) => new EuroBertModel(c, s, b)),
         new("ModernBertDecoderForCausalLM", ["modernbert-decoder"], ModelKind.Causal, (c, s, b) => new ModernBertDecoderModel(c, s, b)),
         new("LlamaForCausalLM", ["llama"], ModelKind.Causal, (c, s, b) => new LlamaModel(c, s, b, "LlamaForCausalLM")),
         new("Qwen2ForCausalLM", ["qwen2"], ModelKind.Causal, (c, s, b) => new LlamaModel(c, s, b, "Qwen2ForCausalLM")),

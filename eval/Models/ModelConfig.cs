@@ -21,6 +21,8 @@ public sealed record ModelConfig
     public required string ModelType { get; init; }
     public int VocabSize { get; init; }
     public int HiddenSize { get; init; }
+    /// <summary>ELECTRA's embedding width (<c>embedding_size</c>); 0 when the file does not set it (= hidden_size).</summary>
+    public int EmbeddingSize { get; init; }
     public int IntermediateSize { get; init; }
     public int NumHiddenLayers { get; init; }
     public int NumAttentionHeads { get; init; }
@@ -33,6 +35,8 @@ public sealed record ModelConfig
     public int TypeVocabSize { get; init; } = 1;
     public int? PadTokenId { get; init; }
     public int? BosTokenId { get; init; }
+    /// <summary>The id the model was trained to fill (EuroBERT's and mmBERT's <c>mask_token_id</c>); null when absent.</summary>
+    public int? MaskTokenId { get; init; }
     public IReadOnlyList<int> EosTokenIds { get; init; } = [];
     public bool TieWordEmbeddings { get; init; } = true;
     public bool AttentionBias { get; init; }
@@ -115,6 +119,7 @@ public sealed record ModelConfig
             ModelType = modelType,
             VocabSize = reader.Int("vocab_size") ?? 0,
             HiddenSize = hidden,
+            EmbeddingSize = reader.Int("embedding_size") ?? 0,
             IntermediateSize = reader.Alias("intermediate_size", "d_ff") ?? 0,
             NumHiddenLayers = layerCount,
             NumAttentionHeads = heads,
@@ -129,6 +134,7 @@ public sealed record ModelConfig
             TypeVocabSize = reader.Int("type_vocab_size") ?? 1,
             PadTokenId = reader.Int("pad_token_id"),
             BosTokenId = reader.Int("bos_token_id"),
+            MaskTokenId = reader.Int("mask_token_id"),
             EosTokenIds = reader.IntOrInts("eos_token_id"),
             // MT5Config defaults to an untied head; every other config class (T5Config's included) to a tied one.
             TieWordEmbeddings = reader.Bool("tie_word_embeddings") ?? modelType != "mt5",

@@ -84,6 +84,7 @@ public sealed class ModernBertDecoderModel : ICausalLanguageModel
     private ModelOutput Run(TokenBatch batch, KvCache? cache, bool keepHiddenStates)
     {
         batch.RequireSingleSegment(Architecture);
+        batch.RequireNoTokenTypes(Architecture);
         int heads = Config.NumAttentionHeads, headDim = Config.HiddenSize / heads;
         int past = cache?.Length ?? 0;
         cache?.CheckFits(batch.Batch, batch.Length);

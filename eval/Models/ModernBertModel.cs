@@ -41,6 +41,7 @@ public sealed class ModernBertModel : ILanguageModel
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)
     {
         batch.RequireSingleSegment(Architecture);
+        batch.RequireNoTokenTypes(Architecture);
         int heads = Config.NumAttentionHeads;
         var positions = new int[batch.Tokens];
         for (int i = 0; i < positions.Length; i++) positions[i] = i % batch.Length;

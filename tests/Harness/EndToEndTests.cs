@@ -363,7 +363,8 @@ public sealed class EndToEndTests
         // The report reads what the benchmark writes: a Mask-Predict chart per masked model and the single-[MASK] chart.
         var section = Eval.Harness.Reports.DecodeSpeedSection.Build(csv);
         var figures = section.Blocks.OfType<Eval.Harness.Reports.ReportFigure>().Select(f => f.FileName).ToList();
-        string[] maskedModels = ["modernbert-base-mini", "modernbert-large-mini", "xlm-roberta-large-mini", "xlm-roberta-xl-mini"];
+        string[] maskedModels = ["modernbert-base-mini", "modernbert-large-mini", "xlm-roberta-large-mini", "xlm-roberta-xl-mini",
+            "bert-base-multilingual-cased-mini", "eurobert-210m-mini"];
         CollectionAssert.AreEquivalent(maskedModels.Select(m => $"decode-{m}-mask-predict").Concat(maskedModels.Select(m => $"decode-{m}-vs-greedy"))
             .Append("decode-single-mask").ToList(), figures);
         foreach (var f in section.Blocks.OfType<Eval.Harness.Reports.ReportFigure>()) System.Xml.Linq.XDocument.Parse(Eval.Charts.ChartFiles.Svg(f.Chart));
@@ -375,13 +376,13 @@ public sealed class EndToEndTests
         var rows = new List<string[]>();
         while (reader.Read()) rows.Add(Enumerable.Range(0, reader.FieldCount).Select(reader.GetString).ToArray()!);
         var q = Eval.Harness.Benchmarks.DecodeBenchmarkOptions.Quick;
-        // Per masked LM (4): single-mask per prompt length and batch, Mask-Predict per L, T and batch; per causal LM (5, BLOOMZ's
+        // Per masked LM (6, multilingual BERT's and EuroBERT's included): single-mask per prompt length and batch, Mask-Predict per L, T and batch; per causal LM (5, BLOOMZ's
         // included) and per encoder–decoder LM (mT0): log-likelihood (rank classification) per choice count plus next token per
         // prompt length and batch, greedy per L and batch.
         int batches = q.Batches.Count;
         int masked = q.PromptLengths.Count * batches + q.GenerationLengths.Count * q.Iterations.Count * batches;
         int causal = q.PromptLengths.Count * batches * (q.ChoiceCounts.Count + 1) + q.GenerationLengths.Count * batches;
-        Assert.AreEqual(4 * masked + 6 * causal, rows.Count);
+        Assert.AreEqual(6 * masked + 6 * causal, rows.Count);
         var mt0 = rows.Where(r => r[Column("model")] == "mt0-xl-mini").ToList();
         Assert.AreEqual(causal, mt0.Count);
         Assert.IsTrue(mt0.All(r => r[Column("architecture")] == "MT5ForConditionalGeneration"));

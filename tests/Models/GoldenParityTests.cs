@@ -45,6 +45,15 @@ public sealed class GoldenParityTests
     [DataRow("bloom-tiny", "managed")]
     [DataRow("bloom-tiny", "blas")]
     [DataRow("bloom-tiny", "ilgpu-cpu")]
+    [DataRow("bert-tiny", "managed")]
+    [DataRow("bert-tiny", "blas")]
+    [DataRow("bert-tiny", "ilgpu-cpu")]
+    [DataRow("electra-generator-tiny", "managed")]
+    [DataRow("electra-generator-tiny", "blas")]
+    [DataRow("electra-generator-tiny", "ilgpu-cpu")]
+    [DataRow("eurobert-tiny", "managed")]
+    [DataRow("eurobert-tiny", "blas")]
+    [DataRow("eurobert-tiny", "ilgpu-cpu")]
     public void ForwardMatchesGolden(string fixture, string backendName)
     {
         var dir = SharedFixtures.Model(fixture);
@@ -171,6 +180,9 @@ public sealed class GoldenParityTests
     [DataRow("xlmr-xl-tiny", "cpu")]
     [DataRow("llama-tiny", "cpu")]
     [DataRow("qwen2-tiny", "cpu")]
+    [DataRow("bert-tiny", "cpu")]
+    [DataRow("electra-generator-tiny", "cpu")]
+    [DataRow("eurobert-tiny", "cpu")]
     [DataRow("modernbert-tiny", "ilgpu-cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
     [DataRow("modernbert-decoder-tiny", "cpu")]
@@ -180,6 +192,7 @@ public sealed class GoldenParityTests
     [DataRow("mt5-tiny", "ilgpu-cpu")]
     [DataRow("bloom-tiny", "cpu")]
     [DataRow("bloom-tiny", "ilgpu-cpu")]
+    [DataRow("eurobert-tiny", "ilgpu-cpu")]
     public void LogitsDoNotDependOnBatchOrPadding(string fixture, string backendName)
     {
         using var backend = Backend(backendName);
@@ -235,6 +248,7 @@ public sealed class GoldenParityTests
     [DataRow("modernbert-decoder-tiny")]
     [DataRow("mt5-tiny")]
     [DataRow("bloom-tiny")]
+    [DataRow("bert-tiny")]
     public void Bf16WeightsKeepEveryArgmaxOfTheGolden(string fixture)
     {
         var dir = SharedFixtures.Model(fixture);

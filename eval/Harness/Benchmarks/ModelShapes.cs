@@ -5,13 +5,14 @@ namespace Eval.Harness.Benchmarks;
 
 /// <summary>
 /// The config.json files of the models the decode-speed benchmark compares, carried in this assembly and named after
-/// the model: copies of the public configs on the Hugging Face hub (ModernBERT base/large, XLM-R large/XL, SmolLM2
-/// 135M/360M, Qwen2.5-0.5B, Llama-3.2-1B, mT0-XL (the Instruct-XLMR paper's encoder–decoder baseline; its file as
-/// ../shared/configs rebuilt it from the mT5 family's published file with mt0-xl's published sizes) and BLOOMZ-3B (the
-/// paper's decoder-only baseline, bigscience's own file with its n_embed / num_attention_heads spellings): the default
-/// set), and the Ettin suite's encoder/decoder pairs, 17M–1B, written by ModelShapes/ettin.py from the suite's published
-/// training configs (JHU-CLSP/ettin-encoder-vs-decoder, pretraining/configs/standard/&lt;size&gt;/prolong_decay/*.yaml; no
-/// hub config.json was readable here; the group <c>ettin</c>).
+/// the model: copies of the public configs on the Hugging Face hub (ModernBERT base/large, XLM-R large/XL, multilingual
+/// BERT (bert-base-multilingual-cased), EuroBERT-210m, SmolLM2 135M/360M, Qwen2.5-0.5B, Llama-3.2-1B, mT0-XL (the
+/// Instruct-XLMR paper's encoder–decoder baseline; its file as ../shared/configs rebuilt it from the mT5 family's
+/// published file with mt0-xl's published sizes) and BLOOMZ-3B (the paper's decoder-only baseline, bigscience's own file
+/// with its n_embed / num_attention_heads spellings): the default set), and the Ettin suite's encoder/decoder pairs,
+/// 17M–1B, written by ModelShapes/ettin.py from the suite's published training configs (JHU-CLSP/ettin-encoder-vs-decoder,
+/// pretraining/configs/standard/&lt;size&gt;/prolong_decay/*.yaml; no hub config.json was readable here; the group
+/// <c>ettin</c>).
 /// </summary>
 public static class ModelShapes
 {
@@ -34,6 +35,8 @@ public static class ModelShapes
         ["modernbert-large"] = "answerdotai/ModernBERT-large",
         ["xlm-roberta-large"] = "FacebookAI/xlm-roberta-large",
         ["xlm-roberta-xl"] = "facebook/xlm-roberta-xl",
+        ["bert-base-multilingual-cased"] = "google-bert/bert-base-multilingual-cased",
+        ["eurobert-210m"] = "EuroBERT/EuroBERT-210m",
         ["smollm2-135m"] = "HuggingFaceTB/SmolLM2-135M-Instruct",
         ["smollm2-360m"] = "HuggingFaceTB/SmolLM2-360M",
         ["qwen2.5-0.5b"] = "Qwen/Qwen2.5-0.5B",
@@ -88,6 +91,7 @@ public static class ModelShapes
         NumKeyValueHeads = config.NumKeyValueHeads < config.NumAttentionHeads ? 2 : 4,
         HeadDim = 16,
         PadTokenId = config.PadTokenId is { } pad && pad < 1000 ? pad : 0,
+        MaskTokenId = config.MaskTokenId is { } mask && mask < 1000 ? mask : null,
         GlobalAttentionEveryNLayers = Math.Min(config.GlobalAttentionEveryNLayers, 2),
     };
 }

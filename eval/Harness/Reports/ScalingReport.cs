@@ -202,8 +202,12 @@ public static class ScalingReport
         return ResultFiles.WriteCsv(path, rows);
     }
 
-    /// <summary>The report: accuracy per task (when there are runs), then any further sections (decode speed against size).</summary>
-    public static ReportDocument Document(ScalingResult? result, ScalingAxis axis, IReadOnlyList<ReportSection>? speed = null)
+    /// <summary>
+    /// The report: accuracy per task (when there are runs; with the runs given, each task also sets its masked LMs side by
+    /// side, <see cref="MaskedFamilyComparison"/>), then any further sections (decode speed against size).
+    /// </summary>
+    public static ReportDocument Document(ScalingResult? result, ScalingAxis axis, IReadOnlyList<ReportSection>? speed = null,
+        IReadOnlyList<RunRecord>? runs = null)
     {
         if (result is null)
             return new ReportDocument("Scaling: decode speed against parameters", speed ?? throw new ArgumentException("nothing to report: no runs and no speed sections"));
@@ -224,6 +228,7 @@ public static class ScalingReport
             };
             blocks.AddRange(t.Series.Select(s => new ReportParagraph((result.Series.IsSingle ? "" : $"{s.Series} — ") + FitText(s))));
             blocks.AddRange(t.Crossings.Select(c => new ReportParagraph(c.Describe(xName))));
+            if (runs is not null) blocks.AddRange(MaskedFamilyComparison.Blocks(t.Task, runs, $"scaling-{EvaluationReport.Slug(t.Task)}-masked-lms"));
             sections.Add(new ReportSection($"Task: {t.Task}", blocks));
         }
         var combined = new List<XySeries>();
