@@ -112,7 +112,9 @@ public readonly record struct AttentionRule(
     /// <summary>
     /// The host-computed ints the bias and the window read through <see cref="IAttentionInputs.BiasIndex"/>: for ALiBi or
     /// a window over valid keys, per key row b·KeyRowsPerBatch + j, the number of real keys before it in its batch element
-    /// (0 on padding, as BLOOM's cumsum − 1 times the mask); for relative position buckets, per offset key − position, the
+    /// (BLOOM's cumsum − 1 on real keys; a padding slot gets the count before it too, which ALiBi never reads — padded keys
+    /// are masked — and which places a query in a padding slot where the window over valid keys expects it); for relative
+    /// position buckets, per offset key − position, the
     /// bucket, at index key − query + QueryLength − 1 (QueryLength + KeyLength − 1 entries); otherwise none.
     /// </summary>
     public static int[] BiasIndices(AttentionShape shape, AttentionMask mask)
@@ -126,7 +128,7 @@ public readonly record struct AttentionRule(
                 for (int j = 0, seen = 0; j < shape.KeyRowsPerBatch; j++)
                 {
                     int row = b * shape.KeyRowsPerBatch + j;
-                    if (valid[row] != 0) positions[row] = seen++;
+                    positions[row] = valid[row] != 0 ? seen++ : seen;
                 }
             return positions;
         }
