@@ -34,7 +34,7 @@ public sealed partial class IlgpuBackend
             AttentionBiasKind.Given => Floats(widened ?? bias.Values!),
             _ => uploads.NoFloats,
         };
-        var biasIndices = bias.Kind is AttentionBiasKind.Alibi or AttentionBiasKind.RelativePositionBuckets
+        var biasIndices = AttentionRule.ReadsBiasIndices(mask)
             ? uploads.BiasIndices(AttentionRule.BiasIndices(s, mask))
             : uploads.NoInts;
         var keyValid = uploads.KeyValid(mask.KeyValid.Span[..(s.Batch * s.KeyRowsPerBatch)]);
