@@ -65,6 +65,14 @@ public sealed class BatchLayoutTests
         foreach (var b in scorer.Batches.Where(b => b.Length > 1))
             Assert.IsTrue(b.Length <= batchSize && (budget is null || b.Length * b.Max(p => p.TokenCount) <= budget), "batches stay within the options");
 
+        // Stored and reported through the store thread, each prompt keeps exactly the scores its batch got.
+        var byPrompt = outcome.Examples.ToDictionary(e => (e.Prompt, e.DocId), e => e.Scores);
+        foreach (var b in scorer.Batches)
+        {
+            var again = new BatchRevealingScorer().Score(b, ScoringMode.Restricted);
+            for (int i = 0; i < b.Length; i++) CollectionAssert.AreEqual(again[i].Scores, byPrompt[(b[i].Text, b[i].Document.Index)], b[i].Document.Origin);
+        }
+
         long tokens = lengths.Sum(t => (long)t), slots = scorer.Batches.Sum(b => (long)b.Length * b.Max(p => p.TokenCount));
         Assert.AreEqual(new BatchingTally(scorer.Batches.Count, lengths.Count, tokens, slots), outcome.Batching);
         Assert.AreEqual(1 - (double)tokens / slots, outcome.Batching.PaddingShare, 1e-12);
@@ -97,8 +105,8 @@ public sealed class BatchLayoutTests
         }
         var (resumed, resumedScorer) = Run(Xnli(batchSize, budget), resumedCache);
         Assert.IsTrue(resumed.Scored is > 0 and < 240 && resumed.Cached > 0);
-        Assert.IsTrue(resumedScorer.Batches.Sum(b => b.Length) > resumed.Scored, "whole batches are scored, cached batch-mates included");
         AssertSame(whole, ScoresOf(resumed), "resumed");
+        Assert.IsTrue(resumedScorer.Batches.Sum(b => b.Length) > resumed.Scored, "whole batches are scored, cached batch-mates included");
 
         var sharded = new Dictionary<(string, string, int), double[]>();
         for (int shard = 0; shard < 3; shard++)
