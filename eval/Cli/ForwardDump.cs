@@ -6,7 +6,7 @@ using Eval.Models;
 namespace Eval.Cli;
 
 /// <summary>
-/// `mlm-eval forward`: runs a model on input_ids / attention_mask from a safetensors file and writes every hidden state
+/// `eval forward`: runs a model on input_ids / attention_mask (and token_type_ids when present) from a safetensors file and writes every hidden state
 /// and the logits under the names and shapes of the golden reference files, so a checkpoint can be compared with
 /// the transformers forward pass tensor by tensor. A model with a length head (Instruct-XLMR) adds `length_logits`
 /// [B, 512] and `length_argmax` [B]. An encoder–decoder model reads decoder_input_ids / decoder_attention_mask too
@@ -124,27 +124,31 @@ public static class ForwardDump
             throw new CheckpointFormatException($"{inputPath}: '{idsName}' must be [batch, length] of at most {int.MaxValue} each, found {idsEntry.ShapeText}");
         int batch = (int)idsEntry.Shape[0], length = (int)idsEntry.Shape[1];
         var ids = input.ReadAsInt32(idsName);
-        int[] mask;
-        if (input.Entries.ContainsKey(maskName))
-        {
-            var maskEntry = input.Get(maskName);
-            if (!maskEntry.Shape.SequenceEqual(idsEntry.Shape))
-                throw new CheckpointFormatException($"{inputPath}: '{maskName}' {maskEntry.ShapeText} does not match '{idsName}' {idsEntry.ShapeText}");
-            mask = input.ReadAsInt32(maskName);
-        }
-        else
-        {
-            mask = Enumerable.Repeat(1, ids.Length).ToArray();
-        }
+        int[] mask = ReadLikeIds(input, inputPath, maskName, idsName, idsEntry) ?? Enumerable.Repeat(1, ids.Length).ToArray();
+        // token_type_ids (BERT's segments) belong to the encoder's input; a decoder's batch has none.
+        var tokenTypes = idsName == "input_ids" ? ReadLikeIds(input, inputPath, "token_type_ids", idsName, idsEntry) : null;
         foreach (var id in ids)
             if (id < 0 || id >= vocabSize)
                 throw new CheckpointFormatException($"{inputPath}: {idsName[..^4].Replace('_', ' ')} id {id} is outside the vocabulary of {vocabSize}");
-        return new TokenBatch(ids, mask, batch, length);
+        return new TokenBatch(ids, mask, batch, length) { TokenTypeIds = tokenTypes };
     }
 
-    private static void AddBatch(SafetensorsWriter writer, string idsName, string maskName, TokenBatch batch) => writer
-        .Add(idsName, batch.Ids.Select(i => (long)i).ToArray(), batch.Batch, batch.Length)
-        .Add(maskName, batch.Mask.Select(i => (long)i).ToArray(), batch.Batch, batch.Length);
+    /// <summary>An optional [batch, length] input beside the ids (attention_mask, token_type_ids), or null when absent.</summary>
+    private static int[]? ReadLikeIds(SafetensorsFile input, string inputPath, string name, string idsName, SafetensorsEntry idsEntry)
+    {
+        if (!input.Entries.ContainsKey(name)) return null;
+        var entry = input.Get(name);
+        if (!entry.Shape.SequenceEqual(idsEntry.Shape))
+            throw new CheckpointFormatException($"{inputPath}: '{name}' {entry.ShapeText} does not match '{idsName}' {idsEntry.ShapeText}");
+        return input.ReadAsInt32(name);
+    }
+
+    private static void AddBatch(SafetensorsWriter writer, string idsName, string maskName, TokenBatch batch)
+    {
+        writer.Add(idsName, batch.Ids.Select(i => (long)i).ToArray(), batch.Batch, batch.Length)
+            .Add(maskName, batch.Mask.Select(i => (long)i).ToArray(), batch.Batch, batch.Length);
+        if (batch.TokenTypeIds is { } types) writer.Add("token_type_ids", types.Select(i => (long)i).ToArray(), batch.Batch, batch.Length);
+    }
 
     /// <summary>The recorded states and the final one, under prefix ("" or "encoder." / "decoder.").</summary>
     private static void AddStates(SafetensorsWriter writer, string prefix, ModelOutput output, ILanguageModel model, TokenBatch tokens)

@@ -1,5 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using Eval.Harness.Data;
 using Eval.Harness.Decoding;
 using Eval.Harness.Scoring;
@@ -9,26 +12,36 @@ using Spectre.Console;
 
 namespace Eval.Cli;
 
-/// <summary>`mlm-eval generate`: continue one prompt with Mask-Predict (masked LMs) or greedy decoding (causal and encoder–decoder LMs).</summary>
+/// <summary>
+/// `eval generate`: continue one prompt with Mask-Predict (masked LMs) or greedy decoding (causal and encoder–decoder
+/// LMs), the method being
+/// the first of the model kind's generation methods. The prompt is text (tokenized) or token ids (--input-ids: no
+/// tokenizer needed); --json writes one object with the new token ids (and their text when there is a tokenizer).
+/// </summary>
 public sealed class GenerateCommand
 {
     private readonly Option<string> model = new("--model") { Description = "model folder, or hub id org/name[@revision]", Required = true };
-    private readonly Option<string> prompt = new("--prompt") { Description = "the prompt text", Required = true };
+    private readonly Option<string?> prompt = new("--prompt") { Description = "the prompt text (or give --input-ids)" };
+    private readonly Option<string?> inputIds = new("--input-ids") { Description = "the prompt as token ids, comma-separated, taken as they are (no special tokens added; no tokenizer needed)" };
     private readonly Option<string?> tokenizer = new("--tokenizer") { Description = "folder with tokenizer.json, when it is not in the model folder" };
     private readonly Option<int?> length = new Option<int?>("--length") { Description = "masked LM: target length in tokens (default: the length head's prediction, when the checkpoint has one)" }.AtLeast(1);
     private readonly Option<int> iterations = new Option<int>("--iterations") { Description = "masked LM: Mask-Predict iterations T", DefaultValueFactory = _ => 10 }.AtLeast(1);
     private readonly Option<string> layout = new("--layout") { Description = "masked LM: appended ([CLS] prompt [MASK]×L [SEP]), source-target (Instruct-XLMR), or auto (source-target when the checkpoint has a length head)", DefaultValueFactory = _ => "auto" };
-    private readonly Option<int> maxNewTokens = new Option<int>("--max-new-tokens") { Description = "causal or encoder–decoder LM: most tokens to generate", DefaultValueFactory = _ => 64 }.AtLeast(1);
-    private readonly Option<string[]> stop = new("--stop") { Description = "causal or encoder–decoder LM: stop at this text (repeatable); the EOS token always stops" };
+    private readonly Option<int> maxNewTokens = new Option<int>("--max-new-tokens") { Description = "greedy (causal or encoder–decoder LM): most tokens to generate", DefaultValueFactory = _ => 64 }.AtLeast(1);
+    private readonly Option<string[]> stop = new("--stop") { Description = "greedy: stop at this text (repeatable; needs a tokenizer); the EOS token always stops unless --ignore-eos" };
+    private readonly Option<bool> ignoreEos = new("--ignore-eos") { Description = "greedy: do not stop at the EOS token(s) of config.json and the tokenizer (a fixed number of new tokens, as benchmarks decode)" };
+    private readonly Option<bool> json = new("--json") { Description = "write one JSON object to stdout (prompt_ids, new_tokens, text when there is a tokenizer, method, timing); every other message goes to stderr" };
     private readonly Option<bool> offline = new("--offline") { Description = "never download" };
     private readonly BackendOptions backend = new();
     private readonly FairseqOptions fairseq = new();
+
+    private static readonly JsonWriterOptions JsonOutput = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public Command Build()
     {
         layout.AcceptOnlyFromAmong("appended", "source-target", "auto");   // refused while parsing, before the model loads
         var command = new Command("generate", "Generate from one prompt: Mask-Predict with a masked LM, greedy decoding with a causal or encoder–decoder LM");
-        foreach (var o in new Option[] { model, prompt, tokenizer, length, iterations, layout, maxNewTokens, stop, offline })
+        foreach (var o in new Option[] { model, prompt, inputIds, tokenizer, length, iterations, layout, maxNewTokens, stop, ignoreEos, json, offline })
             command.Options.Add(o);
         backend.AddTo(command);
         fairseq.AddTo(command);
@@ -36,43 +49,90 @@ public sealed class GenerateCommand
         return command;
     }
 
+    /// <summary>What a generation produced, as the console line and the --json object report it.</summary>
+    private sealed record Generation(string Method, int[] PromptIds, int[] NewTokens, string? Text, string Summary)
+    {
+        public bool? Stopped { get; init; }
+        public MaskPredictOutput? MaskPredict { get; init; }
+        public MaskPredictLayout? Layout { get; init; }
+    }
+
     private void Run(ParseResult result)
     {
         backend.Validate(result);
+        var text = result.GetValue(prompt);
+        var ids = ParseIds(result.GetValue(inputIds));
+        if ((text is null) == (ids is null))
+            throw new ArgumentException("give the prompt as --prompt TEXT or as --input-ids 1,2,3 (one of them)");
+        bool asJson = result.GetValue(json);
+        // With --json, stdout carries the one object; what the console would say goes to stderr.
+        Action<string> log = asJson ? message => Console.Error.WriteLine(message) : message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]");
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
         var modelDir = HubModelStore.FromEnvironment(result.GetValue(offline) ? null : http, _ => { }).Resolve(result.GetValue(model)!);
-        var tok = Tokenizer.Load(result.GetValue(tokenizer) ?? modelDir);
-        using var engine = backend.Create(result, message => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
+        // Token ids need no tokenizer; one beside the model (or named) still decodes the new tokens.
+        var tokenizerPlace = result.GetValue(tokenizer) ?? modelDir;
+        var tok = ids is null || result.GetValue(tokenizer) is not null || File.Exists(Path.Combine(tokenizerPlace, "tokenizer.json"))
+            ? Tokenizer.Load(tokenizerPlace) : null;
+        using var engine = backend.Create(result, log);
         using var lm = ModelLoader.Load(modelDir, engine, fairseq.Overrides(result));
-        AnsiConsole.MarkupLine($"[grey]{Markup.Escape(LoadedModelReport.Describe(lm))}[/]");
-        tok.RequireFits(lm.Config.VocabSize, modelDir);
-        FairseqDictionary.VerifyFolder(modelDir, tok.TokenToId, tok.Path);
-        var text = result.GetValue(prompt)!;
+        if (tok is not null)
+        {
+            tok.RequireFits(lm.Config.VocabSize, modelDir);
+            FairseqDictionary.VerifyFolder(modelDir, tok.TokenToId, tok.Path);
+        }
+        foreach (var id in ids ?? [])
+            if (id >= lm.Config.VocabSize)
+                throw new ArgumentException($"--input-ids: id {id} is outside {modelDir}'s vocabulary of {lm.Config.VocabSize}");
         var clock = Stopwatch.StartNew();
-        if (ModelKinds.Of(lm).Generation[0] == GenerationMethod.Greedy) Greedy(lm, tok, text, result);
-        else MaskPredict(lm, tok, text, result);
-        AnsiConsole.MarkupLine($"[grey]{clock.Elapsed.TotalMilliseconds:0} ms on {Markup.Escape(engine.Name)}[/]");
+        var generation = ModelKinds.Of(lm).Generation[0] == GenerationMethod.Greedy
+            ? Greedy(lm, tok, text, ids, result)
+            : MaskPredict(lm, tok, text, ids, result);
+        double milliseconds = clock.Elapsed.TotalMilliseconds;
+        if (asJson)
+        {
+            WriteJson(generation, modelDir, lm, engine.Name, milliseconds);
+            return;
+        }
+        Console.WriteLine(generation.Text ?? string.Join(' ', generation.NewTokens));
+        log(generation.Summary);
+        log(LoadedModelReport.Describe(lm));
+        log($"{milliseconds:0} ms on {engine.Name}");
     }
 
-    private void Greedy(ILanguageModel lm, Tokenizer tok, string text, ParseResult result)
+    /// <summary>--input-ids "1,2,3" as ids; null when the option is absent.</summary>
+    private static int[]? ParseIds(string? text)
     {
-        var ids = GreedyDecoder.PromptIds(lm, tok, text);
-        var stops = GreedyDecoder.EndOfSequenceTokens(lm.Config, tok);
+        if (text is null) return null;
+        var ids = text.Split(',', StringSplitOptions.TrimEntries).Select(t =>
+            int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id
+                : throw new ArgumentException($"--input-ids: '{t}' is not a token id (non-negative integers, comma-separated)")).ToArray();
+        return ids.Length > 0 ? ids : throw new ArgumentException("--input-ids is empty");
+    }
+
+    private static Tokenizer NeedTokenizer(Tokenizer? tok, string what) =>
+        tok ?? throw new ArgumentException($"{what} needs a tokenizer: none is beside the model; pass --tokenizer DIR");
+
+    private Generation Greedy(ILanguageModel lm, Tokenizer? tok, string? text, int[]? ids, ParseResult result)
+    {
+        var promptIds = ids ?? GreedyDecoder.PromptIds(lm, tok!, text!);
+        var stops = result.GetValue(ignoreEos) ? new HashSet<int>() : GreedyDecoder.EndOfSequenceTokens(lm.Config, tok);
         var stopTexts = result.GetValue(stop) ?? [];
-        var output = new GreedyDecoder(lm, lm.Config.PadTokenId ?? 0).Generate([ids], result.GetValue(maxNewTokens), stops,
-            tokens => stopTexts.Length > 0 && stopTexts.Any(s => tok.Decode(tokens, skipSpecialTokens: true).Contains(s, StringComparison.Ordinal)))[0];
-        var generated = tok.Decode(output.Tokens, skipSpecialTokens: true);
+        if (stopTexts.Length > 0) NeedTokenizer(tok, "--stop");
+        var output = new GreedyDecoder(lm, lm.Config.PadTokenId ?? 0).Generate([promptIds], result.GetValue(maxNewTokens), stops,
+            tokens => stopTexts.Length > 0 && stopTexts.Any(s => tok!.Decode(tokens, skipSpecialTokens: true).Contains(s, StringComparison.Ordinal)))[0];
+        var generated = tok?.Decode(output.Tokens, skipSpecialTokens: true);
         foreach (var s in stopTexts)
-            if (generated.IndexOf(s, StringComparison.Ordinal) is >= 0 and var at) generated = generated[..at];
-        Console.WriteLine(generated);
-        AnsiConsole.MarkupLine($"[grey]greedy: {output.Tokens.Length} tokens, {(output.Stopped ? "stopped" : "length limit")}[/]");
+            if (generated!.IndexOf(s, StringComparison.Ordinal) is >= 0 and var at) generated = generated[..at];
+        return new Generation("greedy", promptIds, output.Tokens, generated,
+            $"greedy: {output.Tokens.Length} tokens, {(output.Stopped ? "stopped" : "length limit")}") { Stopped = output.Stopped };
     }
 
-    private void MaskPredict(ILanguageModel lm, Tokenizer tok, string text, ParseResult result)
+    private Generation MaskPredict(ILanguageModel lm, Tokenizer? tok, string? text, int[]? ids, ParseResult result)
     {
-        var maskText = tok.Specials.Mask ?? throw new ArgumentException($"{tok.Path}: the tokenizer has no mask token");
-        int maskId = tok.TokenToId(maskText)!.Value;
-        int padId = lm.Config.PadTokenId ?? (tok.Specials.Pad is { } pad ? tok.TokenToId(pad) : null) ?? 0;
+        var tokens = NeedTokenizer(tok, "Mask-Predict (for the mask token)");
+        var maskText = tokens.Specials.Mask ?? throw new ArgumentException($"{tokens.Path}: the tokenizer has no mask token");
+        int maskId = tokens.TokenToId(maskText)!.Value;
+        int padId = lm.Config.PadTokenId ?? (tokens.Specials.Pad is { } pad ? tokens.TokenToId(pad) : null) ?? 0;
         var chosen = result.GetValue(layout) switch
         {
             "appended" => MaskPredictLayout.Appended,
@@ -80,16 +140,68 @@ public sealed class GenerateCommand
             "auto" => lm is ISourceTargetModel { HasLengthHead: true } ? MaskPredictLayout.SourceTarget : MaskPredictLayout.Appended,
             var other => throw new ArgumentException($"--layout '{other}' is not one of appended, source-target, auto"),
         };
-        var ids = tok.Encode(text, addSpecialTokens: true).Ids.ToArray();
-        var plain = tok.Encode(text, addSpecialTokens: false).Ids;
-        int lead = CausalPromptEncoder.LeadingSpecialTokens(tok).Length, trail = ids.Length - lead - plain.Count;
-        var input = chosen == MaskPredictLayout.Appended ? new MaskPredictInput(ids[..^trail], ids[^trail..]) : new MaskPredictInput(ids, []);
-        int? bos = tok.Specials.Bos is { } b ? tok.TokenToId(b) : tok.Specials.Cls is { } c ? tok.TokenToId(c) : null;
-        int? eos = tok.Specials.Eos is { } e ? tok.TokenToId(e) : tok.Specials.Sep is { } s ? tok.TokenToId(s) : null;
+        int? bos = tokens.Specials.Bos is { } b ? tokens.TokenToId(b) : tokens.Specials.Cls is { } c ? tokens.TokenToId(c) : null;
+        int? eos = tokens.Specials.Eos is { } e ? tokens.TokenToId(e) : tokens.Specials.Sep is { } s ? tokens.TokenToId(s) : null;
+        var promptIds = ids ?? tokens.Encode(text!, addSpecialTokens: true).Ids.ToArray();
+        // In the appended layout the masks go before the prompt's closing special tokens: those the post-processor adds
+        // after a text, or (for given ids) a final EOS / SEP.
+        int trail;
+        if (ids is null)
+        {
+            var plain = tokens.Encode(text!, addSpecialTokens: false).Ids;
+            trail = promptIds.Length - CausalPromptEncoder.LeadingSpecialTokens(tokens).Length - plain.Count;
+        }
+        else
+        {
+            int? sep = tokens.Specials.Sep is { } sepText ? tokens.TokenToId(sepText) : null;
+            trail = ids.Length > 1 && (ids[^1] == eos || ids[^1] == sep) ? 1 : 0;
+        }
+        var input = chosen == MaskPredictLayout.Appended
+            ? new MaskPredictInput(promptIds[..^trail], promptIds[^trail..])
+            : new MaskPredictInput(promptIds, []);
         var lengths = result.GetValue(length) is { } n ? new[] { n } : null;
         var output = new MaskPredictDecoder(lm, maskId, padId, bos, eos).Decode([input], result.GetValue(iterations), lengths, chosen)[0];
-        Console.WriteLine(tok.Decode(output.Tokens, skipSpecialTokens: true));
-        AnsiConsole.MarkupLine($"[grey]Mask-Predict ({chosen}): {output.Tokens.Length} tokens, {output.Iterations} iterations, {output.ForwardPasses} forward passes, " +
-                               $"mean log-probability {(output.LogProbabilities.Length > 0 ? output.LogProbabilities.Average() : 0):0.00}[/]");
+        return new Generation("mask-predict", promptIds, output.Tokens, tokens.Decode(output.Tokens, skipSpecialTokens: true),
+            $"Mask-Predict ({chosen}): {output.Tokens.Length} tokens, {output.Iterations} iterations, {output.ForwardPasses} forward passes, " +
+            $"mean log-probability {(output.LogProbabilities.Length > 0 ? output.LogProbabilities.Average() : 0):0.00}")
+        {
+            MaskPredict = output, Layout = chosen,
+        };
+    }
+
+    private static void WriteJson(Generation g, string modelDir, ILanguageModel lm, string device, double milliseconds)
+    {
+        using var stdout = Console.OpenStandardOutput();
+        using (var writer = new Utf8JsonWriter(stdout, JsonOutput))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("model", modelDir);
+            writer.WriteString("architecture", ModelLoader.ResolveArchitecture(lm.Config));
+            writer.WriteString("method", g.Method);
+            Ints(writer, "prompt_ids", g.PromptIds);
+            Ints(writer, "new_tokens", g.NewTokens);
+            if (g.Text is not null) writer.WriteString("text", g.Text);
+            if (g.Stopped is { } stopped) writer.WriteBoolean("stopped", stopped);
+            if (g.MaskPredict is { } mp)
+            {
+                writer.WriteString("layout", g.Layout == MaskPredictLayout.SourceTarget ? "source-target" : "appended");
+                writer.WriteNumber("iterations", mp.Iterations);
+                writer.WriteNumber("forward_passes", mp.ForwardPasses);
+                writer.WriteStartArray("log_probabilities");
+                foreach (var p in mp.LogProbabilities) writer.WriteNumberValue(p);
+                writer.WriteEndArray();
+            }
+            writer.WriteNumber("milliseconds", Math.Round(milliseconds, 3));
+            writer.WriteString("device", device);
+            writer.WriteEndObject();
+        }
+        stdout.WriteByte((byte)'\n');
+    }
+
+    private static void Ints(Utf8JsonWriter writer, string name, int[] values)
+    {
+        writer.WriteStartArray(name);
+        foreach (var v in values) writer.WriteNumberValue(v);
+        writer.WriteEndArray();
     }
 }

@@ -20,7 +20,7 @@ public static class ReportCommands
         var output = new Option<string>("--output") { Description = "folder for report.html, report.md and charts/", DefaultValueFactory = _ => Path.Combine("results", "report") };
         var bench = new Option<string?>("--bench") { Description = "`bench decode` CSV for the decode-speed charts (default: the newest in results/bench)" };
         var metric = MetricOption();
-        var command = new Command("report", "Write report.html (self-contained, charts inline) and report.md over one or more runs: per-language accuracy, template spread, paired model comparison, decode speed");
+        var command = new Command("report", "Write report.html (self-contained, charts inline) and report.md over one or more runs: the masked LMs side by side, per-language accuracy, template spread, paired model comparison, decode speed");
         command.Arguments.Add(runs);
         command.Options.Add(output);
         command.Options.Add(bench);
@@ -57,7 +57,7 @@ public static class ReportCommands
             var table = result.GetValue(xValues) is { } path ? ScalingReport.ReadXValues(path) : null;
             var fits = ScalingReport.Fit(records, ScalingReport.XValues(records, axis, table));
             var folder = result.GetValue(output)!;
-            var files = ScalingReport.Document(fits, axis).WriteTo(folder, "scaling").ToList();
+            var files = ScalingReport.Document(fits, axis, records).WriteTo(folder, "scaling").ToList();
             files.Add(ScalingReport.WriteFitsCsv(Path.Combine(folder, "scaling-fits.csv"), fits, axis));
             foreach (var t in fits)
                 AnsiConsole.MarkupLine(Markup.Escape($"{t.Task}: {t.Points.Count} runs" +

@@ -9,13 +9,13 @@ namespace Eval.Models;
 /// </summary>
 public enum ModelKind
 {
-    /// <summary>A bidirectional encoder with an MLM head: the answer is read at [MASK] (ModernBERT, BERT, ELECTRA generators).</summary>
+    /// <summary>A bidirectional encoder with an MLM head: the answer is read at [MASK] (ModernBERT, mmBERT, BERT, ELECTRA generators, EuroBERT).</summary>
     Masked,
 
     /// <summary>A masked LM that also runs Instruct-XLMR's source-then-target layout (<see cref="ISourceTargetModel"/>): XLM-R, XLM-R-XL.</summary>
     SourceTarget,
 
-    /// <summary>A decoder-only LM scored left to right (<see cref="ICausalLanguageModel"/>): Llama, Qwen2, SmolLM2.</summary>
+    /// <summary>A decoder-only LM scored left to right (<see cref="ICausalLanguageModel"/>): Llama, Qwen2, SmolLM2, BLOOM.</summary>
     Causal,
 
     /// <summary>An encoder–decoder LM: the prompt into the encoder, the answer as the decoder's target (T5, mT5, mT0).</summary>
@@ -41,10 +41,16 @@ public static class ModelArchitectures
         new("XLMRobertaForMaskedLM", ["xlm-roberta"], (c, s, b) => new XlmRobertaModel(c, s, b, "XLMRobertaForMaskedLM")),
         new("RobertaForMaskedLM", ["roberta"], (c, s, b) => new XlmRobertaModel(c, s, b, "RobertaForMaskedLM")),
         new("XLMRobertaXLForMaskedLM", ["xlm-roberta-xl"], (c, s, b) => new XlmRobertaXlModel(c, s, b)),
+        new("BertForMaskedLM", ["bert"], (c, s, b) => new BertModel(c, s, b)),
+        // Only the generators have an MLM head: a discriminator's config (model_type "electra", ElectraForPreTraining)
+        // must not resolve here by its model_type.
+        new("ElectraForMaskedLM", [], (c, s, b) => new ElectraModel(c, s, b)),
+        new("EuroBertForMaskedLM", ["eurobert"], (c, s, b) => new EuroBertModel(c, s, b)),
         new("LlamaForCausalLM", ["llama"], (c, s, b) => new LlamaModel(c, s, b, "LlamaForCausalLM")),
         new("Qwen2ForCausalLM", ["qwen2"], (c, s, b) => new LlamaModel(c, s, b, "Qwen2ForCausalLM")),
         new("MT5ForConditionalGeneration", ["mt5"], (c, s, b) => new T5Model(c, s, b, "MT5ForConditionalGeneration")),
         new("T5ForConditionalGeneration", ["t5"], (c, s, b) => new T5Model(c, s, b, "T5ForConditionalGeneration")),
+        new("BloomForCausalLM", ["bloom"], (c, s, b) => new BloomModel(c, s, b)),
     ];
 
     public static IReadOnlyList<string> Names { get; } = All.Select(a => a.Name).ToList();

@@ -21,6 +21,8 @@ public sealed record ModelConfig
     public required string ModelType { get; init; }
     public int VocabSize { get; init; }
     public int HiddenSize { get; init; }
+    /// <summary>ELECTRA's embedding width (<c>embedding_size</c>); 0 when the file does not set it (= hidden_size).</summary>
+    public int EmbeddingSize { get; init; }
     public int IntermediateSize { get; init; }
     public int NumHiddenLayers { get; init; }
     public int NumAttentionHeads { get; init; }
@@ -33,6 +35,8 @@ public sealed record ModelConfig
     public int TypeVocabSize { get; init; } = 1;
     public int? PadTokenId { get; init; }
     public int? BosTokenId { get; init; }
+    /// <summary>The id the model was trained to fill (EuroBERT's and mmBERT's <c>mask_token_id</c>); null when absent.</summary>
+    public int? MaskTokenId { get; init; }
     public IReadOnlyList<int> EosTokenIds { get; init; } = [];
     public bool TieWordEmbeddings { get; init; } = true;
     public bool AttentionBias { get; init; }
@@ -69,6 +73,12 @@ public sealed record ModelConfig
     /// <summary>Encoder–decoder models: the token the decoder starts from (decoder_start_token_id; else pad_token_id).</summary>
     public int? DecoderStartTokenId { get; init; }
 
+    /// <summary>
+    /// BLOOM's apply_residual_connection_post_layernorm: each sublayer's residual is its LayerNorm's output instead of
+    /// its input (false in every released BLOOM and BLOOMZ).
+    /// </summary>
+    public bool ResidualFromNormedInput { get; init; }
+
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: config.json not found", path);
@@ -88,17 +98,18 @@ public sealed record ModelConfig
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: not a JSON object");
         var reader = new JsonFields(path, root);
 
-        // transformers' attribute_map spellings: T5 stores d_model, num_heads, num_layers and d_kv and answers to the
-        // generic names too; a file that gives both spellings of one field must agree.
-        int hidden = reader.Alias("hidden_size", "d_model") ?? 0;
-        int heads = reader.Alias("num_attention_heads", "num_heads") ?? 0;
+        // transformers' attribute_map spellings: BLOOM's files say n_embed (bigscience) or hidden_size (save_pretrained),
+        // n_head or num_attention_heads, n_layer or num_hidden_layers; T5's d_model, num_heads, num_layers. A file
+        // that gives two spellings of one field must agree.
+        int hidden = reader.Alias("hidden_size", "d_model", "n_embed") ?? 0;
+        int heads = reader.Alias("num_attention_heads", "num_heads", "n_head") ?? 0;
         var architectures = reader.Strings("architectures");
         var modelType = reader.String("model_type") ?? "";
         // transformers >= 5 writes RoPE settings as rope_parameters: one object, or one per attention kind
         // ({"full_attention": {...}, "sliding_attention": {...}}); older files use rope_theta / rope_scaling and
         // ModernBERT's global_rope_theta / local_rope_theta. Where both are present the newer form wins, as in transformers.
         var rope = reader.RopeParameters("rope_parameters");
-        int layerCount = reader.Alias("num_hidden_layers", "num_layers") ?? 0;
+        int layerCount = reader.Alias("num_hidden_layers", "num_layers", "n_layer") ?? 0;
         return new ModelConfig
         {
             Path = path,
@@ -106,6 +117,7 @@ public sealed record ModelConfig
             ModelType = modelType,
             VocabSize = reader.Int("vocab_size") ?? 0,
             HiddenSize = hidden,
+            EmbeddingSize = reader.Int("embedding_size") ?? 0,
             IntermediateSize = reader.Alias("intermediate_size", "d_ff") ?? 0,
             NumHiddenLayers = layerCount,
             NumAttentionHeads = heads,
@@ -115,10 +127,12 @@ public sealed record ModelConfig
             ClassifierActivation = reader.String("classifier_activation") ?? reader.String("hidden_activation") ?? "gelu",
             NormEpsilon = reader.Double("norm_eps") ?? reader.Double("rms_norm_eps") ?? reader.Double("layer_norm_eps")
                 ?? reader.Double("layer_norm_epsilon") ?? (IsT5Family(modelType) ? 1e-6 : 1e-5),
-            MaxPositionEmbeddings = reader.Int("max_position_embeddings") ?? 0,
+            // BLOOM has no position table (ALiBi); bigscience's files give the training length as seq_length.
+            MaxPositionEmbeddings = reader.Int("max_position_embeddings") ?? reader.Int("seq_length") ?? 0,
             TypeVocabSize = reader.Int("type_vocab_size") ?? 1,
             PadTokenId = reader.Int("pad_token_id"),
             BosTokenId = reader.Int("bos_token_id"),
+            MaskTokenId = reader.Int("mask_token_id"),
             EosTokenIds = reader.IntOrInts("eos_token_id"),
             // MT5Config defaults to an untied head; every other config class (T5Config's included) to a tied one.
             TieWordEmbeddings = reader.Bool("tie_word_embeddings") ?? modelType != "mt5",
@@ -144,6 +158,7 @@ public sealed record ModelConfig
             DenseActivation = reader.String("dense_act_fn"),
             IsGatedActivation = reader.Bool("is_gated_act"),
             DecoderStartTokenId = reader.Int("decoder_start_token_id"),
+            ResidualFromNormedInput = reader.Bool("apply_residual_connection_post_layernorm") ?? false,
         };
     }
 
@@ -197,6 +212,25 @@ public sealed record ModelConfig
     {
         private JsonElement? Get(string name) =>
             root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+
+        /// <summary>
+        /// An integer a config may spell several ways (transformers' attribute_map); two spellings given with different
+        /// values is an error naming both.
+        /// </summary>
+        public int? Alias(string name, params string[] aliases)
+        {
+            int? value = null;
+            string? from = null;
+            foreach (var spelling in aliases.Prepend(name))
+            {
+                if (Int(spelling) is not { } given) continue;
+                if (value is { } first && first != given)
+                    throw new InvalidDataException($"{path}: '{from}' is {first} but '{spelling}' is {given}; they name the same field");
+                value ??= given;
+                from ??= spelling;
+            }
+            return value;
+        }
 
         public int? Int(string name) => Get(name) is { } v
             ? v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) ? i : throw Bad(name, "an integer")

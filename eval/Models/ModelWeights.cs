@@ -36,7 +36,49 @@ public sealed class ModelWeights : IDisposable
     public Tensor? LoadIf(bool required, string name, params int[] shape) => required ? Load(name, shape) : null;
 
     /// <summary>Loads several tensors concatenated along their first axis (q, k, v into one fused projection).</summary>
-    public Tensor LoadRows(string[] names, int[][] shapes)
+    /// <summary>
+    /// Loads name, or alternative when only that spelling is in the checkpoint (an older name for the same tensor); a
+    /// tensor under neither name is reported under the first.
+    /// </summary>
+    public Tensor LoadEither(string name, string alternative, params int[] shape) =>
+        Load(!Contains(name) && Contains(alternative) ? alternative : name, shape);
+
+    /// <summary>
+    /// A LayerNorm's weight and bias under prefix: "weight" / "bias" as transformers saves them, or "gamma" / "beta" as
+    /// Google's converted BERT checkpoints store them (transformers renames those on load).
+    /// </summary>
+    public (Tensor Weight, Tensor Bias) LoadLayerNorm(string prefix, int size) =>
+        (LoadEither(prefix + "weight", prefix + "gamma", size), LoadEither(prefix + "bias", prefix + "beta", size));
+
+    /// <summary>
+    /// Loads a required tensor whose expected shape comes from a config field (or a difference of two): a tensor missing
+    /// or of another shape is reported with that reason, so the one line says which side to check.
+    /// </summary>
+    public Tensor LoadBecause(string reason, string name, params int[] shape) => Keep(ReadHost([name], [shape], reason));
+
+    /// <summary>Loads several tensors concatenated along their first axis (q, k, v into one fused projection).</summary>
+    public Tensor LoadRows(string[] names, int[][] shapes) => Keep(ReadHost(names, shapes));
+
+    /// <summary>
+    /// Loads a tensor with its first axis reordered: row r of the result is row sourceRows[r] of the stored tensor (a
+    /// fused projection stored interleaved per head, regrouped so that all queries come first, then keys, then values).
+    /// </summary>
+    public Tensor LoadReordered(string name, int[] shape, ReadOnlySpan<int> sourceRows)
+    {
+        if (sourceRows.Length != shape[0])
+            throw new ArgumentException($"{name}: {sourceRows.Length} source rows for a first axis of {shape[0]}");
+        using var stored = ReadHost([name], [shape]);
+        var reordered = Tensor.Allocate(shape);
+        int rowSize = (int)(stored.Length / shape[0]);
+        var from = stored.Span;
+        var to = reordered.Span;
+        for (int r = 0; r < sourceRows.Length; r++)
+            from.Slice(sourceRows[r] * rowSize, rowSize).CopyTo(to.Slice(r * rowSize, rowSize));
+        return Keep(reordered);
+    }
+
+    /// <summary>The named tensors read into one host tensor, stacked along the first axis; errors name the architecture.</summary>
+    private Tensor ReadHost(string[] names, int[][] shapes, string reason = "")
     {
         for (int i = 1; i < shapes.Length; i++)
             if (!shapes[i][1..].SequenceEqual(shapes[0][1..]))
@@ -51,18 +93,26 @@ public sealed class ModelWeights : IDisposable
                 source.Read(names[i], shapes[i], tensor.Span.Slice((int)offset, count));
                 offset += count;
             }
+            return tensor;
         }
         catch (CheckpointFormatException e)
         {
             tensor.Dispose();
-            throw new CheckpointFormatException($"{e.Message} (required by {architecture})");
+            throw new CheckpointFormatException(reason.Length == 0
+                ? $"{e.Message} (required by {architecture})"
+                : $"{e.Message} (required by {architecture}: {reason})");
         }
         catch
         {
             tensor.Dispose();
             throw;
         }
-        var resident = backend.TakeWeight(tensor);
+    }
+
+    /// <summary>Hands a host tensor to the backend (uploaded where it computes) and keeps it for disposal.</summary>
+    private Tensor Keep(Tensor host)
+    {
+        var resident = backend.TakeWeight(host);
         loaded.Add(resident);
         return resident;
     }

@@ -89,6 +89,7 @@ public sealed class ModernBertModel : ILanguageModel
         var be = Backend;
         int t = batch.Tokens, h = Config.HiddenSize, heads = Config.NumAttentionHeads, headDim = h / heads;
         batch.RequireSingleSegment("ModernBertForMaskedLM");
+        batch.RequireNoTokenTypes("ModernBertForMaskedLM");
         var recorder = new HiddenStateRecorder(be, keepHiddenStates);
         var positions = new int[t];
         for (int i = 0; i < t; i++) positions[i] = i % batch.Length;

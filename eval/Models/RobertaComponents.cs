@@ -3,41 +3,29 @@ using Eval.Engine;
 namespace Eval.Models;
 
 /// <summary>
-/// What XLM-R and XLM-R XL share: word + position + token-type embeddings with RoBERTa position ids
-/// (pad+1 onwards for real tokens, pad for padding), BERT-style self-attention with q/k/v fused into one projection,
-/// and the LM head dense → GELU → LayerNorm → decoder tied to the word embeddings.
+/// What XLM-R and XLM-R XL share: the BERT family's word + position + token-type embeddings with RoBERTa position ids
+/// (pad+1 onwards for real tokens, pad for padding), and the LM head dense → GELU → LayerNorm → decoder tied to the
+/// word embeddings; and Instruct-XLMR's length head where the checkpoint has one.
 /// </summary>
 internal sealed class RobertaComponents
 {
-    public sealed record SelfAttention(Tensor Wqkv, Tensor Bqkv, Tensor Wo, Tensor Bo);
-
-    private readonly Tensor wordEmbeddings, positionEmbeddings, tokenTypes;
+    private readonly BertEmbeddings embeddings;
     private readonly MaskedLmHead head;
     private readonly Tensor? lengthEmbedding;
-    private readonly int padId;
 
     /// <summary>Rows of Instruct-XLMR's length embedding: target lengths 0..511.</summary>
     public const int LengthClasses = 512;
 
-    public RobertaComponents(ModelConfig config, ModelWeights weights)
+    public RobertaComponents(ModelConfig config, ModelWeights weights, string architecture)
     {
         int h = config.HiddenSize, v = config.VocabSize;
-        config.RequirePositive(("hidden_size", h), ("vocab_size", v), ("intermediate_size", config.IntermediateSize),
-            ("num_hidden_layers", config.NumHiddenLayers), ("num_attention_heads", config.NumAttentionHeads),
-            ("max_position_embeddings", config.MaxPositionEmbeddings));
-        if (h % config.NumAttentionHeads != 0)
-            throw new InvalidDataException($"{config.Path}: hidden_size {h} is not a multiple of num_attention_heads {config.NumAttentionHeads}");
-        padId = config.PadTokenId ?? 1;
-        wordEmbeddings = weights.Load("roberta.embeddings.word_embeddings.weight", v, h);
-        positionEmbeddings = weights.Load("roberta.embeddings.position_embeddings.weight", config.MaxPositionEmbeddings, h);
-        tokenTypes = weights.Load("roberta.embeddings.token_type_embeddings.weight", config.TypeVocabSize, h);
-
+        embeddings = new BertEmbeddings(config, weights, "roberta.embeddings.", h, PositionIdScheme.AfterPadding, architecture);
         Epsilon = (float)config.NormEpsilon;
-        var decoderWeight = weights.LoadOptional("lm_head.decoder.weight", v, h) ?? wordEmbeddings;
+        var decoderWeight = weights.LoadOptional("lm_head.decoder.weight", v, h) ?? embeddings.Words;
         var decoderBias = weights.LoadOptional("lm_head.bias", v) ?? weights.Load("lm_head.decoder.bias", v);
+        var (norm, normBias) = weights.LoadLayerNorm("lm_head.layer_norm.", h);
         head = new MaskedLmHead(weights.Load("lm_head.dense.weight", h, h), weights.Load("lm_head.dense.bias", h), ActivationKind.Gelu,
-            weights.Load("lm_head.layer_norm.weight", h), weights.Load("lm_head.layer_norm.bias", h), Epsilon,
-            new VocabularyProjection(decoderWeight, decoderBias));
+            norm, normBias, Epsilon, new VocabularyProjection(decoderWeight, decoderBias));
         lengthEmbedding = weights.LoadOptional("embed_length.weight", LengthClasses, h);
     }
 
@@ -46,81 +34,10 @@ internal sealed class RobertaComponents
     public float Epsilon { get; }
 
     /// <summary>Real tokens take positions padding_idx + 1 onwards, so padding_idx + 1 rows are never a token's.</summary>
-    public int MaxSequenceLength => positionEmbeddings.Rows - padId - 1;
+    public int MaxSequenceLength => embeddings.MaxSequenceLength;
 
-    public static SelfAttention LoadSelfAttention(ModelWeights weights, string prefix, int h) => new(
-        weights.LoadRows([prefix + "self.query.weight", prefix + "self.key.weight", prefix + "self.value.weight"], [[h, h], [h, h], [h, h]]),
-        weights.LoadRows([prefix + "self.query.bias", prefix + "self.key.bias", prefix + "self.value.bias"], [[h], [h], [h]]),
-        weights.Load(prefix + "output.dense.weight", h, h),
-        weights.Load(prefix + "output.dense.bias", h));
-
-    /// <summary>
-    /// RoBERTa position ids: padding keeps padding_idx, real tokens count up from padding_idx + 1, and in the
-    /// source-then-target layout the target counts from padding_idx + 1 again.
-    /// </summary>
-    public int[] PositionIds(TokenBatch batch)
-    {
-        var positions = new int[batch.Tokens];
-        for (int b = 0; b < batch.Batch; b++)
-        {
-            int count = 0, targetStart = batch.SourceLengths?[b] ?? -1;
-            for (int i = 0; i < batch.Length; i++)
-            {
-                if (i == targetStart) count = 0;
-                int index = b * batch.Length + i;
-                positions[index] = batch.Ids[index] != padId ? padId + ++count : padId;
-                if (positions[index] >= positionEmbeddings.Rows)
-                    throw new ArgumentException(
-                        $"sequence {b} is longer than the model's {positionEmbeddings.Rows - padId - 1} positions");
-            }
-        }
-        return positions;
-    }
-
-    /// <summary>x = word[ids] + position[pos] + tokenType[0] (before any LayerNorm): every input has token type 0.</summary>
-    public void Embed(IBackend be, TokenBatch batch, Tensor x)
-    {
-        using var added = be.Allocate(x.Rows, x.Columns);
-        be.Gather(wordEmbeddings, batch.Ids, x);
-        be.Gather(positionEmbeddings, PositionIds(batch), added);
-        be.Add(x, added, x);
-        be.Gather(tokenTypes, new int[x.Rows], added);
-        be.Add(x, added, x);
-    }
-
-    /// <summary>
-    /// The attention geometry of one forward: a plain or source-then-target batch on its own, or a batch after what
-    /// cache holds (its keys and values join the cache's for this call; checked to fit).
-    /// </summary>
-    public static (AttentionShape Shape, AttentionMask Mask) AttentionFor(TokenBatch batch, KvCache? cache, int heads, int headDim)
-    {
-        if (cache is null)
-            return (AttentionShape.Square(batch.Batch, batch.Length, heads, headDim), new AttentionMask(batch.Mask) { SourceLengths = batch.SourceLengths });
-        if (batch.SourceLengths is not null)
-            throw new ArgumentException("a batch run against a cache is a source or a target, not both");
-        cache.CheckFits(batch.Batch, batch.Length);
-        return (new AttentionShape(batch.Batch, batch.Length, cache.Length + batch.Length, cache.Capacity, heads, heads, headDim),
-            new AttentionMask(cache.KeyValidWith(batch)));
-    }
-
-    /// <summary>Self-attention of the normalised input into output (before the residual); with a cache, layer's keys and values go through it.</summary>
-    public static void Attend(IBackend be, SelfAttention a, Tensor input, TokenBatch batch, (AttentionShape Shape, AttentionMask Mask) geometry,
-        KvCache? cache, int layer, Tensor qkv, Tensor context, Tensor output)
-    {
-        int h = input.Columns;
-        be.Linear(input, a.Wqkv, a.Bqkv, qkv);
-        if (cache is null)
-        {
-            be.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(qkv, h), new ColumnSlice(qkv, 2 * h), geometry.Shape, geometry.Mask, context);
-        }
-        else
-        {
-            cache.Write(layer, qkv, h, 2 * h, batch.Length);
-            be.Attention(new ColumnSlice(qkv, 0), new ColumnSlice(cache.Keys(layer), 0), new ColumnSlice(cache.Values(layer), 0),
-                geometry.Shape, geometry.Mask, context);
-        }
-        be.Linear(context, a.Wo, a.Bo, output);
-    }
+    /// <summary>A new tensor x = word[ids] + position[RoBERTa positions] + tokenType[types] (before any LayerNorm).</summary>
+    public Tensor Embed(IBackend be, TokenBatch batch) => embeddings.Embed(be, batch);
 
     /// <summary>
     /// Instruct-XLMR's length head, when the checkpoint has one (embed_length.weight, [512, hidden]): the mean of the

@@ -38,6 +38,40 @@ public sealed record TokenBatch
         }
     }
 
+    /// <summary>
+    /// Each token's segment ([Batch, Length], BERT's token_type_ids: 0 for a single text; a pair's second segment 1 from
+    /// its first token through its [SEP]), or null for all 0. Only models with token-type embeddings accept a non-zero
+    /// type (<see cref="TokenTypesWithin"/>).
+    /// </summary>
+    public int[]? TokenTypeIds
+    {
+        get;
+        init
+        {
+            if (value is not null && value.Length != Ids.Length)
+                throw new ArgumentException($"token type ids have {value.Length} entries, ids {Ids.Length}");
+            field = value;
+        }
+    }
+
+    /// <summary>
+    /// The token types as ids into a table of count rows (all 0 when none were given); a type outside it (any non-zero
+    /// type for a model without token-type embeddings, count 1) is an error naming the sequence and position.
+    /// </summary>
+    public int[] TokenTypesWithin(int count, string architecture)
+    {
+        if (TokenTypeIds is null) return new int[Tokens];
+        for (int i = 0; i < TokenTypeIds.Length; i++)
+            if ((uint)TokenTypeIds[i] >= (uint)count)
+                throw new ArgumentException(count == 1
+                    ? $"token type {TokenTypeIds[i]} at sequence {i / Length}, position {i % Length}: {architecture} takes only token type 0"
+                    : $"token type {TokenTypeIds[i]} at sequence {i / Length}, position {i % Length} is outside {architecture}'s {count} token types");
+        return TokenTypeIds;
+    }
+
+    /// <summary>Throws, naming the first, when a token type is not 0: for a model without token-type embeddings.</summary>
+    public void RequireNoTokenTypes(string architecture) => TokenTypesWithin(1, architecture);
+
     /// <summary>Throws for a model that cannot run the source-then-target layout.</summary>
     public void RequireSingleSegment(string architecture)
     {

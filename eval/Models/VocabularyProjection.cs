@@ -83,17 +83,17 @@ public static class RotaryFrequencies
 }
 
 /// <summary>
-/// The MLM head of ModernBERT and (XLM-)RoBERTa: the chosen rows of the final hidden states go through
-/// dense → activation → LayerNorm → decoder; no other row is computed.
+/// The MLM head of ModernBERT, (XLM-)RoBERTa, BERT and ELECTRA generators: the chosen rows of the final hidden states go
+/// through dense → activation → LayerNorm → decoder; no other row is computed. The dense layer may narrow the states
+/// (ELECTRA's generator head maps hidden_size down to embedding_size, the decoder's width).
 /// </summary>
 public sealed record MaskedLmHead(Tensor Dense, Tensor? DenseBias, ActivationKind Activation, Tensor Norm, Tensor? NormBias,
     float Epsilon, VocabularyProjection Decoder)
 {
     public Tensor Logits(IBackend be, Tensor hidden, ReadOnlySpan<int> rows, ReadOnlySpan<int> vocabIds)
     {
-        int h = hidden.Columns;
-        using var selected = be.Allocate(rows.Length, h);
-        using var transformed = be.Allocate(rows.Length, h);
+        using var selected = be.Allocate(rows.Length, hidden.Columns);
+        using var transformed = be.Allocate(rows.Length, Dense.Rows);
         be.Gather(hidden, rows, selected);
         be.Linear(selected, Dense, DenseBias, transformed);
         be.Activation(Activation, transformed, transformed);

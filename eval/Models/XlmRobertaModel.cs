@@ -9,40 +9,19 @@ namespace Eval.Models;
 /// </summary>
 public sealed class XlmRobertaModel : ISourceTargetModel
 {
-    private sealed record Layer(RobertaComponents.SelfAttention Attention, Tensor AttnNorm, Tensor AttnNormBias,
-        Tensor Wi, Tensor Bi, Tensor Wout, Tensor Bout, Tensor OutNorm, Tensor OutNormBias);
-
     private readonly ModelWeights weights;
     private readonly RobertaComponents parts;
     private readonly Tensor embeddingNorm, embeddingNormBias;
-    private readonly Layer[] layers;
-    private readonly ActivationKind activation;
+    private readonly PostLayerNormEncoder encoder;
 
     public XlmRobertaModel(ModelConfig config, IWeightSource source, IBackend backend, string architecture = "XLMRobertaForMaskedLM")
     {
         Config = config;
         Backend = backend;
         weights = new ModelWeights(source, backend, architecture);
-        parts = new RobertaComponents(config, weights);
-        activation = config.Activation(config.HiddenActivation);
-        int h = config.HiddenSize, inner = config.IntermediateSize;
-        embeddingNorm = weights.Load("roberta.embeddings.LayerNorm.weight", h);
-        embeddingNormBias = weights.Load("roberta.embeddings.LayerNorm.bias", h);
-        layers = new Layer[config.NumHiddenLayers];
-        for (int i = 0; i < layers.Length; i++)
-        {
-            string p = $"roberta.encoder.layer.{i}.";
-            layers[i] = new Layer(
-                RobertaComponents.LoadSelfAttention(weights, p + "attention.", h),
-                weights.Load(p + "attention.output.LayerNorm.weight", h),
-                weights.Load(p + "attention.output.LayerNorm.bias", h),
-                weights.Load(p + "intermediate.dense.weight", inner, h),
-                weights.Load(p + "intermediate.dense.bias", inner),
-                weights.Load(p + "output.dense.weight", h, inner),
-                weights.Load(p + "output.dense.bias", h),
-                weights.Load(p + "output.LayerNorm.weight", h),
-                weights.Load(p + "output.LayerNorm.bias", h));
-        }
+        parts = new RobertaComponents(config, weights, architecture);
+        (embeddingNorm, embeddingNormBias) = weights.LoadLayerNorm("roberta.embeddings.LayerNorm.", config.HiddenSize);
+        encoder = new PostLayerNormEncoder(config, weights, "roberta.encoder.layer.");
     }
 
     public ModelConfig Config { get; }
@@ -53,7 +32,7 @@ public sealed class XlmRobertaModel : ISourceTargetModel
 
     public bool HasLengthHead => parts.HasLengthHead;
 
-    public KvCache CreateCache(int batch, int capacity) => new(Backend, layers.Length, batch, capacity, Config.HiddenSize);
+    public KvCache CreateCache(int batch, int capacity) => new(Backend, encoder.LayerCount, batch, capacity, Config.HiddenSize);
 
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false) => Run(batch, null, false, keepHiddenStates);
 
@@ -67,34 +46,12 @@ public sealed class XlmRobertaModel : ISourceTargetModel
     private ModelOutput Run(TokenBatch batch, KvCache? cache, bool append, bool keepHiddenStates)
     {
         var be = Backend;
-        int t = batch.Tokens, h = Config.HiddenSize;
-        float eps = parts.Epsilon;
-        var geometry = RobertaComponents.AttentionFor(batch, cache, Config.NumAttentionHeads, h / Config.NumAttentionHeads);
+        var geometry = encoder.Geometry(batch, cache);
         var recorder = new HiddenStateRecorder(be, keepHiddenStates);
-        var x = be.Allocate(t, h);                                  // [B·S, H]
-        using var qkv = be.Allocate(t, 3 * h);
-        using var context = be.Allocate(t, h);
-        using var sublayer = be.Allocate(t, h);
-        using var inner = be.Allocate(t, Config.IntermediateSize);
-
-        parts.Embed(be, batch, x);
-        be.LayerNorm(x, embeddingNorm, embeddingNormBias, eps, x);
+        var x = parts.Embed(be, batch);                             // [B·S, H]
+        be.LayerNorm(x, embeddingNorm, embeddingNormBias, parts.Epsilon, x);
         recorder.Record("hidden.embeddings", x);
-
-        for (int l = 0; l < layers.Length; l++)
-        {
-            var layer = layers[l];
-            RobertaComponents.Attend(be, layer.Attention, x, batch, geometry, cache, l, qkv, context, sublayer);
-            be.Add(x, sublayer, x);
-            be.LayerNorm(x, layer.AttnNorm, layer.AttnNormBias, eps, x);
-
-            be.Linear(x, layer.Wi, layer.Bi, inner);
-            be.Activation(activation, inner, inner);
-            be.Linear(inner, layer.Wout, layer.Bout, sublayer);
-            be.Add(x, sublayer, x);
-            be.LayerNorm(x, layer.OutNorm, layer.OutNormBias, eps, x);
-            recorder.Record($"hidden.layer.{l}", x);
-        }
+        encoder.Run(be, x, batch, geometry, cache, recorder);
         if (append) cache!.Commit(batch);
         return recorder.Finish(x);
     }

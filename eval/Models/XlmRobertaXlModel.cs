@@ -9,7 +9,7 @@ namespace Eval.Models;
 /// </summary>
 public sealed class XlmRobertaXlModel : ISourceTargetModel
 {
-    private sealed record Layer(Tensor AttnNorm, Tensor AttnNormBias, RobertaComponents.SelfAttention Attention,
+    private sealed record Layer(Tensor AttnNorm, Tensor AttnNormBias, BertAttention.Weights Attention,
         Tensor FfnNorm, Tensor FfnNormBias, Tensor Wi, Tensor Bi, Tensor Wout, Tensor Bout);
 
     private readonly ModelWeights weights;
@@ -23,7 +23,7 @@ public sealed class XlmRobertaXlModel : ISourceTargetModel
         Config = config;
         Backend = backend;
         weights = new ModelWeights(source, backend, "XLMRobertaXLForMaskedLM");
-        parts = new RobertaComponents(config, weights);
+        parts = new RobertaComponents(config, weights, "XLMRobertaXLForMaskedLM");
         activation = config.Activation(config.HiddenActivation);
         int h = config.HiddenSize, inner = config.IntermediateSize;
         layers = new Layer[config.NumHiddenLayers];
@@ -33,7 +33,7 @@ public sealed class XlmRobertaXlModel : ISourceTargetModel
             layers[i] = new Layer(
                 weights.Load(p + "attention.self_attn_layer_norm.weight", h),
                 weights.Load(p + "attention.self_attn_layer_norm.bias", h),
-                RobertaComponents.LoadSelfAttention(weights, p + "attention.", h),
+                BertAttention.Load(weights, p + "attention.", h),
                 weights.Load(p + "LayerNorm.weight", h),
                 weights.Load(p + "LayerNorm.bias", h),
                 weights.Load(p + "intermediate.dense.weight", inner, h),
@@ -69,23 +69,22 @@ public sealed class XlmRobertaXlModel : ISourceTargetModel
         var be = Backend;
         int t = batch.Tokens, h = Config.HiddenSize;
         float eps = parts.Epsilon;
-        var geometry = RobertaComponents.AttentionFor(batch, cache, Config.NumAttentionHeads, h / Config.NumAttentionHeads);
+        var geometry = BertAttention.Geometry(batch, cache, Config.NumAttentionHeads, h / Config.NumAttentionHeads);
         var recorder = new HiddenStateRecorder(be, keepHiddenStates);
-        var x = be.Allocate(t, h);                                  // [B·S, H]
+        var x = parts.Embed(be, batch);                             // [B·S, H]
         using var normed = be.Allocate(t, h);
         using var qkv = be.Allocate(t, 3 * h);
         using var context = be.Allocate(t, h);
         using var sublayer = be.Allocate(t, h);
         using var inner = be.Allocate(t, Config.IntermediateSize);
 
-        parts.Embed(be, batch, x);
         recorder.Record("hidden.embeddings", x);
 
         for (int l = 0; l < layers.Length; l++)
         {
             var layer = layers[l];
             be.LayerNorm(x, layer.AttnNorm, layer.AttnNormBias, eps, normed);
-            RobertaComponents.Attend(be, layer.Attention, normed, batch, geometry, cache, l, qkv, context, sublayer);
+            BertAttention.Attend(be, layer.Attention, normed, batch, geometry, cache, l, qkv, context, sublayer);
             be.Add(x, sublayer, x);
 
             be.LayerNorm(x, layer.FfnNorm, layer.FfnNormBias, eps, normed);

@@ -4,7 +4,7 @@ namespace Eval.Tokenizers;
 
 /// <summary>
 /// The special tokens a model needs (from tokenizer_config.json, else guessed from the added tokens by their usual
-/// spellings): mask ([MASK] / &lt;mask&gt;), pad, cls/sep, bos/eos, unk, and ModernBERT-Instruct's [unused0] anchor.
+/// spellings): mask ([MASK] / &lt;mask&gt; / &lt;|mask|&gt;), pad, cls/sep, bos/eos, unk, and ModernBERT-Instruct's [unused0] anchor.
 /// </summary>
 public sealed record SpecialTokens(string? Mask, string? Pad, string? Cls, string? Sep, string? Bos, string? Eos, string? Unk, string? Unused0)
 {
@@ -29,7 +29,7 @@ public sealed record SpecialTokens(string? Mask, string? Pad, string? Cls, strin
         string? Pick(string field, params string[] spellings) =>
             fields.TryGetValue(field, out var v) ? v : spellings.FirstOrDefault(s => added.Any(a => a.Content == s));
         return new SpecialTokens(
-            Pick("mask_token", "[MASK]", "<mask>"), Pick("pad_token", "[PAD]", "<pad>", "<|padding|>"),
+            Pick("mask_token", "[MASK]", "<mask>", "<|mask|>"), Pick("pad_token", "[PAD]", "<pad>", "<|padding|>"),
             Pick("cls_token", "[CLS]", "<s>"), Pick("sep_token", "[SEP]", "</s>"), Pick("bos_token", "<s>", "<|endoftext|>"),
             Pick("eos_token", "</s>", "<|endoftext|>"), Pick("unk_token", "[UNK]", "<unk>"),
             added.Any(a => a.Content == "[unused0]") ? "[unused0]" : null);

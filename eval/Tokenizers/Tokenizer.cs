@@ -3,7 +3,11 @@ using System.Text.Json;
 namespace Eval.Tokenizers;
 
 /// <summary>The result of encoding: ids and their token strings.</summary>
-public sealed record TokenEncoding(IReadOnlyList<int> Ids, IReadOnlyList<string> Tokens);
+/// <summary>
+/// An encoded text (or pair): ids, token strings, and each token's segment id (token_type_ids, as the post-processor
+/// sets them; without a post-processor 0 for the first text and 1 for the pair).
+/// </summary>
+public sealed record TokenEncoding(IReadOnlyList<int> Ids, IReadOnlyList<string> Tokens, IReadOnlyList<int> TypeIds);
 
 /// <summary>
 /// A Hugging Face tokenizer.json pipeline: added tokens split out of the raw text, normaliser, added tokens split out
@@ -121,13 +125,15 @@ public sealed class Tokenizer
     {
         var first = EncodeText(text);
         var second = pair is null ? null : EncodeText(pair);
-        var tokens = addSpecialTokens && PostProcessor is not null
-            ? PostProcessor.Process(first, second)
-            : second is null ? first : [.. first, .. second];
+        var typeIds = new List<int>(first.Count + (second?.Count ?? 0) + 4);
+        // Without special tokens the post-processor still sets the type ids (a template's, RoBERTa's 0s), as in the Rust library.
+        var tokens = PostProcessor is not null
+            ? PostProcessor.Process(first, second, typeIds, addSpecialTokens)
+            : PassThroughPostProcessor.Merge(first, second, typeIds);
         var ids = new int[tokens.Count];
         var texts = new string[tokens.Count];
         for (int i = 0; i < ids.Length; i++) (ids[i], texts[i]) = (tokens[i].Id, tokens[i].Text);
-        return new TokenEncoding(ids, texts);
+        return new TokenEncoding(ids, texts, typeIds);
     }
 
     public int? TokenToId(string token) =>

@@ -36,7 +36,7 @@ public static class TokenizerJson
         "pattern", "String", "Regex", "behavior", "invert", "prepend", "prefix", "replacement", "prepend_scheme",
         "split", "add_prefix_space", "use_regex", "individual_digits", "clean_text", "handle_chinese_chars", "strip_accents",
         "lowercase", "strip_left", "strip_right", "start", "stop", "cleanup", "precompiled_charsmap",
-        "single", "pair", "special_tokens", "SpecialToken", "Sequence", "sep", "cls",
+        "single", "pair", "special_tokens", "SpecialToken", "Sequence", "type_id", "sep", "cls",
     };
 
     /// <summary>Members whose value is data kept whole: a vocabulary (token → id, or [piece, score] pairs), a template's special tokens (name → ids and tokens).</summary>

@@ -23,36 +23,8 @@ public sealed class InstructXlmrCommandTests
         string[] vocab = ["<s>", "<pad>", "</s>", "<unk>", .. symbols, "<mask>"];
         if (reorder is not null) vocab = reorder(vocab);
         var special = new[] { "<s>", "<pad>", "</s>", "<unk>", "<mask>" };
-        var tokenizer = new JsonObject
-        {
-            ["version"] = "1.0",
-            ["added_tokens"] = new JsonArray(special.Select(s => (JsonNode)new JsonObject
-            {
-                ["id"] = Array.IndexOf(vocab, s), ["content"] = s, ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false,
-                ["normalized"] = false, ["special"] = true,
-            }).ToArray()),
-            ["normalizer"] = null,
-            ["pre_tokenizer"] = new JsonObject { ["type"] = "Metaspace", ["replacement"] = "\u2581", ["prepend_scheme"] = "always", ["split"] = true },
-            ["post_processor"] = new JsonObject
-            {
-                ["type"] = "RobertaProcessing", ["sep"] = new JsonArray("</s>", Array.IndexOf(vocab, "</s>")),
-                ["cls"] = new JsonArray("<s>", Array.IndexOf(vocab, "<s>")), ["trim_offsets"] = true, ["add_prefix_space"] = true,
-            },
-            ["decoder"] = new JsonObject { ["type"] = "Metaspace", ["replacement"] = "\u2581", ["prepend_scheme"] = "always", ["split"] = true },
-            ["model"] = new JsonObject
-            {
-                ["type"] = "Unigram", ["unk_id"] = Array.IndexOf(vocab, "<unk>"),
-                ["vocab"] = new JsonArray(vocab.Select((v, i) => (JsonNode)new JsonArray(v, special.Contains(v) ? 0.0 : -1.0 - i * 1e-3)).ToArray()),
-            },
-        };
-        var dir = SharedFixtures.TempDirectory();
-        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), tokenizer.ToJsonString());
-        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), new JsonObject
-        {
-            ["bos_token"] = "<s>", ["eos_token"] = "</s>", ["cls_token"] = "<s>", ["sep_token"] = "</s>", ["pad_token"] = "<pad>",
-            ["unk_token"] = "<unk>", ["mask_token"] = "<mask>",
-        }.ToJsonString());
-        return dir;
+        JsonObject Metaspace() => new() { ["type"] = "Metaspace", ["replacement"] = "\u2581", ["prepend_scheme"] = "always", ["split"] = true };
+        return Models.SmallTokenizers.XlmrShaped(vocab.Select((v, i) => (v, special.Contains(v) ? 0.0 : -1.0 - i * 1e-3)).ToList(), null, Metaspace(), Metaspace());
     }
 
     /// <summary>The golden's first input as text: its ids between &lt;s&gt; and &lt;/s&gt; as dict.txt's symbols.</summary>

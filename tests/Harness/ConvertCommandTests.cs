@@ -63,16 +63,16 @@ public sealed class ConvertCommandTests
         var unsupported = Path.Combine(temp, "unsupported");
         Directory.CreateDirectory(unsupported);
         File.WriteAllText(Path.Combine(unsupported, "notes.txt"), "no weights here");
-        var unknownArchitecture = Path.Combine(temp, "bert");
+        var unknownArchitecture = Path.Combine(temp, "gpt2");
         Directory.CreateDirectory(unknownArchitecture);
         File.Copy(Path.Combine(SharedFixtures.Model("xlmr-tiny"), "model.safetensors"), Path.Combine(unknownArchitecture, "model.safetensors"));
-        File.WriteAllText(Path.Combine(unknownArchitecture, "config.json"), """{"architectures": ["BertForMaskedLM"], "model_type": "bert"}""");
+        File.WriteAllText(Path.Combine(unknownArchitecture, "config.json"), """{"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2"}""");
 
         var cases = new (string[] Args, string Names, string Says)[]
         {
             ([missing, Path.Combine(temp, "a")], missing, "not found"),
             ([unsupported, Path.Combine(temp, "b")], unsupported, "model.safetensors"),
-            ([unknownArchitecture, Path.Combine(temp, "c")], "BertForMaskedLM", "not supported"),
+            ([unknownArchitecture, Path.Combine(temp, "c")], "GPT2LMHeadModel", "not supported"),
             ([SharedFixtures.Model("xlmr-tiny"), Path.Combine(temp, "d"), "--max-shard-size", "lots"], "lots", "shard size"),
             ([SharedFixtures.Model("xlmr-tiny"), SharedFixtures.Model("xlmr-tiny"), "--force"], "xlmr-tiny", "source"),
         };

@@ -364,8 +364,10 @@ public sealed class EndToEndTests
         // The report reads what the benchmark writes: a Mask-Predict chart per masked model and the single-[MASK] chart.
         var section = Eval.Harness.Reports.DecodeSpeedSection.Build(csv);
         var figures = section.Blocks.OfType<Eval.Harness.Reports.ReportFigure>().Select(f => f.FileName).ToList();
-        CollectionAssert.AreEquivalent(new[] { "decode-modernbert-base-mini-mask-predict", "decode-modernbert-large-mini-mask-predict",
-            "decode-xlm-roberta-large-mini-mask-predict", "decode-xlm-roberta-xl-mini-mask-predict", "decode-single-mask" }, figures);
+        string[] maskedModels = ["modernbert-base-mini", "modernbert-large-mini", "xlm-roberta-large-mini", "xlm-roberta-xl-mini",
+            "bert-base-multilingual-cased-mini", "eurobert-210m-mini"];
+        CollectionAssert.AreEquivalent(maskedModels.Select(m => $"decode-{m}-mask-predict").Concat(maskedModels.Select(m => $"decode-{m}-vs-greedy"))
+            .Append("decode-single-mask").ToList(), figures);
         foreach (var f in section.Blocks.OfType<Eval.Harness.Reports.ReportFigure>()) System.Xml.Linq.XDocument.Parse(Eval.Charts.ChartFiles.Svg(f.Chart));
         var lines = File.ReadAllLines(csv);
         CollectionAssert.AreEqual(Eval.Harness.Benchmarks.DecodeBenchmark.CsvHeader, lines[0].Split(','));
@@ -375,17 +377,26 @@ public sealed class EndToEndTests
         var rows = new List<string[]>();
         while (reader.Read()) rows.Add(Enumerable.Range(0, reader.FieldCount).Select(reader.GetString).ToArray()!);
         var q = Eval.Harness.Benchmarks.DecodeBenchmarkOptions.Quick;
-        // Per masked LM (4): single-mask per prompt length and batch, Mask-Predict per L, T and batch; per causal LM (4) and per
-        // encoder–decoder LM (mT0): log-likelihood (rank classification) per choice count plus next token per prompt length and
-        // batch, greedy per L and batch.
+        // Per masked LM (6, multilingual BERT's and EuroBERT's included): single-mask per prompt length and batch, Mask-Predict per L, T and batch; per causal LM (5, BLOOMZ's
+        // included) and per encoder–decoder LM (mT0): log-likelihood (rank classification) per choice count plus next token per
+        // prompt length and batch, greedy per L and batch.
         int batches = q.Batches.Count;
         int masked = q.PromptLengths.Count * batches + q.GenerationLengths.Count * q.Iterations.Count * batches;
         int causal = q.PromptLengths.Count * batches * (q.ChoiceCounts.Count + 1) + q.GenerationLengths.Count * batches;
-        Assert.AreEqual(4 * masked + 5 * causal, rows.Count);
+        Assert.AreEqual(6 * masked + 6 * causal, rows.Count);
         var mt0 = rows.Where(r => r[Column("model")] == "mt0-xl-mini").ToList();
         Assert.AreEqual(causal, mt0.Count);
         Assert.IsTrue(mt0.All(r => r[Column("architecture")] == "MT5ForConditionalGeneration"));
         CollectionAssert.AreEquivalent(new[] { "loglik", "next-token", "greedy" }, mt0.Select(r => r[Column("method")]).Distinct().ToArray());
+        var bloomz = rows.Where(r => r[Column("model")] == "bloomz-3b-mini").ToList();
+        Assert.AreEqual(causal, bloomz.Count);
+        Assert.IsTrue(bloomz.All(r => r[Column("architecture")] == "BloomForCausalLM"));
+        CollectionAssert.AreEquivalent(new[] { "loglik", "next-token", "greedy" }, bloomz.Select(r => r[Column("method")]).Distinct().ToArray());
+        // The side-by-side table: Mask-Predict at T = 10 (in the quick grid) beside each greedy decoder, BLOOMZ's included.
+        var sideBySide = section.Blocks.OfType<Eval.Harness.Reports.ReportTable>().Single(t => t.Header[0] == "masked model");
+        CollectionAssert.Contains(sideBySide.Header.ToList(), "× vs bloomz-3b-mini");
+        Assert.AreEqual(maskedModels.Length * q.GenerationLengths.Count * batches, sideBySide.Rows.Count);
+        Assert.IsTrue(sideBySide.Rows.All(r => r[1] == "10"), "T = 10");
         foreach (var row in rows)
         {
             Assert.AreEqual("ok", row[Column("status")], string.Join(',', row));

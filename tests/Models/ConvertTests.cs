@@ -14,7 +14,7 @@ namespace Eval.Tests.Models;
 [TestClass]
 public sealed class ConvertTests
 {
-    public static IEnumerable<object[]> Fixtures => [["modernbert-tiny"], ["xlmr-tiny"], ["xlmr-xl-tiny"], ["llama-tiny"], ["qwen2-tiny"]];
+    public static IEnumerable<object[]> Fixtures => [["modernbert-tiny"], ["xlmr-tiny"], ["xlmr-xl-tiny"], ["llama-tiny"], ["qwen2-tiny"], ["bloom-tiny"]];
 
     [TestMethod]
     [DynamicData(nameof(Fixtures))]

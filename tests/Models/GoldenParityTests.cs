@@ -39,6 +39,18 @@ public sealed class GoldenParityTests
     [DataRow("mt5-tiny", "managed")]
     [DataRow("mt5-tiny", "blas")]
     [DataRow("mt5-tiny", "ilgpu-cpu")]
+    [DataRow("bloom-tiny", "managed")]
+    [DataRow("bloom-tiny", "blas")]
+    [DataRow("bloom-tiny", "ilgpu-cpu")]
+    [DataRow("bert-tiny", "managed")]
+    [DataRow("bert-tiny", "blas")]
+    [DataRow("bert-tiny", "ilgpu-cpu")]
+    [DataRow("electra-generator-tiny", "managed")]
+    [DataRow("electra-generator-tiny", "blas")]
+    [DataRow("electra-generator-tiny", "ilgpu-cpu")]
+    [DataRow("eurobert-tiny", "managed")]
+    [DataRow("eurobert-tiny", "blas")]
+    [DataRow("eurobert-tiny", "ilgpu-cpu")]
     public void ForwardMatchesGolden(string fixture, string backendName)
     {
         var dir = SharedFixtures.Model(fixture);
@@ -97,6 +109,8 @@ public sealed class GoldenParityTests
     [DataRow("qwen2-tiny", "cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
     [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    [DataRow("bloom-tiny", "cpu")]
+    [DataRow("bloom-tiny", "ilgpu-cpu")]
     public void GreedyDecodingWithKvCacheReproducesGolden(string fixture, string backendName)
     {
         var dir = SharedFixtures.Model(fixture);
@@ -125,6 +139,8 @@ public sealed class GoldenParityTests
     [DataRow("qwen2-tiny", "cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
     [DataRow("qwen2-tiny", "ilgpu-cpu")]
+    [DataRow("bloom-tiny", "cpu")]
+    [DataRow("bloom-tiny", "ilgpu-cpu")]
     public void IncrementalDecodingEqualsFullRecomputation(string fixture, string backendName)
     {
         using var backend = Backend(backendName);
@@ -157,11 +173,17 @@ public sealed class GoldenParityTests
     [DataRow("xlmr-xl-tiny", "cpu")]
     [DataRow("llama-tiny", "cpu")]
     [DataRow("qwen2-tiny", "cpu")]
+    [DataRow("bert-tiny", "cpu")]
+    [DataRow("electra-generator-tiny", "cpu")]
+    [DataRow("eurobert-tiny", "cpu")]
     [DataRow("modernbert-tiny", "ilgpu-cpu")]
     [DataRow("llama-tiny", "ilgpu-cpu")]
     // mt5-tiny's Forward is its encoder (bidirectional position buckets beside padding); its decoder: T5ModelTests.
     [DataRow("mt5-tiny", "cpu")]
     [DataRow("mt5-tiny", "ilgpu-cpu")]
+    [DataRow("bloom-tiny", "cpu")]
+    [DataRow("bloom-tiny", "ilgpu-cpu")]
+    [DataRow("eurobert-tiny", "ilgpu-cpu")]
     public void LogitsDoNotDependOnBatchOrPadding(string fixture, string backendName)
     {
         using var backend = Backend(backendName);
@@ -215,6 +237,8 @@ public sealed class GoldenParityTests
     [DataRow("xlmr-tiny")]
     [DataRow("llama-tiny")]
     [DataRow("mt5-tiny")]
+    [DataRow("bloom-tiny")]
+    [DataRow("bert-tiny")]
     public void Bf16WeightsKeepEveryArgmaxOfTheGolden(string fixture)
     {
         var dir = SharedFixtures.Model(fixture);

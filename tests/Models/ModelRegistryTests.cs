@@ -20,6 +20,8 @@ public sealed class ModelRegistryTests
     [DataRow("""{"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": 10, "hidden_size": 8, "num_attention_heads": 2, "num_hidden_layers": 1, "intermediate_size": 8}""", "architecture GPT2LMHeadModel")]
     [DataRow("""{"model_type": "gpt2", "vocab_size": 10, "hidden_size": 8, "num_attention_heads": 2, "num_hidden_layers": 1, "intermediate_size": 8}""", "model_type 'gpt2'")]
     [DataRow("""{"vocab_size": 10}""", "a config without 'architectures' or 'model_type'")]
+    [DataRow("""{"architectures": ["ElectraForPreTraining"], "model_type": "electra", "vocab_size": 10}""", "architecture ElectraForPreTraining")]
+    [DataRow("""{"architectures": ["DebertaV2ForMaskedLM"], "model_type": "deberta-v2", "vocab_size": 10}""", "architecture DebertaV2ForMaskedLM")]
     public void AnUnknownArchitectureIsAOneLineErrorListingTheSupportedOnes(string json, string named)
     {
         var config = Config(json);
@@ -44,6 +46,9 @@ public sealed class ModelRegistryTests
     [DataRow("""{"model_type": "qwen2"}""", "Qwen2ForCausalLM")]
     [DataRow("""{"architectures": ["XLMRobertaModel"], "model_type": "xlm-roberta"}""", "XLMRobertaForMaskedLM")]
     [DataRow("""{"architectures": ["Foo", "LlamaForCausalLM"], "model_type": "qwen2"}""", "LlamaForCausalLM")]
+    [DataRow("""{"architectures": ["BertForPreTraining"], "model_type": "bert"}""", "BertForMaskedLM")]
+    [DataRow("""{"architectures": ["ElectraForMaskedLM"], "model_type": "electra"}""", "ElectraForMaskedLM")]
+    [DataRow("""{"architectures": ["EuroBertForMaskedLM"], "model_type": "eurobert"}""", "EuroBertForMaskedLM")]
     public void ArchitecturesNameTheEntryAndModelTypeStandsInWhenTheyNameNone(string json, string expected) =>
         Assert.AreEqual(expected, ModelArchitectures.Resolve(Config(json)).Name);
 
@@ -62,6 +67,10 @@ public sealed class ModelRegistryTests
     [DataRow("llama-tiny", ModelKind.Causal)]
     [DataRow("qwen2-tiny", ModelKind.Causal)]
     [DataRow("mt5-tiny", ModelKind.EncoderDecoder)]
+    [DataRow("bloom-tiny", ModelKind.Causal)]
+    [DataRow("bert-tiny", ModelKind.Masked)]
+    [DataRow("electra-generator-tiny", ModelKind.Masked)]
+    [DataRow("eurobert-tiny", ModelKind.Masked)]
     public void EachFixtureModelHasItsKindAndTheKindItsScorerAndDecoders(string fixture, ModelKind expected)
     {
         using var backend = new CpuBackend(1);

@@ -62,8 +62,9 @@ public sealed partial class HtmlReportTests
         var html = File.ReadAllText(Path.Combine(output, "report.html"));
         // Clip paths are referenced within the document (url(#…)); nothing else may point anywhere, nor embed images.
         Assert.IsFalse(Regex.IsMatch(html, @"<script|<link|<img|<image|src=|href=""(?!#)|url\((?!#)"), "the report must not fetch or run anything");
-        // Per task: languages, templates and a heatmap per model; the model comparison; Mask-Predict and single [MASK] speed.
-        const int expectedCharts = 2 * (2 + 2) + 1 + 2;
+        // Per task: the masked LMs side by side, languages, templates and a heatmap per model; the model comparison;
+        // Mask-Predict and single [MASK] speed.
+        const int expectedCharts = 2 * (1 + 2 + 2) + 1 + 2;
         Assert.AreEqual(expectedCharts, Regex.Matches(html, "<svg ").Count);
 
         // Chromium loads a copy with a probe that writes each chart's rendered size into the DOM it dumps.
@@ -90,7 +91,7 @@ public sealed partial class HtmlReportTests
         Assert.AreEqual(expectedCharts, sizes.Count, match.Value);
         foreach (var s in sizes)
             Assert.IsTrue(int.Parse(s[1]) > 100 && int.Parse(s[2]) > 100, $"chart {s[0]} rendered at {s[1]}×{s[2]}");
-        CollectionAssert.AreEquivalent(new[] { "xnli-languages", "xnli-templates", "xnli-heatmap-model-a", "xnli-heatmap-model-b", "xcopa-languages", "xcopa-templates",
+        CollectionAssert.AreEquivalent(new[] { "xnli-masked-lms", "xcopa-masked-lms", "xnli-languages", "xnli-templates", "xnli-heatmap-model-a", "xnli-heatmap-model-b", "xcopa-languages", "xcopa-templates",
             "xcopa-heatmap-model-a", "xcopa-heatmap-model-b", "models", "decode-mb-base-mask-predict", "decode-single-mask" }, sizes.Select(s => s[0]).ToList());
 
         // Every id is defined once in the page, and every local reference points at an id of its own figure.
@@ -110,7 +111,7 @@ public sealed partial class HtmlReportTests
         var files = document.WriteTo(Path.Combine(dir, "out"), "report");
         var md = File.ReadAllText(Path.Combine(dir, "out", "report.md"));
         var links = Regex.Matches(md, @"!\[(?:\\.|[^\]])*\]\((?<path>[^)]+)\)").Select(m => m.Groups["path"].Value).ToList();
-        Assert.AreEqual(11, links.Count);
+        Assert.AreEqual(13, links.Count);
         foreach (var link in links)
         {
             StringAssert.EndsWith(link, ".png");

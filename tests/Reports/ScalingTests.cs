@@ -100,8 +100,11 @@ public sealed class ScalingTests
         Assert.AreEqual(-0.2, double.Parse(logLinear[4], CultureInfo.InvariantCulture), 0.003);
         Assert.AreEqual(0.08, double.Parse(logLinear[5], CultureInfo.InvariantCulture), 0.001);
         Assert.IsTrue(rows.Any(r => r[2] == "saturating-power-law"));
-        foreach (var f in new[] { "scaling.html", "scaling.md", "charts/scaling-all.svg", "charts/scaling-all.png", "charts/scaling-xcopa.svg", "charts/scaling-xcopa.png" })
+        foreach (var f in new[] { "scaling.html", "scaling.md", "charts/scaling-all.svg", "charts/scaling-all.png", "charts/scaling-xcopa.svg", "charts/scaling-xcopa.png",
+                     "charts/scaling-xcopa-masked-lms.svg" })
             Assert.IsTrue(File.Exists(Path.Combine(output, f)), f);
+        StringAssert.Contains(File.ReadAllText(Path.Combine(output, "scaling.md")), "| model | architecture | parameters | scoring | accuracy % [95% CI] |",
+            "the masked LMs side by side");
 
         // Fine-tuning tokens come from --x-values; 20× the sizes shifts the intercept by −b·log10 20.
         File.WriteAllLines(Path.Combine(dir, "tokens.csv"), xValues);

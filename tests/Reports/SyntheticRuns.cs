@@ -8,17 +8,18 @@ public static class SyntheticRuns
     /// <summary>An example: which row it belongs to and what was predicted.</summary>
     public sealed record Example(string Task, string Language, string Template, int DocId, int Prediction, int Gold, int Choices = 3);
 
-    public static string Write(string folder, string modelId, long parameters, IEnumerable<Example> examples, string? modelPath = null)
+    public static string Write(string folder, string modelId, long parameters, IEnumerable<Example> examples, string? modelPath = null,
+        string architecture = "ModernBertForMaskedLM", string scoring = "restricted")
     {
         Directory.CreateDirectory(folder);
         var run = new JsonObject
         {
             ["model"] = new JsonObject
             {
-                ["id"] = modelId, ["path"] = modelPath ?? folder, ["architecture"] = "ModernBertForMaskedLM", ["parameters"] = parameters,
+                ["id"] = modelId, ["path"] = modelPath ?? folder, ["architecture"] = architecture, ["parameters"] = parameters,
                 ["fingerprint"] = "fp-" + modelId,
             },
-            ["options"] = new JsonObject { ["scoring"] = "restricted" },
+            ["options"] = new JsonObject { ["scoring"] = scoring },
         };
         File.WriteAllText(Path.Combine(folder, "run.json"), run.ToJsonString());
         foreach (var task in examples.GroupBy(e => e.Task))

@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace Eval.Tests.Tokenizers;
 
 /// <summary>What Hugging Face's Rust tokenizers make of one text: ids, and the other fields when asked for.</summary>
-public sealed record RustEncoding(int[] Ids, string[]? Tokens, string? Decoded, string? DecodedSkippingSpecials);
+public sealed record RustEncoding(int[] Ids, string[]? Tokens, string? Decoded, string? DecodedSkippingSpecials, int[]? TypeIds = null);
 
 /// <summary>
 /// Hugging Face's Rust tokenizers 0.23.2 through their official Node binding (npm <c>tokenizers</c>, in
@@ -19,8 +19,13 @@ public static class RustTokenizersOracle
 
     public static string Folder => Path.Combine(SharedFixtures.ProjectRoot, "tests", "Tokenizers", "RustOracle");
 
-    /// <summary>Encodes every (text, add_special_tokens) in order; fields: ids, tokens, decoded, decoded_skip.</summary>
+    /// <summary>Encodes every (text, add_special_tokens) in order; fields: ids, tokens, type_ids, decoded, decoded_skip.</summary>
     public static IReadOnlyList<RustEncoding> Encode(string tokenizerDirectory, IReadOnlyList<(string Text, bool AddSpecial)> items,
+        string fields = "ids") =>
+        Encode(tokenizerDirectory, items.Select(i => (i.Text, (string?)null, i.AddSpecial)).ToList(), fields);
+
+    /// <summary>Encodes every (text, pair — null for a single text —, add_special_tokens) in order.</summary>
+    public static IReadOnlyList<RustEncoding> Encode(string tokenizerDirectory, IReadOnlyList<(string Text, string? Pair, bool AddSpecial)> items,
         string fields = "ids")
     {
         EnsureInstalled();
@@ -28,8 +33,10 @@ public static class RustTokenizersOracle
         var input = Path.Combine(dir, "input.jsonl");
         var output = Path.Combine(dir, "output.jsonl");
         using (var writer = new StreamWriter(input, false, new UTF8Encoding(false)))
-            foreach (var (text, addSpecial) in items)
-                writer.WriteLine(JsonSerializer.Serialize(new { text, add_special_tokens = addSpecial }));
+            foreach (var (text, pair, addSpecial) in items)
+                writer.WriteLine(pair is null
+                    ? JsonSerializer.Serialize(new { text, add_special_tokens = addSpecial })
+                    : JsonSerializer.Serialize(new { text, pair, add_special_tokens = addSpecial }));
         Run("node", ["encode.mjs", Path.Combine(tokenizerDirectory, "tokenizer.json"), input, output, fields], TimeSpan.FromMinutes(10));
 
         var results = new List<RustEncoding>(items.Count);
@@ -41,7 +48,8 @@ public static class RustTokenizersOracle
                 r.TryGetProperty("ids", out var ids) ? ids.EnumerateArray().Select(e => e.GetInt32()).ToArray() : [],
                 r.TryGetProperty("tokens", out var tokens) ? tokens.EnumerateArray().Select(e => e.GetString()!).ToArray() : null,
                 r.TryGetProperty("decoded", out var decoded) ? decoded.GetString() : null,
-                r.TryGetProperty("decoded_skip", out var skip) ? skip.GetString() : null));
+                r.TryGetProperty("decoded_skip", out var skip) ? skip.GetString() : null,
+                r.TryGetProperty("type_ids", out var typeIds) ? typeIds.EnumerateArray().Select(e => e.GetInt32()).ToArray() : null));
         }
         Directory.Delete(dir, recursive: true);
         Assert.AreEqual(items.Count, results.Count, "the Rust oracle answered a different number of lines");

@@ -5,9 +5,11 @@ namespace Eval.Harness.Benchmarks;
 
 /// <summary>
 /// The config.json files of the models the decode-speed benchmark compares, carried in this assembly (copies of the
-/// public configs on the Hugging Face hub, named after the model): ModernBERT base/large, XLM-R large/XL, SmolLM2
-/// 135M/360M, Qwen2.5-0.5B, Llama-3.2-1B and mT0-XL (the Instruct-XLMR paper's encoder–decoder baseline; its file as
-/// ../shared/configs rebuilt it from the mT5 family's published file with mt0-xl's published sizes).
+/// public configs on the Hugging Face hub, named after the model): ModernBERT base/large, XLM-R large/XL, multilingual
+/// BERT (bert-base-multilingual-cased), EuroBERT-210m, SmolLM2 135M/360M, Qwen2.5-0.5B, Llama-3.2-1B, mT0-XL (the
+/// Instruct-XLMR paper's encoder–decoder baseline; its file as ../shared/configs rebuilt it from the mT5 family's
+/// published file with mt0-xl's published sizes) and BLOOMZ-3B (the paper's decoder-only baseline, bigscience's own file
+/// with its n_embed / num_attention_heads spellings).
 /// </summary>
 public static class ModelShapes
 {
@@ -20,11 +22,14 @@ public static class ModelShapes
         ["modernbert-large"] = "answerdotai/ModernBERT-large",
         ["xlm-roberta-large"] = "FacebookAI/xlm-roberta-large",
         ["xlm-roberta-xl"] = "facebook/xlm-roberta-xl",
+        ["bert-base-multilingual-cased"] = "google-bert/bert-base-multilingual-cased",
+        ["eurobert-210m"] = "EuroBERT/EuroBERT-210m",
         ["smollm2-135m"] = "HuggingFaceTB/SmolLM2-135M-Instruct",
         ["smollm2-360m"] = "HuggingFaceTB/SmolLM2-360M",
         ["qwen2.5-0.5b"] = "Qwen/Qwen2.5-0.5B",
         ["llama-3.2-1b"] = "meta-llama/Llama-3.2-1B",
         ["mt0-xl"] = "bigscience/mt0-xl",
+        ["bloomz-3b"] = "bigscience/bloomz-3b",
     };
 
     public static IReadOnlyList<string> Names { get; } = HubIds.Keys.ToList();
@@ -55,6 +60,7 @@ public static class ModelShapes
         NumKeyValueHeads = config.NumKeyValueHeads < config.NumAttentionHeads ? 2 : 4,
         HeadDim = 16,
         PadTokenId = config.PadTokenId is { } pad && pad < 1000 ? pad : 0,
+        MaskTokenId = config.MaskTokenId is { } mask && mask < 1000 ? mask : null,
         GlobalAttentionEveryNLayers = Math.Min(config.GlobalAttentionEveryNLayers, 2),
     };
 }

@@ -5,8 +5,9 @@ using Eval.Harness.Runs;
 namespace Eval.Harness.Reports;
 
 /// <summary>
-/// The report over one or more runs: what was run; per task, accuracy per language per model and the spread across
-/// templates; models against the first (the reference) on the examples both scored, with paired significance; and
+/// The report over one or more runs: what was run; the main table (task × language × model, mean ± sd over templates,
+/// Δ against the first model); the masked LMs side by side per task (<see cref="MaskedFamilyComparison"/>);
+/// per task, accuracy per language per model and the spread across templates; models against the first (the reference) on the examples both scored, with paired significance; and
 /// decode speed from a `bench decode` CSV when one is given.
 /// </summary>
 public static class EvaluationReport
@@ -18,8 +19,10 @@ public static class EvaluationReport
     {
         var without = metric == RunRecord.AccNorm ? runs.Where(r => !r.HasNormalizedAccuracy).Select(r => r.Name).ToList() : [];
         runs = runs.Select(r => r.ForMetric(metric)).ToList();
-        var sections = new List<ReportSection> { RunsSection(runs) };
         var tasks = runs.SelectMany(r => r.Tasks).Distinct().ToList();
+        var sections = new List<ReportSection> { RunsSection(runs), MainTableSection.Build(runs, tasks) };
+        var family = tasks.SelectMany(t => MaskedFamilyComparison.Blocks(t, runs, $"{Slug(t)}-masked-lms")).ToList();
+        if (family.Count > 0) sections.Add(new ReportSection("Masked LMs side by side", family));
         foreach (var task in tasks) sections.Add(TaskSection(task, runs.Where(r => r.Tasks.Contains(task)).ToList()));
         if (runs.Count > 1) sections.Add(ComparisonSection(runs, tasks));
         sections.Add(decodeCsv is null

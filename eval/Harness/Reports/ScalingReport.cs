@@ -110,7 +110,8 @@ public static class ScalingReport
         return ResultFiles.WriteCsv(path, rows);
     }
 
-    public static ReportDocument Document(IReadOnlyList<TaskScaling> tasks, ScalingAxis axis)
+    /// <summary>The scaling report; with the runs, each task also sets its masked LMs side by side (<see cref="MaskedFamilyComparison"/>).</summary>
+    public static ReportDocument Document(IReadOnlyList<TaskScaling> tasks, ScalingAxis axis, IReadOnlyList<RunRecord>? runs = null)
     {
         var xName = AxisName(axis);
         var sections = new List<ReportSection>();
@@ -128,6 +129,7 @@ public static class ScalingReport
                     p.Accuracy.N.ToString(CultureInfo.InvariantCulture)]).ToList()),
                 new ReportParagraph(FitText(t)),
             };
+            if (runs is not null) blocks.AddRange(MaskedFamilyComparison.Blocks(t.Task, runs, $"scaling-{EvaluationReport.Slug(t.Task)}-masked-lms"));
             sections.Add(new ReportSection($"Task: {t.Task}", blocks));
         }
         var combined = new List<XySeries>();

@@ -1,5 +1,6 @@
 using Eval.Harness.Decoding;
 using Eval.Models;
+using Eval.Tokenizers;
 
 namespace Eval.Harness.Scoring;
 
@@ -12,10 +13,19 @@ public sealed class MaskedChoiceScorer : IChoiceScorer
     private readonly ILanguageModel model;
     private readonly int padId;
 
-    public MaskedChoiceScorer(ILanguageModel model, int padId)
+    /// <summary>
+    /// A scorer for model's [MASK] answers. With the tokenizer that encodes the prompts, its mask token must be the id
+    /// config.json's mask_token_id names where the config has one (EuroBERT, mmBERT): a prompt whose mask the model was
+    /// not trained to fill is refused in one line instead of scored.
+    /// </summary>
+    public MaskedChoiceScorer(ILanguageModel model, int padId, Tokenizer? tokenizer = null)
     {
         if (model.Kind is not (ModelKind.Masked or ModelKind.SourceTarget))
             throw new NotSupportedException($"{model.Config.Path}: {string.Join(", ", model.Config.Architectures)} is {ModelKinds.Describe(model.Kind)}; single-[MASK] scoring needs a masked LM");
+        if (tokenizer?.Specials.Mask is { } mask && tokenizer.TokenToId(mask) is { } maskId
+            && model.Config.MaskTokenId is { } configured && maskId != configured)
+            throw new ArgumentException(
+                $"{tokenizer.Path}: mask token '{mask}' has id {maskId}, but {model.Config.Path} says mask_token_id {configured}: the tokenizer is not this model's");
         this.model = model;
         this.padId = padId;
     }

@@ -62,9 +62,9 @@ public static class ModelKinds
     public static IReadOnlyList<ModelKindEntry> All { get; } =
     [
         new(ModelKind.Masked, "a masked LM", MaskedChoiceScorer.SupportedModes, MaskedEncoder,
-            (model, _, padId) => new MaskedChoiceScorer(model, padId), [GenerationMethod.MaskPredict]),
+            (model, tokenizer, padId) => new MaskedChoiceScorer(model, padId, tokenizer), [GenerationMethod.MaskPredict]),
         new(ModelKind.SourceTarget, "a masked LM", MaskedChoiceScorer.SupportedModes, MaskedEncoder,
-            (model, _, padId) => new MaskedChoiceScorer(model, padId), [GenerationMethod.MaskPredict]),
+            (model, tokenizer, padId) => new MaskedChoiceScorer(model, padId, tokenizer), [GenerationMethod.MaskPredict]),
         new(ModelKind.Causal, "a causal LM", CausalChoiceScorer.SupportedModes, CausalEncoder,
             (model, tokenizer, padId) => new CausalChoiceScorer(model, tokenizer, padId), [GenerationMethod.Greedy])
         {
