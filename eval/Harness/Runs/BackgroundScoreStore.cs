@@ -13,7 +13,7 @@ public sealed class BackgroundScoreStore : IDisposable
 {
     private readonly BlockingCollection<IReadOnlyList<ScoreCacheRows>> waiting;
     private readonly Thread thread;
-    private ExceptionDispatchInfo? failure;
+    private volatile ExceptionDispatchInfo? failure;
 
     public BackgroundScoreStore(ScoreCache cache, string modelFingerprint, Action<string>? warn, int depth = 2)
     {
