@@ -47,7 +47,7 @@ public static class HostPipelineThroughput
         var registry = TaskRegistry.Load(Path.Combine(BenchEnvironment.ProjectRoot, "prompts"));
         // ModernBERT's tokenizer for both: XLM-R's (Instruct-XLMR's) is not among ../shared's tokenizers.
         var tokenizer = Tokenizer.Load(Path.Combine(shared, "tokenizers", "modernbert"));
-        Console.WriteLine($"machine: {Measurement.Machine()}");
+        Console.WriteLine($"machine: {Measurement.Machine()}, {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC (eval runs with the server GC: DOTNET_gcServer=1)");
         Console.WriteLine($"command: bench host-pipeline {string.Join(' ', args)}");
         Console.WriteLine($"stub model: a masked LM's scorer that runs nothing (every choice scores 0); tokenizer modernbert; --max-batch-tokens {budget}; " +
                           $"{ParallelPromptEncoding.ThreadsFor(threads)} encoding threads; median of {reps} passes after a warm-up; each pass a fresh score cache");
