@@ -12,7 +12,8 @@ public sealed class BackendOptions
 
     public Option<string> Device { get; } = new("--device")
     {
-        Description = "auto (CUDA when a GPU is found, else the CPU), cpu, cuda, or ilgpu-cpu (the GPU backend's kernels on ILGPU's CPU accelerator: tests, debugging)",
+        Description = "auto (CUDA when a GPU is found, else the CPU), cpu, cuda, or ilgpu-cpu (the GPU backend's kernels on ILGPU's CPU accelerator: tests, debugging); " +
+                      "eval also takes a device list: cuda:all or cuda:0,1,3 runs one shard per GPU in child processes and merges them (ilgpu-cpu:0,1: the same on the CPU stand-in)",
         DefaultValueFactory = _ => "auto",
     };
 

@@ -12,7 +12,11 @@ public sealed class BenchCommand
 {
     private readonly Option<bool> quick = new("--quick") { Description = "miniature models (2 layers, hidden 64) and a small grid: checks that everything runs, in seconds" };
     private readonly Option<string?> output = new("--output") { Description = "folder for the CSV (default results/bench)" };
-    private readonly Option<string?> shapes = new("--models") { Description = $"model shapes, comma-separated, random weights (default all: {string.Join(", ", ModelShapes.Names)})" };
+    private readonly Option<string?> shapes = new("--models")
+    {
+        Description = $"model shapes or groups of them, comma-separated, random weights (default: {string.Join(", ", ModelShapes.DefaultNames)}; " +
+                      $"also {string.Join(", ", ModelShapes.Names.Except(ModelShapes.DefaultNames))}; groups {string.Join(", ", ModelShapes.Groups.Keys)})",
+    };
     private readonly Option<string[]> checkpoints = new("--model") { Description = "also measure a real checkpoint (folder or hub id); repeat for several" };
     private readonly Option<string?> promptLengths = new("--prompt-lengths") { Description = "classification prompt lengths in tokens (default 64,256,1024)" };
     private readonly Option<string?> choices = new("--choices") { Description = "answer choices for log-likelihood (default 2,3,4)" };
@@ -54,9 +58,9 @@ public sealed class BenchCommand
         if (options.PromptLengths.Any(p => p <= options.ChoiceTokens + 2))
             throw new ArgumentException($"--prompt-lengths must exceed {options.ChoiceTokens + 2} tokens (the answer slot and choices need room)");
 
-        var names = result.GetValue(shapes) is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : ModelShapes.Names.ToArray();
-        var unknown = names.Where(n => !ModelShapes.Names.Contains(n)).ToList();
-        if (unknown.Count > 0) throw new ArgumentException($"--models: unknown shape(s) {string.Join(", ", unknown)}; known: {string.Join(", ", ModelShapes.Names)}");
+        var names = result.GetValue(shapes) is { } list
+            ? Shapes(list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            : ModelShapes.DefaultNames;
         var models = names.Select(n => BenchModel.FromShape(n, isQuick)).ToList();
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
         var overrides = fairseq.Overrides(result);
@@ -91,6 +95,12 @@ public sealed class BenchCommand
                 Markup.Escape(r.Peer ?? ""), r.PeerMedianMs!.Value.ToString("0.0", CultureInfo.InvariantCulture), $"{r.Speedup!.Value:0.00}×");
         }
         AnsiConsole.Write(table);
+    }
+
+    private static IReadOnlyList<string> Shapes(IEnumerable<string> names)
+    {
+        try { return ModelShapes.Expand(names); }
+        catch (ArgumentException e) { throw new ArgumentException($"--models: {e.Message}"); }
     }
 
     private static IReadOnlyList<int>? Ints(string? text, string option)

@@ -134,9 +134,16 @@ public static partial class DemoCommand
                 ["pad_token_id"] = 0, ["cls_token_id"] = 2, ["sep_token_id"] = 3, ["tie_word_embeddings"] = true,
             };
         File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        WriteRandomWeights(dir, seed: 20250101);
+    }
 
-        // Build the model once from seeded random values, recording every tensor it asks for, and save them.
-        var recorder = new RecordingWeights(new RandomWeights(seed: 20250101, scale: 0.05f));
+    /// <summary>
+    /// Writes model.safetensors for the folder's config.json: the model built once from seeded random values (±0.05; norm
+    /// weights 1), every tensor it asks for recorded and saved.
+    /// </summary>
+    public static void WriteRandomWeights(string dir, int seed)
+    {
+        var recorder = new RecordingWeights(new RandomWeights(seed, scale: 0.05f));
         using (var backend = new CpuBackend(1))
         using (ModelLoader.Create(ModelConfig.Load(Path.Combine(dir, "config.json")), recorder, backend)) { }
         var writer = new SafetensorsWriter();

@@ -72,16 +72,26 @@ public sealed class EvalCommand
     private void Run(ParseResult result)
     {
         var started = DateTime.UtcNow;
-        backend.Validate(result);
+        var deviceList = DeviceList.Parse(result.GetValue(backend.Device));
+        if (deviceList is null) backend.Validate(result);
+        else BackendOptions.ParsePrecision(result.GetValue(backend.Precision));
         var shardSpec = shard.Resolve(result, Environment.GetEnvironmentVariable);
         var registry = ProjectPaths.LoadTasks(result.GetValue(prompts));
         var tasks = Split(result.GetValue(task)).Select(registry.Get).ToList();
         // Everything the options alone can get wrong fails here, before a model is resolved, downloaded or loaded.
         TaskSelection.Validate(tasks, Split(result.GetValue(languages)), result.GetValue(templates));
         var namedMode = result.GetValue(scoring) is { } named ? ScoringModes.Parse(named) : (ScoringMode?)null;
+        if (deviceList is not null)
+        {
+            RunOnDevices(result, deviceList, tasks, registry.Get);
+            return;
+        }
         bool isOffline = result.GetValue(offline);
-        // From here on Ctrl-C and SIGTERM (a cluster's time limit, scancel, preemption) stop the run with a message.
-        using var stop = new StopSignals(StopSignals.DefaultGrace, message => Console.Error.WriteLine(message), Environment.Exit);
+        // From here on Ctrl-C and SIGTERM (a cluster's time limit, scancel, preemption) stop the run with a message;
+        // a child of a multi-device run stops when its parent says so (ShardChild).
+        bool isChild = ShardChild.IsChild(Environment.GetEnvironmentVariable);
+        using var stop = new StopSignals(StopSignals.DefaultGrace, message => Console.Error.WriteLine(message), Environment.Exit, parentStopsOnly: isChild);
+        if (isChild) ShardChild.ListenForStops(Console.In, stop.Request);
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
 
         var modelId = result.GetValue(model)!;
@@ -98,7 +108,7 @@ public sealed class EvalCommand
         var weights = ModelFingerprint.WeightDigests(modelDir);
         var tokenizerDigest = ModelFingerprint.TokenizerDigest(tokenizerDir);
         var fingerprint = ModelFingerprint.Combine(weights, Path.Combine(modelDir, "config.json"), tokenizerDigest);
-        var outDir = result.GetValue(output) ?? Path.Combine("results", ProjectPaths.RunName(modelId, tasks.Select(t => t.Name)));
+        var outDir = OutputFolder(result, tasks);
         var cachePath = result.GetValue(cache) ?? Path.Combine(outDir, "scores.sqlite");
         // One run per output folder (a second process stops here, naming the first), and never over another model's run.
         using var folderLock = RunFolderLock.Acquire(outDir);
@@ -149,6 +159,22 @@ public sealed class EvalCommand
         AnsiConsole.MarkupLine($"{outcome.Examples.Count} examples ({outcome.Scored} scored, {outcome.Cached} from the cache) in {outcome.Seconds:0.0} s → {Markup.Escape(outDir)}");
         foreach (var f in finished.Files) Console.WriteLine($"  {f}");
     }
+
+    /// <summary>--device cuda:all, cuda:0,1,3 or ilgpu-cpu:0,1: a child process per device, then their shards merged here.</summary>
+    private void RunOnDevices(ParseResult result, DeviceList devices, IReadOnlyList<TaskDefinition> tasks, Func<string, TaskDefinition> taskNamed)
+    {
+        if (result.GetValue(shard.Shard) is not null || result.GetValue(shard.ShardCount) is not null)
+            throw new ArgumentException($"--device {devices} shards the run over its devices itself; leave out --shard (or run one device per shard)");
+        if (result.GetValue(cache) is not null)
+            throw new ArgumentException($"--device {devices}: each device's shard keeps its scores in its own folder; leave out --cache");
+        var children = devices.Resolve(Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES"), Eval.Engine.Gpu.IlgpuDevices.CountCuda);
+        MultiDeviceEval.Run(new MultiDeviceRequest(devices, OutputFolder(result, tasks), result.GetValue(force), taskNamed, MultiDeviceEval.ChildArguments(result),
+            Environment.GetCommandLineArgs()), children);
+    }
+
+    /// <summary>--output, or results/&lt;model&gt;-&lt;tasks&gt;.</summary>
+    private string OutputFolder(ParseResult result, IReadOnlyList<TaskDefinition> tasks) =>
+        result.GetValue(output) ?? Path.Combine("results", ProjectPaths.RunName(result.GetValue(model)!, tasks.Select(t => t.Name)));
 
     private static void Log(string message) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(message)}[/]");
 

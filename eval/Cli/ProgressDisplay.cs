@@ -14,11 +14,14 @@ public static class ProgressDisplay
     /// <summary>
     /// A live bar on a terminal; redirected, plain lines (<see cref="PlainProgressLines"/>): one each time the run moves
     /// to another task, language or template, and one at most every 30 s in between with done/total, rate and ETA.
+    /// A child of a multi-device run reports to its parent instead (<see cref="ShardChild.ProgressLines"/>).
     /// </summary>
-    public static RunOutcome Run(Func<IProgress<RunProgress>, RunOutcome> run) =>
-        TerminalOutput.IsInteractive ? RunWithBar(run) : run(new PlainProgressLines(Console.Out, PlainLineInterval, TimeProvider.System));
+    public static T Run<T>(Func<IProgress<RunProgress>, T> run) =>
+        ShardChild.IsChild(Environment.GetEnvironmentVariable) ? run(new ShardChild.ProgressLines(Console.Out, ShardChild.ProgressInterval, TimeProvider.System))
+        : TerminalOutput.IsInteractive ? RunWithBar(run)
+        : run(new PlainProgressLines(Console.Out, PlainLineInterval, TimeProvider.System));
 
-    private static RunOutcome RunWithBar(Func<IProgress<RunProgress>, RunOutcome> run) =>
+    private static T RunWithBar<T>(Func<IProgress<RunProgress>, T> run) =>
         AnsiConsole.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ExamplesPerSecondColumn(),

@@ -37,14 +37,23 @@ public static class ReportCommands
 
     public static Command Scaling()
     {
-        var runs = new Argument<string[]>("RUN_DIR") { Description = "run folders of models of different sizes (or fine-tuning lengths)", Arity = ArgumentArity.OneOrMore };
+        var runs = new Argument<string[]>("RUN_DIR") { Description = "run folders of models of different sizes (or fine-tuning lengths)", Arity = ArgumentArity.ZeroOrMore };
         var x = new Option<string>("--x") { Description = "params (parameter count from run.json) or train-tokens (trainer_state.json's num_input_tokens_seen, or --x-values)", DefaultValueFactory = _ => "params" };
         var xValues = new Option<string?>("--x-values") { Description = "CSV of run,x (run: folder, folder name or model name) overriding each run's x" };
-        var output = new Option<string>("--output") { Description = "folder for scaling.html, scaling.md, scaling-fits.csv and charts/", DefaultValueFactory = _ => Path.Combine("results", "scaling") };
+        var series = new Option<string[]>("--series")
+        {
+            Description = "split the runs into series, each fitted on its own, and estimate where they cross: 'kind' (masked / causal / encoder-decoder, " +
+                          "from run.json's architecture) or NAME=REGEX, repeated (a run joins the first family whose regex matches its model or folder name)",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var seriesFile = new Option<string?>("--series-file") { Description = "CSV of run,series (run: folder, folder name or model name; for --bench, the model name)" };
+        var bench = new Option<string[]>("--bench") { Description = "`bench decode` CSV(s): also chart decode speed against parameters, in the same series" };
+        var output = new Option<string>("--output") { Description = "folder for scaling.html, scaling.md, scaling-fits.csv, scaling-crossings.csv and charts/", DefaultValueFactory = _ => Path.Combine("results", "scaling") };
         var scalingMetric = MetricOption();
-        var command = new Command("scaling", "Accuracy against model size or fine-tuning tokens per task, with a + b·log N and saturating power-law fits");
+        var command = new Command("scaling", "Accuracy (and decode speed) against model size or fine-tuning tokens per task, in one series or per model kind or family, " +
+                                             "with a + b·log N and saturating power-law fits and where the series cross");
         command.Arguments.Add(runs);
-        foreach (var o in new Option[] { x, xValues, output, scalingMetric }) command.Options.Add(o);
+        foreach (var o in new Option[] { x, xValues, series, seriesFile, bench, output, scalingMetric }) command.Options.Add(o);
         command.SetAction(result => CommandRunner.Run(() =>
         {
             var axis = result.GetValue(x) switch
@@ -53,16 +62,55 @@ public static class ReportCommands
                 "train-tokens" or "tokens" => ScalingAxis.TrainTokens,
                 var other => throw new ArgumentException($"--x must be params or train-tokens, got '{other}'"),
             };
-            var records = RunRecord.LoadAll(result.GetValue(runs)!).Select(r => r.ForMetric(result.GetValue(scalingMetric)!)).ToList();
-            var table = result.GetValue(xValues) is { } path ? ScalingReport.ReadXValues(path) : null;
-            var fits = ScalingReport.Fit(records, ScalingReport.XValues(records, axis, table));
+            var folders = result.GetValue(runs) ?? [];
+            var csvs = result.GetValue(bench) ?? [];
+            if (folders.Length == 0 && csvs.Length == 0) throw new ArgumentException("give run folders, --bench CSVs, or both");
+            var grouping = ScalingSeries.Parse(result.GetValue(series) ?? [], result.GetValue(seriesFile));
             var folder = result.GetValue(output)!;
-            var files = ScalingReport.Document(fits, axis, records).WriteTo(folder, "scaling").ToList();
-            files.Add(ScalingReport.WriteFitsCsv(Path.Combine(folder, "scaling-fits.csv"), fits, axis));
-            foreach (var t in fits)
-                AnsiConsole.MarkupLine(Markup.Escape($"{t.Task}: {t.Points.Count} runs" +
-                    (t.LogLinear is { } l ? $"; acc = {l.A:0.###} + {l.B:0.###}·log10 N (R² {l.RSquared:0.00})" : "") +
-                    (t.PowerLaw is { } p ? $"; acc = {p.C:0.###} − {p.B:0.###}·(N/{Format.Number(p.XRef)})^−{p.Alpha:0.###} (R² {p.RSquared:0.00})" : "")));
+            var crossings = new List<(string Case, string X, ScalingCrossing Crossing)>();
+            var xColumn = axis == ScalingAxis.Parameters ? "parameters" : "train_tokens";
+
+            ScalingResult? fits = null;
+            List<RunRecord>? records = null;
+            if (folders.Length > 0)
+            {
+                records = RunRecord.LoadAll(folders).Select(r => r.ForMetric(result.GetValue(scalingMetric)!)).ToList();
+                var table = result.GetValue(xValues) is { } path ? ScalingReport.ReadXValues(path) : null;
+                fits = ScalingReport.Fit(records, ScalingReport.XValues(records, axis, table), grouping);
+                foreach (var t in fits.Tasks)
+                {
+                    foreach (var s in t.Series)
+                        AnsiConsole.MarkupLine(Markup.Escape($"{t.Task}{(grouping.IsSingle ? "" : $" · {s.Series}")}: {s.Points.Count} runs" +
+                            (s.LogLinear is { } l ? $"; acc = {l.A:0.###} + {l.B:0.###}·log10 N (R² {l.RSquared:0.00})" : "") +
+                            (s.PowerLaw is { } p ? $"; acc = {p.C:0.###} − {p.B:0.###}·(N/{Format.Number(p.XRef)})^−{p.Alpha:0.###} (R² {p.RSquared:0.00})" : "")));
+                    foreach (var c in t.Crossings)
+                    {
+                        AnsiConsole.MarkupLine(Markup.Escape($"{t.Task}: {c.Describe(ScalingReport.AxisName(axis))}"));
+                        crossings.Add((t.Task, xColumn, c));
+                    }
+                }
+                if (fits.LeftOut.Count > 0) AnsiConsole.MarkupLine(Markup.Escape($"in no series, left out: {string.Join(", ", fits.LeftOut)}"));
+            }
+
+            List<ReportSection>? speed = null;
+            if (csvs.Length > 0)
+            {
+                var rows = csvs.SelectMany(DecodeSpeedSection.Read).ToList();
+                var (cases, leftOut) = SpeedScaling.Fit(rows, grouping);
+                if (cases.Count == 0) throw new ArgumentException($"{string.Join(", ", csvs)}: no measured single-mask, log-likelihood, Mask-Predict or greedy rows to chart");
+                speed = [SpeedScaling.Section(cases, csvs, rows, grouping, leftOut)];
+                foreach (var c in cases)
+                    foreach (var crossing in c.Crossings)
+                    {
+                        AnsiConsole.MarkupLine(Markup.Escape($"speed, {c.Title}: {crossing.Describe("parameters", "faster")}"));
+                        crossings.Add(($"speed-{c.Name}", "parameters", crossing));
+                    }
+            }
+
+            var files = ScalingReport.Document(fits, axis, speed, records).WriteTo(folder, "scaling").ToList();
+            if (fits is not null) files.Add(ScalingReport.WriteFitsCsv(Path.Combine(folder, "scaling-fits.csv"), fits.Tasks, axis));
+            if (!grouping.IsSingle)
+                files.Add(ScalingReport.WriteCrossingsCsv(Path.Combine(folder, "scaling-crossings.csv"), crossings));
             Written(files);
         }));
         return command;

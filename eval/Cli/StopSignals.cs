@@ -21,15 +21,22 @@ public sealed class StopSignals : IDisposable
     private readonly Lock gate = new();
     private Timer? deadline;
     private PosixSignal? received;
+    private readonly bool parentStopsOnly;
     private bool finishing;
 
     /// <param name="say">Where the messages go (stderr).</param>
     /// <param name="exit">Ends the process when the grace runs out (Environment.Exit; a test passes its own).</param>
-    public StopSignals(TimeSpan grace, Action<string> say, Action<int> exit)
+    /// <param name="parentStopsOnly">
+    /// A child of a multi-device run: SIGINT and SIGTERM that reach it directly (a terminal's Ctrl-C goes to the whole
+    /// process group, Slurm signals every process of a step) are ignored, and only its parent stops it, through
+    /// <see cref="Request"/>, once per signal the parent got — so one Ctrl-C is never counted twice.
+    /// </param>
+    public StopSignals(TimeSpan grace, Action<string> say, Action<int> exit, bool parentStopsOnly = false)
     {
         Grace = grace;
         this.say = say;
         this.exit = exit;
+        this.parentStopsOnly = parentStopsOnly;
         interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
     }
@@ -75,6 +82,12 @@ public sealed class StopSignals : IDisposable
     private void OnSignal(PosixSignalContext context)
     {
         context.Cancel = true;   // no default handling: this process stops itself
+        if (!parentStopsOnly) Request(context.Signal);
+    }
+
+    /// <summary>What a signal does: the first stops the run after the batch in hand, a second at once.</summary>
+    public void Request(PosixSignal signal)
+    {
         string? stopNow = null;
         lock (gate)
         {
@@ -85,17 +98,17 @@ public sealed class StopSignals : IDisposable
             }
             else
             {
-                received = context.Signal;
+                received = signal;
                 if (finishing)
                 {
-                    say($"{Name(context.Signal)}: writing the result files first");
+                    say($"{Name(signal)}: writing the result files first");
                     return;
                 }
-                if (ScoresPath is null) stopNow = $"{Name(context.Signal)}: stopping (nothing was being scored yet)";
+                if (ScoresPath is null) stopNow = $"{Name(signal)}: stopping (nothing was being scored yet)";
             }
             if (stopNow is null)
             {
-                say($"{Name(context.Signal)}: interrupting after the current batch… (it is dropped if not done within {Grace.TotalSeconds:0} s)");
+                say($"{Name(signal)}: interrupting after the current batch… (it is dropped if not done within {Grace.TotalSeconds:0} s)");
                 deadline = new Timer(_ => Expire(), null, Grace, Timeout.InfiniteTimeSpan);
             }
         }

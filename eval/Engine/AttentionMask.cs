@@ -12,10 +12,18 @@ public readonly record struct AttentionShape(
 /// A sliding window around each query: key j is visible to the query at position p only when p − Before ≤ j ≤ p + After.
 /// ModernBERT's local layers are <see cref="Symmetric"/>(local_attention / 2); a causal decoder with a window of w keys
 /// (the query's own included) is Before = w − 1, After = 0.
+/// <para>With <see cref="CountsValidKeys"/> the sides count keys marked valid instead of slots: key j is visible to the
+/// query in slot p only when n(p) − Before ≤ n(j) ≤ n(p) + After, n(x) being the number of valid keys before slot x (the
+/// key positions ALiBi reads). That is the window each sequence has with the padding inside it taken out — a KV cache
+/// that continued right-padded prompts of different lengths has invalid slots between a prompt and its continuation.
+/// It needs the queries' own slots among the keys (self-attention) and no bias but ALiBi.</para>
 /// </summary>
 public readonly record struct AttentionWindow(int Before, int After)
 {
     public static AttentionWindow Symmetric(int radius) => new(radius, radius);
+
+    /// <summary>Before and After count valid keys rather than slots (see the type's remarks).</summary>
+    public bool CountsValidKeys { get; init; }
 }
 
 /// <summary>

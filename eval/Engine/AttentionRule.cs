@@ -28,13 +28,21 @@ public interface IAttentionInputs
 /// <see cref="BiasIndices"/> before the call.
 /// </summary>
 public readonly record struct AttentionRule(
-    AttentionShape Shape, float Scale, int Causal, int Windowed, int WindowBefore, int WindowAfter, int QueryStart,
-    int HasSourceLengths, AttentionBiasKind Bias)
+    AttentionShape Shape, float Scale, int Causal, int Windowed, int WindowBefore, int WindowAfter, int WindowCountsValidKeys,
+    int QueryStart, int HasSourceLengths, AttentionBiasKind Bias)
 {
     /// <summary>The rule of one call; the mask must have passed <see cref="OpChecks.Attention"/>.</summary>
     public static AttentionRule Create(AttentionShape shape, AttentionMask mask) =>
         new(shape, mask.Scale ?? 1f / MathF.Sqrt(shape.HeadDim), mask.Causal ? 1 : 0, mask.Window is null ? 0 : 1,
-            mask.Window?.Before ?? 0, mask.Window?.After ?? 0, mask.QueryStart, mask.SourceLengths.IsEmpty ? 0 : 1, mask.Bias.Kind);
+            mask.Window?.Before ?? 0, mask.Window?.After ?? 0, mask.Window is { CountsValidKeys: true } ? 1 : 0, mask.QueryStart,
+            mask.SourceLengths.IsEmpty ? 0 : 1, mask.Bias.Kind);
+
+    /// <summary>
+    /// Whether the call reads host-computed <see cref="BiasIndices"/>: ALiBi and a window over valid keys read key
+    /// positions, relative position buckets their buckets.
+    /// </summary>
+    public static bool ReadsBiasIndices(AttentionMask mask) =>
+        mask.Bias.Kind is AttentionBiasKind.Alibi or AttentionBiasKind.RelativePositionBuckets || mask.Window is { CountsValidKeys: true };
 
     /// <summary>The source length of batch element <paramref name="batch"/>, or int.MaxValue without source lengths.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -51,7 +59,8 @@ public readonly record struct AttentionRule(
         int start = 0, end = Shape.KeyLength;
         if (Causal != 0) end = Math.Min(end, last + 1);
         if (last < source) end = Math.Min(end, source);
-        if (Windowed != 0)
+        // A window over valid keys reaches further back in slots wherever there are invalid ones: only slots narrow it.
+        if (Windowed != 0 && WindowCountsValidKeys == 0)
         {
             // Written as differences so that a side of int.MaxValue cannot overflow.
             if (first - start > WindowBefore) start = first - WindowBefore;
@@ -70,8 +79,21 @@ public readonly record struct AttentionRule(
         int position = QueryStart + query;
         return inputs.KeyValid((long)batch * Shape.KeyRowsPerBatch + key) != 0
             && (Causal == 0 || key <= position)
-            && (Windowed == 0 || (position - key <= WindowBefore && key - position <= WindowAfter))
+            && (Windowed == 0 || InWindow(inputs, batch, position, key))
             && (position >= source || key < source);
+    }
+
+    /// <summary>Whether key is inside the window of the query in slot position: slots apart, or valid keys apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool InWindow<TInputs>(TInputs inputs, int batch, int position, int key) where TInputs : struct, IAttentionInputs
+    {
+        int behind = position - key;
+        if (WindowCountsValidKeys != 0)
+        {
+            long row = (long)batch * Shape.KeyRowsPerBatch;
+            behind = inputs.BiasIndex(row + position) - inputs.BiasIndex(row + key);
+        }
+        return behind <= WindowBefore && -behind <= WindowAfter;
     }
 
     /// <summary>What is added to the scaled score of (batch, query head, query, key).</summary>
@@ -88,15 +110,17 @@ public readonly record struct AttentionRule(
     }
 
     /// <summary>
-    /// The host-computed ints the bias reads through <see cref="IAttentionInputs.BiasIndex"/>: for ALiBi, per key row
-    /// b·KeyRowsPerBatch + j, the number of real keys before it in its batch element (0 on padding, as BLOOM's cumsum − 1
-    /// times the mask); for relative position buckets, per offset key − position, the bucket, at index
-    /// key − query + QueryLength − 1 (QueryLength + KeyLength − 1 entries); otherwise none.
+    /// The host-computed ints the bias and the window read through <see cref="IAttentionInputs.BiasIndex"/>: for ALiBi or
+    /// a window over valid keys, per key row b·KeyRowsPerBatch + j, the number of real keys before it in its batch element
+    /// (BLOOM's cumsum − 1 on real keys; a padding slot gets the count before it too, which ALiBi never reads — padded keys
+    /// are masked — and which places a query in a padding slot where the window over valid keys expects it); for relative
+    /// position buckets, per offset key − position, the
+    /// bucket, at index key − query + QueryLength − 1 (QueryLength + KeyLength − 1 entries); otherwise none.
     /// </summary>
     public static int[] BiasIndices(AttentionShape shape, AttentionMask mask)
     {
         var bias = mask.Bias;
-        if (bias.Kind == AttentionBiasKind.Alibi)
+        if (bias.Kind == AttentionBiasKind.Alibi || mask.Window is { CountsValidKeys: true })
         {
             var valid = mask.KeyValid.Span;
             var positions = new int[shape.Batch * shape.KeyRowsPerBatch];
@@ -104,7 +128,7 @@ public readonly record struct AttentionRule(
                 for (int j = 0, seen = 0; j < shape.KeyRowsPerBatch; j++)
                 {
                     int row = b * shape.KeyRowsPerBatch + j;
-                    if (valid[row] != 0) positions[row] = seen++;
+                    positions[row] = valid[row] != 0 ? seen++ : seen;
                 }
             return positions;
         }

@@ -87,7 +87,8 @@ public interface IBackend : IDisposable
     /// out[b, i, h] = Σ_j softmax_j(s_j)·v[b, j], over the keys j &lt; KeyLength, where
     /// s_j = Scale · q[b, i, h]·k[b, j] + bias(b, h, i, j) for a visible key and −∞ otherwise.
     /// <para>Key j is visible when all of: KeyValid[b·KeyRowsPerBatch + j] ≠ 0; Causal ⇒ j ≤ p; a Window ⇒
-    /// p − Before ≤ j ≤ p + After; SourceLengths given and p &lt; SourceLengths[b] ⇒ j &lt; SourceLengths[b] (in a
+    /// p − Before ≤ j ≤ p + After (over valid keys, n(p) − Before ≤ n(j) ≤ n(p) + After with n as below, when the window
+    /// <see cref="AttentionWindow.CountsValidKeys"/>); SourceLengths given and p &lt; SourceLengths[b] ⇒ j &lt; SourceLengths[b] (in a
     /// source-then-target sequence the source cannot see its target). A query that sees no key gets a zero output.</para>
     /// <para>Scale is mask.Scale, or 1/√HeadDim when null. bias(b, h, i, j) is: none, 0; ALiBi, Slopes[h] · n(b, j), with
     /// n(b, j) the number of keys j' &lt; j with KeyValid[b·KeyRowsPerBatch + j'] ≠ 0 (as a float32 product); relative

@@ -76,6 +76,15 @@ public static class OpChecks
             throw new ArgumentException($"Attention: scale {scale} is not finite");
         if (mask.Window is { } window && (window.Before < 0 || window.After < 0))
             throw new ArgumentException($"Attention: window sides must be ≥ 0, got {window.Before} before and {window.After} after");
+        if (mask.Window is { CountsValidKeys: true })
+        {
+            // The window then reads the key positions ALiBi reads, at the queries' own slots.
+            if (mask.Bias.Kind is not (AttentionBiasKind.None or AttentionBiasKind.Alibi))
+                throw new ArgumentException($"Attention: a window over valid keys cannot be combined with a {mask.Bias.Kind} bias");
+            if (mask.QueryStart + s.QueryLength > s.KeyLength)
+                throw new ArgumentException(
+                    $"Attention: a window over valid keys needs the queries among the keys, but queries {mask.QueryStart}…{mask.QueryStart + s.QueryLength - 1} pass the {s.KeyLength} keys");
+        }
         BiasFits(s, mask.Bias);
     }
 

@@ -52,6 +52,8 @@ public sealed record ModelConfig
     /// <summary>transformers 5's per-layer attention kinds ("full_attention" / "sliding_attention"); null when absent.</summary>
     public IReadOnlyList<string>? LayerTypes { get; init; }
     public int LocalAttention { get; init; } = -1;
+    /// <summary>The decoder's window as a file states it (transformers derives it as local_attention // 2); null when absent.</summary>
+    public int? SlidingWindow { get; init; }
     public string? TorchDType { get; init; }
 
     /// <summary>T5: the decoder's layers (num_decoder_layers; null: as many as the encoder's NumHiddenLayers).</summary>
@@ -150,6 +152,7 @@ public sealed record ModelConfig
             GlobalAttentionEveryNLayers = reader.Int("global_attn_every_n_layers") ?? 1,
             LayerTypes = reader.LayerTypes("layer_types", layerCount),
             LocalAttention = reader.Int("local_attention") ?? -1,
+            SlidingWindow = reader.Int("sliding_window"),
             TorchDType = reader.String("torch_dtype") ?? reader.String("dtype"),
             NumDecoderLayers = reader.Int("num_decoder_layers"),
             RelativeAttentionNumBuckets = reader.Int("relative_attention_num_buckets") ?? 32,

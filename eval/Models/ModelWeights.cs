@@ -24,6 +24,9 @@ public sealed class ModelWeights : IDisposable
 
     public bool Contains(string name) => source.Contains(name);
 
+    /// <summary>The weight source as errors name it (the model folder).</summary>
+    public string Description => source.Description;
+
     /// <summary>Number of parameters loaded so far (a tied head counts once).</summary>
     public long ParameterCount => loaded.Sum(t => t.Length);
 

@@ -7,7 +7,7 @@ namespace Eval.Tests.Cli;
 
 /// <summary>
 /// `generate` with the prompt as token ids (--input-ids, no tokenizer needed), --ignore-eos and --json (one object on
-/// stdout), in a child process: greedy on bloom-tiny reproduces greedy.json's tokens; Mask-Predict on modernbert-tiny
+/// stdout), in a child process: greedy on bloom-tiny and modernbert-decoder-tiny (CPU and ILGPU) reproduces greedy.json's tokens; Mask-Predict on modernbert-tiny
 /// gives the same tokens from ids as from the text they encode; bad prompts are one line.
 /// </summary>
 [TestClass]
@@ -29,9 +29,9 @@ public sealed class GenerateCommandTests
         return (process.ExitCode, stdout.Result, stderr.Result);
     }
 
-    private static (int[] Prompt, int[] Tokens) GreedyGolden()
+    private static (int[] Prompt, int[] Tokens) GreedyGolden(string? model = null)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Bloom, "greedy.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(model ?? Bloom, "greedy.json")));
         return (doc.RootElement.GetProperty("prompt").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
             doc.RootElement.GetProperty("greedy_new_tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray());
     }
@@ -47,21 +47,24 @@ public sealed class GenerateCommandTests
     private static int[] Ints(JsonNode? node) => node!.AsArray().Select(n => n!.GetValue<int>()).ToArray();
 
     [TestMethod]
-    [DataRow("cpu")]
-    [DataRow("ilgpu-cpu")]
-    public void InputIdsWithIgnoreEosAndJsonReproduceTheGreedyGolden(string device)
+    [DataRow("bloom-tiny", "BloomForCausalLM", "cpu")]
+    [DataRow("bloom-tiny", "BloomForCausalLM", "ilgpu-cpu")]
+    [DataRow("modernbert-decoder-tiny", "ModernBertDecoderForCausalLM", "cpu")]
+    [DataRow("modernbert-decoder-tiny", "ModernBertDecoderForCausalLM", "ilgpu-cpu")]
+    public void InputIdsWithIgnoreEosAndJsonReproduceTheGreedyGolden(string fixture, string architecture, string device)
     {
-        var (prompt, expected) = GreedyGolden();
-        var (code, stdout, stderr) = Run("generate", "--model", Bloom, "--input-ids", string.Join(',', prompt), "--max-new-tokens",
+        var model = SharedFixtures.Model(fixture);
+        var (prompt, expected) = GreedyGolden(model);
+        var (code, stdout, stderr) = Run("generate", "--model", model, "--input-ids", string.Join(',', prompt), "--max-new-tokens",
             expected.Length.ToString(), "--ignore-eos", "--json", "--device", device, "--offline");
         Assert.AreEqual(0, code, stdout + stderr);
         var json = SingleObject(stdout);
         CollectionAssert.AreEqual(expected, Ints(json["new_tokens"]));
         CollectionAssert.AreEqual(prompt, Ints(json["prompt_ids"]));
         Assert.AreEqual("greedy", json["method"]!.GetValue<string>());
-        Assert.AreEqual("BloomForCausalLM", json["architecture"]!.GetValue<string>());
+        Assert.AreEqual(architecture, json["architecture"]!.GetValue<string>());
         Assert.IsFalse(json["stopped"]!.GetValue<bool>());
-        Assert.IsFalse(json.ContainsKey("text"), "bloom-tiny has no tokenizer, so no text");
+        Assert.IsFalse(json.ContainsKey("text"), $"{fixture} has no tokenizer, so no text");
     }
 
     /// <summary>A copy of bloom-tiny whose eos_token_id is the 4th greedy token: generation stops before it unless --ignore-eos.</summary>

@@ -52,6 +52,7 @@ public sealed class CausalScoringTests
     [TestMethod]
     [DataRow("llama-tiny")]
     [DataRow("qwen2-tiny")]
+    [DataRow("modernbert-decoder-tiny")]
     public void LogLikelihoodIsTheSumOfGoldenLogSoftmaxOverTheContinuation(string fixture)
     {
         var g = Golden(fixture);
@@ -94,6 +95,7 @@ public sealed class CausalScoringTests
     [TestMethod]
     [DataRow("llama-tiny")]
     [DataRow("qwen2-tiny")]
+    [DataRow("modernbert-decoder-tiny")]
     public void GreedyMatchesTransformersGreedyTokensAlsoInAPaddedBatch(string fixture)
     {
         var dir = SharedFixtures.Model(fixture);

@@ -5,7 +5,7 @@ namespace Eval.Tests.Engine;
 
 /// <summary>
 /// IBackend.Attention's mask and bias options crossed, like ggml's test-backend-ops: every combination of bias (none,
-/// ALiBi, relative position buckets both ways, a given tensor) × padding × causal × window (none, two-sided, one-sided)
+/// ALiBi, relative position buckets both ways, a given tensor) × padding × causal × window (none, two-sided, one-sided, one-sided over valid keys)
 /// × layout (square, or a KV cache chunk: QueryStart &gt; 0 and more key rows than keys) × grouped query heads × source
 /// lengths × scale (default, 1), against <see cref="Reference.Attention"/> (double precision), on every backend
 /// configuration. Then the bucket function, the ALiBi slopes and the argument checks.
@@ -16,7 +16,7 @@ public sealed class AttentionOpTests
     public static IEnumerable<object[]> Backends() => TestBackends.All();
 
     private enum Padding { None, Mixed }
-    private enum Window { None, TwoSided, OneSided }
+    private enum Window { None, TwoSided, OneSided, OneSidedOverValidKeys }
     private enum Layout { Square, KvCache }
 
     private sealed record Case(AttentionBiasKind Bias, bool BidirectionalBuckets, Padding Padding, bool Causal, Window Window,
@@ -38,6 +38,8 @@ public sealed class AttentionOpTests
         from grouped in new[] { false, true }
         from sources in new[] { false, true }
         from unitScale in new[] { false, true }
+        // A window over valid keys reads ALiBi's key positions; with another bias it is refused (ArgumentsAreChecked).
+        where window != Window.OneSidedOverValidKeys || bias.Item1 is AttentionBiasKind.None or AttentionBiasKind.Alibi
         select new Case(bias.Item1, bias.Item2, padding, causal, window, layout, grouped, sources, unitScale);
 
     private const int Batch = 2, HeadDim = 8, Buckets = 8, MaxDistance = 12;
@@ -71,7 +73,7 @@ public sealed class AttentionOpTests
                 owned?.Dispose();
             }
         }
-        Assert.AreEqual(960, count, "the table of cases");
+        Assert.AreEqual(960 + 128, count, "the table of cases");
         Assert.AreEqual(0, failures.Count, $"{name}: {failures.Count} of {count} cases differ, e.g.\n" + string.Join("\n", failures.Take(12)));
     }
 
@@ -99,6 +101,7 @@ public sealed class AttentionOpTests
         {
             Window.TwoSided => new AttentionWindow(3, 2),
             Window.OneSided => new AttentionWindow(4, 0),
+            Window.OneSidedOverValidKeys => new AttentionWindow(4, 0) { CountsValidKeys = true },
             _ => (AttentionWindow?)null,
         };
         float[]? biasData = null;
@@ -215,6 +218,10 @@ public sealed class AttentionOpTests
             (new AttentionMask(valid) { Window = new AttentionWindow(-1, 2) }, "window sides must be ≥ 0, got -1 before and 2 after"),
             (new AttentionMask(valid) { Scale = float.PositiveInfinity }, "Attention: scale "),
             (new AttentionMask(valid) { QueryStart = -1 }, "query start -1 is negative"),
+            (new AttentionMask(valid) { Window = new AttentionWindow(2, 0) { CountsValidKeys = true }, Bias = AttentionBias.Given(given) },
+                "a window over valid keys cannot be combined with a Given bias"),
+            (new AttentionMask(valid) { Window = new AttentionWindow(2, 0) { CountsValidKeys = true }, QueryStart = 2 },
+                "a window over valid keys needs the queries among the keys, but queries 2…3 pass the 3 keys"),
         })
         {
             var e = Assert.ThrowsException<ArgumentException>(

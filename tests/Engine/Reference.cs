@@ -115,7 +115,7 @@ public static class Reference
                     for (int j = 0; j < s.KeyLength; j++)
                     {
                         bool visible = valid[b * s.KeyRowsPerBatch + j] != 0 && (!mask.Causal || j <= pos)
-                                       && (mask.Window is not { } w || (j >= pos - w.Before && j <= pos + w.After))
+                                       && (mask.Window is not { } w || InWindow(w, pos, j, valid.Slice(b * s.KeyRowsPerBatch, s.KeyRowsPerBatch)))
                                        && (mask.SourceLengths.IsEmpty || pos >= mask.SourceLengths.Span[b] || j < mask.SourceLengths.Span[b]);
                         if (!visible) { scores[j] = double.NegativeInfinity; continue; }
                         double dot = 0;
@@ -145,6 +145,13 @@ public static class Reference
                     }
                 }
         return output;
+    }
+
+    /// <summary>Key j in the window of the query in slot p: slots apart, or (CountsValidKeys) valid keys apart.</summary>
+    private static bool InWindow(AttentionWindow w, int p, int j, ReadOnlySpan<int> valid)
+    {
+        int query = w.CountsValidKeys ? RealKeysBefore(valid[..p]) : p, key = w.CountsValidKeys ? RealKeysBefore(valid[..j]) : j;
+        return key >= query - w.Before && key <= query + w.After;
     }
 
     private static int RealKeysBefore(ReadOnlySpan<int> rows)

@@ -66,6 +66,7 @@ public sealed class ModelRegistryTests
     [DataRow("xlmr-xl-tiny", ModelKind.SourceTarget)]
     [DataRow("llama-tiny", ModelKind.Causal)]
     [DataRow("qwen2-tiny", ModelKind.Causal)]
+    [DataRow("modernbert-decoder-tiny", ModelKind.Causal)]
     [DataRow("mt5-tiny", ModelKind.EncoderDecoder)]
     [DataRow("bloom-tiny", ModelKind.Causal)]
     [DataRow("bert-tiny", ModelKind.Masked)]
@@ -76,6 +77,7 @@ public sealed class ModelRegistryTests
         using var backend = new CpuBackend(1);
         using var model = ModelLoader.Load(SharedFixtures.Model(fixture), backend);
         Assert.AreEqual(expected, model.Kind);
+        Assert.AreEqual(model.Kind, ModelArchitectures.Resolve(model.Config).Kind, "the registry says the kind the model has");
         var kind = ModelKinds.Of(model);
         var scorer = kind.CreateScorer(model, null, model.Config.PadTokenId ?? 0);
         CollectionAssert.AreEqual(kind.ScoringModes.ToList(), scorer.Modes.ToList());

@@ -73,7 +73,7 @@ public sealed class MaskedFamilyComparisonTests
     {
         var runs = Runs(SharedFixtures.TempDirectory());
         var fits = ScalingReport.Fit(runs, ScalingReport.XValues(runs, ScalingAxis.Parameters, null));
-        var document = ScalingReport.Document(fits, ScalingAxis.Parameters, runs);
+        var document = ScalingReport.Document(fits, ScalingAxis.Parameters, runs: runs);
         foreach (var task in Tasks)
         {
             var section = document.Sections.Single(s => s.Heading == $"Task: {task}");

@@ -54,7 +54,8 @@ public sealed class ScalingTests
     {
         var points = Sizes.Select((n, i) => new ScalingPoint("xnli", $"run-{i}", n, new Eval.Harness.Runs.AccuracyEstimate(0.1 + 0.05 * Math.Log10(n), 100, 0.01, 0.08 + 0.05 * Math.Log10(n), 0.12 + 0.05 * Math.Log10(n)))).ToList();
         var fit = new LogLinearFit(0.1, 0.05, 1, 0, Sizes.Length);
-        var document = ScalingReport.Document([new TaskScaling("xnli", points, fit, null)], ScalingAxis.Parameters);
+        var result = new ScalingResult([new TaskScaling("xnli", [new SeriesScaling(ScalingSeries.SingleName, points, fit, null)], [])], ScalingSeries.Single, []);
+        var document = ScalingReport.Document(result, ScalingAxis.Parameters);
         var chart = (Eval.Charts.XyChart)document.Figures.Single(f => f.FileName == "scaling-xnli").Chart;
         var plot = chart.ToPlot();
         plot.RenderInMemory(chart.Frame.Width, chart.Frame.Height);
@@ -96,10 +97,12 @@ public sealed class ScalingTests
         var (code, log) = ProgramProcess.Run(dir, ["scaling", .. folders, "--x", "params", "--output", output]);
         Assert.AreEqual(0, code, log);
         var rows = File.ReadAllLines(Path.Combine(output, "scaling-fits.csv")).Select(l => l.Split(',')).ToList();
-        var logLinear = rows.Single(r => r[2] == "log-linear");
-        Assert.AreEqual(-0.2, double.Parse(logLinear[4], CultureInfo.InvariantCulture), 0.003);
-        Assert.AreEqual(0.08, double.Parse(logLinear[5], CultureInfo.InvariantCulture), 0.001);
-        Assert.IsTrue(rows.Any(r => r[2] == "saturating-power-law"));
+        var logLinear = rows.Single(r => r[3] == "log-linear");
+        Assert.AreEqual("runs", logLinear[1], "one series of every run");
+        Assert.AreEqual(-0.2, double.Parse(logLinear[5], CultureInfo.InvariantCulture), 0.003);
+        Assert.AreEqual(0.08, double.Parse(logLinear[6], CultureInfo.InvariantCulture), 0.001);
+        Assert.IsTrue(rows.Any(r => r[3] == "saturating-power-law"));
+        Assert.IsFalse(File.Exists(Path.Combine(output, "scaling-crossings.csv")), "one series has nothing to cross");
         foreach (var f in new[] { "scaling.html", "scaling.md", "charts/scaling-all.svg", "charts/scaling-all.png", "charts/scaling-xcopa.svg", "charts/scaling-xcopa.png",
                      "charts/scaling-xcopa-masked-lms.svg" })
             Assert.IsTrue(File.Exists(Path.Combine(output, f)), f);
@@ -110,9 +113,9 @@ public sealed class ScalingTests
         File.WriteAllLines(Path.Combine(dir, "tokens.csv"), xValues);
         (code, log) = ProgramProcess.Run(dir, ["scaling", .. folders, "--x", "train-tokens", "--x-values", Path.Combine(dir, "tokens.csv"), "--output", output]);
         Assert.AreEqual(0, code, log);
-        var shifted = File.ReadAllLines(Path.Combine(output, "scaling-fits.csv")).Select(l => l.Split(',')).Single(r => r[2] == "log-linear");
-        Assert.AreEqual("train_tokens", shifted[1]);
-        Assert.AreEqual(-0.2 - 0.08 * Math.Log10(20), double.Parse(shifted[4], CultureInfo.InvariantCulture), 0.003);
+        var shifted = File.ReadAllLines(Path.Combine(output, "scaling-fits.csv")).Select(l => l.Split(',')).Single(r => r[3] == "log-linear");
+        Assert.AreEqual("train_tokens", shifted[2]);
+        Assert.AreEqual(-0.2 - 0.08 * Math.Log10(20), double.Parse(shifted[5], CultureInfo.InvariantCulture), 0.003);
 
         // Without a table or trainer_state.json there is no token count, and the error names the runs.
         (code, log) = ProgramProcess.Run(dir, ["scaling", .. folders, "--x", "train-tokens", "--output", output]);

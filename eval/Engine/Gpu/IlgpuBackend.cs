@@ -252,7 +252,7 @@ public sealed partial class IlgpuBackend : IBackend
             AttentionBiasKind.Given => Floats(widened ?? bias.Values!),
             _ => uploads.NoFloats,
         };
-        var biasIndices = bias.Kind is AttentionBiasKind.Alibi or AttentionBiasKind.RelativePositionBuckets
+        var biasIndices = AttentionRule.ReadsBiasIndices(mask)
             ? uploads.BiasIndices(AttentionRule.BiasIndices(s, mask))
             : uploads.NoInts;
         attention.Run(accelerator.DefaultStream,

@@ -22,6 +22,25 @@ public static class IlgpuDevices
             : throw new InvalidOperationException($"--device cuda: {why}; use --device cpu");
 
     /// <summary>
+    /// How many CUDA devices this process sees (CUDA_VISIBLE_DEVICES applies), without creating a context on any; 0 with
+    /// the reason when there is none (--device cuda:all).
+    /// </summary>
+    public static (int Count, string Why) CountCuda()
+    {
+        CudaDriverResolver.Install();
+        try
+        {
+            using var context = Context.Create(b => b.Cuda());
+            int count = context.GetCudaDevices().Count;
+            return (count, count == 0 ? $"no CUDA device found ({CudaDriverNativeMethods.Describe().Description})" : "");
+        }
+        catch (Exception e)
+        {
+            return (0, $"ILGPU could not start CUDA ({e.Message.Trim()})");
+        }
+    }
+
+    /// <summary>
     /// The first CUDA device ILGPU finds (the driver is loaded as libcuda.so.1), with cuBLAS when one loads (else the
     /// ILGPU GEMM, and log says why). False, with the reason, when there is no usable device.
     /// </summary>

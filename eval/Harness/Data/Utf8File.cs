@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Unicode;
+using Eval.Engine.IO;
 
 namespace Eval.Harness.Data;
 
@@ -14,7 +15,8 @@ public static class Utf8File
     /// </summary>
     public static void Check(string path)
     {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+        // Through LinkedFile: a data file may be a hub-cache link, and a broken one is named as such.
+        using var file = LinkedFile.OpenRead(path, bufferSize: 1, FileOptions.SequentialScan);
         var bytes = new byte[ChunkBytes];
         var chars = new char[ChunkBytes];
         long offset = 0, line = 1;   // the file offset of bytes[0], and the line it is on

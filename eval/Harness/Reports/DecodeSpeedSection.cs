@@ -7,7 +7,14 @@ namespace Eval.Harness.Reports;
 
 /// <summary>A row of a `bench decode` CSV, as much of it as the charts use.</summary>
 public sealed record DecodeResult(string Section, string Model, string Method, int Choices, int PromptTokens, int NewTokens, int Iterations,
-    int Batch, double? MedianMs, string Peer, double? Speedup, string Status, string Machine, string Command);
+    int Batch, double? MedianMs, string Peer, double? Speedup, string Status, string Machine, string Command)
+{
+    /// <summary>The architecture's registry name and the parameter count (what speed-against-size charts group and place by).</summary>
+    public string Architecture { get; init; } = "";
+    public long Parameters { get; init; }
+    public double? MinMs { get; init; }
+    public double? MaxMs { get; init; }
+}
 
 /// <summary>
 /// Decode speed from a `bench decode` CSV: Mask-Predict's speed-up over greedy decoding against the number of new
@@ -48,7 +55,14 @@ public static class DecodeSpeedSection
                 ? double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new FormatException($"{path}:{line}: column {name} holds '{t}', not a number")
                 : null;
             rows.Add(new DecodeResult(Field("section"), Field("model"), Field("method"), Int("choices"), Int("prompt_tokens"), Int("new_tokens"),
-                Int("iterations"), Int("batch"), Real("median_ms"), Field("peer"), Real("speedup_vs_peer"), Field("status"), Field("machine"), Field("command")));
+                Int("iterations"), Int("batch"), Real("median_ms"), Field("peer"), Real("speedup_vs_peer"), Field("status"), Field("machine"), Field("command"))
+            {
+                Architecture = Field("architecture"),
+                Parameters = long.TryParse(Field("parameters"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 0 ? n
+                    : throw new FormatException($"{path}:{line}: column parameters holds '{Field("parameters")}', not a parameter count"),
+                MinMs = Real("min_ms"),
+                MaxMs = Real("max_ms"),
+            });
         }
         return rows;
     }

@@ -52,7 +52,9 @@ public static class RunMerger
     ];
 
     /// <summary>Merges the shards into <paramref name="output"/> and finishes the run there.</summary>
-    public static FinishedRun Merge(IReadOnlyList<string> shardFolders, string output, Func<string, TaskDefinition> taskNamed)
+    /// <param name="commandLine">The command line run.json records (a multi-device `eval`'s own); default: the first shard's without --shard.</param>
+    public static FinishedRun Merge(IReadOnlyList<string> shardFolders, string output, Func<string, TaskDefinition> taskNamed,
+        IReadOnlyList<string>? commandLine = null)
     {
         if (shardFolders.Count == 0) throw new ArgumentException("give the shard folders to merge");
         var shards = shardFolders.Select(ShardRun.Load).ToList();
@@ -96,7 +98,7 @@ public static class RunMerger
         {
             Plan = plan, Batching = shards.Aggregate(BatchingTally.None, (sum, s) => sum.Add(s.Run.Timings!.Batching())),
         };
-        return ResultWriter.Finish(output, outcome, Metadata(shards), sampleText: first.Options.SampleText!.Value);
+        return ResultWriter.Finish(output, outcome, Metadata(shards, commandLine), sampleText: first.Options.SampleText!.Value);
     }
 
     /// <summary>Refuses shards of different runs, naming every field that differs.</summary>
@@ -143,14 +145,14 @@ public static class RunMerger
     }
 
     /// <summary>What produced the run, from the first shard: the same model, tokenizer, code and options; started when the first shard did.</summary>
-    private static RunMetadata Metadata(IReadOnlyList<ShardRun> shards)
+    private static RunMetadata Metadata(IReadOnlyList<ShardRun> shards, IReadOnlyList<string>? commandLine)
     {
         // ShardRun.Load checked that every field read here is present.
         var r = shards[0].Run;
         var (model, options, tokenizer) = (r.Model, r.Options, r.Tokenizer!);
         return new RunMetadata(model.Id, model.Path!, model.Architecture!, model.Parameters, model.WeightsSha256!, model.Fingerprint!,
             tokenizer.Path, tokenizer.Sha256, r.GitCommit, r.Device!, options.Scoring, options.BatchSize!.Value, options.MaxLength!.Value, options.Limit,
-            WithoutShardOptions(options.CommandLine!), shards.Min(s => s.Run.StartedUtc()))
+            commandLine ?? WithoutShardOptions(options.CommandLine!), shards.Min(s => s.Run.StartedUtc()))
         {
             ModelConfig = model.Config?.DeepClone(),
             MergedFrom = shards.Select(s => s.Folder).ToList(),
