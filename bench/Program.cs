@@ -7,6 +7,7 @@ return args.FirstOrDefault() switch
     "tokenize" => TokenizerThroughput.Run(args[1..]),
     "tokenize-cold" => TokenizerColdThroughput.Run(args[1..]),
     "prompt-scaling" => PromptEncodingScaling.Run(args[1..]),
+    "host-pipeline" => HostPipelineThroughput.Run(args[1..]),
     "steps" => DecoderStepComparison.Run(args[1..]),
     "checkpoint-memory" => CheckpointMemory.Run(args[1..]),
     _ => Usage(),
@@ -28,6 +29,10 @@ static int Usage()
                          [--threads 1,2,4] [--reps 5]
               prompts/s of the harness's prompt rendering + tokenization (ParallelPromptEncoding) over a real task on 1..N
               threads, cold (fresh tokenizer per pass) and warm, with speedup and scaling efficiency vs 1 thread
+          host-pipeline [--tasks mmlu,xnli] [--reps 3] [--threads N] [--limit N] [--max-batch-tokens 65536]
+              prompts/s of an evaluation run's host work — render + tokenize + batch + store in a fresh score cache —
+              with a stub model that costs nothing (every choice scores 0): MMLU test with the eval.py template, XNLI
+              test with its first template, all subsets; the machine's load average before and after
           steps [BenchmarkDotNet options]
               the ops of a decoding step at ModernBERT-base width (1 and 80 rows), and one Mask-Predict iteration of
               ModernBERT-base beside one greedy step of SmolLM2-135M (BenchmarkDotNet); end to end: `mlm-eval bench decode`

@@ -256,7 +256,7 @@ public static class ResultWriter
             StartedUtc = meta.StartedUtc.ToString("O", CultureInfo.InvariantCulture), Seconds = Math.Round(outcome.Seconds, 3),
             Examples = outcome.Examples.Count, Scored = outcome.Scored, FromCache = outcome.Cached,
             ScoredPerSecond = outcome.Seconds > 0 ? Math.Round(outcome.Scored / outcome.Seconds, 3) : null,
-        },
+        }.WithBatching(outcome.Batching),
         Plan = outcome.Plan?.ToEntry(),
         Shard = outcome.Shard?.ToEntry(),
         MergedFrom = meta.MergedFrom,

@@ -151,6 +151,31 @@ public sealed record RunTimingsEntry
     public long Scored { get; init; }
     public long FromCache { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)] public double? ScoredPerSecond { get; init; }
+
+    /// <summary>Batches the model ran (a merged run: its shards' together; a batch two shards share counts in each); absent in older runs.</summary>
+    public long? Batches { get; init; }
+
+    /// <summary>The prompt tokens of those batches (every prompt of a batch, those stored for another shard included).</summary>
+    public long? BatchedTokens { get; init; }
+
+    /// <summary>The padding the batches carried: count × longest prompt less the prompt tokens, summed over batches.</summary>
+    public long? PaddingTokens { get; init; }
+
+    /// <summary>PaddingTokens ÷ (BatchedTokens + PaddingTokens): the share of the model's token slots that was padding.</summary>
+    public double? PaddingShare { get; init; }
+
+    /// <summary>BatchedTokens ÷ Seconds: prompt tokens through the model per second of the run, load excluded.</summary>
+    public double? TokensPerSecond { get; init; }
+
+    /// <summary>The batching tally these fields record (none for a run written before they were).</summary>
+    public BatchingTally Batching() => new(Batches ?? 0, 0, BatchedTokens ?? 0, (BatchedTokens ?? 0) + (PaddingTokens ?? 0));
+
+    /// <summary>These timings with a tally's fields filled in (tokens per second over <see cref="Seconds"/>).</summary>
+    public RunTimingsEntry WithBatching(BatchingTally batching) => this with
+    {
+        Batches = batching.Batches, BatchedTokens = batching.Tokens, PaddingTokens = batching.Slots - batching.Tokens,
+        PaddingShare = Math.Round(batching.PaddingShare, 4), TokensPerSecond = Seconds > 0 ? Math.Round(batching.Tokens / Seconds, 1) : null,
+    };
 }
 
 /// <summary>run.json's "plan" (<see cref="RunPlan"/>): the tasks with their data, and every group's cache key and documents ("0-4,7").</summary>

@@ -94,7 +94,10 @@ public static class RunMerger
         }
         var tasks = plan.Tasks.Select(t => t with { Seconds = shards.Sum(s => s.Run.Tasks!.Where(e => e.Task == t.Task.Name).Sum(e => e.Seconds)) }).ToList();
         var outcome = new RunOutcome(examples, tasks, shards.Sum(s => s.Run.Timings!.Scored), shards.Sum(s => s.Run.Timings!.FromCache),
-            shards.Sum(s => s.Run.Timings!.Seconds)) { Plan = plan };
+            shards.Sum(s => s.Run.Timings!.Seconds))
+        {
+            Plan = plan, Batching = shards.Aggregate(BatchingTally.None, (sum, s) => sum.Add(s.Run.Timings!.Batching())),
+        };
         return ResultWriter.Finish(output, outcome, Metadata(shards, commandLine), sampleText: first.Options.SampleText!.Value);
     }
 

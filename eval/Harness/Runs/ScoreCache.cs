@@ -7,13 +7,18 @@ namespace Eval.Harness.Runs;
 /// <summary>The stored outcome of one example under one (model, task, subset, split, template, scoring).</summary>
 public sealed record CachedScore(int DocId, int Prediction, int Gold, double[] Scores, bool Truncated, string Prompt, IReadOnlyList<string> Choices, int[] ChoiceLengths);
 
+/// <summary>Scores of one (task, subset, split, template): a part of a batch that spans several groups.</summary>
+public sealed record ScoreCacheRows(string Task, string Subset, string Split, string Template, IReadOnlyCollection<CachedScore> Scores);
+
 /// <summary>
 /// Per-example scores in SQLite, keyed by model fingerprint, task, subset, split, template fingerprint and document.
-/// Each batch is one transaction (WAL journal), so a killed run keeps every batch it finished and repeats none.
+/// Each batch is one transaction (WAL journal), so a killed run keeps every batch it finished and repeats none. One
+/// statement runs at a time: the runner loads on its scoring thread while its store thread stores.
 /// </summary>
 public sealed class ScoreCache : IDisposable
 {
     private readonly SqliteConnection connection;
+    private readonly Lock statement = new();
 
     public ScoreCache(string path)
     {
@@ -38,6 +43,11 @@ public sealed class ScoreCache : IDisposable
     public string Path { get; }
 
     public Dictionary<int, CachedScore> Load(string model, string task, string subset, string split, string template)
+    {
+        lock (statement) return LoadOnce(model, task, subset, split, template);
+    }
+
+    private Dictionary<int, CachedScore> LoadOnce(string model, string task, string subset, string split, string template)
     {
         using var command = connection.CreateCommand();
         command.CommandText = """
@@ -66,15 +76,18 @@ public sealed class ScoreCache : IDisposable
     /// IOException naming the file after <see cref="LockWaitLimit"/>, rather than failing the run at the first 10 s.
     /// </summary>
     public void Store(string model, string task, string subset, string split, string template, IEnumerable<CachedScore> scores,
-        Action<string>? waiting = null)
+        Action<string>? waiting = null) =>
+        Store(model, [new ScoreCacheRows(task, subset, split, template, scores as IReadOnlyCollection<CachedScore> ?? scores.ToList())], waiting);
+
+    /// <summary>Stores a batch whose prompts come from several groups in one transaction, waiting for another process's lock as above.</summary>
+    public void Store(string model, IReadOnlyList<ScoreCacheRows> parts, Action<string>? waiting = null)
     {
-        var rows = scores as IReadOnlyCollection<CachedScore> ?? scores.ToList();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (true)
         {
             try
             {
-                StoreOnce(model, task, subset, split, template, rows);
+                lock (statement) StoreOnce(model, parts);
                 return;
             }
             catch (SqliteException e) when (e.SqliteErrorCode is SqliteBusy or SqliteLocked)
@@ -88,7 +101,7 @@ public sealed class ScoreCache : IDisposable
 
     private const int SqliteBusy = 5, SqliteLocked = 6;
 
-    private void StoreOnce(string model, string task, string subset, string split, string template, IReadOnlyCollection<CachedScore> scores)
+    private void StoreOnce(string model, IReadOnlyList<ScoreCacheRows> parts)
     {
         using var transaction = connection.BeginTransaction();
         using var command = connection.CreateCommand();
@@ -97,7 +110,7 @@ public sealed class ScoreCache : IDisposable
             INSERT OR REPLACE INTO scores (model, task, subset, split, template, doc_id, prediction, gold, scores, truncated, prompt, choices, choice_lengths)
             VALUES ($model, $task, $subset, $split, $template, $doc, $prediction, $gold, $scores, $truncated, $prompt, $choices, $mask)
             """;
-        AddKey(command, model, task, subset, split, template);
+        var key = AddKey(command, model, "", "", "", "");
         var doc = command.Parameters.Add("$doc", SqliteType.Integer);
         var prediction = command.Parameters.Add("$prediction", SqliteType.Integer);
         var gold = command.Parameters.Add("$gold", SqliteType.Integer);
@@ -106,8 +119,9 @@ public sealed class ScoreCache : IDisposable
         var prompt = command.Parameters.Add("$prompt", SqliteType.Text);
         var choices = command.Parameters.Add("$choices", SqliteType.Text);
         var lengths = command.Parameters.Add("$mask", SqliteType.Text);
-        foreach (var s in scores)
+        foreach (var (part, s) in parts.SelectMany(p => p.Scores.Select(s => (p, s))))
         {
+            (key.Task.Value, key.Subset.Value, key.Split.Value, key.Template.Value) = (part.Task, part.Subset, part.Split, part.Template);
             doc.Value = s.DocId;
             prediction.Value = s.Prediction;
             gold.Value = s.Gold;
@@ -124,6 +138,11 @@ public sealed class ScoreCache : IDisposable
     /// <summary>The model fingerprints the cache holds scores of.</summary>
     public IReadOnlyList<string> Models()
     {
+        lock (statement) return ModelsOnce();
+    }
+
+    private IReadOnlyList<string> ModelsOnce()
+    {
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT DISTINCT model FROM scores ORDER BY model";
         using var reader = command.ExecuteReader();
@@ -134,18 +153,20 @@ public sealed class ScoreCache : IDisposable
 
     public long Count()
     {
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT COUNT(*) FROM scores";
-        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+        lock (statement)
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT COUNT(*) FROM scores";
+                return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+        }
     }
 
-    private static void AddKey(SqliteCommand command, string model, string task, string subset, string split, string template)
+    private static (SqliteParameter Task, SqliteParameter Subset, SqliteParameter Split, SqliteParameter Template) AddKey(SqliteCommand command,
+        string model, string task, string subset, string split, string template)
     {
         command.Parameters.AddWithValue("$model", model);
-        command.Parameters.AddWithValue("$task", task);
-        command.Parameters.AddWithValue("$subset", subset);
-        command.Parameters.AddWithValue("$split", split);
-        command.Parameters.AddWithValue("$template", template);
+        return (command.Parameters.AddWithValue("$task", task), command.Parameters.AddWithValue("$subset", subset),
+            command.Parameters.AddWithValue("$split", split), command.Parameters.AddWithValue("$template", template));
     }
 
     private void Execute(string sql)
