@@ -20,7 +20,7 @@ public static class ForwardDump
     public static void Run(ILanguageModel model, string inputPath, string outputPath)
     {
         using var input = new SafetensorsFile(inputPath);
-        var tokens = ReadBatch(input, inputPath, "input_ids", "attention_mask", model.Config.VocabSize);
+        var tokens = ReadBatch(input, inputPath, "input_ids", "attention_mask", model.Config.VocabSize, typesName: "token_type_ids");
         var writer = new SafetensorsWriter();
         AddBatch(writer, "input_ids", "attention_mask", tokens);
         if (model is IEncoderDecoderModel encoderDecoder) EncoderDecoder(encoderDecoder, input, inputPath, tokens, writer);
@@ -117,7 +117,8 @@ public static class ForwardDump
     }
 
     /// <summary>A [B, L] id tensor and its optional mask (default all ones), ids checked against the vocabulary.</summary>
-    private static TokenBatch ReadBatch(SafetensorsFile input, string inputPath, string idsName, string maskName, int vocabSize)
+    private static TokenBatch ReadBatch(SafetensorsFile input, string inputPath, string idsName, string maskName, int vocabSize,
+        string? typesName = null)
     {
         var idsEntry = input.Get(idsName);
         if (idsEntry.Shape.Length != 2 || idsEntry.Shape[0] < 1 || idsEntry.Shape[1] < 1 || idsEntry.Shape.Any(d => d > int.MaxValue))
@@ -125,8 +126,8 @@ public static class ForwardDump
         int batch = (int)idsEntry.Shape[0], length = (int)idsEntry.Shape[1];
         var ids = input.ReadAsInt32(idsName);
         int[] mask = ReadLikeIds(input, inputPath, maskName, idsName, idsEntry) ?? Enumerable.Repeat(1, ids.Length).ToArray();
-        // token_type_ids (BERT's segments) belong to the encoder's input; a decoder's batch has none.
-        var tokenTypes = idsName == "input_ids" ? ReadLikeIds(input, inputPath, "token_type_ids", idsName, idsEntry) : null;
+        // Segment ids (BERT's token_type_ids) where the caller names them: the encoder's input has them, a decoder's has none.
+        var tokenTypes = typesName is null ? null : ReadLikeIds(input, inputPath, typesName, idsName, idsEntry);
         foreach (var id in ids)
             if (id < 0 || id >= vocabSize)
                 throw new CheckpointFormatException($"{inputPath}: {idsName[..^4].Replace('_', ' ')} id {id} is outside the vocabulary of {vocabSize}");
