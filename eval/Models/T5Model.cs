@@ -156,10 +156,10 @@ public sealed class T5Model : IEncoderDecoderModel
     {
         var shape = AttentionShape.Square(batch.Batch, batch.Length, heads, headDim);
         var mask = new AttentionMask(batch.Mask) { Scale = 1f, Bias = encoderBias };
-        return RunStack(batch, encoderLayers.Length, encoderFinalNorm, keepHiddenStates, (l, x, work) =>
+        return RunStack(batch, encoderLayers.Length, l => encoderLayers[l].SelfAttention.Norm, encoderFinalNorm, keepHiddenStates, (l, x, work) =>
         {
             var layer = encoderLayers[l];
-            SelfAttention(x, layer.SelfAttention, shape, mask, work, null, l);
+            SelfAttention(layer.SelfAttention, shape, mask, work, null, l);
             FeedForward(layer.FeedForward, x, work);
         });
     }
@@ -201,17 +201,16 @@ public sealed class T5Model : IEncoderDecoderModel
         // Cross-attention has no position bias or causality, so the perSource targets of a source are one long query block.
         var crossShape = new AttentionShape(encoder.Batch, perSource * target.Length, sourceLength, sourceLength, heads, heads, headDim);
         var crossMask = new AttentionMask(encoder.Source.Mask) { Scale = 1f };
-        var output = RunStack(target, decoderLayers.Length, decoderFinalNorm, keepHiddenStates, (l, y, work) =>
+        var output = RunStack(target, decoderLayers.Length, l => decoderLayers[l].SelfAttention.Norm, decoderFinalNorm, keepHiddenStates, (l, y, work) =>
         {
             var be = Backend;
             var layer = decoderLayers[l];
-            SelfAttention(y, layer.SelfAttention, selfShape, selfMask, work, cache, l);
-            be.RmsNorm(y, layer.CrossNorm, eps, work.Normed);
+            SelfAttention(layer.SelfAttention, selfShape, selfMask, work, cache, l);
+            be.AddRmsNorm(y, work.Sublayer, layer.CrossNorm, eps, work.Normed);
             be.Linear(work.Normed, layer.CrossWq, null, work.Query);
             var keyValues = encoder.CrossKeyValues(l);
             be.Attention(new ColumnSlice(work.Query, 0), new ColumnSlice(keyValues, 0), new ColumnSlice(keyValues, inner), crossShape, crossMask, work.Context);
             be.Linear(work.Context, layer.CrossWo, null, work.Sublayer);
-            be.Add(y, work.Sublayer, y);
             FeedForward(layer.FeedForward, y, work);
         });
         cache?.Commit(target);
@@ -247,15 +246,20 @@ public sealed class T5Model : IEncoderDecoderModel
     }
 
     /// <summary>
-    /// One stack over tokens: the shared embedding, then layer(l, states, workspace) for each layer (recorded as
-    /// "hidden.layer.{l}"), then the stack's final T5LayerNorm.
+    /// One stack over tokens: the shared embedding, then each layer (its output recorded as "hidden.layer.{l}"), then the
+    /// stack's final T5LayerNorm. Every sublayer leaves its output in the workspace's Sublayer for the next norm to add to
+    /// the residual stream in the same launch (<see cref="IBackend.AddRmsNorm"/>): RunStack normalises each layer's input
+    /// by its first norm (firstNorm(l)) into Normed before layer(l, states, workspace) runs, and the final norm takes the
+    /// last sublayer's output.
     /// </summary>
-    private ModelOutput RunStack(TokenBatch tokens, int layerCount, Tensor finalNorm, bool keepHiddenStates, Action<int, Tensor, Workspace> layer)
+    private ModelOutput RunStack(TokenBatch tokens, int layerCount, Func<int, Tensor> firstNorm, Tensor finalNorm, bool keepHiddenStates,
+        Action<int, Tensor, Workspace> layer)
     {
         var be = Backend;
         tokens.RequireSingleSegment(Config.Architectures.FirstOrDefault() ?? Config.ModelType);
         var recorder = new HiddenStateRecorder(be, keepHiddenStates);
         var x = be.Allocate(tokens.Tokens, hidden);
+        Tensor output;
         try
         {
             using var work = new Workspace(be, tokens.Tokens, hidden, inner, feedForwardSize, gated);
@@ -263,24 +267,51 @@ public sealed class T5Model : IEncoderDecoderModel
             recorder.Record("hidden.embeddings", x);
             for (int l = 0; l < layerCount; l++)
             {
+                if (l == 0)
+                {
+                    be.RmsNorm(x, firstNorm(l), eps, work.Normed);
+                }
+                else
+                {
+                    // The previous layer's feed-forward output joins the residual as this layer's first norm reads it.
+                    be.AddRmsNorm(x, work.Sublayer, firstNorm(l), eps, work.Normed);
+                    recorder.Record($"hidden.layer.{l - 1}", x);
+                }
                 layer(l, x, work);
-                recorder.Record($"hidden.layer.{l}", x);
             }
-            be.RmsNorm(x, finalNorm, eps, x);
+            if (layerCount == 0)
+            {
+                be.RmsNorm(x, finalNorm, eps, x);
+                return recorder.Finish(x);
+            }
+            output = be.Allocate(tokens.Tokens, hidden);
+            try
+            {
+                be.AddRmsNorm(x, work.Sublayer, finalNorm, eps, output);
+                recorder.Record($"hidden.layer.{layerCount - 1}", x);
+            }
+            catch
+            {
+                output.Dispose();
+                throw;
+            }
         }
         catch
         {
             x.Dispose();
             throw;
         }
-        return recorder.Finish(x);
+        x.Dispose();
+        return recorder.Finish(output);
     }
 
-    /// <summary>x += Attention(T5LayerNorm(x)) over x's own keys, or (with a cache) the cached ones and x's, which it appends.</summary>
-    private void SelfAttention(Tensor x, SelfAttentionWeights w, AttentionShape shape, AttentionMask mask, Workspace work, KvCache? cache, int layer)
+    /// <summary>
+    /// Attention over the layer's normed input (work.Normed) — over its own keys, or (with a cache) the cached ones and
+    /// its own, which it appends — projected into work.Sublayer, which the next norm adds to the residual.
+    /// </summary>
+    private void SelfAttention(SelfAttentionWeights w, AttentionShape shape, AttentionMask mask, Workspace work, KvCache? cache, int layer)
     {
         var be = Backend;
-        be.RmsNorm(x, w.Norm, eps, work.Normed);
         be.Linear(work.Normed, w.Wqkv, null, work.Qkv);
         if (cache is null)
         {
@@ -292,19 +323,26 @@ public sealed class T5Model : IEncoderDecoderModel
             be.Attention(new ColumnSlice(work.Qkv, 0), new ColumnSlice(cache.Keys(layer), 0), new ColumnSlice(cache.Values(layer), 0), shape, mask, work.Context);
         }
         be.Linear(work.Context, w.Wo, null, work.Sublayer);
-        be.Add(x, work.Sublayer, x);
     }
 
-    /// <summary>x += FF(T5LayerNorm(x)) with the sublayer's weights.</summary>
+    /// <summary>
+    /// The previous sublayer's output (work.Sublayer) added to x as the feed-forward's T5LayerNorm reads it, then FF of the
+    /// normed states into work.Sublayer, for the next norm to add.
+    /// </summary>
     private void FeedForward(FeedForwardWeights ff, Tensor x, Workspace work)
     {
         var be = Backend;
-        be.RmsNorm(x, ff.Norm, eps, work.Normed);
-        be.Linear(work.Normed, ff.In, null, work.Projected);
-        if (gated) be.GatedActivation(activation, work.Projected, work.Activated);
-        else be.Activation(activation, work.Projected, work.Activated);
+        be.AddRmsNorm(x, work.Sublayer, ff.Norm, eps, work.Normed);
+        if (gated)
+        {
+            be.Linear(work.Normed, ff.In, null, work.Projected);
+            be.GatedActivation(activation, work.Projected, work.Activated);
+        }
+        else
+        {
+            be.LinearActivation(activation, work.Normed, ff.In, null, work.Activated);
+        }
         be.Linear(work.Activated, ff.Out, null, work.Sublayer);
-        be.Add(x, work.Sublayer, x);
     }
 
     /// <summary>

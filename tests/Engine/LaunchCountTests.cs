@@ -19,7 +19,8 @@ public sealed class LaunchCountTests
     /// 4 Linear GEMMs and 2 × 4 heads for the tensor-core attention. Before the fused ops and the tensor-core attention
     /// (main at c6ff975, same counter) they were, bf16/fp32: ModernBERT 12/8, XLM-R 14/10, XLM-R XL 14/10, Llama 12/8,
     /// Qwen2 13/9 kernels + 4 cuBLAS calls; BLOOM (main at ca42658, counted from its BloomModel: LayerNorm, four Linear
-    /// biases, flash attention, GELU, two Adds, LayerNorm) 14/10.
+    /// biases, flash attention, GELU, two Adds, LayerNorm) 14/10; mT5 (main at 89eceb5, tensor-core attention already)
+    /// fp32 6: RmsNorm, masked softmax, Add, RmsNorm, GatedActivation, Add.
     /// </summary>
     [TestMethod]
     [DataRow("modernbert-tiny", 5, 10)]
@@ -30,6 +31,8 @@ public sealed class LaunchCountTests
     // bloom-tiny has two layers, each the first or the last: the counted one is the last, whose residual add stays apart
     // from the final norm (+ the down projection's AddBias and an Add); a middle layer of a deeper BLOOM fuses it (5/10).
     [DataRow("bloom-tiny", 6, 11)]
+    // mT5's encoder (T5's RMSNorm without mean, gated GELU); the decoder fuses its cross-attention's norm the same way.
+    [DataRow("mt5-tiny", 4, 10)]
     public void KernelLaunchesPerLayer(string fixture, int fp32Kernels, int bf16Kernels)
     {
         foreach (var (precision, expected) in new[] { (Precision.Fp32, fp32Kernels), (Precision.Bf16, bf16Kernels) })
