@@ -48,6 +48,14 @@ public interface IBackend : IDisposable
     /// <summary>A copy of a host tensor where this backend computes (inputs, tests).</summary>
     Tensor CopyFromHost(Tensor host);
 
+    /// <summary>
+    /// Int values (token ids, a key mask, positions) that an op of a coming forward will upload: a device backend starts
+    /// copying them now, beside the work already enqueued, and the op that later asks for equal values takes the copy
+    /// instead of waiting to upload (<see cref="Gpu.IlgpuBackend"/>: from page-locked memory on a copy stream). A hint:
+    /// results never depend on it; the CPU backend, whose ops read host memory, ignores it.
+    /// </summary>
+    void SendAhead(ReadOnlySpan<int> values);
+
     /// <summary>A new host tensor with the elements of one of this backend's tensors, as float32.</summary>
     Tensor CopyToHost(Tensor tensor);
 

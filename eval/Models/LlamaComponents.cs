@@ -96,7 +96,7 @@ internal sealed class LlamaStack
         batch.RequireNoTokenTypes(architecture);
         cache?.CheckFits(batch.Batch, batch.Length);
         var recorder = new HiddenStateRecorder(be, keepHiddenStates);
-        var positions = cache?.PositionsOf(batch) ?? Enumerable.Range(0, t).Select(i => i % batch.Length).ToArray();
+        var positions = cache?.PositionsOf(batch) ?? batch.SlotPositions();
         var mask = new AttentionMask(cache?.KeyValidWith(batch) ?? batch.Mask) { Causal = causal, QueryStart = past };
         var shape = cache is null
             ? new AttentionShape(batch.Batch, batch.Length, batch.Length, batch.Length, heads, kvHeads, headDim)

@@ -49,6 +49,22 @@ public interface ILanguageModel : IDisposable
 
     ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false);
 
+    /// <summary>Whether a forward without a cache uploads each slot's position (<see cref="TokenBatch.SlotPositions"/>: the RoPE models).</summary>
+    bool UploadsSlotPositions => false;
+
+    /// <summary>
+    /// Sends what a forward over batch without a cache will upload — its token ids, its mask and, where the model uses
+    /// them, the slot positions — ahead of that forward (<see cref="IBackend.SendAhead"/>), so that it travels while the
+    /// device finishes earlier work. Scorers call it with their next batch after enqueuing the current one; no result
+    /// depends on it.
+    /// </summary>
+    void SendAhead(TokenBatch batch)
+    {
+        Backend.SendAhead(batch.Ids);
+        Backend.SendAhead(batch.Mask);
+        if (UploadsSlotPositions) Backend.SendAhead(batch.SlotPositions());
+    }
+
     /// <summary>
     /// Logits [rows.Length, vocabIds.Length] (or the whole vocabulary when vocabIds is empty) for the given rows of
     /// hidden (row = b·Length + position), in host memory. Only these rows and ids go through the head.

@@ -49,6 +49,7 @@ public sealed class ModernBertDecoderModel : ICausalLanguageModel
     public long ParameterCount => weights.ParameterCount;
     public ModelKind Kind => ModelKind.Causal;
     public int MaxSequenceLength => Config.MaxPositionEmbeddings;
+    public bool UploadsSlotPositions => true;
 
     /// <summary>How many keys a query of a sliding layer sees, its own included: <c>local_attention</c> // 2.</summary>
     public int SlidingWindow { get; }
@@ -90,13 +91,7 @@ public sealed class ModernBertDecoderModel : ICausalLanguageModel
         cache?.CheckFits(batch.Batch, batch.Length);
         // Positions 0, 1, 2, … in every row as transformers takes them (the same as the real-token count under right
         // padding); through the cache, each sequence's own count of real tokens.
-        int[] positions;
-        if (cache is not null) positions = cache.PositionsOf(batch);
-        else
-        {
-            positions = new int[batch.Tokens];
-            for (int i = 0; i < positions.Length; i++) positions[i] = i % batch.Length;
-        }
+        int[] positions = cache?.PositionsOf(batch) ?? batch.SlotPositions();
         var globalMask = new AttentionMask(cache?.KeyValidWith(batch) ?? batch.Mask) { Causal = true, QueryStart = past };
         var window = new AttentionWindow(SlidingWindow - 1, 0) { CountsValidKeys = cache is not null && !IsGapless(cache, batch) };
         var localMask = globalMask with { Window = window };

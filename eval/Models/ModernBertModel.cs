@@ -37,14 +37,14 @@ public sealed class ModernBertModel : ILanguageModel
     public long ParameterCount => weights.ParameterCount;
     public ModelKind Kind => ModelKind.Masked;
     public int MaxSequenceLength => Config.MaxPositionEmbeddings;
+    public bool UploadsSlotPositions => true;
 
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)
     {
         batch.RequireSingleSegment(Architecture);
         batch.RequireNoTokenTypes(Architecture);
         int heads = Config.NumAttentionHeads;
-        var positions = new int[batch.Tokens];
-        for (int i = 0; i < positions.Length; i++) positions[i] = i % batch.Length;
+        var positions = batch.SlotPositions();
         var shape = AttentionShape.Square(batch.Batch, batch.Length, heads, Config.HiddenSize / heads);
         var globalMask = new AttentionMask(batch.Mask);
         var localMask = globalMask with { Window = AttentionWindow.Symmetric(Config.LocalAttention / 2) };

@@ -22,6 +22,14 @@ public sealed record TokenBatch
     public int Length { get; }
     public int Tokens => Batch * Length;
 
+    /// <summary>Each slot's position in its row, 0 … Length − 1 per row (what RoPE models rotate by without a cache).</summary>
+    public int[] SlotPositions()
+    {
+        var positions = new int[Tokens];
+        for (int i = 0; i < positions.Length; i++) positions[i] = i % Length;
+        return positions;
+    }
+
     /// <summary>
     /// Instruct-XLMR's source-then-target layout: when set, the first SourceLengths[b] slots of sequence b are its source
     /// and the rest its target. The source cannot attend to the target, and the target's positions count from the start

@@ -20,7 +20,15 @@ public sealed class BatchLayoutTests
     {
         public List<IScoredPrompt[]> Batches { get; } = [];
 
+        /// <summary>What the runner said would come next, before each batch (null: nothing).</summary>
+        public List<IScoredPrompt[]?> Announced { get; } = [];
+
         public IReadOnlyList<ScoringMode> Modes => MaskedChoiceScorer.SupportedModes;
+
+        public void Upcoming(IReadOnlyList<IScoredPrompt>? prompts)
+        {
+            lock (Batches) Announced.Add(prompts?.ToArray());
+        }
 
         public IReadOnlyList<ChoiceScore> Score(IReadOnlyList<IScoredPrompt> prompts, ScoringMode mode)
         {
@@ -48,6 +56,26 @@ public sealed class BatchLayoutTests
 
     private static Dictionary<(string, string, int), double[]> ScoresOf(RunOutcome outcome) =>
         outcome.Examples.ToDictionary(e => (e.Subset, e.Template, e.DocId), e => e.Scores);
+
+    /// <summary>
+    /// Before each batch the scorer is told the batch that follows it (so it can send its inputs to the device while this
+    /// one runs); a resumed run skips the batches it has, in what it announces too; the task's last batch announces none.
+    /// </summary>
+    [TestMethod]
+    public void EachBatchIsAnnouncedWhileTheOneBeforeItIsScored()
+    {
+        int layoutBatches = Run(Xnli(7), Path.Combine(SharedFixtures.TempDirectory(), "scores.sqlite")).Scorer.Batches.Count;
+        var cachePath = Path.Combine(SharedFixtures.TempDirectory(), "scores.sqlite");
+        foreach (var (request, label) in new[] { (Xnli(7) with { Limit = 20 }, "first run"), (Xnli(7), "resumed over the first 20 of each group") })
+        {
+            var (_, scorer) = Run(request, cachePath);
+            Assert.AreEqual(scorer.Batches.Count, scorer.Announced.Count, $"{label}: one announcement before each batch");
+            for (int i = 0; i + 1 < scorer.Batches.Count; i++)
+                CollectionAssert.AreEqual(scorer.Batches[i + 1], scorer.Announced[i], $"{label}: before batch {i}, the batch after it");
+            Assert.IsNull(scorer.Announced[^1], $"{label}: nothing follows the task's last batch");
+            if (request.Limit is null) Assert.IsTrue(scorer.Batches.Count < layoutBatches, $"{label}: batches it had were skipped");
+        }
+    }
 
     [TestMethod]
     [DataRow(7, null)]

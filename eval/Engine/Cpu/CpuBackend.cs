@@ -137,6 +137,11 @@ public sealed unsafe partial class CpuBackend : IBackend
         });
     }
 
+    /// <summary>Nothing to send: the CPU backend's ops read their inputs where they are.</summary>
+    public void SendAhead(ReadOnlySpan<int> values)
+    {
+    }
+
     public void LinearActivation(ActivationKind kind, Tensor x, Tensor weight, Tensor? bias, Tensor y)
     {
         Linear(x, weight, bias, y);

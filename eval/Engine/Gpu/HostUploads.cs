@@ -8,6 +8,16 @@ namespace Eval.Engine.Gpu;
 /// indices, RoPE positions), each kind in its own growing buffer, and RoPE's cos/sin tables. A buffer is overwritten only
 /// by a later copy on the same stream, which runs after the kernels that read the earlier contents. Masks, source
 /// lengths, bias arrays and positions are re-sent only when they change: every layer of a forward passes the same ones.
+/// <para>
+/// Such a copy from ordinary (pageable) host memory makes the host wait for the stream, so an upload in the middle of a
+/// forward stops the host from enqueuing ahead. Values sent ahead (<see cref="SendAhead"/>: the next batch's ids, mask
+/// and positions, while the device still runs the current one) are instead copied from page-locked host memory on a copy
+/// stream of their own into a device buffer of their own; an upload of equal values later adopts that buffer (after
+/// waiting for the copy stream, which by then has long finished) without touching the compute stream. A buffer an upload
+/// gives up may still be read by enqueued kernels, so it is reused only after the next full synchronisation
+/// (<see cref="DeviceIdle"/>). Values are matched by content, so a stale or unused entry is never wrong, only wasted;
+/// at most <see cref="MostSentAhead"/> wait.
+/// </para>
 /// </summary>
 internal sealed class HostUploads(Accelerator accelerator, IlgpuLaunchLog log) : IDisposable
 {
@@ -17,6 +27,15 @@ internal sealed class HostUploads(Accelerator accelerator, IlgpuLaunchLog log) :
     private readonly List<DeviceRotaryTable> rotaryTables = [];
     private readonly MemoryBuffer1D<float, Stride1D.Dense> noFloats = accelerator.Allocate1D<float>(1);
     private readonly MemoryBuffer1D<int, Stride1D.Dense> noInts = accelerator.Allocate1D<int>(1);
+    private readonly AcceleratorStream copyStream = accelerator.CreateStream();
+    private readonly List<SentAheadValues> sentAhead = [];
+    /// <summary>Device buffers given up by an upload (kernels may still read them) and those free to take new values.</summary>
+    private readonly List<MemoryBuffer1D<int, Stride1D.Dense>> retired = [], idle = [];
+    /// <summary>The page-locked host array staged copies read from: one copy is in flight at a time.</summary>
+    private PageLockedArray1D<int>? pinned;
+
+    /// <summary>The most value arrays sent ahead and not yet taken (the oldest is dropped first).</summary>
+    public const int MostSentAhead = IlgpuBackend.MostSentAhead;
 
     /// <summary>RoPE tables kept on the device: ModernBERT alternates two frequency sets (global and local layers).</summary>
     private const int RotaryTablesKept = 4;
@@ -28,16 +47,91 @@ internal sealed class HostUploads(Accelerator accelerator, IlgpuLaunchLog log) :
     public ArrayView<float> NoFloats => noFloats.View;
     public ArrayView<int> NoInts => noInts.View;
 
-    public ArrayView<int> Ids(ReadOnlySpan<int> values) => ids.Send(values);
-    public ArrayView<int> KeyValid(ReadOnlySpan<int> values) => keyValid.Send(values);
+    public ArrayView<int> Ids(ReadOnlySpan<int> values) => Send(ids, values);
+    public ArrayView<int> KeyValid(ReadOnlySpan<int> values) => Send(keyValid, values);
 
     /// <summary>Each row's RoPE position (the index into <see cref="RotaryTable"/>).</summary>
-    public ArrayView<int> Positions(ReadOnlySpan<int> values) => positions.Send(values);
-    public ArrayView<int> SourceLengths(ReadOnlySpan<int> values) => sourceLengths.Send(values);
+    public ArrayView<int> Positions(ReadOnlySpan<int> values) => Send(positions, values);
+    public ArrayView<int> SourceLengths(ReadOnlySpan<int> values) => Send(sourceLengths, values);
     public ArrayView<float> AlibiSlopes(ReadOnlySpan<float> values) => alibiSlopes.Send(values);
 
     /// <summary>An attention bias's host-computed ints (ALiBi key positions or relative position buckets).</summary>
-    public ArrayView<int> BiasIndices(ReadOnlySpan<int> values) => biasIndices.Send(values);
+    public ArrayView<int> BiasIndices(ReadOnlySpan<int> values) => Send(biasIndices, values);
+
+    /// <summary>
+    /// Starts copying values that a coming op will upload (see the class summary): through the page-locked array on the
+    /// copy stream, into a device buffer of their own. Returns at once; values already on their way are not sent again.
+    /// </summary>
+    public void SendAhead(ReadOnlySpan<int> values)
+    {
+        if (values.IsEmpty) return;
+        foreach (var waiting in sentAhead)
+            if (values.SequenceEqual(waiting.Values)) return;
+        // The previous staged copy has finished reading the page-locked array (a copy of a few hundred KB: microseconds).
+        copyStream.Synchronize();
+        if (sentAhead.Count == MostSentAhead)
+        {
+            idle.Add(sentAhead[0].Buffer);
+            sentAhead.RemoveAt(0);
+        }
+        if (pinned is null || pinned.Length < values.Length)
+        {
+            pinned?.Dispose();
+            pinned = accelerator.AllocatePageLocked1D<int>(Math.Max(values.Length, 1024) * 2L);
+        }
+        values.CopyTo(pinned.Span);
+        var buffer = TakeIdle(values.Length);
+        buffer.View.SubView(0, values.Length).CopyFrom(copyStream, pinned.ArrayView.SubView(0, values.Length));
+        sentAhead.Add(new SentAheadValues(values.ToArray(), buffer));
+        log.SentAheadOnce();
+    }
+
+    /// <summary>
+    /// Called after the backend waited for all the device's work: the buffers uploads gave up are no longer read and may
+    /// take values sent ahead.
+    /// </summary>
+    public void DeviceIdle()
+    {
+        idle.AddRange(retired);
+        retired.Clear();
+        // Keep as many idle buffers as can be waiting, the largest; the rest are freed (nothing reads them).
+        idle.Sort((a, b) => b.Length.CompareTo(a.Length));
+        for (int i = idle.Count - 1; i >= MostSentAhead; i--)
+        {
+            idle[i].Dispose();
+            idle.RemoveAt(i);
+        }
+    }
+
+    /// <summary>An upload of int values: the last values again, values sent ahead (adopted), or a copy on the compute stream.</summary>
+    private ArrayView<int> Send(Upload<int> upload, ReadOnlySpan<int> values)
+    {
+        if (upload.Holds(values)) return upload.Last;
+        for (int i = 0; i < sentAhead.Count; i++)
+        {
+            if (!values.SequenceEqual(sentAhead[i].Values)) continue;
+            copyStream.Synchronize();
+            var taken = sentAhead[i];
+            sentAhead.RemoveAt(i);
+            if (upload.Adopt(taken.Buffer, taken.Values) is { } given) retired.Add(given);
+            log.TookSentAheadOnce();
+            return upload.Last;
+        }
+        log.Upload();
+        return upload.Send(values);
+    }
+
+    /// <summary>The smallest idle device buffer that holds length ints, or a new one.</summary>
+    private MemoryBuffer1D<int, Stride1D.Dense> TakeIdle(int length)
+    {
+        int best = -1;
+        for (int i = 0; i < idle.Count; i++)
+            if (idle[i].Length >= length && (best < 0 || idle[i].Length < idle[best].Length)) best = i;
+        if (best < 0) return accelerator.Allocate1D<int>(Math.Max(length, 64) * 2L);
+        var buffer = idle[best];
+        idle.RemoveAt(best);
+        return buffer;
+    }
 
     /// <summary>
     /// The cos/sin table of one set of inverse frequencies for positions 0 … at least <paramref name="positionCount"/> − 1:
@@ -90,6 +184,9 @@ internal sealed class HostUploads(Accelerator accelerator, IlgpuLaunchLog log) :
 
     private sealed record DeviceRotaryTable(int Positions, float[] Frequencies, MemoryBuffer1D<float, Stride1D.Dense> Values);
 
+    /// <summary>Values sent ahead and the device buffer they are copied into.</summary>
+    private sealed record SentAheadValues(int[] Values, MemoryBuffer1D<int, Stride1D.Dense> Buffer);
+
     public void Dispose()
     {
         ids.Dispose();
@@ -101,6 +198,10 @@ internal sealed class HostUploads(Accelerator accelerator, IlgpuLaunchLog log) :
         foreach (var t in rotaryTables) t.Values.Dispose();
         noFloats.Dispose();
         noInts.Dispose();
+        copyStream.Synchronize();
+        foreach (var b in sentAhead.Select(s => s.Buffer).Concat(retired).Concat(idle)) b.Dispose();
+        pinned?.Dispose();
+        copyStream.Dispose();
     }
 
     /// <summary>One kind of upload; with reuse, a host copy of the last values sent decides whether they are sent again.</summary>
@@ -110,9 +211,22 @@ internal sealed class HostUploads(Accelerator accelerator, IlgpuLaunchLog log) :
         private T[] sent = [];
         private int length;
 
+        /// <summary>Whether the buffer holds these values already (kinds that reuse their last upload).</summary>
+        public bool Holds(ReadOnlySpan<T> values) => reuse && buffer is not null && values.SequenceEqual(sent);
+
+        /// <summary>Takes a buffer that already holds values as this kind's; returns the buffer given up, if any.</summary>
+        public MemoryBuffer1D<T, Stride1D.Dense>? Adopt(MemoryBuffer1D<T, Stride1D.Dense> holding, T[] values)
+        {
+            var given = buffer;
+            buffer = holding;
+            sent = reuse ? values : [];
+            length = values.Length;
+            return given;
+        }
+
         public ArrayView<T> Send(ReadOnlySpan<T> values)
         {
-            if (reuse && buffer is not null && values.SequenceEqual(sent)) return Last;
+            if (Holds(values)) return Last;
             if (buffer is null || buffer.Length < values.Length)
             {
                 buffer?.Dispose();
@@ -124,7 +238,7 @@ internal sealed class HostUploads(Accelerator accelerator, IlgpuLaunchLog log) :
             return Last;
         }
 
-        private ArrayView<T> Last => buffer!.View.SubView(0, Math.Max(length, 1));
+        public ArrayView<T> Last => buffer!.View.SubView(0, Math.Max(length, 1));
 
         public void Dispose() => buffer?.Dispose();
     }

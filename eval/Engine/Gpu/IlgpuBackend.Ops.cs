@@ -153,7 +153,7 @@ public sealed partial class IlgpuBackend
         var host = new float[results.Length];
         results.CopyToCPU(accelerator.DefaultStream, host);
         argMax.CopyToCPU(accelerator.DefaultStream, summary.ArgMax);
-        accelerator.Synchronize();
+        SynchronizeDevice();
         host.AsSpan(0, rows).CopyTo(summary.Max);
         for (int r = 0; r < rows; r++) summary.SumExp[r] = host[rows + r];
         host.AsSpan(2 * rows, ids.Length).CopyTo(summary.Gathered);

@@ -192,6 +192,11 @@ public sealed partial class IlgpuBackend : IBackend
 
     public Tensor CopyFromHost(Tensor host) => Upload(RequireHost(host, nameof(CopyFromHost)), "an input");
 
+    /// <summary>The most int arrays sent ahead (<see cref="SendAhead"/>) that wait to be taken; the oldest is dropped first.</summary>
+    public const int MostSentAhead = 8;
+
+    public void SendAhead(ReadOnlySpan<int> values) => uploads.SendAhead(values);
+
     public Tensor CopyToHost(Tensor tensor)
     {
         Launches.Mark(IlgpuLaunchLog.CopyToHost);
@@ -206,7 +211,7 @@ public sealed partial class IlgpuBackend : IBackend
         {
             Floats(tensor).CopyToCPU(accelerator.DefaultStream, host.Span);
         }
-        accelerator.Synchronize();
+        SynchronizeDevice();
         return host;
     }
 
@@ -295,10 +300,17 @@ public sealed partial class IlgpuBackend : IBackend
         return converted.LoadEffectiveAddressAsPtr();
     }
 
+    /// <summary>Waits for all the device's work; the buffers uploads gave up may then take new values (<see cref="HostUploads.DeviceIdle"/>).</summary>
+    private void SynchronizeDevice()
+    {
+        accelerator.Synchronize();
+        uploads.DeviceIdle();
+    }
+
     /// <summary>Before a cuBLAS call: on the CPU accelerator, wait for the kernels enqueued so far (on CUDA the stream orders them).</summary>
     private void BeforeNativeCall()
     {
-        if (synchronizeBeforeNativeCalls) accelerator.Synchronize();
+        if (synchronizeBeforeNativeCalls) SynchronizeDevice();
     }
 
     private Tensor NewTensor(int[] shape, bool bfloat16, string what)
@@ -313,7 +325,7 @@ public sealed partial class IlgpuBackend : IBackend
     {
         var t = NewTensor(host.Shape.ToArray(), bfloat16: false, what);
         Floats(t).CopyFromCPU(accelerator.DefaultStream, (ReadOnlySpan<float>)host.Span);
-        accelerator.Synchronize();
+        SynchronizeDevice();
         return t;
     }
 

@@ -21,6 +21,15 @@ public sealed class IlgpuLaunchLog
     /// <summary>RoPE cos/sin tables built on the host and uploaded (one per frequency set and length doubling, not per batch).</summary>
     public long RotaryTables { get; private set; }
 
+    /// <summary>Int arrays (ids, masks, positions, bias indices) copied on the compute stream, each making the host wait for it.</summary>
+    public long Uploads { get; private set; }
+
+    /// <summary>Int arrays sent ahead on the copy stream (<see cref="IBackend.SendAhead"/>).</summary>
+    public long SentAhead { get; private set; }
+
+    /// <summary>Uploads that took values sent ahead instead of copying (no wait for the compute stream).</summary>
+    public long TookSentAhead { get; private set; }
+
     /// <summary>Whether each launch is also named in <see cref="Entries"/>.</summary>
     public bool Recording { get; set; }
 
@@ -33,6 +42,9 @@ public sealed class IlgpuLaunchLog
         Kernels = 0;
         CublasCalls = 0;
         RotaryTables = 0;
+        Uploads = 0;
+        SentAhead = 0;
+        TookSentAhead = 0;
     }
 
     internal void Kernel(string name)
@@ -48,6 +60,12 @@ public sealed class IlgpuLaunchLog
     }
 
     internal void RotaryTable() => RotaryTables++;
+
+    internal void Upload() => Uploads++;
+
+    internal void SentAheadOnce() => SentAhead++;
+
+    internal void TookSentAheadOnce() => TookSentAhead++;
 
     internal void Mark(string name)
     {

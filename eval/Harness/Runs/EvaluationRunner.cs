@@ -170,11 +170,15 @@ public sealed class EvaluationRunner
                 if (prompts is not null)
                 {
                     // Every batch of the task's layout that holds a wanted unit is scored whole, as one process scores it.
-                    foreach (var batch in BatchLayout.OfTask(prompts.GetAwaiter().GetResult(), request))
+                    var batches = BatchLayout.OfTask(prompts.GetAwaiter().GetResult(), request)
+                        .Select(b => (Prompts: b, Needed: b.Count(p => work[p.Group].Wanted.Contains(p.Prompt.Document.Index))))
+                        .Where(b => b.Needed > 0).ToList();
+                    for (int i = 0; i < batches.Count; i++)
                     {
-                        int needed = batch.Count(p => work[p.Group].Wanted.Contains(p.Prompt.Document.Index));
-                        if (needed == 0) continue;
+                        var (batch, needed) = batches[i];
                         cancel.ThrowIfCancellationRequested();
+                        // The scorer may send the next batch's inputs to the device while this one runs.
+                        scorer.Upcoming(i + 1 < batches.Count ? batches[i + 1].Prompts.Select(p => p.Prompt).ToArray() : null);
                         var scores = scorer.Score(batch.Select(p => p.Prompt).ToArray(), request.Scoring);
                         var rows = batch.Select((p, i) => (p.Group, Score: new CachedScore(p.Prompt.Document.Index, scores[i].Prediction, p.Prompt.Gold,
                             scores[i].Scores, p.Prompt.Truncated, p.Prompt.Text, p.Prompt.Choices, p.Prompt.ChoiceIds.Select(c => c.Length).ToArray()))).ToList();

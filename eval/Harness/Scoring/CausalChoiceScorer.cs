@@ -16,6 +16,7 @@ public sealed class CausalChoiceScorer : IChoiceScorer
     private readonly Tokenizer? tokenizer;
     private readonly int padId;
     private readonly HashSet<int> stopTokens;
+    private IReadOnlyList<IScoredPrompt>? upcoming;
 
     /// <summary>The tokenizer decodes greedy generations and names the EOS token; log-likelihood and next-token scoring do without.</summary>
     public CausalChoiceScorer(ILanguageModel model, Tokenizer? tokenizer, int padId)
@@ -31,6 +32,15 @@ public sealed class CausalChoiceScorer : IChoiceScorer
     public static IReadOnlyList<ScoringMode> SupportedModes => ScoringModes.LeftToRight;
 
     public IReadOnlyList<ScoringMode> Modes => SupportedModes;
+
+    public void Upcoming(IReadOnlyList<IScoredPrompt>? prompts) => upcoming = prompts;
+
+    /// <summary>After this call's first forward is enqueued: the next call's contexts travel while it runs.</summary>
+    private void SendUpcomingAhead()
+    {
+        if (upcoming?.OfType<CausalPrompt>().ToList() is { Count: > 0 } next) model.SendAhead(Contexts(next));
+        upcoming = null;
+    }
 
     public IReadOnlyList<ChoiceScore> Score(IReadOnlyList<IScoredPrompt> prompts, ScoringMode mode)
     {
@@ -93,6 +103,7 @@ public sealed class CausalChoiceScorer : IChoiceScorer
     private double[][] FirstTokenScores(IReadOnlyList<CausalPrompt> prompts, TokenBatch contexts, KvCache? cache)
     {
         using var output = cache is null ? model.Forward(contexts) : model.Forward(contexts, cache);
+        SendUpcomingAhead();
         // Row b asks for prompt b's choices' first tokens, padded to the batch's most choices with its first.
         int perRow = prompts.Max(p => p.ChoiceIds.Count);
         var firstTokens = new int[prompts.Count * perRow];

@@ -19,6 +19,7 @@ public sealed class EncoderDecoderChoiceScorer : IChoiceScorer
     private readonly Tokenizer? tokenizer;
     private readonly int padId;
     private readonly HashSet<int> stopTokens;
+    private IReadOnlyList<IScoredPrompt>? upcoming;
 
     /// <summary>The tokenizer decodes greedy generations and names the EOS token; log-likelihood and next-token scoring do without.</summary>
     public EncoderDecoderChoiceScorer(ILanguageModel model, Tokenizer? tokenizer, int padId)
@@ -34,6 +35,17 @@ public sealed class EncoderDecoderChoiceScorer : IChoiceScorer
     public static IReadOnlyList<ScoringMode> SupportedModes => ScoringModes.LeftToRight;
 
     public IReadOnlyList<ScoringMode> Modes => SupportedModes;
+
+    public void Upcoming(IReadOnlyList<IScoredPrompt>? prompts) => upcoming = prompts;
+
+    /// <summary>Encodes this call's sources; while the encoder runs, the next call's sources travel.</summary>
+    private EncoderStates EncodeSendingAhead(IReadOnlyList<EncoderDecoderPrompt> prompts)
+    {
+        var encoder = model.Encode(Sources(prompts));
+        if (upcoming?.OfType<EncoderDecoderPrompt>().ToList() is { Count: > 0 } next) model.SendAhead(Sources(next));
+        upcoming = null;
+        return encoder;
+    }
 
     public IReadOnlyList<ChoiceScore> Score(IReadOnlyList<IScoredPrompt> prompts, ScoringMode mode)
     {
@@ -52,7 +64,7 @@ public sealed class EncoderDecoderChoiceScorer : IChoiceScorer
     /// <summary>Each choice's summed target log-probability given its prompt; prediction is the argmax.</summary>
     public IReadOnlyList<ChoiceScore> RankClassification(IReadOnlyList<EncoderDecoderPrompt> prompts)
     {
-        using var encoder = model.Encode(Sources(prompts));
+        using var encoder = EncodeSendingAhead(prompts);
         int choicesPerPrompt = prompts.Max(p => p.ChoiceIds.Count);
         // Sequence b·K + c is choice c of prompt b shifted right behind the start token; a prompt with fewer choices gets bare start tokens.
         var sequences = new List<IReadOnlyList<int>>();
@@ -86,7 +98,7 @@ public sealed class EncoderDecoderChoiceScorer : IChoiceScorer
     /// <summary>The log-probability of each choice's first token as the decoder's first output, restricted to the choices.</summary>
     private IReadOnlyList<ChoiceScore> NextToken(IReadOnlyList<EncoderDecoderPrompt> prompts)
     {
-        using var encoder = model.Encode(Sources(prompts));
+        using var encoder = EncodeSendingAhead(prompts);
         var start = new TokenBatch(Enumerable.Repeat(model.DecoderStartTokenId, prompts.Count).ToArray(), Enumerable.Repeat(1, prompts.Count).ToArray(), prompts.Count, 1);
         using var output = model.Decode(start, encoder);
         var rows = prompts.SelectMany((p, b) => p.ChoiceIds.Select(_ => b)).ToList();

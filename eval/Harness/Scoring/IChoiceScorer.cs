@@ -69,6 +69,15 @@ public interface IChoiceScorer
     IReadOnlyList<ScoringMode> Modes { get; }
 
     IReadOnlyList<ChoiceScore> Score(IReadOnlyList<IScoredPrompt> prompts, ScoringMode mode);
+
+    /// <summary>
+    /// The prompts the next <see cref="Score"/> call after this one will be given (null: none known). A scorer may send
+    /// their inputs to the device while it scores the coming call's batch (<see cref="Models.ILanguageModel.SendAhead"/>);
+    /// no score depends on it.
+    /// </summary>
+    void Upcoming(IReadOnlyList<IScoredPrompt>? prompts)
+    {
+    }
 }
 
 /// <summary>The command-line names of the scoring modes.</summary>

@@ -14,6 +14,7 @@ public sealed class MaskedChoiceScorer : IChoiceScorer
 {
     private readonly ILanguageModel model;
     private readonly int padId;
+    private IReadOnlyList<IScoredPrompt>? upcoming;
 
     /// <summary>
     /// A scorer for model's [MASK] answers. With the tokenizer that encodes the prompts, its mask token must be the id
@@ -37,13 +38,15 @@ public sealed class MaskedChoiceScorer : IChoiceScorer
 
     public IReadOnlyList<ScoringMode> Modes => SupportedModes;
 
+    public void Upcoming(IReadOnlyList<IScoredPrompt>? prompts) => upcoming = prompts;
+
     public IReadOnlyList<ChoiceScore> Score(IReadOnlyList<IScoredPrompt> prompts, ScoringMode mode) =>
         Score(prompts.Select(p => p as MaskedPrompt ?? throw new ArgumentException("the masked-LM scorer takes prompts from MaskedPromptEncoder")).ToList(), mode);
 
     public IReadOnlyList<ChoiceScore> Score(IReadOnlyList<MaskedPrompt> prompts, ScoringMode mode)
     {
         ScoringModes.Require(this, mode, "a masked LM");
-        var batch = TokenBatch.FromSequences(prompts.Select(p => (IReadOnlyList<int>)p.Ids).ToList(), padId);
+        var batch = Batch(prompts);
         var rows = new List<int>();
         var firstRow = new int[prompts.Count];
         for (int b = 0; b < prompts.Count; b++)
@@ -52,6 +55,9 @@ public sealed class MaskedChoiceScorer : IChoiceScorer
             for (int j = 0; j < prompts[b].MaskLength; j++) rows.Add(b * batch.Length + prompts[b].MaskStart + j);
         }
         using var output = model.Forward(batch);
+        // The forward is enqueued: the next batch's inputs travel while it runs.
+        if (upcoming?.OfType<MaskedPrompt>().ToList() is { Count: > 0 } next) model.SendAhead(Batch(next));
+        upcoming = null;
         // Every id a prompt of the batch may score (its choices' tokens, eval.py's bare first tokens), asked of every mask row:
         // the rows' log-normalisers, argmaxes and these logits are all that leave the backend.
         var wanted = new List<int>();
@@ -88,6 +94,9 @@ public sealed class MaskedChoiceScorer : IChoiceScorer
         }
         return results;
     }
+
+    private TokenBatch Batch(IReadOnlyList<MaskedPrompt> prompts) =>
+        TokenBatch.FromSequences(prompts.Select(p => (IReadOnlyList<int>)p.Ids).ToList(), padId);
 
     private static int UnrestrictedChoice(MaskedPrompt p, int b, Engine.LogitSummary logits, int[] firstRow)
     {
