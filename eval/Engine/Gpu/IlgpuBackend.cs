@@ -163,10 +163,13 @@ public sealed partial class IlgpuBackend : IBackend
     /// <summary>Whether attention runs as cuBLAS batched GEMMs around a masked softmax (when the scores fit the budget).</summary>
     public bool HasTensorCoreAttention => cublas is not null && attentionScoreBudget > 0;
 
+    /// <summary>Device allocations the backend's memory pool has made (driver calls on CUDA); reused buffers are not counted.</summary>
+    public long DeviceAllocations => pool.Allocations;
+
     /// <summary>What this backend has enqueued: kernel launches and cuBLAS calls.</summary>
     public IlgpuLaunchLog Launches { get; } = new();
 
-    public Tensor Allocate(params int[] shape) => NewTensor(shape, bfloat16: false, "an activation");
+    public Tensor Allocate(params int[] shape) => NewTensor(shape, bfloat16: false, "an activation", sizeClass: true);
 
     public Tensor Zeros(params int[] shape)
     {
@@ -184,7 +187,7 @@ public sealed partial class IlgpuBackend : IBackend
                 return Upload(host, $"a weight of shape {Tensor.FormatShape(host.Shape)}");
             var bits = new ushort[host.Length];
             BFloat16Conversion.ToBFloat16(host.Span, bits);
-            var t = NewTensor(host.Shape.ToArray(), bfloat16: true, $"a weight of shape {Tensor.FormatShape(host.Shape)}");
+            var t = NewTensor(host.Shape.ToArray(), bfloat16: true, $"a weight of shape {Tensor.FormatShape(host.Shape)}", sizeClass: false);
             BFloat16(t).CopyFromCPU(bits);
             return t;
         }
@@ -313,17 +316,21 @@ public sealed partial class IlgpuBackend : IBackend
         if (synchronizeBeforeNativeCalls) SynchronizeDevice();
     }
 
-    private Tensor NewTensor(int[] shape, bool bfloat16, string what)
+    /// <summary>
+    /// A tensor in a pooled buffer: activations in size classes (<see cref="DeviceSizeClass"/>: batches of other shapes
+    /// reuse them), weights and inputs of their exact size (no memory spent on rounding what stays for the whole run).
+    /// The tensor is the buffer's first elements: every op takes its view by the tensor's offset and length.
+    /// </summary>
+    private Tensor NewTensor(int[] shape, bool bfloat16, string what, bool sizeClass)
     {
         long count = Tensor.ElementCount(shape);
-        var buffer = pool.Rent(count, bfloat16, $"{what} of shape {Tensor.FormatShape(shape)}");
-        // Pooled buffers are rented by exact length, so the tensor spans the whole buffer.
+        var buffer = pool.Rent(count, bfloat16, $"{what} of shape {Tensor.FormatShape(shape)}", sizeClass);
         return Tensor.OnDevice(buffer, 0, shape, ownsBuffer: true);
     }
 
     private Tensor Upload(Tensor host, string what)
     {
-        var t = NewTensor(host.Shape.ToArray(), bfloat16: false, what);
+        var t = NewTensor(host.Shape.ToArray(), bfloat16: false, what, sizeClass: false);
         Floats(t).CopyFromCPU(accelerator.DefaultStream, (ReadOnlySpan<float>)host.Span);
         SynchronizeDevice();
         return t;

@@ -34,10 +34,29 @@ internal sealed class IlgpuDeviceBuffer : DeviceBuffer
 }
 
 /// <summary>
-/// Reuses device allocations of the same size: a forward allocates the same activation shapes layer after layer and batch
-/// after batch, and on CUDA each fresh allocation and free costs a driver call (a free also synchronises the device).
-/// Keeps at most a quarter of the device's memory idle; when an allocation fails, frees what it keeps and tries once more,
-/// then reports what did not fit.
+/// The sizes the GPU backend allocates device memory in: eight classes per power of two (a length is rounded up to the
+/// next multiple of an eighth of the largest power of two not above it; at most 1,024 elements, one class), so at most
+/// an eighth more than asked. Batches of a run differ in shape — the layout cuts length-sorted prompts to a token budget,
+/// so one batch is 8 × 250 tokens and the next 7 × 281 — and their activations fall into the same few classes instead of
+/// each asking the driver for memory of its own exact size.
+/// </summary>
+public static class DeviceSizeClass
+{
+    /// <summary>The size class of a length: the least class size not below it.</summary>
+    public static long Of(long length)
+    {
+        if (length <= 1024) return 1024;
+        long power = 1L << (63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)length));
+        long step = power / 8;
+        return (length + step - 1) / step * step;
+    }
+}
+
+/// <summary>
+/// Reuses device allocations of the same size class (<see cref="DeviceSizeClass"/>): a forward allocates the same
+/// activation shapes layer after layer, and batch after batch shapes of the same few classes, while on CUDA each fresh
+/// allocation and free costs a driver call (a free also synchronises the device). Keeps at most a quarter of the
+/// device's memory idle; when an allocation fails, frees what it keeps and tries once more, then reports what did not fit.
 /// </summary>
 internal sealed class IlgpuMemoryPool(Accelerator accelerator, string deviceName) : IDisposable
 {
@@ -51,9 +70,13 @@ internal sealed class IlgpuMemoryPool(Accelerator accelerator, string deviceName
     /// <summary>Bytes handed out and not yet returned (weights, caches, live activations).</summary>
     public long LiveBytes { get; private set; }
 
-    public IlgpuDeviceBuffer Rent(long length, bool bfloat16, string what)
+    /// <summary>Device allocations made (each a driver call on CUDA), whether or not freed since.</summary>
+    public long Allocations { get; private set; }
+
+    /// <summary>A buffer of at least length elements (with sizeClass, its size class's; else exactly), reused when one is idle.</summary>
+    public IlgpuDeviceBuffer Rent(long length, bool bfloat16, string what, bool sizeClass)
     {
-        length = Math.Max(length, 1);
+        length = sizeClass ? DeviceSizeClass.Of(length) : Math.Max(length, 1);
         if (idle.TryGetValue((length, bfloat16), out var stack) && stack.Count > 0)
         {
             var reused = stack.Pop();
@@ -106,9 +129,14 @@ internal sealed class IlgpuMemoryPool(Accelerator accelerator, string deviceName
         disposed = true;
     }
 
-    private IlgpuDeviceBuffer Allocate(long length, bool bfloat16) => bfloat16
-        ? new IlgpuDeviceBuffer(this, null, accelerator.Allocate1D<ushort>(length))
-        : new IlgpuDeviceBuffer(this, accelerator.Allocate1D<float>(length), null);
+    private IlgpuDeviceBuffer Allocate(long length, bool bfloat16)
+    {
+        var buffer = bfloat16
+            ? new IlgpuDeviceBuffer(this, null, accelerator.Allocate1D<ushort>(length))
+            : new IlgpuDeviceBuffer(this, accelerator.Allocate1D<float>(length), null);
+        Allocations++;
+        return buffer;
+    }
 
     private void ReleaseIdle()
     {

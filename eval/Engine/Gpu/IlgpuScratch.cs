@@ -4,8 +4,8 @@ using ILGPU.Runtime;
 namespace Eval.Engine.Gpu;
 
 /// <summary>
-/// Device buffers the GPU backend reuses from call to call, one per purpose (slot), each grown to the largest request and
-/// never shrunk: the bfloat16 copy of a Linear's input, the attention's scores and bfloat16 operands, the logit summary's
+/// Device buffers the GPU backend reuses from call to call, one per purpose (slot), each grown to the size class
+/// (<see cref="DeviceSizeClass"/>) of the largest request and never shrunk: the bfloat16 copy of a Linear's input, the attention's scores and bfloat16 operands, the logit summary's
 /// results. A slot's contents are only valid until the next request for that slot.
 /// </summary>
 internal sealed class IlgpuScratch(Accelerator accelerator) : IDisposable
@@ -33,7 +33,7 @@ internal sealed class IlgpuScratch(Accelerator accelerator) : IDisposable
         if (slots[slot] is not { } buffer || buffer.Length < length)
         {
             slots[slot]?.Dispose();
-            slots[slot] = buffer = accelerator.Allocate1D<T>(length);
+            slots[slot] = buffer = accelerator.Allocate1D<T>(DeviceSizeClass.Of(length));
         }
         return buffer.View.SubView(0, length);
     }
