@@ -81,33 +81,19 @@ public sealed class EvalCommand
         // Everything the options alone can get wrong fails here, before a model is resolved, downloaded or loaded.
         TaskSelection.Validate(tasks, Split(result.GetValue(languages)), result.GetValue(templates));
         var namedMode = result.GetValue(scoring) is { } named ? ScoringModes.Parse(named) : (ScoringMode?)null;
+        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
         if (deviceList is not null)
         {
-            RunOnDevices(result, deviceList, tasks, registry.Get);
+            RunOnDevices(result, deviceList, tasks, registry.Get, http);
             return;
         }
-        bool isOffline = result.GetValue(offline);
         // From here on Ctrl-C and SIGTERM (a cluster's time limit, scancel, preemption) stop the run with a message;
         // a child of a multi-device run stops when its parent says so (ShardChild).
         bool isChild = ShardChild.IsChild(Environment.GetEnvironmentVariable);
         using var stop = new StopSignals(StopSignals.DefaultGrace, message => Console.Error.WriteLine(message), Environment.Exit, parentStopsOnly: isChild);
         if (isChild) ShardChild.ListenForStops(Console.In, stop.Request);
-        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
 
-        var modelId = result.GetValue(model)!;
-        var hub = HubModelStore.FromEnvironment(isOffline ? null : http, Log);
-        var modelDir = hub.Resolve(modelId);
-        var tokenizerDir = result.GetValue(tokenizer) ?? modelDir;
-        var tok = Tokenizer.Load(tokenizerDir);
-        if (File.Exists(tokenizerDir)) tokenizerDir = Path.GetDirectoryName(Path.GetFullPath(tokenizerDir))!;
-
-        // The data, and every template rendered once on each subset's first document, before the model loads.
-        var store = new DatasetStore(result.GetValue(dataDir) ?? [], DatasetStore.DefaultCacheDirectory(), isOffline ? null : new Downloader(http), Log, hub);
-        foreach (var t in tasks) TaskPlanner.Plan(t, Split(result.GetValue(languages)), result.GetValue(templates), result.GetValue(split), store);
-
-        var weights = ModelFingerprint.WeightDigests(modelDir);
-        var tokenizerDigest = ModelFingerprint.TokenizerDigest(tokenizerDir);
-        var fingerprint = ModelFingerprint.Combine(weights, Path.Combine(modelDir, "config.json"), tokenizerDigest);
+        var (modelId, modelDir, tokenizerDir, tok, store, weights, tokenizerDigest, fingerprint) = Prepare(result, tasks, http);
         var outDir = OutputFolder(result, tasks);
         var cachePath = result.GetValue(cache) ?? Path.Combine(outDir, "scores.sqlite");
         // One run per output folder (a second process stops here, naming the first), and never over another model's run.
@@ -160,16 +146,50 @@ public sealed class EvalCommand
         foreach (var f in finished.Files) Console.WriteLine($"  {f}");
     }
 
-    /// <summary>--device cuda:all, cuda:0,1,3 or ilgpu-cpu:0,1: a child process per device, then their shards merged here.</summary>
-    private void RunOnDevices(ParseResult result, DeviceList devices, IReadOnlyList<TaskDefinition> tasks, Func<string, TaskDefinition> taskNamed)
+    /// <summary>What a run needs before its model loads, each step failing in one line before any model time is spent.</summary>
+    private sealed record RunInputs(string ModelId, string ModelDir, string TokenizerDir, Tokenizer Tokenizer, DatasetStore Store,
+        IReadOnlyDictionary<string, string> Weights, string TokenizerDigest, string Fingerprint);
+
+    /// <summary>
+    /// The model resolved (downloaded into the hub cache when it is not there), its tokenizer loaded, the data loaded and
+    /// every template rendered once on each subset's first document, and the model's fingerprint.
+    /// </summary>
+    private RunInputs Prepare(ParseResult result, IReadOnlyList<TaskDefinition> tasks, HttpClient http)
+    {
+        bool isOffline = result.GetValue(offline);
+        var modelId = result.GetValue(model)!;
+        var hub = HubModelStore.FromEnvironment(isOffline ? null : http, Log);
+        var modelDir = hub.Resolve(modelId);
+        var tokenizerDir = result.GetValue(tokenizer) ?? modelDir;
+        var tok = Tokenizer.Load(tokenizerDir);
+        if (File.Exists(tokenizerDir)) tokenizerDir = Path.GetDirectoryName(Path.GetFullPath(tokenizerDir))!;
+
+        var store = new DatasetStore(result.GetValue(dataDir) ?? [], DatasetStore.DefaultCacheDirectory(), isOffline ? null : new Downloader(http), Log, hub);
+        foreach (var t in tasks) TaskPlanner.Plan(t, Split(result.GetValue(languages)), result.GetValue(templates), result.GetValue(split), store);
+
+        var weights = ModelFingerprint.WeightDigests(modelDir);
+        var tokenizerDigest = ModelFingerprint.TokenizerDigest(tokenizerDir);
+        var fingerprint = ModelFingerprint.Combine(weights, Path.Combine(modelDir, "config.json"), tokenizerDigest);
+        return new RunInputs(modelId, modelDir, tokenizerDir, tok, store, weights, tokenizerDigest, fingerprint);
+    }
+
+    /// <summary>
+    /// --device cuda:all, cuda:0,1,3 or ilgpu-cpu:0,1: a child process per device, then their shards merged here. The
+    /// parent first does what one process does before its model loads (<see cref="Prepare"/>: the model downloaded once,
+    /// not by every child; the data and templates checked; the output folder refused if it holds another model's run),
+    /// so a mistake costs no device time.
+    /// </summary>
+    private void RunOnDevices(ParseResult result, DeviceList devices, IReadOnlyList<TaskDefinition> tasks, Func<string, TaskDefinition> taskNamed,
+        HttpClient http)
     {
         if (result.GetValue(shard.Shard) is not null || result.GetValue(shard.ShardCount) is not null)
             throw new ArgumentException($"--device {devices} shards the run over its devices itself; leave out --shard (or run one device per shard)");
         if (result.GetValue(cache) is not null)
             throw new ArgumentException($"--device {devices}: each device's shard keeps its scores in its own folder; leave out --cache");
         var children = devices.Resolve(Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES"), Eval.Engine.Gpu.IlgpuDevices.CountCuda);
+        var inputs = Prepare(result, tasks, http);
         MultiDeviceEval.Run(new MultiDeviceRequest(devices, OutputFolder(result, tasks), result.GetValue(force), taskNamed, MultiDeviceEval.ChildArguments(result),
-            Environment.GetCommandLineArgs()), children);
+            Environment.GetCommandLineArgs()) { Fingerprint = inputs.Fingerprint }, children);
     }
 
     /// <summary>--output, or results/&lt;model&gt;-&lt;tasks&gt;.</summary>

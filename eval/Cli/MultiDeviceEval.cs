@@ -14,7 +14,11 @@ namespace Eval.Cli;
 /// <param name="ChildArguments">The eval arguments every child gets (without --device, --output, --shard).</param>
 /// <param name="CommandLine">This process's command line, recorded in the merged run.json.</param>
 public sealed record MultiDeviceRequest(DeviceList Devices, string Output, bool Force, Func<string, TaskDefinition> TaskNamed,
-    IReadOnlyList<string> ChildArguments, IReadOnlyList<string> CommandLine);
+    IReadOnlyList<string> ChildArguments, IReadOnlyList<string> CommandLine)
+{
+    /// <summary>The model's fingerprint as the parent computed it: an output folder holding another model's run is refused before any child starts.</summary>
+    public string? Fingerprint { get; init; }
+}
 
 /// <summary>
 /// `eval --device cuda:all` (or cuda:0,1,3; ilgpu-cpu:0,1 without a GPU): one `eval --shard K/N --device D` child
@@ -64,6 +68,7 @@ public static class MultiDeviceEval
         int count = devices.Count;
         var shardsRoot = Path.Combine(request.Output, "shards");
         using var folderLock = RunFolderLock.Acquire(request.Output);
+        if (request.Fingerprint is { } model) RefuseAnotherModelsRun(request, model, shardsRoot);
         Directory.CreateDirectory(shardsRoot);
         var program = ThisProgram();
         var children = devices.Select((d, k) => new ShardProcess(k, count, d, shardsRoot, request.ChildArguments)).ToList();
@@ -112,12 +117,9 @@ public static class MultiDeviceEval
         }
 
         var folders = children.Select(c => c.Folder).ToList();
-        var fingerprint = RunManifest.Read(Path.Combine(folders[0], "run.json")).Model.Fingerprint ?? "";
-        if (RunFolderModel.Other(request.Output, fingerprint, Path.Combine(request.Output, "scores.sqlite")) is { } other)
-        {
-            if (!request.Force) throw new InvalidOperationException($"{other}: choose another --output, or pass --force to replace its results with this model's (the shards in {shardsRoot} are kept)");
-            Log($"--force: {other}; its results are replaced");
-        }
+        // What the children ran is what is merged: checked again when the fingerprint they recorded is not the one checked.
+        var recorded = RunManifest.Read(Path.Combine(folders[0], "run.json")).Model.Fingerprint ?? "";
+        if (recorded != request.Fingerprint) RefuseAnotherModelsRun(request, recorded, shardsRoot);
         var finished = RunMerger.Merge(folders, request.Output, request.TaskNamed, request.CommandLine);
         ProgressDisplay.PrintSummary(finished.Summary);
         long examples = 0, scored = 0, fromCache = 0;
@@ -131,6 +133,16 @@ public static class MultiDeviceEval
         AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
             $"{examples} examples ({scored} scored, {fromCache} from the cache) on {count} device(s) ({request.Devices}) in {clock.Elapsed.TotalSeconds:0.0} s → {request.Output}")));
         foreach (var f in finished.Files) Console.WriteLine($"  {f}");
+    }
+
+    /// <summary>Refuses (unless --force) an output folder holding a run, or the scores of an unfinished run, of another model.</summary>
+    private static void RefuseAnotherModelsRun(MultiDeviceRequest request, string fingerprint, string shardsRoot)
+    {
+        if (RunFolderModel.Other(request.Output, fingerprint, Path.Combine(request.Output, "scores.sqlite")) is not { } other) return;
+        if (!request.Force)
+            throw new InvalidOperationException($"{other}: choose another --output, or pass --force to replace its results with this model's" +
+                                                (Directory.Exists(shardsRoot) ? $" (the shards in {shardsRoot} are kept)" : ""));
+        Log($"--force: {other}; its results are replaced");
     }
 
     /// <summary>One line for all children: done/total/scored summed over the shards, the description their states.</summary>

@@ -68,6 +68,31 @@ public sealed partial class MultiDeviceEvalTests
         return pids;
     }
 
+    /// <summary>
+    /// An output folder holding another model's run is refused by the parent, as one process refuses it before its model
+    /// loads: no child starts and no shard folder is made (before, the children ran and the merge refused).
+    /// </summary>
+    [TestMethod]
+    public void AnotherModelsRunIsRefusedBeforeAnyChildStarts()
+    {
+        var dir = Path.Combine(SharedFixtures.TempDirectory(), "held");
+        var (code, output) = FixtureRuns.Eval(dir, [.. Selection, "--device", "cpu"]);
+        Assert.AreEqual(0, code, output);
+        // The same weights with another config.json: another model (another fingerprint).
+        var other = SharedFixtures.TempDirectory();
+        var fixture = SharedFixtures.Model("modernbert-tiny");
+        File.Copy(Path.Combine(fixture, "model.safetensors"), Path.Combine(other, "model.safetensors"));
+        var config = File.ReadAllText(Path.Combine(fixture, "config.json"));
+        File.WriteAllText(Path.Combine(other, "config.json"), config.Insert(config.IndexOf('{') + 1, "\"note\": \"a copy\", "));
+
+        (code, output) = FixtureRuns.Eval(dir, [.. Selection, "--model", other, "--device", "ilgpu-cpu:0,1"]);
+        Assert.AreEqual(1, code, output);
+        StringAssert.Contains(output, $"error: {dir} holds a run of {fixture} (model fingerprint ");
+        StringAssert.Contains(output, "pass --force");
+        Assert.IsFalse(StartedLine().IsMatch(output), $"no child started: {output}");
+        Assert.IsFalse(Directory.Exists(Path.Combine(dir, "shards")), "no shard folder was made");
+    }
+
     [TestMethod]
     public void TwoChildrenGiveTheFilesOfOneProcessByteForByteAndARerunKeepsBothShards()
     {
@@ -213,21 +238,38 @@ public sealed partial class MultiDeviceEvalTests
         }
     }
 
+    /// <summary>
+    /// A failure every child meets (here --max-length beyond the model's positions, known only once the model is loaded) is
+    /// said once, with the children's logs; one the parent can see before any child starts (a model folder without a
+    /// tokenizer) is said by the parent alone, and nothing is started.
+    /// </summary>
     [TestMethod]
     public void AFailureEveryChildSharesIsSaidOnce()
     {
         var dir = SharedFixtures.TempDirectory();
-        var model = Path.Combine(dir, "model-without-tokenizer");
-        Directory.CreateDirectory(model);
-        foreach (var f in Directory.GetFiles(SharedFixtures.Model("modernbert-tiny"))) File.Copy(f, Path.Combine(model, Path.GetFileName(f)));
-        var (code, output) = ProgramProcess.Wait(ProgramProcess.Start(["eval", "--model", model, "--task", "xcopa", "--languages", "et", "--limit", "2",
-            "--data-dir", Path.Combine(SharedFixtures.Shared, "datasets"), "--offline", "--device", "ilgpu-cpu:0,1", "--output", Path.Combine(dir, "run")],
+        string[] Arguments(string model, string run, params string[] extra) => ["eval", "--model", model, "--tokenizer",
+            Path.Combine(SharedFixtures.Shared, "tokenizers", "modernbert"), "--task", "xcopa", "--languages", "et", "--limit", "2",
+            "--data-dir", Path.Combine(SharedFixtures.Shared, "datasets"), "--offline", "--device", "ilgpu-cpu:0,1", "--output", Path.Combine(dir, run), .. extra];
+        var (code, output) = ProgramProcess.Wait(ProgramProcess.Start(Arguments(SharedFixtures.Model("modernbert-tiny"), "run", "--max-length", "99999"),
             FixtureRuns.Environment(Path.Combine(dir, "data-cache"))), TimeSpan.FromMinutes(2));
         Assert.AreEqual(1, code, output);
         var errors = output.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToList();
         Assert.AreEqual(1, errors.Count, output);
-        StringAssert.StartsWith(errors[0], $"error: every shard failed (exit code 1: {Path.Combine(model, "tokenizer.json")}");
+        StringAssert.StartsWith(errors[0], "error: every shard failed (exit code 1: --max-length 99999 must be between 2 and the model's");
         StringAssert.EndsWith(errors[0].TrimEnd(), $"their logs: {Path.Combine(dir, "run", "shards", "*.log")}");
+
+        var model = Path.Combine(dir, "model-without-tokenizer");
+        Directory.CreateDirectory(model);
+        foreach (var f in Directory.GetFiles(SharedFixtures.Model("modernbert-tiny"))) File.Copy(f, Path.Combine(model, Path.GetFileName(f)));
+        var arguments = Arguments(model, "run-2").ToList();
+        arguments.RemoveRange(arguments.IndexOf("--tokenizer"), 2);
+        (code, output) = ProgramProcess.Wait(ProgramProcess.Start(arguments, FixtureRuns.Environment(Path.Combine(dir, "data-cache"))), TimeSpan.FromMinutes(2));
+        Assert.AreEqual(1, code, output);
+        errors = output.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToList();
+        Assert.AreEqual(1, errors.Count, output);
+        StringAssert.StartsWith(errors[0], $"error: {Path.Combine(model, "tokenizer.json")}");
+        Assert.IsFalse(StartedLine().IsMatch(output), $"no child started: {output}");
+        Assert.IsFalse(Directory.Exists(Path.Combine(dir, "run-2", "shards")), "nothing is started");
     }
 
     private static bool IsRunning(int pid)

@@ -55,6 +55,22 @@ public sealed class MetricsTests
         Assert.ThrowsException<ArgumentException>(() => Metrics.NormalizedPrediction(ll, [2]));
     }
 
+    /// <summary>
+    /// Characters are Python's len(): code points. "😀" is one character (two UTF-16 units), so with log-likelihoods −4 and
+    /// −6 the choices "😀😀" (2) and "abcdef" (6) give −2 and −1 per character: acc_norm takes the second. Counted in
+    /// UTF-16 units they would tie at −1, and the first would win.
+    /// </summary>
+    [TestMethod]
+    public void AccNormCountsCharactersAsPythonDoes()
+    {
+        Assert.AreEqual((2, 2, 2, 1, 0), (Metrics.Characters("a😀"), Metrics.Characters("中文"), Metrics.Characters("e\u0301"), Metrics.Characters("é"), Metrics.Characters("")));
+        var group = new PlanGroup("task", "en", "test", "template", "key", [7]);
+        var score = new CachedScore(7, 0, 1, [-4.0, -6.0], false, "prompt", ["😀😀", "abcdef"], [1, 1]);
+        var example = ExampleResult.FromScore(group, score, Eval.Harness.Scoring.ScoringMode.LogLikelihood);
+        Assert.AreEqual(1, example.NormalizedPrediction, "−6/6 beats −4/2");
+        Assert.AreEqual(true, example.NormalizedCorrect);
+    }
+
     [TestMethod]
     public void SpreadAcrossTemplates()
     {

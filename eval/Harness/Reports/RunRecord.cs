@@ -146,7 +146,7 @@ public sealed record RunRecord(string Folder, string Name, string ModelId, strin
                 using var doc = JsonDocument.Parse(line);
                 var e = doc.RootElement;
                 // Choice lengths in characters: from the choice texts, or from choice_chars when the texts were left out.
-                var characters = e.TryGetProperty("choices", out var choices) ? choices.EnumerateArray().Select(c => Text(c, "choices[]").Length).ToList()
+                var characters = e.TryGetProperty("choices", out var choices) ? choices.EnumerateArray().Select(c => Metrics.Characters(Text(c, "choices[]"))).ToList()
                     : e.TryGetProperty("choice_chars", out var chars) ? chars.EnumerateArray().Select(c => c.GetInt32()).ToList() : null;
                 int choiceCount = choices.ValueKind == JsonValueKind.Array ? choices.GetArrayLength() : e.GetProperty("choice_count").GetInt32();
                 int? normalized = null;

@@ -43,7 +43,7 @@ public sealed record ExampleResult(
     /// <summary>A stored score as an example of its group; acc_norm's prediction is derived for log-likelihood scoring.</summary>
     public static ExampleResult FromScore(PlanGroup group, CachedScore s, ScoringMode scoring) => new(group.Task, group.Subset, group.Split,
         group.Template, s.DocId, s.Prompt, s.Choices, s.Scores, s.Prediction, s.Gold, s.Truncated, s.ChoiceLengths,
-        scoring == ScoringMode.LogLikelihood ? Metrics.NormalizedPrediction(s.Scores, s.Choices.Select(c => c.Length).ToList()) : null);
+        scoring == ScoringMode.LogLikelihood ? Metrics.NormalizedPrediction(s.Scores, s.Choices.Select(Metrics.Characters).ToList()) : null);
 }
 
 /// <summary>What a task's part of the run used: split, subsets, templates and the data file of each subset.</summary>

@@ -53,8 +53,19 @@ public static class Metrics
     }
 
     /// <summary>
+    /// A choice's length as acc_norm counts it: Python's len() of the text, in Unicode code points (a character outside
+    /// the Basic Multilingual Plane, which .NET stores as two UTF-16 units, counts once).
+    /// </summary>
+    public static int Characters(string text)
+    {
+        int count = 0;
+        foreach (var _ in text.EnumerateRunes()) count++;
+        return count;
+    }
+
+    /// <summary>
     /// acc_norm's choice as lm-evaluation-harness defines it: the argmax of each choice's log-likelihood divided by the
-    /// choice's length in characters (a length of 0 counts as 1).
+    /// choice's length in characters (<see cref="Characters"/>; a length of 0 counts as 1).
     /// </summary>
     public static int NormalizedPrediction(IReadOnlyList<double> logLikelihoods, IReadOnlyList<int> choiceCharacters)
     {

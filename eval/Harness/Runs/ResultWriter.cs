@@ -220,7 +220,7 @@ public static class ResultWriter
                 line.Remove("prompt");
                 line.Remove("choices");
                 line["choice_count"] = e.Choices.Count;
-                line["choice_chars"] = new JsonArray(e.Choices.Select(c => (JsonNode)c.Length).ToArray());
+                line["choice_chars"] = new JsonArray(e.Choices.Select(c => (JsonNode)Metrics.Characters(c)).ToArray());
             }
             sb.AppendLine(line.ToJsonString(new JsonSerializerOptions { Encoder = Indented.Encoder }));
         }
