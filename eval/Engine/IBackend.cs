@@ -36,6 +36,14 @@ public interface IBackend : IDisposable
     /// <summary>An uninitialised tensor where this backend computes.</summary>
     Tensor Allocate(params int[] shape);
 
+    /// <summary>
+    /// An uninitialised tensor that only the x of <see cref="Linear"/> and <see cref="LinearActivation"/> will read, written
+    /// by a norm, an activation or <see cref="LinearActivation"/>: the backend may store it as its GEMMs read their input
+    /// (the GPU backend under bf16: bfloat16, rounded where it is written, so no conversion runs between the op and the
+    /// GEMM). Other ops may refuse it; its values read back through <see cref="CopyToHost"/> are those the GEMM sees.
+    /// </summary>
+    Tensor AllocateGemmInput(params int[] shape);
+
     /// <summary>A zero-filled tensor where this backend computes.</summary>
     Tensor Zeros(params int[] shape);
 

@@ -199,7 +199,7 @@ internal sealed class PostLayerNormEncoder
         using var qkv = be.Allocate(t, 3 * hidden);
         using var context = be.Allocate(t, hidden);
         using var sublayer = be.Allocate(t, hidden);
-        using var inner = be.Allocate(t, intermediate);
+        using var inner = be.AllocateGemmInput(t, intermediate);   // read only by the output Linear
         for (int l = 0; l < layers.Length; l++)
         {
             var layer = layers[l];

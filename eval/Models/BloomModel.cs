@@ -131,7 +131,7 @@ public sealed class BloomModel : ICausalLanguageModel
         using var qkv = be.Allocate(t, 3 * h);
         using var context = be.Allocate(t, h);
         using var sublayer = be.Allocate(t, h);
-        using var up = be.Allocate(t, 4 * h);
+        using var up = be.AllocateGemmInput(t, 4 * h);              // read only by the down projection
 
         be.Gather(embeddings, batch.Ids, x);
         be.LayerNorm(x, embeddingNorm, embeddingNormBias, eps, x);

@@ -103,12 +103,13 @@ internal sealed class LlamaStack
             : new AttentionShape(batch.Batch, batch.Length, past + batch.Length, cache.Capacity, heads, kvHeads, headDim);
 
         var x = be.Allocate(t, h);                                  // residual stream [B·S, H]
-        using var normed = be.Allocate(t, h);
+        // normed and gated are read only by a Linear: GEMM inputs, stored as the GEMM reads them.
+        using var normed = be.AllocateGemmInput(t, h);
         using var qkv = be.Allocate(t, q + 2 * kv);
         using var context = be.Allocate(t, q);
         using var sublayer = be.Allocate(t, h);
         using var gateUp = be.Allocate(t, 2 * config.IntermediateSize);
-        using var gated = be.Allocate(t, config.IntermediateSize);
+        using var gated = be.AllocateGemmInput(t, config.IntermediateSize);
 
         be.Gather(embeddings, batch.Ids, x);
         recorder.Record("hidden.embeddings", x);

@@ -151,12 +151,13 @@ internal sealed class ModernBertStack
         var x = be.Allocate(t, h);                                  // residual stream [B·S, H]
         try
         {
-            using var normed = be.Allocate(t, h);
+            // normed and activated are read only by a Linear: GEMM inputs, stored as the GEMM reads them.
+            using var normed = be.AllocateGemmInput(t, h);
             using var qkv = be.Allocate(t, 3 * h);
             using var attention = be.Allocate(t, h);
             using var projected = be.Allocate(t, h);                   // a sublayer's output, before it joins the residual
             using var gated = be.Allocate(t, 2 * config.IntermediateSize);
-            using var activated = be.Allocate(t, config.IntermediateSize);
+            using var activated = be.AllocateGemmInput(t, config.IntermediateSize);
 
             be.Gather(Embeddings, batch.Ids, x);
             be.LayerNorm(x, embeddingNorm, embeddingNormBias, eps, x);

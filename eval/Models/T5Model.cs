@@ -352,13 +352,15 @@ public sealed class T5Model : IEncoderDecoderModel
     /// </summary>
     private sealed class Workspace(IBackend backend, int tokens, int hidden, int inner, int feedForward, bool gated) : IDisposable
     {
-        public Tensor Normed { get; } = backend.Allocate(tokens, hidden);
+        // Normed and Activated are read only by a Linear: GEMM inputs, stored as the GEMM reads them.
+        public Tensor Normed { get; } = backend.AllocateGemmInput(tokens, hidden);
         public Tensor Qkv { get; } = backend.Allocate(tokens, 3 * inner);
         public Tensor Query { get; } = backend.Allocate(tokens, inner);
         public Tensor Context { get; } = backend.Allocate(tokens, inner);
         public Tensor Sublayer { get; } = backend.Allocate(tokens, hidden);
-        public Tensor Projected { get; } = backend.Allocate(tokens, gated ? 2 * feedForward : feedForward);
-        private readonly Tensor? activated = gated ? backend.Allocate(tokens, feedForward) : null;
+        // Gated, the projection feeds the gate (float32); ungated, LinearActivation writes it for the output Linear alone.
+        public Tensor Projected { get; } = gated ? backend.Allocate(tokens, 2 * feedForward) : backend.AllocateGemmInput(tokens, feedForward);
+        private readonly Tensor? activated = gated ? backend.AllocateGemmInput(tokens, feedForward) : null;
         public Tensor Activated => activated ?? Projected;
 
         public void Dispose()

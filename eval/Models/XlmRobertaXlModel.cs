@@ -72,11 +72,12 @@ public sealed class XlmRobertaXlModel : ISourceTargetModel
         var geometry = BertAttention.Geometry(batch, cache, Config.NumAttentionHeads, h / Config.NumAttentionHeads);
         var recorder = new HiddenStateRecorder(be, keepHiddenStates);
         var x = parts.Embed(be, batch);                             // [B·S, H]
-        using var normed = be.Allocate(t, h);
+        // normed and inner are read only by a Linear: GEMM inputs, stored as the GEMM reads them.
+        using var normed = be.AllocateGemmInput(t, h);
         using var qkv = be.Allocate(t, 3 * h);
         using var context = be.Allocate(t, h);
         using var sublayer = be.Allocate(t, h);
-        using var inner = be.Allocate(t, Config.IntermediateSize);
+        using var inner = be.AllocateGemmInput(t, Config.IntermediateSize);
 
         recorder.Record("hidden.embeddings", x);
 

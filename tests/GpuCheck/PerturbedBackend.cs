@@ -30,6 +30,7 @@ public sealed class PerturbedBackend(IBackend inner, double linearNoise = 0, int
     public Tensor CopyFromHost(Tensor host) => inner.CopyFromHost(host);
     public Tensor CopyToHost(Tensor tensor) => inner.CopyToHost(tensor);
     public void SendAhead(ReadOnlySpan<int> values) => inner.SendAhead(values);
+    public Tensor AllocateGemmInput(params int[] shape) => inner.AllocateGemmInput(shape);
     public Tensor TakeToHost(Tensor tensor) => inner.TakeToHost(tensor);
 
     public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor y)

@@ -137,6 +137,9 @@ public sealed unsafe partial class CpuBackend : IBackend
         });
     }
 
+    /// <summary>The CPU backend computes in float32 only: a GEMM input is an ordinary tensor.</summary>
+    public Tensor AllocateGemmInput(params int[] shape) => Allocate(shape);
+
     /// <summary>Nothing to send: the CPU backend's ops read their inputs where they are.</summary>
     public void SendAhead(ReadOnlySpan<int> values)
     {

@@ -19,53 +19,6 @@ public sealed partial class IlgpuBackend
             gather(config, Floats(table), idView, Floats(y), ids.Length, table.Columns);
     }
 
-    public void LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float epsilon, Tensor y)
-    {
-        OpChecks.SameShape(x, y, nameof(LayerNorm));
-        Launches.Kernel(nameof(IlgpuKernels.LayerNorm));
-        layerNorm(RowLaunch(x.Rows), Floats(x), Optional(weight), Optional(bias),
-            Floats(y), new RowShape(x.Rows, x.Columns, x.Columns), weight is null ? 0 : 1, bias is null ? 0 : 1, epsilon);
-    }
-
-    public void RmsNorm(Tensor x, Tensor weight, float epsilon, Tensor y)
-    {
-        OpChecks.SameShape(x, y, nameof(RmsNorm));
-        Launches.Kernel(nameof(IlgpuKernels.RmsNorm));
-        rmsNorm(RowLaunch(x.Rows), Floats(x), Floats(weight), Floats(y), new RowShape(x.Rows, x.Columns, x.Columns), epsilon);
-    }
-
-    public void AddLayerNorm(Tensor residual, Tensor x, Tensor? xBias, Tensor? weight, Tensor? bias, float epsilon, Tensor y)
-    {
-        OpChecks.AddNorm(residual, x, y, nameof(AddLayerNorm), ("x bias", xBias), ("weight", weight), ("bias", bias));
-        int flags = (xBias is null ? 0 : IlgpuKernels.HasXBias) | (weight is null ? 0 : IlgpuKernels.HasWeight) | (bias is null ? 0 : IlgpuKernels.HasBias);
-        Launches.Kernel(nameof(IlgpuKernels.AddLayerNorm));
-        addLayerNorm(RowLaunch(residual.Rows), Floats(residual), Floats(x), Optional(xBias), Optional(weight), Optional(bias), Floats(y),
-            new RowShape(residual.Rows, residual.Columns, residual.Columns), flags, epsilon);
-    }
-
-    public void AddRmsNorm(Tensor residual, Tensor x, Tensor weight, float epsilon, Tensor y)
-    {
-        OpChecks.AddNorm(residual, x, y, nameof(AddRmsNorm), ("weight", weight));
-        Launches.Kernel(nameof(IlgpuKernels.AddRmsNorm));
-        addRmsNorm(RowLaunch(residual.Rows), Floats(residual), Floats(x), Floats(weight), Floats(y),
-            new RowShape(residual.Rows, residual.Columns, residual.Columns), epsilon);
-    }
-
-    public void Activation(ActivationKind kind, Tensor x, Tensor y)
-    {
-        OpChecks.SameShape(x, y, nameof(Activation));
-        Launches.Kernel(nameof(IlgpuKernels.Activation));
-        activation(ElementLaunch(x.Length), Floats(x), Floats(y), (int)x.Length, KindCode(kind));
-    }
-
-    public void GatedActivation(ActivationKind kind, Tensor x, Tensor y)
-    {
-        OpChecks.GatedActivation(x, y);
-        int inner = y.Columns;
-        Launches.Kernel(nameof(IlgpuKernels.GatedActivation));
-        gatedActivation(ElementLaunch(y.Length), Floats(x), Floats(y), y.Rows, inner, KindCode(kind));
-    }
-
     public void Add(Tensor a, Tensor b, Tensor y)
     {
         OpChecks.SameShape(a, b, nameof(Add));

@@ -50,15 +50,7 @@ public sealed partial class IlgpuBackend : IBackend
 
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int> gather;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<int>, ArrayView<float>, int, int> gatherBFloat16;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RowShape, int, int, float> layerNorm;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, RowShape, float> rmsNorm;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, RowShape, int, float> addLayerNorm;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RowShape, float> addRmsNorm;
     private readonly Action<KernelConfig, ArrayView<float>, RowShape> softmax;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int> activation;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, int> biasActivation;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int> gatedActivation;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> add;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, RowShape, int, int, int, int, int> rope;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, RowShape, RowShape, int, int> copyRows;
@@ -96,15 +88,7 @@ public sealed partial class IlgpuBackend : IBackend
         gemm = new IlgpuGemm(accelerator, launch.GroupSize);
         gather = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.Gather);
         gatherBFloat16 = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<int>, ArrayView<float>, int, int>(IlgpuKernels.GatherBFloat16);
-        layerNorm = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RowShape, int, int, float>(IlgpuKernels.LayerNorm);
-        rmsNorm = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, RowShape, float>(IlgpuKernels.RmsNorm);
-        addLayerNorm = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, RowShape, int, float>(IlgpuKernels.AddLayerNorm);
-        addRmsNorm = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RowShape, float>(IlgpuKernels.AddRmsNorm);
         softmax = accelerator.LoadStreamKernel<ArrayView<float>, RowShape>(IlgpuKernels.Softmax);
-        activation = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.Activation);
-        biasActivation = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, int>(IlgpuKernels.BiasActivation);
-        gatedActivation = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int>(IlgpuKernels.GatedActivation);
         add = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.Add);
         rope = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, RowShape, int, int, int, int, int>(IlgpuKernels.Rope);
         copyRows = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, RowShape, RowShape, int, int>(IlgpuKernels.CopyRows);
@@ -112,6 +96,7 @@ public sealed partial class IlgpuBackend : IBackend
         addBias = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.AddBias);
         toBFloat16 = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, int>(IlgpuKernels.ConvertToBFloat16);
         summarizeLogits = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int>(IlgpuKernels.SummarizeLogits);
+        outputs = new OutputKernels(accelerator);
     }
 
     /// <summary>
@@ -142,12 +127,11 @@ public sealed partial class IlgpuBackend : IBackend
     /// <summary>All the element and row kernels of this backend, for PTX compilation checks without a GPU.</summary>
     public static IReadOnlyList<System.Reflection.MethodInfo> ElementKernelMethods { get; } =
     [
-        ((Delegate)IlgpuKernels.Gather).Method, ((Delegate)IlgpuKernels.GatherBFloat16).Method, ((Delegate)IlgpuKernels.LayerNorm).Method,
-        ((Delegate)IlgpuKernels.RmsNorm).Method, ((Delegate)IlgpuKernels.AddLayerNorm).Method, ((Delegate)IlgpuKernels.AddRmsNorm).Method,
-        ((Delegate)IlgpuKernels.Softmax).Method, ((Delegate)IlgpuKernels.Activation).Method, ((Delegate)IlgpuKernels.BiasActivation).Method,
-        ((Delegate)IlgpuKernels.GatedActivation).Method, ((Delegate)IlgpuKernels.Add).Method, ((Delegate)IlgpuKernels.AddBias).Method,
+        ((Delegate)IlgpuKernels.Gather).Method, ((Delegate)IlgpuKernels.GatherBFloat16).Method,
+        ((Delegate)IlgpuKernels.Softmax).Method, ((Delegate)IlgpuKernels.Add).Method, ((Delegate)IlgpuKernels.AddBias).Method,
         ((Delegate)IlgpuKernels.Rope).Method, ((Delegate)IlgpuKernels.CopyRows).Method, ((Delegate)IlgpuKernels.MeanPool).Method,
         ((Delegate)IlgpuKernels.ConvertToBFloat16).Method, ((Delegate)IlgpuKernels.SummarizeLogits).Method,
+        .. OutputKernels.Methods,
     ];
 
     public Precision Precision { get; }
@@ -240,33 +224,17 @@ public sealed partial class IlgpuBackend : IBackend
         TiledLinear(x, weight, bias, y, n, m, k);
     }
 
-    /// <summary>
-    /// With cuBLAS: the GEMM, then bias and activation in one epilogue launch. With the tiled GEMM: its bias in the GEMM,
-    /// then the activation.
-    /// </summary>
-    public void LinearActivation(ActivationKind kind, Tensor x, Tensor weight, Tensor? bias, Tensor y)
-    {
-        var (n, k, m) = OpChecks.Linear(x, weight, bias, y);
-        if (n == 0 || m == 0) return;
-        Launches.Kernel(nameof(IlgpuKernels.BiasActivation));
-        if (cublas is not null)
-        {
-            CublasLinear(x, weight, y, n, m, k);
-            biasActivation(ElementLaunch(y.Length), Floats(y), bias is null ? uploads.NoFloats : Floats(bias), n, m, bias is null ? 0 : 1, KindCode(kind));
-            return;
-        }
-        TiledLinear(x, weight, bias, y, n, m, k);
-        biasActivation(ElementLaunch(y.Length), Floats(y), uploads.NoFloats, n, m, 0, KindCode(kind));
-    }
-
     private void TiledLinear(Tensor x, Tensor weight, Tensor? bias, Tensor y, int n, int m, int k)
     {
+        // The tiled GEMM reads float32 x: a bfloat16 GEMM input is widened first (exactly: it rounds x to bfloat16 anyway).
+        using var widened = WidenedIfBFloat16(x);
+        var input = widened ?? x;
         Launches.Kernel("IlgpuGemm");
         var biasView = bias is null ? uploads.NoFloats : Floats(bias);
         if (weight.ElementType == TensorElementType.BFloat16)
-            gemm.LinearBf16Weight(accelerator.DefaultStream, Floats(x), k, BFloat16(weight), k, biasView, bias is not null, Floats(y), m, n, m, k);
+            gemm.LinearBf16Weight(accelerator.DefaultStream, Floats(input), k, BFloat16(weight), k, biasView, bias is not null, Floats(y), m, n, m, k);
         else
-            gemm.Linear(accelerator.DefaultStream, Floats(x), k, Floats(weight), k, biasView, bias is not null, Floats(y), m, n, m, k);
+            gemm.Linear(accelerator.DefaultStream, Floats(input), k, Floats(weight), k, biasView, bias is not null, Floats(y), m, n, m, k);
     }
 
     public void Dispose()
@@ -287,11 +255,16 @@ public sealed partial class IlgpuBackend : IBackend
     {
         accelerator.Bind();
         bool bf16 = weight.ElementType == TensorElementType.BFloat16;
-        nint converted = bf16 ? ToBFloat16Scratch(Floats(x), IlgpuScratch.LinearInput) : 0;
+        if (x.ElementType == TensorElementType.BFloat16 && !bf16)
+            throw new ArgumentException($"{x} is a bfloat16 GEMM input, but the weight {weight} is float32");
+        // A bfloat16 GEMM input (AllocateGemmInput) is already what cuBLAS reads; a float32 one is converted first.
+        nint converted = x.ElementType == TensorElementType.BFloat16 ? BFloat16(x).LoadEffectiveAddressAsPtr()
+            : bf16 ? ToBFloat16Scratch(Floats(x), IlgpuScratch.LinearInput) : 0;
+        nint input = x.ElementType == TensorElementType.BFloat16 ? converted : Floats(x).LoadEffectiveAddressAsPtr();
         nint w = bf16 ? BFloat16(weight).LoadEffectiveAddressAsPtr() : Floats(weight).LoadEffectiveAddressAsPtr();
         BeforeNativeCall();
         Launches.Cublas("linear");
-        cublas!.Linear(Floats(x).LoadEffectiveAddressAsPtr(), w, Floats(y).LoadEffectiveAddressAsPtr(), n, m, k, Precision, bf16, converted);
+        cublas!.Linear(input, w, Floats(y).LoadEffectiveAddressAsPtr(), n, m, k, Precision, bf16, converted);
     }
 
     /// <summary>A bfloat16 copy of <paramref name="values"/> in scratch slot <paramref name="slot"/>; returns its device address.</summary>

@@ -11,6 +11,29 @@ public readonly struct RowShape(int rows, int columns, int stride)
 }
 
 /// <summary>
+/// Where a kernel writes its results: float32, or bfloat16 rounded to nearest even — a GEMM's input stored as cuBLAS
+/// reads it under bf16 (<see cref="IBackend.AllocateGemmInput"/>), so no conversion launch stands between the op that
+/// produces it and the GEMM. The kernels that write outputs are generic over it, one compiled kernel per format.
+/// </summary>
+public interface IKernelOutput
+{
+    void Store(int index, float value);
+}
+
+public readonly struct Float32Output(ArrayView<float> values) : IKernelOutput
+{
+    private readonly ArrayView<float> values = values;
+    public void Store(int index, float value) => values[index] = value;
+}
+
+/// <summary>Stores <see cref="IlgpuKernels.ToBFloat16"/> of the value: the rounding <see cref="IlgpuKernels.ConvertToBFloat16"/> applies.</summary>
+public readonly struct BFloat16Output(ArrayView<ushort> bits) : IKernelOutput
+{
+    private readonly ArrayView<ushort> bits = bits;
+    public void Store(int index, float value) => bits[index] = IlgpuKernels.ToBFloat16(value);
+}
+
+/// <summary>
 /// The GPU backend's element-wise and per-row kernels, written once in C# and compiled by ILGPU for CUDA (PTX) or run on
 /// its CPU accelerator. Every kernel is explicitly grouped and correct for any group size (1 on the CPU accelerator,
 /// 4–8 in tests, 256 on CUDA): element kernels walk a grid-stride loop, row kernels give each group whole rows and
@@ -139,8 +162,8 @@ public static class IlgpuKernels
     }
 
     /// <summary>Per-row LayerNorm (two passes: mean, then the variance of x − mean); y may alias x.</summary>
-    public static void LayerNorm(ArrayView<float> x, ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> y,
-        RowShape shape, int hasWeight, int hasBias, float epsilon)
+    public static void LayerNorm<TOutput>(ArrayView<float> x, ArrayView<float> weight, ArrayView<float> bias, TOutput y,
+        RowShape shape, int hasWeight, int hasBias, float epsilon) where TOutput : struct, IKernelOutput
     {
         var shared = SharedMemory.GetDynamic<float>();
         for (int r = Grid.IdxX; r < shape.Rows; r += Grid.DimX)
@@ -161,13 +184,14 @@ public static class IlgpuKernels
                 float v = (x[row + c] - mean) * scale;
                 if (hasWeight != 0) v *= weight[c];
                 if (hasBias != 0) v += bias[c];
-                y[row + c] = v;
+                y.Store(row + c, v);
             }
         }
     }
 
     /// <summary>Per-row RMSNorm: x / sqrt(mean(x²) + ε) · weight; y may alias x.</summary>
-    public static void RmsNorm(ArrayView<float> x, ArrayView<float> weight, ArrayView<float> y, RowShape shape, float epsilon)
+    public static void RmsNorm<TOutput>(ArrayView<float> x, ArrayView<float> weight, TOutput y, RowShape shape, float epsilon)
+        where TOutput : struct, IKernelOutput
     {
         var shared = SharedMemory.GetDynamic<float>();
         for (int r = Grid.IdxX; r < shape.Rows; r += Grid.DimX)
@@ -176,7 +200,7 @@ public static class IlgpuKernels
             float squares = 0;
             for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX) squares += x[row + c] * x[row + c];
             float scale = 1f / MathF.Sqrt(GroupSum(squares, shared) / shape.Columns + epsilon);
-            for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX) y[row + c] = x[row + c] * scale * weight[c];
+            for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX) y.Store(row + c, x[row + c] * scale * weight[c]);
         }
     }
 
@@ -189,8 +213,8 @@ public static class IlgpuKernels
     /// Per row: residual += x (+ xBias), then y = LayerNorm(residual) (two passes: mean, then the variance of the sum
     /// − mean) times weight plus bias, as flagged. Each thread reads back only the columns it wrote, so y may alias residual.
     /// </summary>
-    public static void AddLayerNorm(ArrayView<float> residual, ArrayView<float> x, ArrayView<float> xBias, ArrayView<float> weight,
-        ArrayView<float> bias, ArrayView<float> y, RowShape shape, int flags, float epsilon)
+    public static void AddLayerNorm<TOutput>(ArrayView<float> residual, ArrayView<float> x, ArrayView<float> xBias, ArrayView<float> weight,
+        ArrayView<float> bias, TOutput y, RowShape shape, int flags, float epsilon) where TOutput : struct, IKernelOutput
     {
         var shared = SharedMemory.GetDynamic<float>();
         for (int r = Grid.IdxX; r < shape.Rows; r += Grid.DimX)
@@ -217,14 +241,14 @@ public static class IlgpuKernels
                 float v = (residual[row + c] - mean) * scale;
                 if ((flags & HasWeight) != 0) v *= weight[c];
                 if ((flags & HasBias) != 0) v += bias[c];
-                y[row + c] = v;
+                y.Store(row + c, v);
             }
         }
     }
 
     /// <summary>Per row: residual += x, then y = residual / sqrt(mean(residual²) + ε) · weight; y may alias residual.</summary>
-    public static void AddRmsNorm(ArrayView<float> residual, ArrayView<float> x, ArrayView<float> weight, ArrayView<float> y,
-        RowShape shape, float epsilon)
+    public static void AddRmsNorm<TOutput>(ArrayView<float> residual, ArrayView<float> x, ArrayView<float> weight, TOutput y,
+        RowShape shape, float epsilon) where TOutput : struct, IKernelOutput
     {
         var shared = SharedMemory.GetDynamic<float>();
         for (int r = Grid.IdxX; r < shape.Rows; r += Grid.DimX)
@@ -238,7 +262,7 @@ public static class IlgpuKernels
                 squares += v * v;
             }
             float scale = 1f / MathF.Sqrt(GroupSum(squares, shared) / shape.Columns + epsilon);
-            for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX) y[row + c] = residual[row + c] * scale * weight[c];
+            for (int c = Group.IdxX; c < shape.Columns; c += Group.DimX) y.Store(row + c, residual[row + c] * scale * weight[c]);
         }
     }
 
@@ -259,18 +283,18 @@ public static class IlgpuKernels
         }
     }
 
-    public static void Activation(ArrayView<float> x, ArrayView<float> y, int count, int kind)
+    public static void Activation<TOutput>(ArrayView<float> x, TOutput y, int count, int kind) where TOutput : struct, IKernelOutput
     {
-        for (int e = FirstElement; e < count; e += ElementStride) y[e] = Activate(kind, x[e]);
+        for (int e = FirstElement; e < count; e += ElementStride) y.Store(e, Activate(kind, x[e]));
     }
 
     /// <summary>x is [rows, 2·inner]: y[r, i] = act(x[r, i]) · x[r, inner + i].</summary>
-    public static void GatedActivation(ArrayView<float> x, ArrayView<float> y, int rows, int inner, int kind)
+    public static void GatedActivation<TOutput>(ArrayView<float> x, TOutput y, int rows, int inner, int kind) where TOutput : struct, IKernelOutput
     {
         for (int e = FirstElement; e < rows * inner; e += ElementStride)
         {
             int r = e / inner, i = e - r * inner;
-            y[e] = Activate(kind, x[r * 2 * inner + i]) * x[r * 2 * inner + inner + i];
+            y.Store(e, Activate(kind, x[r * 2 * inner + i]) * x[r * 2 * inner + inner + i]);
         }
     }
 
@@ -285,11 +309,15 @@ public static class IlgpuKernels
         for (int e = FirstElement; e < rows * columns; e += ElementStride) y[e] += bias[e % columns];
     }
 
-    /// <summary>y[r, c] = act(y[r, c] + bias[c]) over rows × columns (the bias only when hasBias): a GEMM's epilogue.</summary>
-    public static void BiasActivation(ArrayView<float> y, ArrayView<float> bias, int rows, int columns, int hasBias, int kind)
+    /// <summary>
+    /// y[r, c] = act(source[r, c] + bias[c]) over rows × columns (the bias only when hasBias): a GEMM's epilogue, in place
+    /// (y over source's own elements) or into a GEMM input of the next product.
+    /// </summary>
+    public static void BiasActivation<TOutput>(ArrayView<float> source, ArrayView<float> bias, TOutput y, int rows, int columns, int hasBias, int kind)
+        where TOutput : struct, IKernelOutput
     {
         for (int e = FirstElement; e < rows * columns; e += ElementStride)
-            y[e] = Activate(kind, hasBias != 0 ? y[e] + bias[e % columns] : y[e]);
+            y.Store(e, Activate(kind, hasBias != 0 ? source[e] + bias[e % columns] : source[e]));
     }
 
     /// <summary>
