@@ -126,6 +126,12 @@ def main():
                       f"{pct(our_padding)} | {fmt(ours.get('accuracy'))} | {ours.get('device')}; padding share from {ours.get('padding_share_from', 'the peer')}; predictions equal to the peer's: "
                       f"{fmt(100 * ours['prediction_agreement'], '.1f') + '%' if ours.get('prediction_agreement') is not None else '–'} "
                       f"of {fmt(ours.get('matched'))} {ours.get('note', '')} {ours.get('error', '')} |")
+            work = (ours.get("timings") or {}).get("device_work")
+            if work:
+                md.append(f"| ours on the device while scoring (run.json timings.device_work) | – | – | – | – | – | – | "
+                          f"{work.get('kernels')} kernel launches, {work.get('cublas_calls')} cuBLAS calls, {work.get('compute_stream_uploads')} uploads "
+                          f"on the compute stream ({work.get('taken_ahead')} of {work.get('sent_ahead')} sent ahead taken), "
+                          f"{work.get('device_allocations')} device allocations |")
             if ours.get("wall_s"):
                 md.append(f"| ours: whole command (start, load, run, write) | {fmt(ours.get('wall_s'))} | {fmt(ours.get('wall_prompts_per_s'))} | – | "
                           f"{fmt(100 * ours['wall_mfu'], '.2f') + '%' if ours.get('wall_mfu') is not None else '–'} | – | – | |")
@@ -133,6 +139,11 @@ def main():
         t = run.get("timings", {})
         md += [f"Peer did not run; ours alone (run.json): {t.get('scored')} prompts in {t.get('seconds')} s "
                f"({t.get('scored_per_second')} prompts/s), device {run.get('device')}."]
+        if t.get("device_work"):
+            w = t["device_work"]
+            md += [f"On the device while scoring: {w.get('kernels')} kernel launches, {w.get('cublas_calls')} cuBLAS calls, "
+                   f"{w.get('compute_stream_uploads')} uploads on the compute stream ({w.get('taken_ahead')} of {w.get('sent_ahead')} sent ahead taken), "
+                   f"{w.get('device_allocations')} device allocations."]
     else:
         md += ["Neither side produced results."]
     md.append("")

@@ -125,6 +125,9 @@ public sealed class EvalCommand
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(modelId)}[/] ({Markup.Escape(ModelLoader.ResolveArchitecture(lm.Config))}, {lm.ParameterCount / 1e6:0.#}M parameters, {Markup.Escape(engine.Name)}) · scores cached in {Markup.Escape(scores.Path)}");
 
         var runner = new EvaluationRunner(lm, tok, store, scores, fingerprint, message => Console.Error.WriteLine($"warning: {message}"));
+        // On the GPU backend, what the device did while the run scored goes to run.json (timings.device_work) and the console.
+        var gpu = engine as Eval.Engine.Gpu.IlgpuBackend;
+        var workBefore = gpu?.Work;
         RunOutcome outcome;
         try
         {
@@ -139,7 +142,15 @@ public sealed class EvalCommand
 
         var meta = new RunMetadata(modelId, modelDir, ModelLoader.ResolveArchitecture(lm.Config), lm.ParameterCount, weights, fingerprint,
             tokenizerDir, tokenizerDigest, ProjectPaths.GitCommit(), engine.Name, ScoringModes.NameOf(mode), request.BatchSize, max, request.Limit,
-            Environment.GetCommandLineArgs(), started);
+            Environment.GetCommandLineArgs(), started)
+        {
+            DeviceWork = gpu?.Work.Since(workBefore!) is { } work
+                ? new RunDeviceWorkEntry(work.Kernels, work.CublasCalls, work.Uploads, work.SentAhead, work.TakenAhead, work.Allocations)
+                : null,
+        };
+        if (meta.DeviceWork is { } done)
+            Log($"{gpu!.DeviceName} while scoring: {done.Kernels} kernel launches, {done.CublasCalls} cuBLAS calls, {done.ComputeStreamUploads} uploads " +
+                $"on the compute stream ({done.TakenAhead} of {done.SentAhead} sent ahead taken), {done.DeviceAllocations} device allocations");
         var finished = ResultWriter.Finish(outDir, outcome, meta, sampleText: !result.GetValue(noSampleText));
         ProgressDisplay.PrintSummary(finished.Summary);
         AnsiConsole.MarkupLine($"{outcome.Examples.Count} examples ({outcome.Scored} scored, {outcome.Cached} from the cache) in {outcome.Seconds:0.0} s → {Markup.Escape(outDir)}");

@@ -78,6 +78,7 @@ public sealed partial class MultiDeviceEvalTests
         var dir = Path.Combine(SharedFixtures.TempDirectory(), "held");
         var (code, output) = FixtureRuns.Eval(dir, [.. Selection, "--device", "cpu"]);
         Assert.AreEqual(0, code, output);
+        Assert.IsNull(RunManifest.Read(Path.Combine(dir, "run.json")).Timings!.DeviceWork, "the CPU backend records no device work");
         // The same weights with another config.json: another model (another fingerprint).
         var other = SharedFixtures.TempDirectory();
         var fixture = SharedFixtures.Model("modernbert-tiny");
@@ -102,6 +103,11 @@ public sealed partial class MultiDeviceEvalTests
         FixtureRuns.AssertSameRun(SingleProcess.Value, multi);
         StringAssert.Contains(output, "40 examples (40 scored, 0 from the cache) on 2 device(s) (ilgpu-cpu:0,1)");
         StringAssert.Contains(output, "2 shards on ilgpu-cpu:0,1: 2 done (40/40)", "one combined progress line for both children");
+        // What the GPU backend did while scoring: recorded by each process, summed by the merge.
+        var single = RunManifest.Read(Path.Combine(SingleProcess.Value, "run.json")).Timings!.DeviceWork!;
+        Assert.IsTrue(single.Kernels > 0 && single.DeviceAllocations > 0 && single.TakenAhead > 0, $"one process: {single}");
+        var shards = Enumerable.Range(0, 2).Select(k => RunManifest.Read(Path.Combine(Shard(multi, k), "run.json")).Timings!.DeviceWork!).ToList();
+        Assert.AreEqual(shards[0].Add(shards[1]), RunManifest.Read(Path.Combine(multi, "run.json")).Timings!.DeviceWork, "the merge sums the shards'");
         for (int k = 0; k < 2; k++)
         {
             var run = RunManifest.Read(Path.Combine(Shard(multi, k), "run.json"));

@@ -150,6 +150,9 @@ public sealed partial class IlgpuBackend : IBackend
     /// <summary>Device allocations the backend's memory pool has made (driver calls on CUDA); reused buffers are not counted.</summary>
     public long DeviceAllocations => pool.Allocations;
 
+    /// <summary>The counts so far of what this backend did (<see cref="DeviceWork"/>).</summary>
+    public DeviceWork Work => new(Launches.Kernels, Launches.CublasCalls, Launches.Uploads, Launches.SentAhead, Launches.TookSentAhead, pool.Allocations);
+
     /// <summary>What this backend has enqueued: kernel launches and cuBLAS calls.</summary>
     public IlgpuLaunchLog Launches { get; } = new();
 

@@ -1,6 +1,17 @@
 namespace Eval.Engine.Gpu;
 
 /// <summary>
+/// What the GPU backend did over a stretch of work (<see cref="IlgpuBackend.Work"/>, and <see cref="Since"/> a start):
+/// its kernel launches and cuBLAS calls, the int arrays uploaded on the compute stream (each makes the host wait for the
+/// device), those sent ahead and taken by a later upload, and the device allocations its pool made.
+/// </summary>
+public sealed record DeviceWork(long Kernels, long CublasCalls, long Uploads, long SentAhead, long TakenAhead, long Allocations)
+{
+    public DeviceWork Since(DeviceWork start) => new(Kernels - start.Kernels, CublasCalls - start.CublasCalls, Uploads - start.Uploads,
+        SentAhead - start.SentAhead, TakenAhead - start.TakenAhead, Allocations - start.Allocations);
+}
+
+/// <summary>
 /// What the GPU backend has put on its stream: its own kernel launches and its cuBLAS calls, counted always and, while
 /// <see cref="Recording"/>, named in order (with a "copy-to-host" entry for each read-back, so a test that keeps hidden
 /// states can cut a forward into layers). The README's launches-per-layer table is counted with it.

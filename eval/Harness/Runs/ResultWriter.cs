@@ -16,6 +16,9 @@ public sealed record RunMetadata(
 
     /// <summary>The shard folders a merged run was assembled from; null for a run that evaluated its units itself.</summary>
     public IReadOnlyList<string>? MergedFrom { get; init; }
+
+    /// <summary>What the GPU backend did while the run scored; null on the CPU backend.</summary>
+    public RunDeviceWorkEntry? DeviceWork { get; init; }
 }
 
 /// <summary>A run once finished: the tables every result file and report is written from, and the files written.</summary>
@@ -256,6 +259,7 @@ public static class ResultWriter
             StartedUtc = meta.StartedUtc.ToString("O", CultureInfo.InvariantCulture), Seconds = Math.Round(outcome.Seconds, 3),
             Examples = outcome.Examples.Count, Scored = outcome.Scored, FromCache = outcome.Cached,
             ScoredPerSecond = outcome.Seconds > 0 ? Math.Round(outcome.Scored / outcome.Seconds, 3) : null,
+            DeviceWork = meta.DeviceWork,
         }.WithBatching(outcome.Batching),
         Plan = outcome.Plan?.ToEntry(),
         Shard = outcome.Shard?.ToEntry(),

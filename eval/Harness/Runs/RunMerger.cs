@@ -156,6 +156,10 @@ public static class RunMerger
         {
             ModelConfig = model.Config?.DeepClone(),
             MergedFrom = shards.Select(s => s.Folder).ToList(),
+            // Summed when every shard recorded it (all ran on the GPU backend).
+            DeviceWork = shards.All(s => s.Run.Timings!.DeviceWork is not null)
+                ? shards.Select(s => s.Run.Timings!.DeviceWork!).Aggregate((a, b) => a.Add(b))
+                : null,
         };
     }
 
