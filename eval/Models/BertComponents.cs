@@ -75,6 +75,9 @@ internal sealed class BertEmbeddings
         return ids;
     }
 
+    /// <summary>What <see cref="Embed"/> uploads: the ids, the position ids and the token types.</summary>
+    public int[][] Inputs(TokenBatch batch) => [batch.Ids, PositionIds(batch), batch.TokenTypesWithin(tokenTypes.Rows, architecture)];
+
     /// <summary>
     /// A new [tokens, width] tensor x = word[ids] + position[positions] + tokenType[types] (a batch without token types is
     /// all type 0); positions and types are checked before anything is allocated.
@@ -255,6 +258,9 @@ internal sealed class BertEncoderStack
     public Tensor Words => embeddings.Words;
 
     public int MaxSequenceLength => embeddings.MaxSequenceLength;
+
+    /// <summary>What a forward uploads (<see cref="ILanguageModel.ForwardInputs"/>): the embeddings' ids, position ids and token types, and the mask.</summary>
+    public IReadOnlyList<int[]> ForwardInputs(TokenBatch batch) => [.. embeddings.Inputs(batch), batch.Mask];
 
     /// <summary>The final hidden states; "hidden.embeddings" is the layers' input (after the projection, where there is one).</summary>
     public ModelOutput Run(IBackend be, TokenBatch batch, bool keepHiddenStates)

@@ -38,6 +38,7 @@ public sealed class ElectraModel : ILanguageModel
     public long ParameterCount => weights.ParameterCount;
     public ModelKind Kind => ModelKind.Masked;
     public int MaxSequenceLength => stack.MaxSequenceLength;
+    public IReadOnlyList<int[]> ForwardInputs(TokenBatch batch) => stack.ForwardInputs(batch);
 
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false) => stack.Run(Backend, batch, keepHiddenStates);
 

@@ -30,7 +30,7 @@ public sealed class LlamaModel : ICausalLanguageModel
     public long ParameterCount => weights.ParameterCount;
     public ModelKind Kind => ModelKind.Causal;
     public int MaxSequenceLength => Config.MaxPositionEmbeddings;
-    public bool UploadsSlotPositions => true;
+    public IReadOnlyList<int[]> ForwardInputs(TokenBatch batch) => [batch.Ids, batch.Mask, batch.SlotPositions()];
 
     public KvCache CreateCache(int batch, int capacity) => new(Backend, stack.LayerCount, batch, capacity, stack.KeyValueWidth);
 

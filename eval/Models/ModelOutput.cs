@@ -49,20 +49,31 @@ public interface ILanguageModel : IDisposable
 
     ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false);
 
-    /// <summary>Whether a forward without a cache uploads each slot's position (<see cref="TokenBatch.SlotPositions"/>: the RoPE models).</summary>
-    bool UploadsSlotPositions => false;
+    /// <summary>
+    /// The int arrays a forward over batch without a cache uploads: its token ids and mask, and what the model derives
+    /// from them — the RoPE models' slot positions (<see cref="TokenBatch.SlotPositions"/>), the BERT family's position
+    /// ids and token types, a source-then-target batch's source lengths.
+    /// </summary>
+    IReadOnlyList<int[]> ForwardInputs(TokenBatch batch) => [batch.Ids, batch.Mask];
 
     /// <summary>
-    /// Sends what a forward over batch without a cache will upload — its token ids, its mask and, where the model uses
-    /// them, the slot positions — ahead of that forward (<see cref="IBackend.SendAhead"/>), so that it travels while the
-    /// device finishes earlier work. Scorers call it with their next batch after enqueuing the current one; no result
-    /// depends on it.
+    /// Sends <see cref="ForwardInputs"/> ahead of the forward over batch (<see cref="IBackend.SendAhead"/>), so that they
+    /// travel while the device finishes earlier work. Scorers call it with their next batch after enqueuing the current
+    /// one; no result depends on it. A batch the model cannot take (too long, a token type it has no row for) is not sent:
+    /// its own forward says why in one line.
     /// </summary>
     void SendAhead(TokenBatch batch)
     {
-        Backend.SendAhead(batch.Ids);
-        Backend.SendAhead(batch.Mask);
-        if (UploadsSlotPositions) Backend.SendAhead(batch.SlotPositions());
+        IReadOnlyList<int[]> inputs;
+        try
+        {
+            inputs = ForwardInputs(batch);
+        }
+        catch (ArgumentException)
+        {
+            return;
+        }
+        foreach (var values in inputs) Backend.SendAhead(values);
     }
 
     /// <summary>

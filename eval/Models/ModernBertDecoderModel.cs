@@ -49,7 +49,7 @@ public sealed class ModernBertDecoderModel : ICausalLanguageModel
     public long ParameterCount => weights.ParameterCount;
     public ModelKind Kind => ModelKind.Causal;
     public int MaxSequenceLength => Config.MaxPositionEmbeddings;
-    public bool UploadsSlotPositions => true;
+    public IReadOnlyList<int[]> ForwardInputs(TokenBatch batch) => [batch.Ids, batch.Mask, batch.SlotPositions()];
 
     /// <summary>How many keys a query of a sliding layer sees, its own included: <c>local_attention</c> // 2.</summary>
     public int SlidingWindow { get; }

@@ -37,7 +37,7 @@ public sealed class ModernBertModel : ILanguageModel
     public long ParameterCount => weights.ParameterCount;
     public ModelKind Kind => ModelKind.Masked;
     public int MaxSequenceLength => Config.MaxPositionEmbeddings;
-    public bool UploadsSlotPositions => true;
+    public IReadOnlyList<int[]> ForwardInputs(TokenBatch batch) => [batch.Ids, batch.Mask, batch.SlotPositions()];
 
     public ModelOutput Forward(TokenBatch batch, bool keepHiddenStates = false)
     {

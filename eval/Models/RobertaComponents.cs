@@ -36,6 +36,13 @@ internal sealed class RobertaComponents
     /// <summary>Real tokens take positions padding_idx + 1 onwards, so padding_idx + 1 rows are never a token's.</summary>
     public int MaxSequenceLength => embeddings.MaxSequenceLength;
 
+    /// <summary>
+    /// What a forward uploads (<see cref="ILanguageModel.ForwardInputs"/>): the embeddings' ids, position ids and token
+    /// types, the mask, and a source-then-target batch's source lengths.
+    /// </summary>
+    public IReadOnlyList<int[]> ForwardInputs(TokenBatch batch) =>
+        batch.SourceLengths is { } sources ? [.. embeddings.Inputs(batch), batch.Mask, sources] : [.. embeddings.Inputs(batch), batch.Mask];
+
     /// <summary>A new tensor x = word[ids] + position[RoBERTa positions] + tokenType[types] (before any LayerNorm).</summary>
     public Tensor Embed(IBackend be, TokenBatch batch) => embeddings.Embed(be, batch);
 

@@ -50,6 +50,7 @@ public sealed class XlmRobertaXlModel : ISourceTargetModel
     public long ParameterCount => weights.ParameterCount;
     public ModelKind Kind => ModelKind.SourceTarget;
     public int MaxSequenceLength => parts.MaxSequenceLength;
+    public IReadOnlyList<int[]> ForwardInputs(TokenBatch batch) => parts.ForwardInputs(batch);
 
     public bool HasLengthHead => parts.HasLengthHead;
 

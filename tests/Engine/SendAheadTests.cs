@@ -18,14 +18,16 @@ namespace Eval.Tests.Engine;
 public sealed class SendAheadTests
 {
     /// <summary>
-    /// A forward whose inputs were sent ahead uploads none of them; what it does upload is what the model computes besides
-    /// (XLM-R's position ids, from the ids, and its all-zero token types, both gathered at the start of the forward, before
-    /// the device has work). Its output equals the same forward's without sending ahead.
+    /// A forward whose inputs were sent ahead (<see cref="ILanguageModel.ForwardInputs"/>: ids, mask, and the RoPE
+    /// models' positions or the BERT family's position ids and token types) uploads none of them on the compute stream.
+    /// Its output equals the same forward's without sending ahead.
     /// </summary>
     [TestMethod]
     [DataRow("modernbert-tiny", 3, 0)]
     [DataRow("llama-tiny", 3, 0)]
-    [DataRow("xlmr-tiny", 2, 2)]
+    [DataRow("xlmr-tiny", 4, 0)]
+    [DataRow("xlmr-xl-tiny", 4, 0)]
+    [DataRow("bert-tiny", 4, 0)]
     public void AForwardTakesWhatWasSentAheadAndComputesTheSame(string fixture, int taken, int uploaded)
     {
         var dir = SharedFixtures.Model(fixture);
@@ -40,12 +42,25 @@ public sealed class SendAheadTests
             model.SendAhead(second);
             backend.CopyToHost(output.LastHidden).Dispose();
         }
-        Assert.AreEqual(model.UploadsSlotPositions ? 3 : 2, backend.Launches.SentAhead, "ids, mask and (RoPE models) positions were sent");
+        Assert.AreEqual(taken, backend.Launches.SentAhead, "what the forward uploads was sent");
         backend.Launches.Clear();
         var actual = LastHidden(model, second);
         Assert.AreEqual(taken, backend.Launches.TookSentAhead, $"{fixture}: inputs taken from those sent ahead");
         Assert.AreEqual(uploaded, backend.Launches.Uploads, $"{fixture}: uploads on the compute stream");
         CollectionAssert.AreEqual(expected, actual, $"{fixture}: the same hidden states, bit for bit");
+    }
+
+    /// <summary>A batch the model cannot take is not sent ahead, and sending it does not throw: its own forward says why.</summary>
+    [TestMethod]
+    public void ABatchTheModelCannotTakeIsNotSentAndItsForwardSaysWhy()
+    {
+        using var backend = TestBackends.IlgpuCpu(4);
+        using var model = ModelLoader.Load(SharedFixtures.Model("xlmr-tiny"), backend);
+        int length = model.MaxSequenceLength + 1;
+        var tooLong = new TokenBatch(Enumerable.Repeat(5, length).ToArray(), Enumerable.Repeat(1, length).ToArray(), 1, length);
+        model.SendAhead(tooLong);
+        Assert.AreEqual(0, backend.Launches.SentAhead);
+        StringAssert.Contains(Assert.ThrowsException<ArgumentException>(() => model.Forward(tooLong)).Message, "is longer than the model's");
     }
 
     /// <summary>Values are matched by content: an upload of other values of the same length copies its own.</summary>
