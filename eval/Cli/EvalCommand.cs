@@ -144,13 +144,9 @@ public sealed class EvalCommand
             tokenizerDir, tokenizerDigest, ProjectPaths.GitCommit(), engine.Name, ScoringModes.NameOf(mode), request.BatchSize, max, request.Limit,
             Environment.GetCommandLineArgs(), started)
         {
-            DeviceWork = gpu?.Work.Since(workBefore!) is { } work
-                ? new RunDeviceWorkEntry(work.Kernels, work.CublasCalls, work.Uploads, work.SentAhead, work.TakenAhead, work.Allocations)
-                : null,
+            DeviceWork = gpu?.Work.Since(workBefore!),
         };
-        if (meta.DeviceWork is { } done)
-            Log($"{gpu!.DeviceName} while scoring: {done.Kernels} kernel launches, {done.CublasCalls} cuBLAS calls, {done.ComputeStreamUploads} uploads " +
-                $"on the compute stream ({done.TakenAhead} of {done.SentAhead} sent ahead taken), {done.DeviceAllocations} device allocations");
+        if (meta.DeviceWork is { } done) Log($"{gpu!.DeviceName} while scoring: {done}");
         var finished = ResultWriter.Finish(outDir, outcome, meta, sampleText: !result.GetValue(noSampleText));
         ProgressDisplay.PrintSummary(finished.Summary);
         AnsiConsole.MarkupLine($"{outcome.Examples.Count} examples ({outcome.Scored} scored, {outcome.Cached} from the cache) in {outcome.Seconds:0.0} s → {Markup.Escape(outDir)}");

@@ -48,9 +48,9 @@ public sealed class DeviceMemoryTests
         TokenBatch Batch(int count, int length) => new(
             Enumerable.Range(0, count * length).Select(_ => random.Next(5, 100)).ToArray(), Enumerable.Repeat(1, count * length).ToArray(), count, length);
         using (model.Forward(Batch(16, 32))) { }
-        long afterFirst = backend.DeviceAllocations;
+        long afterFirst = backend.Work.DeviceAllocations;
         foreach (var (count, length) in new[] { (15, 34), (14, 36), (13, 39), (12, 42) })
             using (model.Forward(Batch(count, length))) { }
-        Assert.AreEqual(afterFirst, backend.DeviceAllocations, $"{fixture}: allocations after the first batch's {afterFirst}");
+        Assert.AreEqual(afterFirst, backend.Work.DeviceAllocations, $"{fixture}: allocations after the first batch's {afterFirst}");
     }
 }

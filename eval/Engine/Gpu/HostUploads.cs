@@ -16,7 +16,7 @@ namespace Eval.Engine.Gpu;
 /// waiting for the copy stream, which by then has long finished) without touching the compute stream. A buffer an upload
 /// gives up may still be read by enqueued kernels, so it is reused only after the next full synchronisation
 /// (<see cref="DeviceIdle"/>). Values are matched by content, so a stale or unused entry is never wrong, only wasted;
-/// at most <see cref="MostSentAhead"/> wait.
+/// at most <see cref="IlgpuBackend.MostSentAhead"/> wait.
 /// </para>
 /// </summary>
 internal sealed class HostUploads(Accelerator accelerator, IlgpuLaunchLog log) : IDisposable
@@ -33,9 +33,6 @@ internal sealed class HostUploads(Accelerator accelerator, IlgpuLaunchLog log) :
     private readonly List<MemoryBuffer1D<int, Stride1D.Dense>> retired = [], idle = [];
     /// <summary>The page-locked host array staged copies read from: one copy is in flight at a time.</summary>
     private PageLockedArray1D<int>? pinned;
-
-    /// <summary>The most value arrays sent ahead and not yet taken (the oldest is dropped first).</summary>
-    public const int MostSentAhead = IlgpuBackend.MostSentAhead;
 
     /// <summary>RoPE tables kept on the device: ModernBERT alternates two frequency sets (global and local layers).</summary>
     private const int RotaryTablesKept = 4;
@@ -69,7 +66,7 @@ internal sealed class HostUploads(Accelerator accelerator, IlgpuLaunchLog log) :
             if (values.SequenceEqual(waiting.Values)) return;
         // The previous staged copy has finished reading the page-locked array (a copy of a few hundred KB: microseconds).
         copyStream.Synchronize();
-        if (sentAhead.Count == MostSentAhead)
+        if (sentAhead.Count == IlgpuBackend.MostSentAhead)
         {
             idle.Add(sentAhead[0].Buffer);
             sentAhead.RemoveAt(0);
@@ -96,7 +93,7 @@ internal sealed class HostUploads(Accelerator accelerator, IlgpuLaunchLog log) :
         retired.Clear();
         // Keep as many idle buffers as can be waiting, the largest; the rest are freed (nothing reads them).
         idle.Sort((a, b) => b.Length.CompareTo(a.Length));
-        for (int i = idle.Count - 1; i >= MostSentAhead; i--)
+        for (int i = idle.Count - 1; i >= IlgpuBackend.MostSentAhead; i--)
         {
             idle[i].Dispose();
             idle.RemoveAt(i);

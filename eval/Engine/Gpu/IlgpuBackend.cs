@@ -147,10 +147,10 @@ public sealed partial class IlgpuBackend : IBackend
     /// <summary>Whether attention runs as cuBLAS batched GEMMs around a masked softmax (when the scores fit the budget).</summary>
     public bool HasTensorCoreAttention => cublas is not null && attentionScoreBudget > 0;
 
-    /// <summary>Device allocations the backend's memory pool has made (driver calls on CUDA); reused buffers are not counted.</summary>
-    public long DeviceAllocations => pool.Allocations;
-
-    /// <summary>The counts so far of what this backend did (<see cref="DeviceWork"/>).</summary>
+    /// <summary>
+    /// The counts so far of what this backend did (<see cref="DeviceWork"/>); its device allocations are the memory
+    /// pool's driver allocations, reused buffers not counted.
+    /// </summary>
     public DeviceWork Work => new(Launches.Kernels, Launches.CublasCalls, Launches.Uploads, Launches.SentAhead, Launches.TookSentAhead, pool.Allocations);
 
     /// <summary>What this backend has enqueued: kernel launches and cuBLAS calls.</summary>

@@ -3,12 +3,22 @@ namespace Eval.Engine.Gpu;
 /// <summary>
 /// What the GPU backend did over a stretch of work (<see cref="IlgpuBackend.Work"/>, and <see cref="Since"/> a start):
 /// its kernel launches and cuBLAS calls, the int arrays uploaded on the compute stream (each makes the host wait for the
-/// device), those sent ahead and taken by a later upload, and the device allocations its pool made.
+/// device), those sent ahead and taken by a later upload, and the device allocations its pool made. run.json records it
+/// as timings.device_work; a merged run sums its shards' (<see cref="Add"/>).
 /// </summary>
-public sealed record DeviceWork(long Kernels, long CublasCalls, long Uploads, long SentAhead, long TakenAhead, long Allocations)
+public sealed record DeviceWork(long Kernels, long CublasCalls, long ComputeStreamUploads, long SentAhead, long TakenAhead, long DeviceAllocations)
 {
-    public DeviceWork Since(DeviceWork start) => new(Kernels - start.Kernels, CublasCalls - start.CublasCalls, Uploads - start.Uploads,
-        SentAhead - start.SentAhead, TakenAhead - start.TakenAhead, Allocations - start.Allocations);
+    public DeviceWork Since(DeviceWork start) => new(Kernels - start.Kernels, CublasCalls - start.CublasCalls,
+        ComputeStreamUploads - start.ComputeStreamUploads, SentAhead - start.SentAhead, TakenAhead - start.TakenAhead,
+        DeviceAllocations - start.DeviceAllocations);
+
+    public DeviceWork Add(DeviceWork other) => new(Kernels + other.Kernels, CublasCalls + other.CublasCalls,
+        ComputeStreamUploads + other.ComputeStreamUploads, SentAhead + other.SentAhead, TakenAhead + other.TakenAhead,
+        DeviceAllocations + other.DeviceAllocations);
+
+    public override string ToString() =>
+        $"{Kernels} kernel launches, {CublasCalls} cuBLAS calls, {ComputeStreamUploads} uploads on the compute stream " +
+        $"({TakenAhead} of {SentAhead} sent ahead taken), {DeviceAllocations} device allocations";
 }
 
 /// <summary>

@@ -18,7 +18,7 @@ public sealed record RunMetadata(
     public IReadOnlyList<string>? MergedFrom { get; init; }
 
     /// <summary>What the GPU backend did while the run scored; null on the CPU backend.</summary>
-    public RunDeviceWorkEntry? DeviceWork { get; init; }
+    public Engine.Gpu.DeviceWork? DeviceWork { get; init; }
 }
 
 /// <summary>A run once finished: the tables every result file and report is written from, and the files written.</summary>

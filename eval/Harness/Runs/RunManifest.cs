@@ -167,8 +167,11 @@ public sealed record RunTimingsEntry
     /// <summary>BatchedTokens ÷ Seconds: prompt tokens through the model per second of the run, load excluded.</summary>
     public double? TokensPerSecond { get; init; }
 
-    /// <summary>What the GPU backend did while the run scored (<see cref="RunDeviceWorkEntry"/>); absent on the CPU backend and in older runs.</summary>
-    public RunDeviceWorkEntry? DeviceWork { get; init; }
+    /// <summary>
+    /// What the GPU backend did while the run scored, from the first batch to the last (<see cref="Engine.Gpu.DeviceWork"/>;
+    /// a merged run: its shards' summed); absent on the CPU backend and in older runs.
+    /// </summary>
+    public Engine.Gpu.DeviceWork? DeviceWork { get; init; }
 
     /// <summary>The batching tally these fields record (none for a run written before they were).</summary>
     public BatchingTally Batching() => new(Batches ?? 0, 0, BatchedTokens ?? 0, (BatchedTokens ?? 0) + (PaddingTokens ?? 0));
@@ -179,17 +182,6 @@ public sealed record RunTimingsEntry
         Batches = batching.Batches, BatchedTokens = batching.Tokens, PaddingTokens = batching.Slots - batching.Tokens,
         PaddingShare = Math.Round(batching.PaddingShare, 4), TokensPerSecond = Seconds > 0 ? Math.Round(batching.Tokens / Seconds, 1) : null,
     };
-}
-
-/// <summary>
-/// run.json's timings.device_work: the GPU backend's kernel launches, cuBLAS calls, int uploads on the compute stream (each
-/// a host wait), arrays sent ahead and taken, and device allocations, counted from the first batch to the last (a merged
-/// run: its shards' summed).
-/// </summary>
-public sealed record RunDeviceWorkEntry(long Kernels, long CublasCalls, long ComputeStreamUploads, long SentAhead, long TakenAhead, long DeviceAllocations)
-{
-    public RunDeviceWorkEntry Add(RunDeviceWorkEntry other) => new(Kernels + other.Kernels, CublasCalls + other.CublasCalls,
-        ComputeStreamUploads + other.ComputeStreamUploads, SentAhead + other.SentAhead, TakenAhead + other.TakenAhead, DeviceAllocations + other.DeviceAllocations);
 }
 
 /// <summary>run.json's "plan" (<see cref="RunPlan"/>): the tasks with their data, and every group's cache key and documents ("0-4,7").</summary>
