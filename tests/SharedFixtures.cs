@@ -15,6 +15,14 @@ public static class SharedFixtures
         return dir;
     }
 
+    /// <summary>A fixture model's golden input: the input_ids and attention_mask of its golden.safetensors as one batch.</summary>
+    public static Eval.Models.TokenBatch GoldenBatch(string fixture)
+    {
+        using var golden = new Eval.Engine.IO.SafetensorsFile(Path.Combine(Model(fixture), "golden.safetensors"));
+        var shape = golden.Get("input_ids").Shape;
+        return new Eval.Models.TokenBatch(golden.ReadAsInt32("input_ids"), golden.ReadAsInt32("attention_mask"), (int)shape[0], (int)shape[1]);
+    }
+
     /// <summary>A folder of ../shared/fixtures/checkpoints (PyTorch pickles and fairseq checkpoints).</summary>
     public static string Checkpoint(string name)
     {

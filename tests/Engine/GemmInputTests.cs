@@ -1,6 +1,5 @@
 using Eval.Engine;
 using Eval.Engine.Gpu;
-using Eval.Engine.IO;
 using Eval.Models;
 
 namespace Eval.Tests.Engine;
@@ -26,9 +25,7 @@ public sealed class GemmInputTests
     public void BFloat16GemmInputsGiveTheBitsOfTheConversion(string fixture)
     {
         var dir = SharedFixtures.Model(fixture);
-        using var golden = new SafetensorsFile(Path.Combine(dir, "golden.safetensors"));
-        var shape = golden.Get("input_ids").Shape;
-        var batch = new TokenBatch(golden.ReadAsInt32("input_ids"), golden.ReadAsInt32("attention_mask"), (int)shape[0], (int)shape[1]);
+        var batch = SharedFixtures.GoldenBatch(fixture);
         foreach (var (name, create) in new (string, Func<IlgpuBackend>)[]
                  {
                      ("cublas", () => TestBackends.IlgpuCpuCublas(4, Precision.Bf16)), ("tiled", () => TestBackends.IlgpuCpu(4, Precision.Bf16)),

@@ -1,6 +1,5 @@
 using Eval.Engine;
 using Eval.Engine.Gpu;
-using Eval.Engine.IO;
 using Eval.Models;
 
 namespace Eval.Tests.Engine;
@@ -60,12 +59,11 @@ public sealed class LaunchCountTests
         var dir = SharedFixtures.Model(fixture);
         using var backend = TestBackends.IlgpuCpu(4);
         using var model = ModelLoader.Load(dir, backend);
-        using var golden = new SafetensorsFile(Path.Combine(dir, "golden.safetensors"));
-        var shape = golden.Get("input_ids").Shape;
-        var ids = golden.ReadAsInt32("input_ids");
-        using (model.Forward(new TokenBatch(ids, golden.ReadAsInt32("attention_mask"), (int)shape[0], (int)shape[1]))) { }
+        var golden = SharedFixtures.GoldenBatch(fixture);
+        var ids = golden.Ids;
+        using (model.Forward(golden)) { }
         Assert.AreEqual(frequencySets, backend.Launches.RotaryTables, $"{fixture}: tables after the first forward");
-        foreach (var (batch, length) in new[] { (1, 3), (3, 9), (2, (int)shape[1]) })
+        foreach (var (batch, length) in new[] { (1, 3), (3, 9), (2, golden.Length) })
         {
             var batchIds = Enumerable.Range(0, batch * length).Select(i => ids[i % ids.Length]).ToArray();
             using (model.Forward(new TokenBatch(batchIds, Enumerable.Repeat(1, batch * length).ToArray(), batch, length))) { }
@@ -79,9 +77,7 @@ public sealed class LaunchCountTests
         var dir = SharedFixtures.Model(fixture);
         using var backend = TestBackends.IlgpuCpuCublas(4, precision);
         using var model = ModelLoader.Load(dir, backend);
-        using var golden = new SafetensorsFile(Path.Combine(dir, "golden.safetensors"));
-        var shape = golden.Get("input_ids").Shape;
-        var batch = new TokenBatch(golden.ReadAsInt32("input_ids"), golden.ReadAsInt32("attention_mask"), (int)shape[0], (int)shape[1]);
+        var batch = SharedFixtures.GoldenBatch(fixture);
         backend.Launches.Recording = true;
         using (model.Forward(batch, keepHiddenStates: true)) { }
         var segments = new List<List<string>> { new() };

@@ -1,6 +1,5 @@
 using Eval.Engine;
 using Eval.Engine.Gpu;
-using Eval.Engine.IO;
 using Eval.Harness.Data;
 using Eval.Harness.Scoring;
 using Eval.Models;
@@ -33,7 +32,7 @@ public sealed class SendAheadTests
         var dir = SharedFixtures.Model(fixture);
         using var backend = TestBackends.IlgpuCpuCublas(4);
         using var model = ModelLoader.Load(dir, backend);
-        var (first, second) = TwoBatches(dir);
+        var (first, second) = TwoBatches(fixture);
         var expected = LastHidden(model, second);
 
         using (var output = model.Forward(first))
@@ -140,14 +139,10 @@ public sealed class SendAheadTests
     }
 
     /// <summary>The golden batch, and its sequences in reverse order with one token less (other ids, mask and length).</summary>
-    private static (TokenBatch First, TokenBatch Second) TwoBatches(string dir)
+    private static (TokenBatch First, TokenBatch Second) TwoBatches(string fixture)
     {
-        using var golden = new SafetensorsFile(Path.Combine(dir, "golden.safetensors"));
-        var shape = golden.Get("input_ids").Shape;
-        int batch = (int)shape[0], length = (int)shape[1];
-        var ids = golden.ReadAsInt32("input_ids");
-        var mask = golden.ReadAsInt32("attention_mask");
-        var first = new TokenBatch(ids, mask, batch, length);
+        var first = SharedFixtures.GoldenBatch(fixture);
+        var (ids, mask, batch, length) = (first.Ids, first.Mask, first.Batch, first.Length);
         var sequences = Enumerable.Range(0, batch).Reverse()
             .Select(b => (IReadOnlyList<int>)ids.Skip(b * length).Take(length).Where((_, s) => mask[b * length + s] != 0).SkipLast(1).ToArray()).ToList();
         return (first, TokenBatch.FromSequences(sequences, padId: 0));

@@ -281,9 +281,7 @@ public sealed class GoldenParityTests
     {
         using var backend = Backend(backendName);
         using var model = ModelLoader.Load(SharedFixtures.Model(fixture), backend);
-        using var golden = new SafetensorsFile(Path.Combine(SharedFixtures.Model(fixture), "golden.safetensors"));
-        var shape = golden.Get("input_ids").Shape;
-        var batch = new TokenBatch(golden.ReadAsInt32("input_ids"), golden.ReadAsInt32("attention_mask"), (int)shape[0], (int)shape[1]);
+        var batch = SharedFixtures.GoldenBatch(fixture);
         using var output = model.Forward(batch);
         int[] rows = [0, 2, batch.Length + 1];
         int vocab = model.Config.VocabSize;
